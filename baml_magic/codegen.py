@@ -1,0 +1,177 @@
+"""Typed values from BAML's own ``python/pydantic`` generator, run into a cache folder.
+
+The generated package's ``__init__`` is never imported: it builds a global runtime and a
+process-wide context manager. Only ``types.py`` and ``stream_types.py`` are loaded (as a
+package of their own), and the function signatures are read from ``sync_client.py``.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import hashlib
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import types as pytypes
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import baml_py
+import typing_extensions
+
+from baml_magic.errors import clean_message
+
+GENERATOR_FILE = "_baml_magic_generator.baml"
+_loaded: dict[str, TypeModules] = {}
+
+
+@dataclass(frozen=True)
+class TypeModules:
+    """The generated modules a FunctionResult is cast with."""
+
+    types: pytypes.ModuleType
+    stream_types: pytypes.ModuleType
+
+
+@dataclass(frozen=True)
+class GeneratedSignature:
+    """A function's parameters and return type, as the generator wrote them."""
+
+    params: tuple[tuple[str, Any], ...]
+    returns: Any
+    partial: Any
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("BAML_MAGIC_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "baml_magic"
+    )
+    return Path(base)
+
+
+def project_hash(files: dict[str, str]) -> str:
+    digest = hashlib.sha256(baml_py.baml_py.get_version().encode())
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
+    return digest.hexdigest()[:20]
+
+
+def generate(files: dict[str, str], cache_dir: Path) -> Path:
+    """Run BAML's generator over the files; return the generated ``baml_client`` folder.
+
+    Output is cached by the project's content, so an unchanged project is not generated again.
+    """
+    key = project_hash(files)
+    out = cache_dir / "generated" / key
+    client_dir = out / "baml_client"
+    if (client_dir / "types.py").exists():
+        return client_dir
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="gen-", dir=cache_dir))
+    try:
+        src = work / "baml_src"
+        for name, text in files.items():
+            path = src / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        (src / GENERATOR_FILE).write_text(
+            "generator baml_magic {\n"
+            '  output_type "python/pydantic"\n'
+            f'  output_dir "{(work / "out").as_posix()}"\n'
+            f'  version "{baml_py.baml_py.get_version()}"\n'
+            "}\n"
+        )
+        _run_cli(["generate", "--from", str(src), "--no-tests"])
+        if not (work / "out" / "baml_client" / "types.py").exists():
+            raise RuntimeError("BAML's generator wrote no types.py")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # another process may have finished the same key first
+            os.replace(work / "out", out)
+        return client_dir
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run_cli(args: list[str]) -> None:
+    """BAML's CLI in a child process.
+
+    Not in this one: ``invoke_runtime_cli`` installs a Ctrl-C handler of its own, which would
+    take SIGINT away from the kernel (and a second call panics).
+    """
+    cli = Path(sys.executable).with_name("baml-cli")
+    command = [str(cli)] if cli.exists() else [
+        sys.executable, "-c", "import sys, baml_py; sys.exit(baml_py.invoke_runtime_cli())"]
+    env = {**os.environ, "BAML_LOG": "off"}
+    env.pop("RUST_BACKTRACE", None)
+    done = subprocess.run([*command, *args], capture_output=True, text=True, env=env, check=False)
+    if done.returncode:
+        raise RuntimeError(f"BAML's generator failed: {clean_message(done.stderr or done.stdout)}")
+
+
+def load_types(client_dir: Path) -> TypeModules:
+    """Import the generated types; the same generated text gives back the same modules."""
+    text = (client_dir / "types.py").read_bytes() + b"\0" + (client_dir / "stream_types.py").read_bytes()
+    key = hashlib.sha256(text).hexdigest()[:16]
+    if key in _loaded:
+        return _loaded[key]
+    package_name = f"_baml_magic_types_{key}"
+    package = pytypes.ModuleType(package_name)
+    package.__path__ = [str(client_dir)]
+    sys.modules[package_name] = package
+    modules = TypeModules(
+        importlib.import_module(f"{package_name}.types"),
+        importlib.import_module(f"{package_name}.stream_types"),
+    )
+    _loaded[key] = modules
+    return modules
+
+
+class _Unquote(ast.NodeTransformer):
+    """Forward references written as strings become expressions, so eval resolves them."""
+
+    def visit_Constant(self, node: ast.Constant) -> Any:
+        if isinstance(node.value, str):
+            return ast.parse(node.value, mode="eval").body
+        return node
+
+
+def signatures(client_dir: Path, modules: TypeModules) -> dict[str, GeneratedSignature]:
+    """Each function's parameters and return type, read from the generated sync client."""
+    tree = ast.parse((client_dir / "sync_client.py").read_text())
+    namespace = {
+        "typing": typing,
+        "typing_extensions": typing_extensions,
+        "types": modules.types,
+        "stream_types": modules.stream_types,
+        "baml_py": baml_py,
+    }
+
+    def evaluate(node: ast.expr | None) -> Any:
+        if node is None:
+            return Any
+        expr = ast.Expression(_Unquote().visit(node))
+        return eval(compile(ast.fix_missing_locations(expr), "<baml signature>", "eval"), namespace)
+
+    def methods(class_name: str) -> dict[str, ast.FunctionDef]:
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef) and node.name == class_name:
+                return {
+                    f.name: f for f in node.body
+                    if isinstance(f, ast.FunctionDef) and any(a.arg == "baml_options" for a in f.args.args)
+                }
+        return {}
+
+    streams = methods("BamlStreamClient")
+    result = {}
+    for name, fn in methods("BamlSyncClient").items():
+        params = tuple((a.arg, evaluate(a.annotation)) for a in fn.args.args[1:] if a.arg != "baml_options")
+        stream_type = evaluate(streams[name].returns) if name in streams else Any
+        partial = typing.get_args(stream_type)[0] if typing.get_args(stream_type) else Any
+        result[name] = GeneratedSignature(params, evaluate(fn.returns), partial)
+    return result

@@ -1,0 +1,150 @@
+"""Live views of a running call: an ipywidgets view in Jupyter, incremental text in a terminal.
+
+Every view ends as a plain output (text/plain and text/html), so a notebook executed
+headless and saved, or opened where widgets don't render, still shows the result.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+from typing import Any, Protocol
+
+from IPython.display import DisplayHandle, display
+
+from baml_magic import render
+from baml_magic.run import Run
+
+STATUS_COLORS = {"pending": "#777", "streaming": "#1565c0", "done": "#2e7d32", "cancelled": "#ef6c00",
+                 "error": "#c62828"}
+
+
+class View(Protocol):
+    def update(self, run: Run) -> None: ...
+    def finish(self, run: Run) -> None: ...
+
+
+def status_text(run: Run) -> str:
+    """``GenerateStory · streaming · 1.24 s · first token 0.20 s · 69 tokens out``."""
+    parts = [run.function, run.status, f"{run.elapsed:.2f} s"]
+    if run.time_to_first_token is not None:
+        parts.append(f"first token {run.time_to_first_token:.2f} s")
+    if run.done:
+        tokens_out = run.usage.get("output_tokens")
+        if tokens_out is not None:
+            parts.append(f"{tokens_out} tokens out")
+    return " · ".join(parts)
+
+
+def status_html(run: Run) -> str:
+    color = STATUS_COLORS.get(run.status, "#777")
+    text = html.escape(status_text(run))
+    error = ""
+    if run.error is not None and run.status == "error":
+        error = (f'<pre class="baml-magic-error" style="color:{color};white-space:pre-wrap;margin:.3em 0">'
+                 f"{html.escape(run.error_message or '')}</pre>")
+    return (f'<div class="baml-magic-status baml-status-{run.status}" data-status="{run.status}" '
+            f'style="font-family:monospace;font-size:90%;color:{color}">{text}</div>{error}')
+
+
+def body_html(run: Run) -> str:
+    return f'<div class="baml-magic-body">{render.to_html(run.partial)}</div>'
+
+
+def static_bundle(run: Run) -> dict[str, str]:
+    """The view as plain output: what a saved or headless notebook shows."""
+    text = status_text(run)
+    if run.error is not None and run.status == "error":
+        text += "\n" + (run.error_message or "")
+    if run.partial is not None:
+        text += "\n" + render.to_text(run.partial)
+    html_out = (f'<div class="baml-magic-view" data-status="{run.status}">'
+                f"{status_html(run)}{body_html(run)}</div>")
+    return {"text/plain": text, "text/html": html_out}
+
+
+class WidgetView:
+    """An ipywidgets VBox (status line + field view), replaced by a static output at the end."""
+
+    def __init__(self, run: Run) -> None:
+        import ipywidgets as widgets
+
+        self.status = widgets.HTML(status_html(run))
+        self.body = widgets.HTML(body_html(run))
+        self.box = widgets.VBox([self.status, self.body])
+        self.box.add_class("baml-magic-view")
+        self.box.add_class("baml-magic-live")
+        bundle: dict[str, Any] = dict(static_bundle(run))
+        bundle.update(self.box._repr_mimebundle_() or {})
+        self.handle: DisplayHandle = display(bundle, raw=True, display_id=True)  # type: ignore[assignment]
+
+    def update(self, run: Run) -> None:
+        self.status.value = status_html(run)
+        body = body_html(run)
+        if body != self.body.value:
+            self.body.value = body
+
+    def finish(self, run: Run) -> None:
+        self.update(run)
+        self.handle.update(static_bundle(run), raw=True)
+        self.box.close()
+        self.status.close()
+        self.body.close()
+
+
+class TextView:
+    """Prints the stream as it grows (IPython in a terminal, or display="text")."""
+
+    def __init__(self, run: Run, stream: Any = None) -> None:
+        self.out = stream or sys.stdout
+        self.printed = ""
+        self.out.write(f"{run.function} …\n")
+        self.out.flush()
+
+    def update(self, run: Run) -> None:
+        if run.partial is None:
+            return
+        text = render.to_text(run.partial, growing=True)
+        if text == self.printed:
+            return
+        if text.startswith(self.printed):
+            self.out.write(text[len(self.printed):])
+        else:
+            self.out.write(("\n" if self.printed else "") + text)
+        self.printed = text
+        self.out.flush()
+
+    def finish(self, run: Run) -> None:
+        self.update(run)
+        line = status_text(run)
+        if run.error is not None and run.status == "error":
+            line += "\n" + (run.error_message or "")
+        self.out.write(("\n" if self.printed else "") + f"[{line}]\n")
+        self.out.flush()
+
+
+class NullView:
+    def update(self, run: Run) -> None:
+        pass
+
+    def finish(self, run: Run) -> None:
+        pass
+
+
+def in_kernel() -> bool:
+    """True inside a Jupyter kernel (a frontend that can show widgets), False in a terminal."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "ZMQ" in type(shell).__name__
+
+
+def make_view(mode: str, run: Run) -> View:
+    """The view for a display mode: auto | widget | text | none."""
+    if mode == "none":
+        return NullView()
+    if mode == "widget" or (mode == "auto" and in_kernel()):
+        return WidgetView(run)
+    return TextView(run)

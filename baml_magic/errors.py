@@ -1,0 +1,79 @@
+"""Errors shown to notebook users as a short message, never a Python or Rust traceback."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+def clean_message(text: str) -> str:
+    """A BAML runtime message without its Rust backtrace (present whenever RUST_BACKTRACE is set)."""
+    text = re.split(r"\n\s*Stack backtrace:", text, maxsplit=1)[0]
+    return text.strip()
+
+
+class ShortError(Exception):
+    """An error IPython shows as its message alone (IPython calls ``_render_traceback_``)."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One compiler message, placed at its source: a cell or a file, and a line of it."""
+
+    severity: str
+    message: str
+    where: str
+    line: int
+    source_line: str
+
+    def __str__(self) -> str:
+        text = f"{self.where}, line {self.line}: {self.message}"
+        if self.source_line.strip():
+            text += f"\n    {self.line} | {self.source_line.rstrip()}"
+        return text
+
+
+class BamlCompileError(ShortError):
+    """The project did not compile; what was bound before stays bound."""
+
+    def __init__(self, diagnostics: list[Diagnostic], fallback: str = "") -> None:
+        self.diagnostics = diagnostics
+        body = "\n".join(str(d) for d in diagnostics) if diagnostics else fallback
+        count = len(diagnostics)
+        head = f"BAML did not compile ({count} error{'s' if count != 1 else ''})" if count else "BAML did not compile"
+        super().__init__(f"{head}\n{body}")
+
+
+class BamlFunctionNotFound(ShortError, KeyError):
+    """A function name that the project does not define."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class MissingEnvVarError(ShortError):
+    """A client needs an environment variable that is not set."""
+
+    def __init__(self, variable: str, client: str) -> None:
+        self.variable = variable
+        self.client = client
+        super().__init__(
+            f"environment variable {variable} is not set (client {client} needs it); "
+            f"set it with %env {variable}=... or os.environ[{variable!r}] = ..."
+        )
+
+
+_DIAGNOSTIC = re.compile(
+    r"^(error|warning): (?:Error validating: )?(.*?)\n\s*-->\s*(.+?):(\d+)", re.M | re.S
+)
+
+
+def parse_diagnostics(message: str) -> list[tuple[str, str, str, int]]:
+    """(severity, message, file, line) for each diagnostic in a BAML compiler message."""
+    return [
+        (m.group(1), " ".join(m.group(2).split()), m.group(3), int(m.group(4)))
+        for m in _DIAGNOSTIC.finditer(clean_message(message))
+    ]

@@ -1,0 +1,397 @@
+"""An offline, OpenAI-compatible chat-completions server on 127.0.0.1.
+
+It streams (SSE) or answers plainly at a set token rate, fits its JSON answers to the
+output-format schema BAML puts in the prompt, reports token usage, and records every
+request (when it started, how many tokens it sent, whether the client closed it early),
+so demos run with no network or key and tests can check cancellation from the server side.
+
+Run it as ``python -m baml_magic.local_llm --port 8765`` or, from Python, ``start()``,
+which runs it in a process of its own (never as a thread inside a kernel).
+
+A client's ``model`` option can carry per-request settings after a ``?``, for example
+``"local?tps=20&words=60"`` or ``"local?fault=http_500"``. Faults: ``http_500``,
+``http_429`` (with ``Retry-After``), ``stall`` (headers, then silence), ``malformed``
+(a broken SSE event), ``disconnect`` (the server drops the connection mid-stream,
+after ``after`` tokens) and ``unparsable`` (prose where JSON was asked for).
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+from baml_magic.schema_answer import answer_for
+
+DEFAULT_TPS = 40.0
+DEFAULT_WORDS = 40
+UNPARSABLE_ANSWER = "I'm sorry, I can only answer in plain words today."
+FAULTS = ("http_500", "http_429", "stall", "malformed", "disconnect", "unparsable")
+
+
+@dataclass
+class RequestRecord:
+    """What the server saw of one request."""
+
+    id: int
+    model: str
+    stream: bool
+    fault: str | None
+    started: float
+    first_token: float | None = None
+    ended: float | None = None
+    tokens_planned: int = 0
+    tokens_sent: int = 0
+    prompt_tokens: int = 0
+    outcome: str = "running"  # running | completed | client_closed | fault
+
+
+@dataclass
+class ServerState:
+    tps: float
+    words: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    records: list[RequestRecord] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+
+    def open_record(self, model: str, stream: bool, fault: str | None) -> RequestRecord:
+        with self.lock:
+            record = RequestRecord(len(self.records) + 1, model, stream, fault, time.time())
+            self.records.append(record)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            return record
+
+    def close_record(self, record: RequestRecord, outcome: str) -> None:
+        with self.lock:
+            record.ended = time.time()
+            record.outcome = outcome
+            self.in_flight -= 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "requests": [asdict(r) for r in self.records],
+                "in_flight": self.in_flight,
+                "max_in_flight": self.max_in_flight,
+            }
+
+    def reset(self) -> None:
+        with self.lock:
+            self.records.clear()
+            self.max_in_flight = self.in_flight
+
+
+class ClientClosed(Exception):
+    """The client closed the connection before the answer was complete."""
+
+
+def _split_model(model: str) -> tuple[str, dict[str, str]]:
+    name, _, query = model.partition("?")
+    return name, dict(parse_qsl(query))
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"\s*\S+", text) or [text]
+
+
+def _prompt_text(messages: list[dict[str, Any]]) -> str:
+    parts = []
+    for message in messages:
+        content = message.get("content", "")
+        if isinstance(content, list):
+            content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+        parts.append(str(content))
+    return "\n".join(parts)
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "local_llm/1.0"
+    state: ServerState  # set on the subclass made by make_server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _wait(self, seconds: float) -> None:
+        """Sleep, but notice at once when the client hangs up."""
+        deadline = time.monotonic() + seconds
+        sock = self.connection
+        while True:
+            left = deadline - time.monotonic()
+            readable, _, _ = select.select([sock], [], [], max(0.0, left))
+            if readable:
+                try:
+                    data = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+                except (BlockingIOError, InterruptedError):
+                    data = b"?"
+                except OSError:
+                    data = b""
+                if not data:
+                    raise ClientClosed
+                # Unexpected extra bytes: read them so select does not spin.
+                sock.recv(4096)
+            if left <= 0:
+                return
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self.wfile.write(data)
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise ClientClosed from exc
+
+    # -- routes ---------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        if self.path == "/_stats":
+            self._send_json(200, self.state.snapshot())
+        elif self.path.rstrip("/").endswith("/models"):
+            self._send_json(200, {"object": "list", "data": [{"id": "local", "object": "model"}]})
+        else:
+            self._send_json(404, {"error": {"message": f"no route {self.path}"}})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if self.path == "/_reset":
+            self.state.reset()
+            self._send_json(200, {"ok": True})
+            return
+        if not self.path.rstrip("/").endswith("/chat/completions"):
+            self._send_json(404, {"error": {"message": f"no route {self.path}"}})
+            return
+        try:
+            request = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            self._send_json(400, {"error": {"message": "request body is not JSON", "type": "invalid_request_error"}})
+            return
+        self._complete(request)
+
+    def _complete(self, request: dict[str, Any]) -> None:
+        model, params = _split_model(str(request.get("model", "local")))
+        fault = params.get("fault")
+        stream = bool(request.get("stream"))
+        tps = float(params.get("tps", self.state.tps))
+        words = int(params.get("words", self.state.words))
+        prompt = _prompt_text(request.get("messages") or [])
+        record = self.state.open_record(str(request.get("model")), stream, fault)
+        record.prompt_tokens = len(_tokens(prompt))
+        text = UNPARSABLE_ANSWER if fault == "unparsable" else answer_for(prompt, words)
+        tokens = _tokens(text)
+        record.tokens_planned = len(tokens)
+        outcome = "completed"
+        try:
+            if fault == "http_500":
+                outcome = "fault"
+                error = {"message": "local_llm: simulated server error", "type": "server_error"}
+                self._send_json(500, {"error": error})
+            elif fault == "http_429":
+                outcome = "fault"
+                self._send_json(
+                    429,
+                    {"error": {"message": "local_llm: simulated rate limit", "type": "rate_limit_error"}},
+                    {"Retry-After": params.get("retry_after", "1")},
+                )
+            elif stream:
+                self._stream(model, tokens, tps, record, fault, params)
+                outcome = "fault" if fault else "completed"
+            else:
+                self._plain(model, tokens, tps, record, fault, params)
+                outcome = "fault" if fault else "completed"
+        except ClientClosed:
+            outcome = "client_closed"
+        finally:
+            self.state.close_record(record, outcome)
+
+    def _usage(self, record: RequestRecord) -> dict[str, int]:
+        return {
+            "prompt_tokens": record.prompt_tokens,
+            "completion_tokens": record.tokens_sent,
+            "total_tokens": record.prompt_tokens + record.tokens_sent,
+        }
+
+    def _plain(self, model: str, tokens: list[str], tps: float, record: RequestRecord,
+               fault: str | None, params: dict[str, str]) -> None:
+        if fault == "stall":
+            self._wait(float(params.get("stall", 30)))
+            return
+        self._wait(len(tokens) / tps)
+        record.first_token = time.time()
+        record.tokens_sent = len(tokens)
+        self._send_json(200, {
+            "id": f"chatcmpl-local-{record.id}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(tokens)},
+                         "finish_reason": "stop"}],
+            "usage": self._usage(record),
+        })
+
+    def _stream(self, model: str, tokens: list[str], tps: float, record: RequestRecord,
+                fault: str | None, params: dict[str, str]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self._write(b"")
+        base = {"id": f"chatcmpl-local-{record.id}", "object": "chat.completion.chunk",
+                "created": int(time.time()), "model": model}
+
+        def event(payload: dict[str, Any]) -> bytes:
+            return b"data: " + json.dumps({**base, **payload}).encode() + b"\n\n"
+
+        stop_after = int(params.get("after", 5)) if fault in ("disconnect", "malformed", "stall") else None
+        for i, token in enumerate(tokens):
+            if stop_after is not None and i == stop_after:
+                self._fault_mid_stream(fault, params)
+                return
+            self._wait(1.0 / tps)
+            delta: dict[str, str] = {"content": token}
+            if i == 0:
+                delta["role"] = "assistant"
+                record.first_token = time.time()
+            self._write(event({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
+            record.tokens_sent += 1
+        self._write(event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
+        self._write(event({"choices": [], "usage": self._usage(record)}))
+        self._write(b"data: [DONE]\n\n")
+
+    def _fault_mid_stream(self, fault: str | None, params: dict[str, str]) -> None:
+        if fault == "malformed":
+            self._write(b"data: {\"choices\": [{\"delta\": {\"content\": \n\n")
+            self._write(b"data: [DONE]\n\n")
+        elif fault == "stall":
+            self._wait(float(params.get("stall", 30)))
+        elif fault == "disconnect":
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def make_server(host: str = "127.0.0.1", port: int = 0, tps: float = DEFAULT_TPS,
+                words: int = DEFAULT_WORDS) -> ThreadingHTTPServer:
+    """A server bound to host:port (0 picks a free port); call serve_forever() to run it."""
+    handler = type("LocalLLMHandler", (Handler,), {"state": ServerState(tps=tps, words=words)})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
+
+
+class LocalLLM:
+    """A local_llm server running in its own process."""
+
+    def __init__(self, process: subprocess.Popen[str], host: str, port: int) -> None:
+        self.process = process
+        self.host = host
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-style base URL to give a BAML client (ends in /v1)."""
+        return f"{self.url}/v1"
+
+    def stats(self) -> dict[str, Any]:
+        """Every request the server has seen since the last reset, and the in-flight counts."""
+        with urllib.request.urlopen(f"{self.url}/_stats", timeout=5) as response:
+            return json.load(response)
+
+    def requests(self) -> list[dict[str, Any]]:
+        return list(self.stats()["requests"])
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"{self.url}/_reset", data=b"{}", method="POST")
+        with urllib.request.urlopen(request, timeout=5):
+            pass
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout:
+            self.process.stdout.close()
+
+    def __enter__(self) -> LocalLLM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.process.poll() is None else "stopped"
+        return f"<LocalLLM {self.base_url} {state}>"
+
+
+def start(port: int = 0, tps: float = DEFAULT_TPS, words: int = DEFAULT_WORDS,
+          host: str = "127.0.0.1", timeout: float = 15.0) -> LocalLLM:
+    """Start the server in a new process (its own session, so a kernel interrupt spares it)."""
+    command = [sys.executable, "-m", "baml_magic.local_llm", "--host", host, "--port", str(port),
+               "--tps", str(tps), "--words", str(words)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                               start_new_session=True)
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    line = process.stdout.readline() if ready and process.stdout else ""
+    match = re.search(r":(\d+)/v1", line)
+    if not match:
+        process.kill()
+        raise RuntimeError(f"local_llm did not start within {timeout:.0f} s (said {line.strip()!r})")
+    server = LocalLLM(process, host, int(match.group(1)))
+    atexit.register(server.stop)
+    return server
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m baml_magic.local_llm", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--tps", type=float, default=DEFAULT_TPS, help="tokens per second")
+    parser.add_argument("--words", type=int, default=DEFAULT_WORDS, help="words in a long string field")
+    args = parser.parse_args(argv)
+    server = make_server(args.host, args.port, args.tps, args.words)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    host, port = server.server_address[:2]
+    print(f"local_llm listening on http://{host}:{port}/v1", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever(poll_interval=0.1)
+    server.server_close()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""``%%baml`` and ``%baml``: compile BAML from cells and folders, bind functions, inspect them.
+
+Configuration lives in traitlets on ``BamlMagic`` (``%config BamlMagic.refresh_hz = 20``).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.display import display
+from traitlets import CaselessStrEnum, Float, Unicode
+
+from baml_magic.errors import BamlFunctionNotFound, ShortError
+from baml_magic.function import BamlFunction, python_signature, short_type
+from baml_magic.project import Compiled, Source, folder_sources
+from baml_magic.session import Session
+
+SUBCOMMANDS = ("load", "list", "help")
+
+
+class UsageError(ShortError):
+    """A %baml command that could not be understood."""
+
+
+class Table:
+    """Rows shown as an HTML table in a notebook and as aligned text in a terminal."""
+
+    def __init__(self, headers: list[str], rows: list[list[str]], css: str, empty: str = "(none)") -> None:
+        self.headers, self.rows, self.css, self.empty = headers, rows, css, empty
+
+    def __repr__(self) -> str:
+        if not self.rows:
+            return self.empty
+        widths = [max(len(str(r[i])) for r in [self.headers, *self.rows]) for i in range(len(self.headers))]
+        lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                 for row in [self.headers, *self.rows]]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        if not self.rows:
+            return f"<em>{html.escape(self.empty)}</em>"
+        head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in self.headers)
+        body = "".join(
+            "<tr>" + "".join(f"<td style='text-align:left'><code>{html.escape(str(c))}</code></td>" for c in row)
+            + "</tr>" for row in self.rows
+        )
+        return f"<table class='{self.css}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class Bound:
+    """What a %%baml cell or %baml load bound: one Python signature a line."""
+
+    def __init__(self, signatures: list[str], note: str) -> None:
+        self.signatures, self.note = signatures, note
+
+    def __repr__(self) -> str:
+        return "\n".join([*self.signatures, self.note] if self.note else self.signatures)
+
+    def _repr_html_(self) -> str:
+        lines = "".join(f"<div><code>{html.escape(s)}</code></div>" for s in self.signatures)
+        note = f"<div style='opacity:.7'>{html.escape(self.note)}</div>" if self.note else ""
+        return f"<div class='baml-magic-bound'>{lines}{note}</div>"
+
+
+@magics_class
+class BamlMagic(Magics):
+    """Write BAML in ``%%baml`` cells or load a ``baml_src`` folder; call its functions from Python."""
+
+    refresh_hz = Float(20.0, help="How many times a second a live view redraws while a call streams.").tag(
+        config=True)
+    display = CaselessStrEnum(
+        ["auto", "widget", "text", "none"], default_value="auto",
+        help="How calls show their stream: auto (widget in Jupyter, text in a terminal), widget, text or none.",
+    ).tag(config=True)
+    cache_dir = Unicode("", help="Where BAML's generator writes (default: $BAML_MAGIC_CACHE or "
+                                 "~/.cache/baml_magic).").tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell, **kwargs)
+        self.session = Session.create(self, Path(self.cache_dir) if self.cache_dir else None)
+        self.bound: dict[str, BamlFunction] = {}
+        self._cell_id: str | None = None
+        self._runs = 0
+        if shell is not None:
+            shell.events.register("pre_run_cell", self._pre_run_cell)
+            shell.events.register("post_run_cell", self._post_run_cell)
+
+    # -- cell tracking -----------------------------------------------------------
+
+    def _pre_run_cell(self, info: Any) -> None:
+        self._cell_id = getattr(info, "cell_id", None)
+
+    def _post_run_cell(self, result: Any) -> None:
+        if isinstance(result.error_in_exec, KeyboardInterrupt):
+            self.session.cancel_foreground()
+        else:
+            self.session.foreground.clear()
+
+    def close(self) -> None:
+        """Unregister hooks and take back every name this extension bound (unless overwritten)."""
+        if self.shell is not None:
+            for event, callback in (("pre_run_cell", self._pre_run_cell), ("post_run_cell", self._post_run_cell)):
+                if callback in self.shell.events.callbacks[event]:
+                    self.shell.events.unregister(event, callback)
+            self._unbind(list(self.bound))
+
+    # -- the magic ---------------------------------------------------------------
+
+    @line_cell_magic
+    def baml(self, line: str, cell: str | None = None) -> Any:
+        """%%baml: compile this cell's BAML with the project and bind its functions.
+
+        %baml load [DIR] [FUNCTION ...]  add a baml_src folder (default baml_src)
+        %baml list                        bound functions: parameters, return type, client, where
+        """
+        if cell is not None:
+            return self._run_cell(cell)
+        words = shlex.split(line)
+        if not words or words[0] == "help":
+            print(self.baml.__doc__)
+            return None
+        command, args = words[0], words[1:]
+        handler = getattr(self, f"_cmd_{command}", None)
+        if handler is None:
+            raise UsageError(f"unknown %baml command {command!r}; try one of: {', '.join(SUBCOMMANDS)}")
+        return handler(args)
+
+    def _run_cell(self, cell: str) -> None:
+        count = getattr(self.shell, "execution_count", 0)
+        # Without a frontend cell id (a terminal), every run is a cell of its own; names still override.
+        self._runs += 1
+        ident = self._cell_id or f"run{self._runs}"
+        key = f"cell:{ident}"
+        slug = re.sub(r"[^A-Za-z0-9_-]", "_", ident)
+        # A leading newline stands for the %%baml line, so BAML's line numbers match the editor's.
+        source = Source(key, f"cell In[{count}]", f"cells/cell_{slug}.baml", "\n" + cell)
+        compiled = self.session.project.update([source])
+        names = [n for n, spec in compiled.functions.items() if spec.source_key == key]
+        self._bind_all(compiled)
+        note = "" if names else "no functions in this cell; the project compiled"
+        display(Bound([python_signature(compiled.functions[n]) for n in names], note))
+
+    def _cmd_load(self, args: list[str]) -> None:
+        directory = Path("baml_src")
+        if args and Path(args[0]).is_dir():
+            directory, args = Path(args[0]), args[1:]
+        elif args and not args[0].isidentifier():
+            raise UsageError(f"no BAML folder at {args[0]}")
+        try:
+            new = folder_sources(directory, frozenset(args) if args else None)
+        except FileNotFoundError as exc:
+            raise UsageError(str(exc)) from None
+        root = str(directory.resolve())
+        stale = tuple(k for k in self.session.project.sources if k.startswith(root + "/"))
+        project = self.session.project
+        if args:
+            # Check names against what the folder defines before touching the session.
+            from baml_magic.project import compile_sources
+
+            trial = compile_sources([*[s for k, s in project.sources.items() if k not in stale], *new],
+                                    project.cache_dir)
+            here = {n for n, spec in trial.functions.items() if spec.source_key.startswith(root + "/")}
+            unknown = [a for a in args if a not in here]
+            if unknown:
+                raise BamlFunctionNotFound(
+                    f"{directory} has no function {', '.join(unknown)}; it defines: {', '.join(sorted(here))}")
+        compiled = project.update(new, drop=stale)
+        self._bind_all(compiled)
+        names = [n for n, spec in compiled.functions.items()
+                 if spec.source_key.startswith(root + "/") and n in compiled.bindable]
+        display(Bound([python_signature(compiled.functions[n]) for n in names],
+                      f"loaded {len(new)} file{'s' if len(new) != 1 else ''} from {directory}"))
+
+    def _cmd_list(self, args: list[str]) -> Table:
+        rows = []
+        for name, fn in sorted(self.bound.items()):
+            spec = fn.spec
+            params = ", ".join(f"{p}: {short_type(a)}" for p, a in spec.params)
+            client = self.session.client_override or spec.client or ""
+            rows.append([name, params, short_type(spec.returns), client, spec.where])
+        return Table(["function", "parameters", "returns", "client", "defined in"], rows, "baml-magic-list",
+                     "no BAML functions bound yet: write a %%baml cell or %baml load a folder")
+
+    # -- binding -----------------------------------------------------------------
+
+    def _bind_all(self, compiled: Compiled) -> None:
+        """Bind every bindable function (new objects, so edits take effect) and drop the vanished."""
+        fresh = {name: BamlFunction(compiled.functions[name], compiled, self.session)
+                 for name in compiled.bindable}
+        gone = [name for name in self.bound if name not in fresh]
+        self._unbind(gone)
+        if self.shell is not None:
+            self.shell.push(fresh, interactive=True)
+        self.bound.update(fresh)
+
+    def _unbind(self, names: list[str]) -> None:
+        if self.shell is None:
+            return
+        ns = self.shell.user_ns
+        for name in names:
+            if ns.get(name) is self.bound.get(name):
+                ns.pop(name, None)
+            self.bound.pop(name, None)

@@ -1,0 +1,192 @@
+"""The session's BAML project: cells and folders in, one compiled runtime and its types out.
+
+Sources are kept in the order they were last run. A definition in a later source replaces
+a definition of the same name in an earlier one (as in Python, the newest wins), so an
+edited cell can be run again, or a folder's class overridden from a cell, without
+"duplicate definition" errors. A compile that fails changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import baml_py
+from baml_py.errors import BamlError
+
+from baml_magic import codegen, sources
+from baml_magic.errors import BamlCompileError, Diagnostic, clean_message, parse_diagnostics
+
+SOURCE_ROOT = "baml_src"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One contributor to the project: a notebook cell or a .baml file."""
+
+    key: str  # "cell:<id>" or the file's absolute path
+    label: str  # how messages name it: "cell In[3]" or "baml_src/story.baml"
+    filename: str  # its path inside the compiled project
+    text: str
+    selected: frozenset[str] | None = None  # functions to bind from it; None = all
+
+    @property
+    def is_cell(self) -> bool:
+        return self.key.startswith("cell:")
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """What the project says of one function."""
+
+    name: str
+    params: tuple[tuple[str, object], ...]
+    returns: object
+    partial: object
+    client: str | None
+    prompt: str | None
+    baml_signature: str
+    where: str  # "cell In[3], line 12" or "baml_src/story.baml:12"
+    source_key: str
+
+
+@dataclass
+class Compiled:
+    """A compiled project: the runtime, the generated types and what each function is."""
+
+    runtime: baml_py.BamlRuntime
+    types: codegen.TypeModules
+    functions: dict[str, FunctionSpec]
+    clients: dict[str, str]  # client name -> its block text
+    tests: dict[str, str]  # test name -> its block text
+    files: dict[str, str]
+    bindable: set[str] = field(default_factory=set)  # functions the user asked to bind
+
+    def client_env(self, client: str) -> list[str]:
+        return sources.env_references(self.clients.get(client, ""))
+
+
+def _signature_text(block_text: str) -> str:
+    head = block_text.split("{", 1)[0]
+    return " ".join(head.split())
+
+
+class Project:
+    """Sources in run order, and the last project that compiled."""
+
+    def __init__(self, cache_dir: Path | None = None) -> None:
+        self.cache_dir = cache_dir or codegen.default_cache_dir()
+        self.sources: dict[str, Source] = {}
+        self.compiled: Compiled | None = None
+
+    def update(self, new: list[Source], drop: tuple[str, ...] = ()) -> Compiled:
+        """Add or replace sources (dropping the keys in ``drop``) and compile; on an error nothing changes."""
+        replaced = {s.key for s in new} | set(drop)
+        proposed = {k: v for k, v in self.sources.items() if k not in replaced}
+        proposed.update((s.key, s) for s in new)
+        return self._commit(proposed)
+
+    def _commit(self, proposed: dict[str, Source]) -> Compiled:
+        compiled = compile_sources(list(proposed.values()), self.cache_dir)
+        self.sources, self.compiled = proposed, compiled
+        return compiled
+
+
+def effective_files(ordered: list[Source]) -> tuple[dict[str, str], dict[str, list[sources.Block]]]:
+    """Each source's text with the definitions a later source replaces blanked out."""
+    blocks = {s.key: sources.split_blocks(s.text) for s in ordered}
+    owner: dict[tuple[str, str], str] = {}
+    for s in ordered:
+        for block in blocks[s.key]:
+            owner[block.key] = s.key
+    files: dict[str, str] = {}
+    live: dict[str, list[sources.Block]] = {}
+    for s in ordered:
+        dead = [b for b in blocks[s.key] if owner[b.key] != s.key or b.kind == "generator"]
+        live[s.key] = [b for b in blocks[s.key] if b not in dead]
+        files[s.filename] = sources.mask(s.text, dead)
+    return files, live
+
+
+def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
+    """Compile sources (earlier first) into a runtime, generated types and function specs."""
+    files, live = effective_files(ordered)
+    by_file = {s.filename: s for s in ordered}
+    try:
+        runtime = baml_py.BamlRuntime.from_files(
+            SOURCE_ROOT, {f"{SOURCE_ROOT}/{name}": text for name, text in files.items()}, dict(os.environ)
+        )
+    except BamlError as exc:
+        raise _compile_error(str(exc), by_file) from None
+    client_dir = codegen.generate(files, cache_dir)
+    types = codegen.load_types(client_dir)
+    signatures = codegen.signatures(client_dir, types)
+
+    functions: dict[str, FunctionSpec] = {}
+    clients: dict[str, str] = {}
+    tests: dict[str, str] = {}
+    bindable: set[str] = set()
+    for s in ordered:
+        for block in live[s.key]:
+            text = s.text[block.start:block.end]
+            if block.kind == "client":
+                clients[block.name] = text
+            elif block.kind == "test":
+                tests[block.name] = text
+            elif block.kind == "function" and block.name in signatures:
+                sig = signatures[block.name]
+                where = f"{s.label}, line {block.line}" if s.is_cell else f"{s.label}:{block.line}"
+                functions[block.name] = FunctionSpec(
+                    name=block.name,
+                    params=sig.params,
+                    returns=sig.returns,
+                    partial=sig.partial,
+                    client=sources.function_client(text),
+                    prompt=sources.function_prompt(text),
+                    baml_signature=_signature_text(text),
+                    where=where,
+                    source_key=s.key,
+                )
+                if s.selected is None or block.name in s.selected:
+                    bindable.add(block.name)
+    return Compiled(runtime, types, functions, clients, tests, files, bindable)
+
+
+def _compile_error(message: str, by_file: dict[str, Source]) -> BamlCompileError:
+    diagnostics = []
+    for severity, text, path, line in parse_diagnostics(message):
+        if severity != "error":
+            continue
+        name = path.split(f"{SOURCE_ROOT}/", 1)[-1]
+        source = by_file.get(name)
+        if source is None:
+            diagnostics.append(Diagnostic(severity, text, path, line, ""))
+            continue
+        lines = source.text.splitlines()
+        source_line = lines[line - 1] if 0 < line <= len(lines) else ""
+        diagnostic = Diagnostic(severity, text, source.label, line, source_line)
+        if diagnostic not in diagnostics:
+            diagnostics.append(diagnostic)
+    return BamlCompileError(diagnostics, clean_message(message))
+
+
+def folder_sources(directory: Path, selected: frozenset[str] | None = None) -> list[Source]:
+    """A Source for each .baml file under a folder (its generator blocks are ignored)."""
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no BAML folder at {directory}")
+    files = sorted(directory.rglob("*.baml"))
+    if not files:
+        raise FileNotFoundError(f"no .baml files under {directory}")
+    root = directory.resolve()
+    out = []
+    for path in files:
+        relative = path.resolve().relative_to(root).as_posix()
+        label = f"{directory.as_posix().rstrip('/')}/{relative}"
+        out.append(Source(str(path.resolve()), label, f"folders/{_slug(str(root))}/{relative}",
+                          path.read_text(), selected))
+    return out
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in text).strip("_")[-60:] or "root"

@@ -1,0 +1,83 @@
+"""Typed values (partial or final) as readable text and HTML: fields, not reprs."""
+
+from __future__ import annotations
+
+import enum
+import html
+from typing import Any
+
+from pydantic import BaseModel
+
+PENDING = "…"
+
+
+def _fields(value: BaseModel) -> list[tuple[str, Any]]:
+    return [(name, getattr(value, name, None)) for name in type(value).model_fields]
+
+
+def to_text(value: Any, indent: int = 0, growing: bool = False) -> str:
+    """Indented YAML-like text; missing (not yet streamed) fields show as an ellipsis.
+
+    With ``growing``, fields not streamed yet are left out, so each render extends the last.
+    """
+    pad = "  " * indent
+    if value is None:
+        return PENDING
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, BaseModel):
+        if type(value).__name__ == "StreamState" and hasattr(value, "value"):
+            return to_text(value.value, indent, growing)
+        lines = []
+        for name, item in _fields(value):
+            if growing and item is None:
+                continue
+            rendered = to_text(item, indent + 1, growing)
+            if isinstance(item, (BaseModel, list, dict)) and item:
+                lines.append(f"{pad}{name}:\n{rendered}")
+            else:
+                lines.append(f"{pad}{name}: {rendered.strip()}")
+        return "\n".join(lines)
+    if isinstance(value, list):
+        if not value:
+            return f"{pad}[]"
+        out = []
+        for item in value:
+            rendered = to_text(item, indent + 1, growing).strip()
+            out.append(f"{pad}- {rendered}".replace("\n", "\n" + pad + "  "))
+        return "\n".join(out)
+    if isinstance(value, dict):
+        if not value:
+            return f"{pad}{{}}"
+        return "\n".join(f"{pad}{k}: {to_text(v, indent + 1, growing).strip()}" for k, v in value.items())
+    return str(value)
+
+
+def to_html(value: Any) -> str:
+    """A compact HTML view: classes as field tables, lists as numbered lists, strings wrapped."""
+    if value is None:
+        return f'<span class="baml-pending" style="opacity:.5">{PENDING}</span>'
+    if isinstance(value, enum.Enum):
+        return f'<code class="baml-enum">{html.escape(str(value.value))}</code>'
+    if isinstance(value, BaseModel):
+        if type(value).__name__ == "StreamState" and hasattr(value, "value"):
+            return to_html(value.value)
+        rows = "".join(
+            f'<tr><th style="text-align:left;vertical-align:top;padding-right:1em">{html.escape(name)}</th>'
+            f'<td style="text-align:left">{to_html(item)}</td></tr>'
+            for name, item in _fields(value)
+        )
+        return f'<table class="baml-class" data-type="{html.escape(type(value).__name__)}">{rows}</table>'
+    if isinstance(value, list):
+        items = "".join(f"<li>{to_html(item)}</li>" for item in value)
+        return f'<ol class="baml-list" style="margin:0">{items}</ol>' if value else "<code>[]</code>"
+    if isinstance(value, dict):
+        rows = "".join(
+            f'<tr><th style="text-align:left">{html.escape(str(k))}</th>'
+            f'<td style="text-align:left">{to_html(v)}</td></tr>'
+            for k, v in value.items()
+        )
+        return f'<table class="baml-map">{rows}</table>'
+    if isinstance(value, str):
+        return f'<span class="baml-string" style="white-space:pre-wrap">{html.escape(value)}</span>'
+    return f"<code>{html.escape(repr(value))}</code>"

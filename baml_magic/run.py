@@ -1,0 +1,353 @@
+"""One LLM call on BAML's async runtime, driven from a worker thread and cancellable at once.
+
+Why this shape (see the measured traps in DESIGN.md): baml-py's sync streams hold the GIL
+and join their thread for up to 5 s on the way out, and blocking calls ignore SIGINT. The
+async API awaited on an event loop of our own, in a worker thread, releases the GIL and
+honours ``AbortController.abort()`` at once. The caller's thread only waits in short,
+interruptible waits, so a KeyboardInterrupt lands there and aborts the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import contextlib
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import baml_py
+from baml_py.errors import BamlAbortError, BamlTimeoutError
+
+from baml_magic.codegen import TypeModules
+from baml_magic.errors import clean_message
+from baml_magic.redact import redact
+
+POLL_SECONDS = 0.05  # longest uninterruptible wait of the calling thread
+CANCEL_GRACE_SECONDS = 0.5  # how long a cancelled call may take to wind down before we move on
+
+
+class Worker:
+    """A daemon thread running one asyncio loop for every BAML call of the process."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._serve, name="baml_magic-worker", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+        # Stopped: let cancelled tasks finish their cleanup, then close.
+        pending = asyncio.all_tasks(self.loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        self.loop.close()
+
+    def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def call_soon(self, callback: Callable[[], Any]) -> None:
+        self.loop.call_soon_threadsafe(callback)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout)
+
+
+_worker: Worker | None = None
+_worker_lock = threading.Lock()
+
+
+def worker() -> Worker:
+    """The process's worker, started on first use and stopped cleanly at exit."""
+    global _worker
+    with _worker_lock:
+        if _worker is None or not _worker.thread.is_alive():
+            _worker = Worker()
+            atexit.register(_worker.stop)
+        return _worker
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """Per-call settings: a client to use instead of the function's own, and a deadline."""
+
+    client: str | None = None
+    timeout: float | None = None
+
+
+class Run:
+    """One call: its state, latest partial, final value or error, timing and usage.
+
+    It is what ``Fn.last`` holds. Status goes pending -> streaming -> done | cancelled | error.
+    """
+
+    def __init__(self, function: str, args: dict[str, Any], runtime: baml_py.BamlRuntime,
+                 types: TypeModules, client: str | None, options: CallOptions) -> None:
+        self.function = function
+        self.args = args
+        self.client = client
+        self.options = options
+        self.status = "pending"
+        self.partial: Any = None
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.started_at = time.time()
+        self.start: float = time.monotonic()
+        self.first_partial: float | None = None
+        self.end: float | None = None
+        self.partials = 0
+        self.collector = baml_py.Collector("baml_magic")
+        self._runtime = runtime
+        self._types = types
+        self._abort = baml_py.AbortController()
+        self._cancel_reason: str | None = None
+        self._cond = threading.Condition()
+        self._version = 0
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
+        self._future: concurrent.futures.Future[Any] | None = None
+        self.listeners: list[Callable[[Run], None]] = []
+
+    # -- life cycle ------------------------------------------------------------
+
+    def begin(self) -> Run:
+        self.status = "streaming"
+        self._future = worker().submit(self._drive())
+        return self
+
+    async def _drive(self) -> None:
+        deadline = None
+        if self.options.timeout is not None:
+            deadline = asyncio.get_running_loop().call_later(self.options.timeout, self.cancel, "timeout")
+        registry = None
+        if self.client:
+            registry = baml_py.ClientRegistry()
+            registry.set_primary(self.client)
+        env = {k: v for k, v in os.environ.items()}
+        ctx = self._runtime.create_context_manager()
+        try:
+            stream = self._runtime.stream_function(
+                self.function, self.args, self._on_event, ctx, None, registry, [self.collector],
+                env, {}, None, self._abort,
+            )
+            result = await stream.done(ctx)
+            value = result.cast_to(self._types.types, self._types.types, self._types.stream_types, False,
+                                   self._runtime)
+        except BaseException as exc:  # noqa: BLE001 - every outcome is recorded, then re-raised to the caller
+            self._finish("error", error=self._translate(exc))
+        else:
+            self._finish("done", value=value)
+        finally:
+            if deadline is not None:
+                deadline.cancel()
+
+    def _translate(self, exc: BaseException) -> BaseException:
+        if self._cancel_reason == "timeout":
+            timeout = self.options.timeout
+            return BamlTimeoutError(self.client or "", f"{self.function} did not finish within {timeout:g} s")
+        if self._cancel_reason is not None or isinstance(exc, (BamlAbortError, asyncio.CancelledError)):
+            return exc if isinstance(exc, BamlAbortError) else BamlAbortError("cancelled")
+        return exc
+
+    def _on_event(self, result: Any) -> None:
+        # Exceptions raised here would be swallowed by the runtime: keep this total.
+        try:
+            if not result.is_ok():
+                return
+            partial = result.cast_to(self._types.types, self._types.types, self._types.stream_types, True,
+                                     self._runtime)
+        except Exception:  # noqa: BLE001 - a partial that does not cast yet is simply skipped
+            return
+        with self._cond:
+            if self.end is not None:
+                return
+            if self.first_partial is None:
+                self.first_partial = time.monotonic()
+            self.partial = partial
+            self.partials += 1
+            self._bump()
+
+    def _finish(self, status: str, value: Any = None, error: BaseException | None = None) -> None:
+        with self._cond:
+            if self.end is not None:
+                return
+            self.end = time.monotonic()
+            if status == "error" and self._cancel_reason == "cancelled":
+                status = "cancelled"
+            self.status = status
+            self.value = value
+            self.error = error
+            if status == "done":
+                self.partial = value
+            self._bump()
+        for listener in list(self.listeners):
+            with contextlib.suppress(Exception):
+                listener(self)
+
+    def _bump(self) -> None:
+        self._version += 1
+        self._cond.notify_all()
+        for loop, event in self._waiters:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(event.set)
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Abort the request now: the HTTP connection is closed, the partial is kept."""
+        if self.end is not None:
+            return
+        with self._cond:
+            if self._cancel_reason is None:
+                self._cancel_reason = reason
+        self._abort.abort()
+
+    # -- waiting -----------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        return self.end is not None
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait (interruptibly) until the call has ended; True if it has."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self.end is None:
+                left = POLL_SECONDS if deadline is None else min(POLL_SECONDS, deadline - time.monotonic())
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def wait_news(self, seen: int) -> int:
+        """Wait (interruptibly) until there is a version newer than ``seen`` or the call ended."""
+        with self._cond:
+            while self._version == seen and self.end is None:
+                self._cond.wait(POLL_SECONDS)
+            return self._version
+
+    def updates(self, interval: float, heartbeat: float = 0.5) -> Iterator[Run]:
+        """Yield self whenever there is news, at most once per ``interval``, and once at the end.
+
+        The last partial and the final state are never skipped; a heartbeat keeps the clock moving.
+        """
+        seen = -1
+        last_yield = 0.0
+        while True:
+            with self._cond:
+                now = time.monotonic()
+                fresh = self._version != seen
+                due = now - last_yield >= interval
+                if self.end is None and not ((fresh and due) or now - last_yield >= heartbeat):
+                    wait = (last_yield + interval - now) if fresh else POLL_SECONDS
+                    self._cond.wait(max(0.001, min(POLL_SECONDS, wait)))
+                    continue
+                seen, finished = self._version, self.end is not None
+            last_yield = time.monotonic()
+            yield self
+            if finished:
+                return
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The final value (raising the call's error), waiting up to ``timeout`` seconds."""
+        if not self.wait(timeout):
+            raise TimeoutError(f"{self.function} still running after {timeout} s")
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+    def settle(self) -> None:
+        """After cancel(): give the worker a moment to record the outcome."""
+        self.wait(CANCEL_GRACE_SECONDS)
+        if self.end is None:
+            self._finish("cancelled", error=BamlAbortError("cancelled"))
+
+    async def wait_async(self) -> None:
+        """Wait in the caller's event loop without blocking it."""
+        loop = asyncio.get_running_loop()
+        event = asyncio.Event()
+        self._waiters.append((loop, event))
+        try:
+            while self.end is None:
+                event.clear()
+                if self.end is None:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(event.wait(), POLL_SECONDS)
+        finally:
+            self._waiters.remove((loop, event))
+
+    async def async_updates(self) -> AsyncIterator[Run]:
+        """Yield self on each new partial and once at the end, from the caller's loop."""
+        loop = asyncio.get_running_loop()
+        event = asyncio.Event()
+        self._waiters.append((loop, event))
+        seen = -1
+        try:
+            while True:
+                finished = self.end is not None
+                if self._version != seen:
+                    seen = self._version
+                    yield self
+                if finished:
+                    return
+                event.clear()
+                if self._version == seen and self.end is None:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(event.wait(), POLL_SECONDS)
+        finally:
+            self._waiters.remove((loop, event))
+
+    # -- what happened -------------------------------------------------------------
+
+    @property
+    def elapsed(self) -> float:
+        return (self.end or time.monotonic()) - self.start
+
+    @property
+    def time_to_first_token(self) -> float | None:
+        return None if self.first_partial is None else self.first_partial - self.start
+
+    @property
+    def log(self) -> Any:
+        return self.collector.last
+
+    @property
+    def usage(self) -> dict[str, int | None]:
+        log = self.collector.last
+        usage = log.usage if log is not None else None
+        return {
+            "input_tokens": usage.input_tokens if usage else None,
+            "output_tokens": usage.output_tokens if usage else None,
+        }
+
+    @property
+    def raw_response(self) -> str | None:
+        log = self.collector.last
+        return log.raw_llm_response if log is not None else None
+
+    @property
+    def error_message(self) -> str | None:
+        """One readable line or two for views and notes; secrets redacted."""
+        if self.error is None:
+            return None
+        return redact(short_error(self.error))
+
+    def __repr__(self) -> str:
+        return f"<Run {self.function} {self.status} {self.elapsed:.2f}s partials={self.partials}>"
+
+
+def short_error(exc: BaseException) -> str:
+    """A BAML exception as a short message: its type and its own message, no backtrace."""
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    message = clean_message(str(message))
+    lines = [line for line in message.splitlines() if line.strip()]
+    text = "\n".join(lines[:6]) + ("\n…" if len(lines) > 6 else "")
+    status = getattr(exc, "status_code", None)
+    prefix = f"{type(exc).__name__}" + (f" (HTTP {status})" if status else "")
+    return f"{prefix}: {text}"
