@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 def clean_message(text: str) -> str:
     """A BAML runtime message without its Rust backtrace (present whenever RUST_BACKTRACE is set)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # the runtime colours its messages when it sees a terminal
     text = re.split(r"\n\s*Stack backtrace:", text, maxsplit=1)[0]
     return text.strip()
 

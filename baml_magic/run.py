@@ -28,6 +28,7 @@ from baml_magic.errors import clean_message
 from baml_magic.redact import redact
 
 POLL_SECONDS = 0.05  # longest uninterruptible wait of the calling thread
+ASYNC_POLL_SECONDS = 0.02  # how often async waiters look for news (and let a cancellation in)
 CANCEL_GRACE_SECONDS = 0.5  # how long a cancelled call may take to wind down before we move on
 
 
@@ -112,7 +113,6 @@ class Run:
         self._cancel_reason: str | None = None
         self._cond = threading.Condition()
         self._version = 0
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         self._future: concurrent.futures.Future[Any] | None = None
         self.listeners: list[Callable[[Run], None]] = []
 
@@ -195,9 +195,6 @@ class Run:
     def _bump(self) -> None:
         self._version += 1
         self._cond.notify_all()
-        for loop, event in self._waiters:
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(event.set)
 
     def cancel(self, reason: str = "cancelled") -> None:
         """Abort the request now: the HTTP connection is closed, the partial is kept."""
@@ -268,40 +265,22 @@ class Run:
         if self.end is None:
             self._finish("cancelled", error=BamlAbortError("cancelled"))
 
-    async def wait_async(self) -> None:
-        """Wait in the caller's event loop without blocking it."""
-        loop = asyncio.get_running_loop()
-        event = asyncio.Event()
-        self._waiters.append((loop, event))
-        try:
-            while self.end is None:
-                event.clear()
-                if self.end is None:
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(event.wait(), POLL_SECONDS)
-        finally:
-            self._waiters.remove((loop, event))
-
     async def async_updates(self) -> AsyncIterator[Run]:
-        """Yield self on each new partial and once at the end, from the caller's loop."""
-        loop = asyncio.get_running_loop()
-        event = asyncio.Event()
-        self._waiters.append((loop, event))
+        """Yield self on each new partial and once at the end, from the caller's event loop.
+
+        It polls with short sleeps rather than waiting on an event: ipykernel interrupts an
+        await-cell by cancelling its task from a signal handler, which the loop only sees when
+        it wakes, and ``asyncio.wait_for`` can swallow a cancellation that races a wake-up.
+        """
         seen = -1
-        try:
-            while True:
-                finished = self.end is not None
-                if self._version != seen:
-                    seen = self._version
-                    yield self
-                if finished:
-                    return
-                event.clear()
-                if self._version == seen and self.end is None:
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(event.wait(), POLL_SECONDS)
-        finally:
-            self._waiters.remove((loop, event))
+        while True:
+            finished = self.end is not None
+            if self._version != seen:
+                seen = self._version
+                yield self
+            if finished:
+                return
+            await asyncio.sleep(ASYNC_POLL_SECONDS)
 
     # -- what happened -------------------------------------------------------------
 

@@ -1,0 +1,135 @@
+"""A real kernel through jupyter_client against local_llm: the path a notebook user takes."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.conftest import CLIENT, STORY, Execution, Kernel
+
+SLOW = CLIENT.replace("Fast", "Slow").replace('model "local"', 'model "local?tps=20&words=25"')
+
+
+def _cell(kernel: Kernel, text: str, cell_id: str | None = None) -> Execution:
+    return kernel.ok("%%baml\n" + text.strip("\n") + "\n")
+
+
+def _updates(execution: Execution) -> list[tuple[float, dict]]:
+    """Widget value updates sent while the cell ran."""
+    return [(t, m) for t, m in execution.messages
+            if m["header"]["msg_type"] == "comm_msg" and m["content"]["data"].get("method") == "update"]
+
+
+def _final_view(execution: Execution) -> str:
+    updates = execution.of_type("update_display_data")
+    assert updates, "the live view must end as a static output"
+    return updates[-1]["content"]["data"]["text/html"]
+
+
+@pytest.fixture(scope="module")
+def story_kernel(kernel: Kernel) -> Kernel:
+    slow_story = STORY.split("function", 1)[1].replace("GenerateStory", "SlowStory").replace("client Fast",
+                                                                                             "client Slow")
+    _cell(kernel, CLIENT + SLOW + STORY + "function" + slow_story)
+    return kernel
+
+
+def test_new_user_path_compile_call_edit_and_typo(kernel: Kernel) -> None:
+    first = kernel.ok("%%baml\n" + CLIENT + STORY)
+    assert "GenerateStory(prompt: str) -> Story" in first.text
+    result = kernel.ok("s = GenerateStory('dragons'); print(type(s).__name__, bool(s.title), bool(s.body))")
+    assert "Story True True" in result.text
+    kernel.ok("%%baml\nfunction Sequel(s: Story) -> Story {\n  client Fast\n"
+              '  prompt #"Continue {{ s.title }}. {{ ctx.output_format }}"#\n}\n')
+    assert "Story True" in kernel.ok("print(type(Sequel(s)).__name__, bool(Sequel(s).title))").text
+    broken = "%%baml\n" + CLIENT + STORY.replace("title string", "title strin g")
+    line = broken.splitlines().index("  title strin g") + 1
+    bad = kernel.run(broken)
+    assert bad.status == "error"
+    error = bad.of_type("error")[0]["content"]
+    shown = "\n".join(error["traceback"])
+    assert f"line {line}:" in shown and "title strin g" in shown
+    assert "Traceback" not in shown and "Stack backtrace" not in shown
+    assert "True" in kernel.ok("print(bool(GenerateStory('still bound').title))").text
+
+
+def test_view_updates_reach_the_frontend_while_the_cell_runs(story_kernel: Kernel, llm) -> None:
+    execution = story_kernel.ok("story = SlowStory('a lighthouse')")
+    updates = _updates(execution)
+    reply_at = execution.idle_at
+    before_reply = [t for t, _ in updates if t < reply_at - 0.1]
+    assert len(before_reply) >= 10, f"only {len(before_reply)} live updates"
+    assert before_reply[-1] - before_reply[0] > 1.5, "updates must be spread over the stream, not a burst"
+    final = _final_view(execution)
+    assert 'data-status="done"' in final and "baml-class" in final
+    assert llm.requests()[-1]["outcome"] == "completed"
+
+
+def _interrupt_after_updates(kernel: Kernel, code: str, updates: int = 4) -> tuple[float, Execution]:
+    msg_id, execution = kernel.start(code)
+    def streaming(e: Execution) -> bool:
+        with_text = [m for _, m in _updates(e) if "baml-string" in json.dumps(m["content"]["data"])]
+        printed = [m for m in e.of_type("stream") if m["content"]["text"].strip()]
+        return len(with_text) >= updates or len(printed) >= updates
+
+    kernel.collect(msg_id, execution, until=streaming)
+    interrupted_at = kernel.interrupt()
+    kernel.collect(msg_id, execution, timeout=10)
+    return interrupted_at, execution
+
+
+def _assert_cancelled(kernel: Kernel, llm, interrupted_at: float, execution: Execution,
+                      ename: str = "KeyboardInterrupt") -> None:
+    assert execution.status == "error"
+    assert execution.reply["content"]["ename"] == ename
+    record = llm.requests()[-1]
+    assert record["outcome"] == "client_closed", record
+    assert record["ended"] - interrupted_at < 1.0, "connection must close at the interrupt, not seconds later"
+    assert record["tokens_sent"] < record["tokens_planned"]
+    assert execution.idle_at - interrupted_at < 1.0
+    state = json.loads(kernel.ok("import json; print(json.dumps([SlowStory.last.status, "
+                                 "SlowStory.last.partial is not None]))").text.strip().splitlines()[-1])
+    assert state == ["cancelled", True]
+    assert "True" in kernel.ok("print(bool(GenerateStory('next').title))").text
+
+
+def test_interrupt_mid_stream_cancels_the_request(story_kernel: Kernel, llm) -> None:
+    at, execution = _interrupt_after_updates(story_kernel, "SlowStory('a storm')")
+    _assert_cancelled(story_kernel, llm, at, execution)
+    final = _final_view(execution)
+    assert 'data-status="cancelled"' in final and "baml-string" in final, "the view keeps the partial"
+
+
+def test_interrupt_during_stream_iteration(story_kernel: Kernel, llm) -> None:
+    at, execution = _interrupt_after_updates(
+        story_kernel, "for p in SlowStory.stream('ships'):\n    print(len(p.body or ''), flush=True)")
+    _assert_cancelled(story_kernel, llm, at, execution)
+
+
+def test_interrupt_during_top_level_await(story_kernel: Kernel, llm) -> None:
+    at, execution = _interrupt_after_updates(story_kernel, "await SlowStory.aio('bells')")
+    # ipykernel interrupts an await-cell by cancelling its task: the cell ends with CancelledError.
+    _assert_cancelled(story_kernel, llm, at, execution, ename="CancelledError")
+
+
+def test_interrupt_during_async_for(story_kernel: Kernel, llm) -> None:
+    at, execution = _interrupt_after_updates(
+        story_kernel, "async for p in SlowStory.astream('moss'):\n    print(len(p.body or ''), flush=True)")
+    _assert_cancelled(story_kernel, llm, at, execution, ename="CancelledError")
+
+
+def test_interrupt_before_the_first_token(story_kernel: Kernel, llm) -> None:
+    _cell(story_kernel, SLOW.replace("Slow", "Stalled").replace("tps=20", "fault=stall&after=0&stall=20")
+          + "function" + STORY.split("function", 1)[1].replace("GenerateStory", "Waits")
+          .replace("client Fast", "client Stalled"))
+    msg_id, execution = story_kernel.start("Waits('nothing yet')")
+    time.sleep(0.8)
+    at = story_kernel.interrupt()
+    story_kernel.collect(msg_id, execution, timeout=10)
+    assert execution.reply["content"]["ename"] == "KeyboardInterrupt"
+    record = llm.requests()[-1]
+    assert record["outcome"] == "client_closed" and record["tokens_sent"] == 0
+    assert record["ended"] - at < 1.0
+    assert 'data-status="cancelled"' in _final_view(execution)
