@@ -1,0 +1,242 @@
+"""Streams, cancellation by every route, deadlines, provider faults, and kernel health (in-process)."""
+
+from __future__ import annotations
+
+import _thread
+import gc
+import io
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from baml_py.errors import BamlClientHttpError, BamlError, BamlTimeoutError, BamlValidationError
+
+from tests.conftest import CLIENT, STORY, baml_cell
+
+FUNCTION = STORY.split("function", 1)[1]
+
+
+def _client(name: str, model: str) -> str:
+    return CLIENT.replace("Fast", name).replace('model "local"', f'model "{model}"')
+
+
+def _function(name: str, client: str) -> str:
+    return "function" + FUNCTION.replace("GenerateStory", name).replace("client Fast", f"client {client}")
+
+
+@pytest.fixture
+def fns(shell):
+    """GenerateStory (fast), Slow (about 3 s) and one function per provider fault."""
+    faults = {
+        "Http500": "local?fault=http_500",
+        "Http429": "local?fault=http_429",
+        "Stall": "local?fault=stall&after=3&stall=20",
+        "Malformed": "local?fault=malformed&after=4",
+        "Disconnect": "local?fault=disconnect&after=6",
+        "Unparsable": "local?fault=unparsable",
+        "SlowModel": "local?tps=20&words=25",
+    }
+    text = CLIENT + STORY
+    for name, model in faults.items():
+        text += _client(name + "Client", model) + _function(name, name + "Client")
+    text += _client("Refused", "local").replace("env.LOCAL_LLM_BASE_URL", '"http://127.0.0.1:9/v1"')
+    text += _function("NoServer", "Refused")
+    baml_cell(shell, text)
+    return shell.user_ns
+
+
+def _closed(llm) -> dict:
+    time.sleep(0.1)
+    record = llm.requests()[-1]
+    assert record["outcome"] == "client_closed", record
+    assert record["tokens_sent"] < record["tokens_planned"]
+    return record
+
+
+def test_stream_yields_growing_typed_partials_and_final(fns) -> None:
+    stream = fns["GenerateStory"].stream("a kite")
+    partials = list(stream)
+    assert len(partials) >= 3
+    bodies = [p.body or "" for p in partials]
+    assert bodies == sorted(bodies, key=len), "strings only grow"
+    assert stream.final == partials[-1] and stream.final.body
+    assert type(partials[0]).__module__.endswith("stream_types"), "partials are BAML's partial types"
+    assert fns["GenerateStory"].last.status == "done"
+
+
+@pytest.mark.parametrize("how", ["break", "close", "with", "collected"])
+def test_leaving_a_stream_early_closes_the_connection(fns, llm, how) -> None:
+    fn = fns["SlowModel"]
+    llm.reset()
+    if how == "break":
+        for i, _ in enumerate(fn.stream("x")):
+            if i == 3:
+                break
+        # The loop's iterator is dropped here, which aborts the request.
+    elif how == "close":
+        stream = fn.stream("x")
+        next(stream), next(stream)
+        stream.close()
+    elif how == "with":
+        with fn.stream("x") as stream:
+            next(stream), next(stream)
+    else:
+        stream = fn.stream("x")
+        next(stream)
+        del stream
+        gc.collect()
+    record = _closed(llm)
+    assert record["ended"] - record["started"] < 2.0
+    assert fn.last.status == "cancelled" and fn.last.partial is not None
+
+
+def _interrupt_soon(delay: float) -> threading.Timer:
+    timer = threading.Timer(delay, _thread.interrupt_main)
+    timer.start()
+    return timer
+
+
+def test_ctrl_c_during_a_blocking_call_aborts_and_keeps_the_partial(fns, llm) -> None:
+    llm.reset()
+    _interrupt_soon(0.8)
+    started = time.time()
+    with pytest.raises(KeyboardInterrupt):
+        fns["SlowModel"]("x")
+    assert time.time() - started < 1.5
+    _closed(llm)
+    last = fns["SlowModel"].last
+    assert last.status == "cancelled" and last.partial is not None and last.value is None
+    assert fns["GenerateStory"]("next").title, "the next call works"
+
+
+def test_timeout_aborts_with_bamls_timeout_error(fns, llm) -> None:
+    llm.reset()
+    with pytest.raises(BamlTimeoutError, match="within 0.5 s"):
+        fns["SlowModel"]("x", timeout=0.5)
+    _closed(llm)
+    assert fns["SlowModel"].last.status == "error" and fns["SlowModel"].last.partial is not None
+    with pytest.raises(BamlTimeoutError):
+        fns["SlowModel"].with_options(timeout=0.3)("y")
+
+
+def test_stall_past_the_timeout_keeps_the_partial(fns, llm) -> None:
+    with pytest.raises(BamlTimeoutError):
+        fns["Stall"]("x", timeout=1.0)
+    _closed(llm)
+    assert fns["Stall"].last.partial is not None
+
+
+@pytest.mark.parametrize(
+    ("name", "error", "words"),
+    [
+        ("Http500", BamlClientHttpError, "500"),
+        ("Http429", BamlClientHttpError, "429"),
+        ("NoServer", BamlError, "onnect"),
+        ("Malformed", BamlError, ""),
+        ("Disconnect", BamlError, ""),
+        ("Unparsable", BamlValidationError, ""),
+    ],
+)
+def test_provider_faults_raise_bamls_error_and_keep_the_kernel_usable(fns, name, error, words) -> None:
+    with pytest.raises(error) as info:
+        fns[name]("x")
+    last = fns[name].last
+    assert last.status == "error" and last.error is info.value
+    assert words in last.error_message
+    assert "Stack backtrace" not in last.error_message
+    assert info.value._render_traceback_()[0].startswith(type(info.value).__name__)
+    assert fns["GenerateStory"]("after the fault").title
+
+
+def test_mid_stream_faults_keep_the_partial(fns) -> None:
+    for name in ("Disconnect", "Malformed"):
+        with pytest.raises(BamlError):
+            fns[name]("x")
+        assert fns[name].last.partial is not None, name
+
+
+def test_text_view_prints_the_stream_incrementally(fns, shell, monkeypatch) -> None:
+    shell.run_line_magic("config", "BamlMagic.display = 'text'")
+    out = io.StringIO()
+    writes = []
+    monkeypatch.setattr(sys, "stdout", out)
+    original = out.write
+    monkeypatch.setattr(out, "write", lambda s: (writes.append(s), original(s))[1])
+    story = fns["GenerateStory"]("a dune")
+    text = out.getvalue()
+    assert len(writes) >= 4, "the stream must print as it grows"
+    assert story.body in text and "done" in text
+    assert text.count("title:") == 1, "growing output is appended, not reprinted"
+
+
+def test_async_calls_and_streams(fns) -> None:
+    import asyncio
+
+    async def main():
+        story = await fns["GenerateStory"].aio("a cloud")
+        partials = [p async for p in fns["GenerateStory"].astream("rain")]
+        return story, partials
+
+    story, partials = asyncio.run(main())
+    assert story.title and len(partials) >= 2 and partials[-1].body
+
+
+def test_async_cancellation_closes_the_connection(fns, llm) -> None:
+    import asyncio
+
+    async def main():
+        task = asyncio.ensure_future(fns["SlowModel"].aio("x"))
+        await asyncio.sleep(0.6)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    llm.reset()
+    asyncio.run(main())
+    _closed(llm)
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_fifty_interrupted_calls_leave_no_threads_or_descriptors(fns, llm) -> None:
+    fn = fns["SlowModel"]
+    fns["GenerateStory"]("warm-up")
+    time.sleep(0.2)
+    threads, fds = threading.active_count(), _fds()
+    for _ in range(50):
+        _interrupt_soon(0.15)
+        with pytest.raises(KeyboardInterrupt):
+            fn("x")
+    time.sleep(0.5)
+    assert threading.active_count() <= threads
+    assert _fds() <= fds + 2
+    assert fns["GenerateStory"]("after fifty").title
+    outcomes = [r["outcome"] for r in llm.requests()[-51:-1]]
+    assert outcomes.count("client_closed") == 50
+
+
+def test_no_fatal_error_at_interpreter_exit(llm, tmp_path) -> None:
+    script = tmp_path / "exit.py"
+    script.write_text(
+        "import _thread, threading\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "sh = InteractiveShell.instance()\n"
+        "sh.run_line_magic('load_ext', 'baml_magic')\n"
+        "sh.run_line_magic('config', \"BamlMagic.display = 'none'\")\n"
+        f"sh.run_cell('''%%baml\n{_client('Slow', 'local?tps=20')}{STORY.replace('client Fast', 'client Slow')}''')\n"
+        "fn = sh.user_ns['GenerateStory']\n"
+        "print(fn('one').title is not None)\n"
+        "threading.Timer(0.3, _thread.interrupt_main).start()\n"
+        "try:\n    fn('two')\nexcept KeyboardInterrupt:\n    print('interrupted')\n"
+        "stream = fn.stream('three'); next(stream)\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "LOCAL_LLM_BASE_URL": llm.base_url})
+    assert done.returncode == 0, done.stderr
+    assert "Fatal Python error" not in done.stderr
+    assert done.stdout.split()[-2:] == ["True", "interrupted"]
