@@ -32,7 +32,7 @@ def status_text(run: Run) -> str:
     if run.done:
         tokens_out = run.usage.get("output_tokens")
         if tokens_out is not None:
-            parts.append(f"{tokens_out} tokens out")
+            parts.append(f"{tokens_out} token{'s' if tokens_out != 1 else ''} out")
     return " · ".join(parts)
 
 

@@ -277,8 +277,8 @@ class PartialStream(Iterator[Any]):
         self.close()
 
     def __del__(self) -> None:
-        if not self.run.done:
-            self.run.cancel()
+        # A `break` drops the loop's iterator: abort, and record it before the next line reads Fn.last.
+        self.close()
 
 
 class AsyncPartialStream(AsyncIterator[Any]):

@@ -59,6 +59,7 @@ class RequestRecord:
     tokens_sent: int = 0
     prompt_tokens: int = 0
     outcome: str = "running"  # running | completed | client_closed | fault
+    sent_at: list[float] = field(default_factory=list)  # when each streamed token was written
 
 
 @dataclass
@@ -282,6 +283,7 @@ class Handler(BaseHTTPRequestHandler):
                 record.first_token = time.time()
             self._write(event({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
             record.tokens_sent += 1
+            record.sent_at.append(time.time())
         self._write(event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
         self._write(event({"choices": [], "usage": self._usage(record)}))
         self._write(b"data: [DONE]\n\n")

@@ -114,7 +114,7 @@ def test_ctrl_c_during_a_blocking_call_aborts_and_keeps_the_partial(fns, llm) ->
 
 def test_timeout_aborts_with_bamls_timeout_error(fns, llm) -> None:
     llm.reset()
-    with pytest.raises(BamlTimeoutError, match="within 0.5 s"):
+    with pytest.raises(BamlTimeoutError, match=r"within 0\.5 s"):
         fns["SlowModel"]("x", timeout=0.5)
     _closed(llm)
     assert fns["SlowModel"].last.status == "error" and fns["SlowModel"].last.partial is not None

@@ -1,0 +1,115 @@
+"""Drivers for tests and benchmarks: an in-process shell that raises, and a real kernel.
+
+Needs the ``test`` extra (jupyter_client, ipykernel).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from IPython.core.interactiveshell import InteractiveShell
+
+
+class TestingShell(InteractiveShell):
+    """An in-process IPython shell whose run_cell raises the cell's error instead of printing it."""
+
+    def run_cell(self, raw_cell: str, *args: Any, **kwargs: Any) -> Any:
+        result = super().run_cell(raw_cell, *args, **kwargs)
+        result.raise_error()
+        return result
+
+
+@dataclass
+class Execution:
+    """What a kernel sent back for one execute request, each iopub message with when it arrived."""
+
+    reply: dict[str, Any] | None = None
+    reply_at: float | None = None
+    messages: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    idle_at: float | None = None
+
+    def of_type(self, *types: str) -> list[dict[str, Any]]:
+        return [m for _, m in self.messages if m["header"]["msg_type"] in types]
+
+    @property
+    def status(self) -> str | None:
+        return self.reply["content"]["status"] if self.reply else None
+
+    @property
+    def text(self) -> str:
+        """All stream text, results and errors, as one string."""
+        parts = []
+        for m in self.of_type("stream", "execute_result", "display_data", "update_display_data", "error"):
+            content = m["content"]
+            if "text" in content:
+                parts.append(content["text"])
+            elif "data" in content:
+                parts.append(content["data"].get("text/plain", ""))
+            elif "ename" in content:
+                parts.append(f"{content['ename']}: {content['evalue']}")
+        return "\n".join(parts)
+
+
+class Kernel:
+    """A real ipykernel driven through jupyter_client, as a frontend would."""
+
+    def __init__(self, cwd: Path) -> None:
+        from jupyter_client.manager import KernelManager
+
+        self.manager = KernelManager(kernel_name="python3")
+        env = {**os.environ, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+        self.manager.start_kernel(cwd=str(cwd), env=env, extra_arguments=["--HistoryManager.enabled=False"])
+        self.client = self.manager.client()
+        self.client.start_channels()
+        self.client.wait_for_ready(timeout=60)
+
+    def start(self, code: str) -> tuple[str, Execution]:
+        return self.client.execute(code, allow_stdin=False), Execution()
+
+    def collect(self, msg_id: str, execution: Execution, timeout: float = 60,
+                until: Any = None) -> Execution:
+        """Read iopub until the kernel is idle for this request (or ``until(execution)`` is true)."""
+        deadline = time.monotonic() + timeout
+        while execution.idle_at is None:
+            if until is not None and until(execution):
+                return execution
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"kernel not idle after {timeout} s; got {execution.text[-500:]!r}")
+            try:
+                msg = self.client.get_iopub_msg(timeout=min(left, 0.05))
+            except Exception:  # noqa: BLE001 - queue.Empty: poll again
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            now = time.time()
+            execution.messages.append((now, msg))
+            if msg["header"]["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                execution.idle_at = now
+        reply = self.client.get_shell_msg(timeout=10)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = self.client.get_shell_msg(timeout=10)
+        execution.reply = reply
+        return execution
+
+    def run(self, code: str, timeout: float = 60) -> Execution:
+        msg_id, execution = self.start(code)
+        return self.collect(msg_id, execution, timeout)
+
+    def ok(self, code: str, timeout: float = 60) -> Execution:
+        execution = self.run(code, timeout)
+        assert execution.status == "ok", execution.text
+        return execution
+
+    def interrupt(self) -> float:
+        at = time.time()
+        self.manager.interrupt_kernel()
+        return at
+
+    def shutdown(self) -> None:
+        self.client.stop_channels()
+        self.manager.shutdown_kernel(now=True)

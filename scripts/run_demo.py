@@ -1,0 +1,38 @@
+"""Execute a demo notebook headless (offline, against the bundled local model) and export it to HTML."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbconvert import HTMLExporter
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(notebook: Path) -> tuple[Path, Path]:
+    nb = nbformat.read(notebook, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(notebook.parent)}}).execute()
+    out_dir = notebook.parent / "executed"
+    out_dir.mkdir(exist_ok=True)
+    executed = out_dir / notebook.name
+    nbformat.write(nb, executed)
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    exported = executed.with_suffix(".html")
+    exported.write_text(html)
+    return executed, exported
+
+
+def main() -> None:
+    notebooks = [Path(arg).resolve() for arg in sys.argv[1:]] or [ROOT / "notebooks" / "quickstart.ipynb"]
+    for notebook in notebooks:
+        executed, exported = run(notebook)
+        print(f"executed {notebook.name}:\n  notebook: {executed}\n  html:     {exported}")
+    print("Open them in JupyterLab with: make lab")
+
+
+if __name__ == "__main__":
+    main()
