@@ -56,7 +56,12 @@ class Table:
 class Bound:
     """What a %%baml cell or %baml load bound: one Python signature a line."""
 
+    LIMIT = 12
+
     def __init__(self, signatures: list[str], note: str) -> None:
+        extra = len(signatures) - self.LIMIT
+        if extra > 1:
+            signatures = [*signatures[:self.LIMIT], f"… and {extra} more (see %baml list)"]
         self.signatures, self.note = signatures, note
 
     def __repr__(self) -> str:
