@@ -148,3 +148,30 @@ def make_view(mode: str, run: Run) -> View:
     if mode == "widget" or (mode == "auto" and in_kernel()):
         return WidgetView(run)
     return TextView(run)
+
+
+class StatusLine:
+    """One line of progress: updated in place in a notebook, printed as it changes in a terminal."""
+
+    def __init__(self, text: str, mode: str = "auto") -> None:
+        self.live = mode == "widget" or (mode == "auto" and in_kernel())
+        self.quiet = mode == "none"
+        self.text = ""
+        self.handle: DisplayHandle | None = None
+        self.update(text)
+
+    def _bundle(self, text: str) -> dict[str, str]:
+        escaped = html.escape(text)
+        return {"text/plain": text,
+                "text/html": f'<div class="baml-magic-progress" style="font-family:monospace">{escaped}</div>'}
+
+    def update(self, text: str) -> None:
+        if text == self.text or self.quiet:
+            return
+        self.text = text
+        if not self.live:
+            print(text, flush=True)
+        elif self.handle is None:
+            self.handle = display(self._bundle(text), raw=True, display_id=True)  # type: ignore[assignment]
+        else:
+            self.handle.update(self._bundle(text), raw=True)

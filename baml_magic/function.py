@@ -12,13 +12,21 @@ import typing
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from baml_py.errors import BamlError
 from pydantic import TypeAdapter, ValidationError
 
+from baml_magic import clients
 from baml_magic.display import make_view
-from baml_magic.errors import MissingEnvVarError
+from baml_magic.errors import ShortError, clean_message
 from baml_magic.project import Compiled, FunctionSpec
+from baml_magic.redact import redact
+from baml_magic.request_view import PromptView, RequestView, messages_of
 from baml_magic.run import CallOptions, Run, short_error
 from baml_magic.session import Session
+
+
+class RequestBuildError(ShortError):
+    """BAML could not build the request (for example a template error)."""
 
 _UNSET = object()
 
@@ -140,22 +148,39 @@ class BamlFunction:
         """The client this call uses: per-function option, then the session's, then the function's own."""
         return options.client or self._session.client_override or self.spec.client
 
-    def _check_env(self, client: str | None) -> None:
-        if client is None:
-            return
-        for variable in self._compiled.client_env(client):
-            if not os.environ.get(variable):
-                raise MissingEnvVarError(variable, client)
-
-    def _start(self, args: tuple[Any, ...], kwargs: dict[str, Any], foreground: bool = True) -> Run:
+    def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], CallOptions,
+                                                                               str | None, str | None]:
+        """Arguments checked, options, the client in force and the override to send (if any)."""
         values, options = self._bind(args, kwargs)
         client = self._client(options)
-        self._check_env(client)
+        if client is not None:
+            clients.check_env(client, self._compiled.clients)
         override = client if client != self.spec.client else None
-        run = Run(self.spec.name, values, self._compiled.runtime, self._compiled.types, override, options)
-        run.client = client
+        return values, options, client, override
+
+    def _start(self, args: tuple[Any, ...], kwargs: dict[str, Any], foreground: bool = True) -> Run:
+        values, options, client, override = self._prepare(args, kwargs)
+        run = Run(self.spec.name, values, self._compiled.runtime, self._compiled.types, client, override, options)
         self._session.record(run, foreground)
         return run.begin()
+
+    def _http_request(self, args: tuple[Any, ...], kwargs: dict[str, Any], stream: bool) -> Any:
+        values, _, _, override = self._prepare(args, kwargs)
+        runtime = self._compiled.runtime
+        try:
+            return runtime.build_request_sync(self.spec.name, values, runtime.create_context_manager(), None,
+                                              clients.registry(override), dict(os.environ), stream)
+        except BamlError as exc:
+            raise RequestBuildError(redact(clean_message(str(exc)))) from None
+
+    def prompt(self, *args: Any, **kwargs: Any) -> PromptView:
+        """The rendered prompt for these arguments, as messages with roles; no LLM call."""
+        request = self._http_request(args, kwargs, stream=False)
+        return PromptView(self.spec.name, messages_of(RequestView.from_http(request).body))
+
+    def request(self, *args: Any, **kwargs: Any) -> RequestView:
+        """The HTTP request a call would send (method, url, headers, body); secrets redacted."""
+        return RequestView.from_http(self._http_request(args, kwargs, stream=True))
 
     # -- calling ---------------------------------------------------------------
 
@@ -224,7 +249,7 @@ def outcome(run: Run) -> Any:
     if run.error is None:
         return run.value
     error = run.error
-    message = short_error(error)
+    message = redact(short_error(error))
     try:
         error._render_traceback_ = lambda: [message]  # type: ignore[attr-defined]
     except AttributeError:

@@ -15,12 +15,14 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 from traitlets import CaselessStrEnum, Float, Unicode
 
+from baml_magic import baml_tests, clients, usage
+from baml_magic.display import StatusLine
 from baml_magic.errors import BamlFunctionNotFound, ShortError
 from baml_magic.function import BamlFunction, python_signature, short_type
 from baml_magic.project import Compiled, Source, folder_sources
 from baml_magic.session import Session
 
-SUBCOMMANDS = ("load", "list", "help")
+SUBCOMMANDS = ("load", "list", "client", "clients", "usage", "test", "help")
 
 
 class UsageError(ShortError):
@@ -123,6 +125,10 @@ class BamlMagic(Magics):
 
         %baml load [DIR] [FUNCTION ...]  add a baml_src folder (default baml_src)
         %baml list                        bound functions: parameters, return type, client, where
+        %baml client [NAME | --reset]     show or set the client every call uses (NAME or provider/model)
+        %baml clients                     the project's clients
+        %baml usage                       this session's calls per function: tokens, latency, first token
+        %baml test [FUNCTION ...]         run the project's BAML test blocks
         """
         if cell is not None:
             return self._run_cell(cell)
@@ -191,6 +197,54 @@ class BamlMagic(Magics):
             rows.append([name, params, short_type(spec.returns), client, spec.where])
         return Table(["function", "parameters", "returns", "client", "defined in"], rows, "baml-magic-list",
                      "no BAML functions bound yet: write a %%baml cell or %baml load a folder")
+
+    def _compiled(self) -> Compiled:
+        compiled = self.session.project.compiled
+        if compiled is None:
+            raise UsageError("no BAML yet: write a %%baml cell or %baml load a folder")
+        return compiled
+
+    def _cmd_client(self, args: list[str]) -> str:
+        if args == ["--reset"]:
+            self.session.client_override = None
+        elif len(args) == 1:
+            self.session.client_override = clients.validate(args[0], self._compiled().clients)
+        elif args:
+            raise UsageError("usage: %baml client [NAME | provider/model | --reset]")
+        if self.session.client_override:
+            return f"every call uses client {self.session.client_override}"
+        own = ", ".join(f"{n}: {fn.spec.client}" for n, fn in sorted(self.bound.items()))
+        return f"each function uses its own client ({own or 'no functions bound'})"
+
+    def _cmd_clients(self, args: list[str]) -> Table:
+        compiled = self._compiled()
+        rows = []
+        for name, block in sorted(compiled.clients.items()):
+            provider, model = clients.describe(block)
+            in_force = "every call" if name == self.session.client_override else ""
+            rows.append([name, provider, model, ", ".join(clients.required_env(name, compiled.clients)), in_force])
+        return Table(["client", "provider", "model", "reads", "in force for"], rows, "baml-magic-clients",
+                     "no clients in the project")
+
+    def _cmd_usage(self, args: list[str]) -> Table:
+        return Table(usage.HEADERS, usage.rows(self.session.runs), "baml-magic-usage", "no calls yet")
+
+    def _cmd_test(self, args: list[str]) -> Table:
+        compiled = self._compiled()
+        unknown = [a for a in args if a not in compiled.functions]
+        if unknown:
+            raise BamlFunctionNotFound(f"no function {', '.join(unknown)}; the project defines: "
+                                       f"{', '.join(sorted(compiled.functions))}")
+        line = StatusLine("running BAML tests…", self.display)
+        results = baml_tests.run(compiled.files, args, self.session.client_override,
+                                 lambda n, _: line.update(f"running BAML tests… {n} call{'s' if n != 1 else ''} done"))
+        passed = sum(r.passed for r in results)
+        line.update(f"{len(results)} test{'s' if len(results) != 1 else ''}: {passed} passed, "
+                    f"{len(results) - passed} failed")
+        rows = [[r.test, r.function, "pass" if r.passed else r.status.lower(), r.reason, f"{r.duration:.2f} s"]
+                for r in results]
+        return Table(["test", "function", "result", "reason", "duration"], rows, "baml-magic-tests",
+                     "no BAML test blocks")
 
     # -- binding -----------------------------------------------------------------
 

@@ -63,9 +63,6 @@ class Compiled:
     files: dict[str, str]
     bindable: set[str] = field(default_factory=set)  # functions the user asked to bind
 
-    def client_env(self, client: str) -> list[str]:
-        return sources.env_references(self.clients.get(client, ""))
-
 
 def _signature_text(block_text: str) -> str:
     head = block_text.split("{", 1)[0]

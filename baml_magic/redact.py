@@ -27,3 +27,16 @@ def redact(text: str) -> str:
 
 def redact_headers(headers: dict[str, Any]) -> dict[str, Any]:
     return {k: (REDACTED if k.lower() in SECRET_HEADERS else redact(str(v))) for k, v in headers.items()}
+
+
+def scrub(exc: BaseException) -> BaseException:
+    """The same exception with secrets removed from its message and text attributes (in place)."""
+    exc.args = tuple(redact(a) if isinstance(a, str) else a for a in exc.args)
+    for name in ("message", "detailed_message", "raw_output", "prompt"):
+        value = getattr(exc, name, None)
+        if isinstance(value, str):
+            try:
+                setattr(exc, name, redact(value))
+            except AttributeError:
+                pass
+    return exc

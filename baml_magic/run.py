@@ -23,9 +23,10 @@ from typing import Any
 import baml_py
 from baml_py.errors import BamlAbortError, BamlTimeoutError
 
+from baml_magic import clients, events
 from baml_magic.codegen import TypeModules
 from baml_magic.errors import clean_message
-from baml_magic.redact import redact
+from baml_magic.redact import redact, scrub
 
 POLL_SECONDS = 0.05  # longest uninterruptible wait of the calling thread
 ASYNC_POLL_SECONDS = 0.02  # how often async waiters look for news (and let a cancellation in)
@@ -92,10 +93,11 @@ class Run:
     """
 
     def __init__(self, function: str, args: dict[str, Any], runtime: baml_py.BamlRuntime,
-                 types: TypeModules, client: str | None, options: CallOptions) -> None:
+                 types: TypeModules, client: str | None, override: str | None, options: CallOptions) -> None:
         self.function = function
         self.args = args
-        self.client = client
+        self.client = client  # the client this call asked for
+        self.override = override  # set when it is not the function's own
         self.options = options
         self.status = "pending"
         self.partial: Any = None
@@ -120,18 +122,23 @@ class Run:
 
     def begin(self) -> Run:
         self.status = "streaming"
+        self._emit("start")
         self._future = worker().submit(self._drive())
         return self
+
+    def _emit(self, kind: str) -> None:
+        events.emit(events.Event(
+            kind=kind, function=self.function, args=self.args, client=self.client, status=self.status,
+            partial=self.partial, value=self.value, error=self.error, usage=self.usage, elapsed=self.elapsed,
+            time_to_first_token=self.time_to_first_token,
+        ))
 
     async def _drive(self) -> None:
         deadline = None
         if self.options.timeout is not None:
             deadline = asyncio.get_running_loop().call_later(self.options.timeout, self.cancel, "timeout")
-        registry = None
-        if self.client:
-            registry = baml_py.ClientRegistry()
-            registry.set_primary(self.client)
-        env = {k: v for k, v in os.environ.items()}
+        registry = clients.registry(self.override)
+        env = dict(os.environ)
         ctx = self._runtime.create_context_manager()
         try:
             stream = self._runtime.stream_function(
@@ -142,7 +149,7 @@ class Run:
             value = result.cast_to(self._types.types, self._types.types, self._types.stream_types, False,
                                    self._runtime)
         except BaseException as exc:  # noqa: BLE001 - every outcome is recorded, then re-raised to the caller
-            self._finish("error", error=self._translate(exc))
+            self._finish("error", error=scrub(self._translate(exc)))
         else:
             self._finish("done", value=value)
         finally:
@@ -174,6 +181,7 @@ class Run:
             self.partial = partial
             self.partials += 1
             self._bump()
+        self._emit("partial")
 
     def _finish(self, status: str, value: Any = None, error: BaseException | None = None) -> None:
         with self._cond:
@@ -188,6 +196,7 @@ class Run:
             if status == "done":
                 self.partial = value
             self._bump()
+        self._emit("error" if error is not None else "finish")
         for listener in list(self.listeners):
             with contextlib.suppress(Exception):
                 listener(self)
@@ -304,6 +313,29 @@ class Run:
             "input_tokens": usage.input_tokens if usage else None,
             "output_tokens": usage.output_tokens if usage else None,
         }
+
+    @property
+    def provider(self) -> str | None:
+        call = self._selected_call()
+        return call.provider if call is not None else None
+
+    @property
+    def client_name(self) -> str | None:
+        """The client that answered, as BAML names it (after any fallback or retry)."""
+        call = self._selected_call()
+        return call.client_name if call is not None else self.client
+
+    def _selected_call(self) -> Any:
+        log = self.collector.last
+        if log is None:
+            return None
+        return log.selected_call or (log.calls[-1] if log.calls else None)
+
+    @property
+    def timing(self) -> dict[str, float | None]:
+        """Seconds: when it started (epoch), how long it took, and the time to the first partial."""
+        return {"started_at": self.started_at, "duration": self.elapsed,
+                "time_to_first_token": self.time_to_first_token}
 
     @property
     def raw_response(self) -> str | None:

@@ -1,0 +1,108 @@
+"""The project's BAML ``test`` blocks, run by BAML's own test runner (``baml-cli test``).
+
+The runner keeps BAML's semantics for args, ``@@assert`` and ``@@check``; this module gives it
+the session's compiled files (with the session's client override applied), reports progress
+while it runs, turns its report into rows, and stops it (closing its requests) on an interrupt.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from baml_magic import sources
+from baml_magic.errors import clean_message
+from baml_magic.redact import redact
+
+_RESULT = re.compile(r"^\s*([\d.]+)s\s+([A-Z][A-Z _\-]*?)\s+(\w+)::(\w+)\s*$")
+_FINISHED_CALL = re.compile(r"\[BAML \w+\] Function \w+:")
+_CLIENT_LINE = re.compile(r'^(\s*client\s+)("[^"]+"|[\w/\-.]+)', re.M)
+
+
+@dataclass(frozen=True)
+class TestResult:
+    test: str
+    function: str
+    status: str  # PASSED | FAILED | ERROR | ...
+    reason: str
+    duration: float
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "PASSED"
+
+
+def with_client(text: str, client: str) -> str:
+    """The text with every function's ``client`` line pointing at ``client``."""
+    blocks = [b for b in sources.split_blocks(text) if b.kind == "function"]
+    quoted = f'"{client}"' if "/" in client else client
+    for block in sorted(blocks, key=lambda b: b.start, reverse=True):
+        body = _CLIENT_LINE.sub(lambda m: m.group(1) + quoted, text[block.start:block.end], count=1)
+        text = text[:block.start] + body + text[block.end:]
+    return text
+
+
+def parse_report(output: str) -> list[TestResult]:
+    """Rows from the runner's closing report."""
+    results: list[TestResult] = []
+    lines = output.splitlines()
+    i = 0
+    while i < len(lines):
+        match = _RESULT.match(lines[i])
+        i += 1
+        if not match:
+            continue
+        detail: list[str] = []
+        while i < len(lines) and not _RESULT.match(lines[i]) and not lines[i].startswith(("---", "INFO:")):
+            detail.append(lines[i].strip())
+            i += 1
+        reason = " ".join(d for d in detail[1:] if d)  # detail[0] is the test's file:line
+        results.append(TestResult(match.group(4), match.group(3), match.group(2).strip(), reason,
+                                  float(match.group(1))))
+    return results
+
+
+def run(files: dict[str, str], functions: list[str], client: str | None,
+        progress: Callable[[int, str], None]) -> list[TestResult]:
+    """Run the tests of ``functions`` (all when empty); ``progress(calls_finished, line)`` as they go."""
+    with tempfile.TemporaryDirectory(prefix="baml_magic_test_") as tmp:
+        src = Path(tmp, "baml_src")
+        for name, text in files.items():
+            path = src / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(with_client(text, client) if client else text)
+        cli = Path(sys.executable).with_name("baml-cli")
+        command = [str(cli)] if cli.exists() else [
+            sys.executable, "-c", "import sys, baml_py; sys.exit(baml_py.invoke_runtime_cli())"]
+        command += ["test", "--from", str(src), "--pass-if-no-tests"]
+        for function in functions:
+            command += ["-i", f"{function}::"]
+        env = {**os.environ, "BAML_LOG": "info", "NO_COLOR": "1"}
+        env.pop("RUST_BACKTRACE", None)
+        process = subprocess.Popen(command, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, start_new_session=True)
+        output: list[str] = []
+        finished = 0
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                output.append(line)
+                if _FINISHED_CALL.search(line):
+                    finished += 1
+                    progress(finished, line)
+            process.wait()
+        except BaseException:
+            process.terminate()
+            process.wait(5)
+            raise
+        text = clean_message("".join(output))
+        results = parse_report(text)
+        if not results and process.returncode not in (0, None):
+            raise RuntimeError(redact(f"BAML's test runner failed: {text[-2000:]}"))
+        return results
