@@ -9,13 +9,14 @@ import os
 import time
 import types
 import typing
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Sized
 from typing import Any
 
 from baml_py.errors import BamlError
 from pydantic import TypeAdapter, ValidationError
 
 from baml_magic import clients
+from baml_magic.batch import MapProgress, MapResult, run_map
 from baml_magic.display import make_view
 from baml_magic.errors import ShortError, clean_message
 from baml_magic.project import Compiled, FunctionSpec
@@ -225,6 +226,27 @@ class BamlFunction:
     def astream(self, *args: Any, **kwargs: Any) -> AsyncPartialStream:
         """An async iterator (and async context manager) of typed partials."""
         return AsyncPartialStream(self._start(args, kwargs))
+
+    def map(self, inputs: Iterable[Any], concurrency: int = 8, on_error: str = "raise",
+            timeout: float | None = None) -> list[Any]:
+        """Call the function on every input, ``concurrency`` at a time; results in input order.
+
+        An input is a dict of keyword arguments, a tuple of positional ones, or the value of the
+        only parameter. ``on_error="return"`` puts each failure's exception in its slot instead of
+        raising the first one. Whatever finished stays in ``Fn.last_map``, even after an interrupt.
+        """
+        fn = self.with_options(timeout=timeout) if timeout is not None else self
+        total = len(inputs) if isinstance(inputs, Sized) else None
+        state = MapResult(self.spec.name, total)
+        self._session.last_map[self.spec.name] = state
+        progress = MapProgress(state, self._session.settings.display)
+        return run_map(lambda a, k: fn._start(a, k), list(self.__signature__.parameters), inputs, state,
+                       concurrency, on_error, progress)
+
+    @property
+    def last_map(self) -> MapResult | None:
+        """The last map of this function: every slot's result or error, and the counts."""
+        return self._session.last_map.get(self.spec.name)
 
     def with_options(self, client: str | None = None, timeout: float | None = None) -> BamlFunction:
         """A copy of this function bound to another client and/or a deadline in seconds."""

@@ -9,7 +9,8 @@ Run it as ``python -m baml_magic.local_llm --port 8765`` or, from Python, ``star
 which runs it in a process of its own (never as a thread inside a kernel).
 
 A client's ``model`` option can carry per-request settings after a ``?``, for example
-``"local?tps=20&words=60"`` or ``"local?fault=http_500"``. Faults: ``http_500``,
+``"local?tps=20&words=60"``, ``"local?seconds=1"`` (the whole answer in one second) or
+``"local?fault=http_500"`` (add ``&times=2`` to fault only the first two requests). Faults: ``http_500``,
 ``http_429`` (with ``Retry-After``), ``stall`` (headers, then silence), ``malformed``
 (a broken SSE event), ``disconnect`` (the server drops the connection mid-stream,
 after ``after`` tokens) and ``unparsable`` (prose where JSON was asked for).
@@ -70,6 +71,16 @@ class ServerState:
     records: list[RequestRecord] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
+    faults_served: dict[str, int] = field(default_factory=dict)
+
+    def take_fault(self, model: str, times: int | None) -> bool:
+        """Whether this request gets the model's fault: always, or only for its first ``times`` requests."""
+        with self.lock:
+            served = self.faults_served.get(model, 0)
+            if times is not None and served >= times:
+                return False
+            self.faults_served[model] = served + 1
+            return True
 
     def open_record(self, model: str, stream: bool, fault: str | None) -> RequestRecord:
         with self.lock:
@@ -96,6 +107,7 @@ class ServerState:
     def reset(self) -> None:
         with self.lock:
             self.records.clear()
+            self.faults_served.clear()
             self.max_in_flight = self.in_flight
 
 
@@ -199,6 +211,9 @@ class Handler(BaseHTTPRequestHandler):
     def _complete(self, request: dict[str, Any]) -> None:
         model, params = _split_model(str(request.get("model", "local")))
         fault = params.get("fault")
+        times = int(params["times"]) if "times" in params else None
+        if fault and not self.state.take_fault(str(request.get("model")), times):
+            fault = None
         stream = bool(request.get("stream"))
         tps = float(params.get("tps", self.state.tps))
         words = int(params.get("words", self.state.words))
@@ -208,6 +223,8 @@ class Handler(BaseHTTPRequestHandler):
         text = UNPARSABLE_ANSWER if fault == "unparsable" else answer_for(prompt, words)
         tokens = _tokens(text)
         record.tokens_planned = len(tokens)
+        if "seconds" in params:  # a fixed duration for the whole answer
+            tps = len(tokens) / max(float(params["seconds"]), 1e-3)
         outcome = "completed"
         try:
             if fault == "http_500":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from baml_magic.project import Project
 from baml_magic.run import Run
@@ -32,6 +32,7 @@ class Session:
     client_override: str | None = None
     runs: list[Run] = field(default_factory=list)
     last: dict[str, Run] = field(default_factory=dict)
+    last_map: dict[str, Any] = field(default_factory=dict)
     foreground: set[Run] = field(default_factory=set)
 
     @classmethod
