@@ -28,6 +28,7 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(BIN)/python benchmarks/compile_bind.py
 	$(BIN)/python benchmarks/cancellation.py
+	$(BIN)/python benchmarks/map.py
 
 clean:
 	rm -rf $(VENV) notebooks/executed tests/artifacts
