@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import sys
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from IPython.display import DisplayHandle, display
@@ -63,20 +64,16 @@ def static_bundle(run: Run) -> dict[str, str]:
     return {"text/plain": text, "text/html": html_out}
 
 
-class WidgetView:
-    """An ipywidgets VBox (status line + field view), replaced by a static output at the end."""
+class LiveFields:
+    """The status line and field view of a call as two ipywidgets HTML widgets (views and playground)."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run | None = None) -> None:
         import ipywidgets as widgets
 
-        self.status = widgets.HTML(status_html(run))
-        self.body = widgets.HTML(body_html(run))
-        self.box = widgets.VBox([self.status, self.body])
-        self.box.add_class("baml-magic-view")
-        self.box.add_class("baml-magic-live")
-        bundle: dict[str, Any] = dict(static_bundle(run))
-        bundle.update(self.box._repr_mimebundle_() or {})
-        self.handle: DisplayHandle = display(bundle, raw=True, display_id=True)  # type: ignore[assignment]
+        self.status = widgets.HTML(status_html(run) if run else "")
+        self.body = widgets.HTML(body_html(run) if run else "")
+        self.status.add_class("baml-magic-status-widget")
+        self.body.add_class("baml-magic-body-widget")
 
     def update(self, run: Run) -> None:
         self.status.value = status_html(run)
@@ -84,12 +81,45 @@ class WidgetView:
         if body != self.body.value:
             self.body.value = body
 
+    def close(self) -> None:
+        self.status.close()
+        self.body.close()
+
+
+class WidgetView:
+    """An ipywidgets view (status line, fields, and a Stop button for background runs).
+
+    At the end it is replaced by a static output, so saved notebooks show the result.
+    """
+
+    def __init__(self, run: Run, stop: Callable[[], None] | None = None) -> None:
+        import ipywidgets as widgets
+
+        self.fields = LiveFields(run)
+        children: list[Any] = [self.fields.status, self.fields.body]
+        self.stop_button = None
+        if stop is not None:
+            self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="warning")
+            self.stop_button.add_class("baml-magic-stop")
+            self.stop_button.on_click(lambda _: stop())
+            children.append(self.stop_button)
+        self.box = widgets.VBox(children)
+        self.box.add_class("baml-magic-view")
+        self.box.add_class("baml-magic-live")
+        bundle: dict[str, Any] = dict(static_bundle(run))
+        bundle.update(self.box._repr_mimebundle_() or {})
+        self.handle: DisplayHandle = display(bundle, raw=True, display_id=True)  # type: ignore[assignment]
+
+    def update(self, run: Run) -> None:
+        self.fields.update(run)
+
     def finish(self, run: Run) -> None:
         self.update(run)
         self.handle.update(static_bundle(run), raw=True)
+        if self.stop_button is not None:
+            self.stop_button.close()
         self.box.close()
-        self.status.close()
-        self.body.close()
+        self.fields.close()
 
 
 class TextView:

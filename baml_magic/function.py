@@ -16,6 +16,7 @@ from baml_py.errors import BamlError
 from pydantic import TypeAdapter, ValidationError
 
 from baml_magic import clients
+from baml_magic.background import Background
 from baml_magic.batch import MapProgress, MapResult, run_map
 from baml_magic.display import make_view
 from baml_magic.errors import ShortError, clean_message
@@ -139,7 +140,9 @@ class BamlFunction:
             try:
                 values[name] = adapter.validate_python(value)
             except ValidationError as exc:
-                detail = exc.errors()[0]["msg"] if exc.errors() else str(exc)
+                errors = exc.errors()
+                where = ".".join(str(part) for part in errors[0]["loc"]) if errors and errors[0]["loc"] else ""
+                detail = (f"{where}: " if where else "") + errors[0]["msg"] if errors else str(exc)
                 raise TypeError(
                     f"{self.spec.name}() argument {name!r} must be {short_type(ann)}, got {value!r:.60}: {detail}"
                 ) from None
@@ -199,6 +202,11 @@ class BamlFunction:
         view.finish(run)
         return outcome(run)
 
+    def start(self, *args: Any, **kwargs: Any) -> Background:
+        """Run in the background: the cell finishes at once; the handle has cancel(), result(), done, partial."""
+        settings = self._session.settings
+        return Background(self._start(args, kwargs, foreground=False), settings.display, settings.refresh_hz)
+
     def stream(self, *args: Any, **kwargs: Any) -> PartialStream:
         """An iterator (and context manager) of typed partials; ``.final`` once it ends."""
         return PartialStream(self._start(args, kwargs))
@@ -242,6 +250,12 @@ class BamlFunction:
         progress = MapProgress(state, self._session.settings.display)
         return run_map(lambda a, k: fn._start(a, k), list(self.__signature__.parameters), inputs, state,
                        concurrency, on_error, progress)
+
+    def playground(self) -> Any:
+        """The interactive playground widget for this function."""
+        from baml_magic.playground import Playground
+
+        return Playground(self.spec.name, self._session)
 
     @property
     def last_map(self) -> MapResult | None:

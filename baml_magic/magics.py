@@ -22,7 +22,7 @@ from baml_magic.function import BamlFunction, python_signature, short_type
 from baml_magic.project import Compiled, Source, folder_sources
 from baml_magic.session import Session
 
-SUBCOMMANDS = ("load", "list", "client", "clients", "usage", "test", "help")
+SUBCOMMANDS = ("load", "list", "client", "clients", "usage", "test", "playground", "help")
 
 
 class UsageError(ShortError):
@@ -91,7 +91,7 @@ class BamlMagic(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
         self.session = Session.create(self, Path(self.cache_dir) if self.cache_dir else None)
-        self.bound: dict[str, BamlFunction] = {}
+        self.bound: dict[str, BamlFunction] = self.session.bound
         self._cell_id: str | None = None
         self._runs = 0
         if shell is not None:
@@ -129,6 +129,7 @@ class BamlMagic(Magics):
         %baml clients                     the project's clients
         %baml usage                       this session's calls per function: tokens, latency, first token
         %baml test [FUNCTION ...]         run the project's BAML test blocks
+        %baml playground FUNCTION         the playground widget (same as FUNCTION.playground())
         """
         if cell is not None:
             return self._run_cell(cell)
@@ -245,6 +246,15 @@ class BamlMagic(Magics):
                 for r in results]
         return Table(["test", "function", "result", "reason", "duration"], rows, "baml-magic-tests",
                      "no BAML test blocks")
+
+    def _cmd_playground(self, args: list[str]) -> Any:
+        from baml_magic.playground import Playground
+
+        if len(args) != 1:
+            raise UsageError("usage: %baml playground FUNCTION")
+        if args[0] not in self.bound:
+            raise BamlFunctionNotFound(f"no bound function {args[0]}; bound: {', '.join(sorted(self.bound)) or 'none'}")
+        return Playground(args[0], self.session)
 
     # -- binding -----------------------------------------------------------------
 

@@ -33,6 +33,7 @@ class Session:
     runs: list[Run] = field(default_factory=list)
     last: dict[str, Run] = field(default_factory=dict)
     last_map: dict[str, Any] = field(default_factory=dict)
+    bound: dict[str, Any] = field(default_factory=dict)  # name -> the BamlFunction bound now
     foreground: set[Run] = field(default_factory=set)
 
     @classmethod

@@ -105,6 +105,21 @@ class Kernel:
         assert execution.status == "ok", execution.text
         return execution
 
+    def send_comm(self, comm_id: str, data: dict[str, Any]) -> None:
+        """Send a comm message as a frontend does (a widget's value change or a button click)."""
+        self.client.shell_channel.send(self.client.session.msg("comm_msg", {"comm_id": comm_id, "data": data}))
+
+    def drain(self, seconds: float, until: Any = None) -> list[tuple[float, dict[str, Any]]]:
+        """Every iopub message for ``seconds`` (or until ``until(messages)``), whatever it answers."""
+        messages: list[tuple[float, dict[str, Any]]] = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not (until is not None and until(messages)):
+            try:
+                messages.append((time.time(), self.client.get_iopub_msg(timeout=0.05)))
+            except Exception:  # noqa: BLE001 - queue.Empty: poll again
+                continue
+        return messages
+
     def interrupt(self) -> float:
         at = time.time()
         self.manager.interrupt_kernel()

@@ -133,3 +133,39 @@ def test_interrupt_before_the_first_token(story_kernel: Kernel, llm) -> None:
     assert record["outcome"] == "client_closed" and record["tokens_sent"] == 0
     assert record["ended"] - at < 1.0
     assert 'data-status="cancelled"' in _final_view(execution)
+
+
+def _widget_ids(execution: Execution) -> dict[str, str]:
+    """CSS class -> comm id of the widgets a cell opened."""
+    ids = {}
+    for message in execution.of_type("comm_open", "comm_msg"):
+        state = message["content"]["data"].get("state", {})
+        for css in state.get("_dom_classes", []):  # sent on open, or in an update after add_class
+            ids[css] = message["content"]["comm_id"]
+    return ids
+
+
+def test_playground_runs_and_stops_through_widget_comms(story_kernel: Kernel, llm) -> None:
+    execution = story_kernel.ok("SlowStory.playground()")
+    ids = _widget_ids(execution)
+    assert {"baml-magic-field-prompt", "baml-magic-run", "baml-magic-stop", "baml-magic-status-widget"} <= set(ids)
+    story_kernel.send_comm(ids["baml-magic-field-prompt"],
+                           {"method": "update", "state": {"value": "herons"}, "buffer_paths": []})
+    llm.reset()
+    story_kernel.send_comm(ids["baml-magic-run"], {"method": "custom", "content": {"event": "click"}})
+
+    def status_updates(messages):
+        return [m for _, m in messages if m["header"]["msg_type"] == "comm_msg"
+                and m["content"]["comm_id"] == ids["baml-magic-status-widget"]]
+
+    streamed = story_kernel.drain(10, until=lambda ms: len(status_updates(ms)) >= 8)
+    assert len(status_updates(streamed)) >= 8, "the run streams updates after the cell finished"
+    assert llm.requests()[-1]["outcome"] == "running"
+    stopped_at = time.time()
+    story_kernel.send_comm(ids["baml-magic-stop"], {"method": "custom", "content": {"event": "click"}})
+    after = story_kernel.drain(3, until=lambda ms: any(
+        "cancelled" in json.dumps(m["content"]) for m in status_updates(ms)))
+    assert any("cancelled" in json.dumps(m["content"]) for m in status_updates(after))
+    time.sleep(0.1)
+    record = llm.requests()[-1]
+    assert record["outcome"] == "client_closed" and record["ended"] - stopped_at < 1.0
