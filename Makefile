@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lab lint bench clean
+.PHONY: demo test lab lint bench browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,13 +16,15 @@ demo: $(STAMP)
 	$(BIN)/python scripts/run_demo.py notebooks/quickstart.ipynb
 
 lab: $(STAMP)
-	$(BIN)/pip install --quiet jupyterlab
 	$(BIN)/jupyter lab --ip=127.0.0.1 notebooks/
+
+browser:
+	bash scripts/install_browser.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP) lint
+test: $(STAMP) browser lint
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from baml_magic.errors import interrupted
 from baml_magic.run import POLL_SECONDS, Run
 
 PENDING, RUNNING, DONE, FAILED, CANCELLED = "pending", "running", "done", "failed", "cancelled"
@@ -207,7 +208,7 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
             finished.clear()
     except KeyboardInterrupt:
         state.status = CANCELLED
-        raise
+        raise interrupted(f"{state.function}.map", f"finished results are in {state.function}.last_map") from None
     finally:
         for run in in_flight.values():
             run.cancel()

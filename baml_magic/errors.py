@@ -78,3 +78,10 @@ def parse_diagnostics(message: str) -> list[tuple[str, str, str, int]]:
         (m.group(1), " ".join(m.group(2).split()), m.group(3), int(m.group(4)))
         for m in _DIAGNOSTIC.finditer(clean_message(message))
     ]
+
+
+def interrupted(what: str, where: str) -> KeyboardInterrupt:
+    """A KeyboardInterrupt that IPython shows as one line: what was cancelled and where its result is."""
+    error = KeyboardInterrupt(f"{what} cancelled; {where}")
+    error._render_traceback_ = lambda: [f"\x1b[31mKeyboardInterrupt\x1b[0m: {error}"]  # type: ignore[attr-defined]
+    return error

@@ -19,7 +19,7 @@ from baml_magic import clients
 from baml_magic.background import Background
 from baml_magic.batch import MapProgress, MapResult, run_map
 from baml_magic.display import make_view
-from baml_magic.errors import ShortError, clean_message
+from baml_magic.errors import ShortError, clean_message, interrupted
 from baml_magic.project import Compiled, FunctionSpec
 from baml_magic.redact import redact
 from baml_magic.request_view import PromptView, RequestView, messages_of
@@ -198,7 +198,8 @@ class BamlFunction:
             run.cancel()
             run.settle()
             view.finish(run)
-            raise
+            raise interrupted(f"{run.function} after {run.elapsed:.2f} s",
+                              f"the partial is in {run.function}.last.partial") from None
         view.finish(run)
         return outcome(run)
 
@@ -317,7 +318,8 @@ class PartialStream(Iterator[Any]):
                     raise StopIteration
         except KeyboardInterrupt:
             self.close()
-            raise
+            raise interrupted(f"{self.run.function} stream", f"the partial is in {self.run.function}.last.partial") \
+                from None
 
     @property
     def final(self) -> Any:

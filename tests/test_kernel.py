@@ -169,3 +169,12 @@ def test_playground_runs_and_stops_through_widget_comms(story_kernel: Kernel, ll
     time.sleep(0.1)
     record = llm.requests()[-1]
     assert record["outcome"] == "client_closed" and record["ended"] - stopped_at < 1.0
+
+
+def test_an_interrupt_reads_as_one_line_not_a_traceback(story_kernel: Kernel) -> None:
+    _, execution = _interrupt_after_updates(story_kernel, "SlowStory('a calm sea')")
+    error = execution.of_type("error")[0]["content"]
+    shown = "\n".join(error["traceback"])
+    assert error["ename"] == "KeyboardInterrupt"
+    assert "SlowStory after" in shown and "SlowStory.last.partial" in shown
+    assert "threading.py" not in shown and "baml_magic" not in shown

@@ -1,0 +1,186 @@
+"""What a person sees: real JupyterLab in Debian's chromium, driven by Playwright.
+
+Screenshots go to tests/artifacts/ (ignored by git): the live view a second apart while it
+streams, the cancelled view after the toolbar's interrupt button, and the playground.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from baml_magic import local_llm
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"]
+
+CELLS = [
+    "%load_ext baml_magic",
+    '%%baml\nclient<llm> Slow {\n  provider "openai-generic"\n  options {\n    base_url env.LOCAL_LLM_BASE_URL\n'
+    '    model "local?tps=12&words=60"\n  }\n}\nclass Story {\n  title string\n  body string\n}\n'
+    'function SlowStory(prompt: string) -> Story {\n  client Slow\n'
+    '  prompt #"Write a story about {{ prompt }}. {{ ctx.output_format }}"#\n}',
+    'story = SlowStory("a lighthouse keeper")',
+    'SlowStory("a storm at sea")',
+    'print("next cell ran:", 6 * 7)',
+    "SlowStory.playground()",
+]
+
+pytestmark = pytest.mark.skipif(os.environ.get("BAML_MAGIC_SKIP_BROWSER") == "1",
+                                reason="BAML_MAGIC_SKIP_BROWSER=1")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def slow_llm() -> Iterator[local_llm.LocalLLM]:
+    server = local_llm.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory, slow_llm: local_llm.LocalLLM) -> Iterator[str]:
+    """JupyterLab on 127.0.0.1 with a token, serving a folder with the demo notebook; yields its URL."""
+    assert shutil.which("jupyter-lab") or Path(sys.executable).with_name("jupyter-lab").exists(), \
+        "JupyterLab is missing: install the test extra (make test does)"
+    root = tmp_path_factory.mktemp("lab")
+    settings = tmp_path_factory.mktemp("lab_settings")
+    notification = settings / "@jupyterlab" / "apputils-extension"
+    notification.mkdir(parents=True)
+    (notification / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS], metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, root / "demo.ipynb")
+    token, port = secrets.token_hex(16), _free_port()
+    env = {**os.environ, "LOCAL_LLM_BASE_URL": slow_llm.base_url, "JUPYTERLAB_SETTINGS_DIR": str(settings)}
+    log = (tmp_path_factory.mktemp("lab_log") / "lab.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError(f"JupyterLab did not start; see {log.name}") from None
+            time.sleep(0.3)
+    yield f"{url}/lab/tree/demo.ipynb?token={token}"
+    server.terminate()
+    server.wait(10)
+
+
+@pytest.fixture(scope="module")
+def page(lab: str) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: make test installs it (apt-get install chromium)"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(lab)
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+        yield page
+        browser.close()
+
+
+def _cell(page, index: int):
+    return page.locator(".jp-Notebook .jp-Cell").nth(index)
+
+
+def _run(page, index: int) -> None:
+    """Select a cell and press Shift+Enter, as a person does."""
+    _cell(page, index).locator(".jp-InputPrompt").click()
+    page.keyboard.press("Escape")
+    page.keyboard.press("Shift+Enter")
+
+
+def _idle(page, timeout: float = 30_000) -> None:
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout)
+
+
+def test_live_view_grows_then_interrupt_cancels_and_next_cell_runs(page, slow_llm) -> None:
+    _run(page, 0)
+    _idle(page)
+    _run(page, 1)
+    page.wait_for_selector("text=SlowStory(prompt: str) -> Story", timeout=60_000)
+    _idle(page)
+
+    _run(page, 2)
+    body = _cell(page, 2).locator(".baml-magic-body-widget")
+    body.locator(".baml-string").first.wait_for(timeout=30_000)
+    page.wait_for_function("el => el.innerText.length > 40", arg=body.element_handle(), timeout=30_000)
+    first = body.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "1-streaming-a.png"))
+    time.sleep(1.0)
+    second = body.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "2-streaming-b.png"))
+    assert len(second) > len(first) and second.startswith(first[:20]), "the view's text grew within a second"
+    _cell(page, 2).locator(".baml-magic-view[data-status='done']").wait_for(timeout=60_000)
+
+    _run(page, 3)
+    live = _cell(page, 3).locator(".baml-magic-body-widget .baml-string")
+    live.first.wait_for(timeout=30_000)
+    time.sleep(0.5)
+    page.locator("[data-command='notebook:interrupt-kernel']").first.click()
+    interrupted = time.time()
+    cancelled = _cell(page, 3).locator(".baml-magic-view[data-status='cancelled']")
+    cancelled.wait_for(timeout=10_000)
+    assert "cancelled" in cancelled.inner_text() and cancelled.locator(".baml-string").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "3-cancelled.png"))
+    time.sleep(0.2)
+    record = slow_llm.requests()[-1]
+    assert record["outcome"] == "client_closed" and record["ended"] - interrupted < 1.5
+    _idle(page)
+    _run(page, 4)
+    _cell(page, 4).locator("text=next cell ran: 42").wait_for(timeout=20_000)
+
+
+def test_playground_run_then_stop(page, slow_llm) -> None:
+    _idle(page)
+    _run(page, 5)
+    playground = _cell(page, 5).locator(".baml-magic-playground")
+    playground.wait_for(timeout=30_000)
+    _idle(page)
+    field = playground.locator(".baml-magic-field-prompt textarea")
+    field.fill("a heron that counts stars")
+    playground.locator("button.baml-magic-run").click()
+    status = playground.locator(".baml-magic-status-widget")
+    status.locator("[data-status='streaming']").wait_for(timeout=20_000)
+    playground.locator(".baml-magic-body-widget .baml-string").first.wait_for(timeout=20_000)
+    time.sleep(0.8)
+    page.screenshot(path=str(ARTIFACTS / "4-playground-streaming.png"), full_page=True)
+    playground.locator("button.baml-magic-stop").click()
+    stopped = time.time()
+    status.locator("[data-status='cancelled']").wait_for(timeout=10_000)
+    time.sleep(0.3)
+    playground.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "5-playground-stopped.png"), full_page=True)
+    record = slow_llm.requests()[-1]
+    assert record["outcome"] == "client_closed" and record["ended"] - stopped < 1.5
+    assert "a heron that counts stars" in playground.locator(".baml-magic-history").inner_text()
