@@ -2,32 +2,35 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 
-.PHONY: demo test lab lint bench browser clean
-
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+# One venv; each extra is installed once (a stamp file per extra).
+$(VENV)/.installed-%: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
-	touch $(STAMP)
+	$(BIN)/pip install --quiet -e ".[$*]"
+	touch $@
 
-demo: $(STAMP)
+.PHONY: demo demos test lab lint bench browser clean
+
+demo: $(VENV)/.installed-demo
 	$(BIN)/python scripts/run_demo.py notebooks/quickstart.ipynb
 
-lab: $(STAMP)
+demos: $(VENV)/.installed-demo
+	$(BIN)/python scripts/run_demo.py notebooks/*.ipynb
+
+lab: $(VENV)/.installed-demo
 	$(BIN)/jupyter lab --ip=127.0.0.1 notebooks/
 
 browser:
 	bash scripts/install_browser.sh
 
-lint: $(STAMP)
+lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 
-test: $(STAMP) browser lint
+test: $(VENV)/.installed-test browser lint
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/compile_bind.py
 	$(BIN)/python benchmarks/cancellation.py
 	$(BIN)/python benchmarks/map.py

@@ -395,6 +395,13 @@ def start(port: int = 0, tps: float = DEFAULT_TPS, words: int = DEFAULT_WORDS,
     return server
 
 
+def use(tps: float = DEFAULT_TPS, words: int = DEFAULT_WORDS, variable: str = "LOCAL_LLM_BASE_URL") -> str:
+    """For notebooks: the server ``variable`` points at, starting one (and setting it) when it is unset."""
+    if not os.environ.get(variable):
+        os.environ[variable] = start(tps=tps, words=words).base_url
+    return os.environ[variable]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m baml_magic.local_llm", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")

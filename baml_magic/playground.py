@@ -130,6 +130,10 @@ class Playground:
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
         bundle = dict(self.root._repr_mimebundle_(**kwargs) or {})
         bundle["text/plain"] = f"<Playground {self.name}>"
+        # Where widgets don't render (a saved or exported notebook), say what this output is.
+        bundle["text/html"] = (f'<div class="baml-magic-playground-static"><b>Playground</b> for '
+                               f"<code>{html.escape(self.spec.baml_signature)}</code>: run this cell in Jupyter to "
+                               "use it.</div>")
         return bundle
 
     def _say(self, text: str, error: bool = True) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import baml_py
-from baml_py.errors import BamlAbortError, BamlTimeoutError
+from baml_py.errors import BamlAbortError, BamlClientError, BamlTimeoutError
 
 from baml_magic import clients, events
 from baml_magic.codegen import TypeModules
@@ -148,6 +148,12 @@ class Run:
             result = await stream.done(ctx)
             value = result.cast_to(self._types.types, self._types.types, self._types.stream_types, False,
                                    self._runtime)
+            if stream_cut_short(self.collector.last):
+                with self._cond:
+                    self.partial = value
+                raise BamlClientError(
+                    f"{self.function}: the stream ended before the model finished (the connection closed "
+                    "mid-stream); the partial result is kept")
         except BaseException as exc:  # noqa: BLE001 - every outcome is recorded, then re-raised to the caller
             self._finish("error", error=scrub(self._translate(exc)))
         else:
@@ -351,6 +357,32 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<Run {self.function} {self.status} {self.elapsed:.2f}s partials={self.partials}>"
+
+
+def stream_cut_short(log: Any) -> bool:
+    """True when a streamed answer stopped without the provider's end marker.
+
+    baml-py's lenient parser turns a truncated answer into a final value when the JSON can be
+    completed; OpenAI- and Anthropic-style streams say when they really finished.
+    """
+    call = getattr(log, "selected_call", None) if log is not None else None
+    sse = call.sse_responses() if call is not None and hasattr(call, "sse_responses") else None
+    if not sse:
+        return False
+    events = []
+    for response in sse:
+        if response.text.strip() == "[DONE]":
+            return False
+        try:
+            events.append(response.json())
+        except Exception:  # noqa: BLE001 - an event that is not JSON says nothing either way
+            continue
+    events = [e for e in events if isinstance(e, dict)]
+    if any("choices" in e for e in events):  # OpenAI style
+        return not any(c.get("finish_reason") for e in events for c in e.get("choices") or [])
+    if any("type" in e for e in events):  # Anthropic style
+        return not any(e.get("type") == "message_stop" for e in events)
+    return False
 
 
 def short_error(exc: BaseException) -> str:

@@ -12,12 +12,13 @@ from nbconvert import HTMLExporter
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(notebook: Path) -> tuple[Path, Path]:
+def run(notebook: Path, out_dir: Path | None = None) -> tuple[Path, Path]:
+    """Execute the notebook in its own folder; write the executed copy and its HTML to ``out_dir``."""
     nb = nbformat.read(notebook, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(notebook.parent)}}).execute()
-    out_dir = notebook.parent / "executed"
-    out_dir.mkdir(exist_ok=True)
+    out_dir = out_dir or notebook.parent / "executed"
+    out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / notebook.name
     nbformat.write(nb, executed)
     html, _ = HTMLExporter().from_notebook_node(nb)

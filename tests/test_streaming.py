@@ -151,6 +151,16 @@ def test_provider_faults_raise_bamls_error_and_keep_the_kernel_usable(fns, name,
     assert fns["GenerateStory"]("after the fault").title
 
 
+def test_a_disconnect_after_parsable_json_is_still_an_error(shell, llm) -> None:
+    cut = _client("Cut", "local?fault=disconnect&after=12&words=30")
+    baml_cell(shell, CLIENT + cut + STORY + _function("CutShort", "Cut"))
+    with pytest.raises(BamlError, match="ended before the model finished"):
+        shell.user_ns["CutShort"]("x")
+    last = shell.user_ns["CutShort"].last
+    assert last.status == "error" and last.partial.title, "what arrived is kept"
+    assert shell.user_ns["GenerateStory"]("fine").body, "a complete stream is not flagged"
+
+
 def test_mid_stream_faults_keep_the_partial(fns) -> None:
     for name in ("Disconnect", "Malformed"):
         with pytest.raises(BamlError):

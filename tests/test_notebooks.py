@@ -1,0 +1,35 @@
+"""Every demo notebook runs headless and offline; saved notebooks and HTML exports show final results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from scripts.run_demo import run
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[n.stem for n in NOTEBOOKS])
+def test_notebook_runs_headless_and_shows_results(notebook: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("LOCAL_LLM_BASE_URL", raising=False)  # each notebook starts its own local model
+    executed, exported = run(notebook, tmp_path)
+    nb = nbformat.read(executed, 4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"], "a demo notebook must run clean"
+    for output in outputs:
+        data = output.get("data", {})
+        if "application/vnd.jupyter.widget-view+json" in data:
+            assert "text/html" in data and "text/plain" in data, "no widget-only output"
+    views = [o["data"]["text/html"] for o in outputs if "baml-magic-view" in o.get("data", {}).get("text/html", "")]
+    html = exported.read_text()
+    for view in views:
+        assert 'data-status="' in view
+    if views:
+        assert 'data-status="done"' in html, "the HTML export shows the final results"
+    # A live view is a widget bundle whose HTML fallback is a baml-magic-view; at the end it is replaced.
+    live_views_left = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+                       and "baml-magic-view" in o["data"].get("text/html", "")]
+    assert not live_views_left, "every live view was replaced by its final static output"
