@@ -17,11 +17,11 @@ from baml_magic.run import Run
 class Background:
     """A running call: ``cancel()``, ``result(timeout=None)``, ``done``, ``partial``, and a live view."""
 
-    def __init__(self, run: Run, mode: str, refresh_hz: float) -> None:
+    def __init__(self, run: Run, mode: str, interval: float) -> None:
         self.run = run
         self.view: View = (WidgetView(run, stop=self.cancel) if mode == "widget" or (mode == "auto" and in_kernel())
                            else NullView())
-        self._painter = threading.Thread(target=self._paint, args=(1.0 / max(1.0, refresh_hz),),
+        self._painter = threading.Thread(target=self._paint, args=(interval,),
                                          name=f"baml_magic-view-{run.function}", daemon=True)
         self._painter.start()
 

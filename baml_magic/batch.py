@@ -164,6 +164,7 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
     shown = 0.0
     try:
         while True:
+            finished.clear()  # before looking, so a run that ends while we look wakes the wait below
             now = time.monotonic()
             for index, (when, _, args, kwargs) in list(waiting.items()):
                 if when <= now and len(in_flight) < concurrency:
@@ -205,7 +206,6 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
                 progress.update(state)
                 shown = time.monotonic()
             finished.wait(POLL_SECONDS)
-            finished.clear()
     except KeyboardInterrupt:
         state.status = CANCELLED
         raise interrupted(f"{state.function}.map", f"finished results are in {state.function}.last_map") from None

@@ -192,7 +192,7 @@ class BamlFunction:
         run = self._start(args, kwargs)
         view = make_view(self._session.settings.display, run)
         try:
-            for _ in run.updates(1.0 / max(1.0, float(self._session.settings.refresh_hz))):
+            for _ in run.updates(self._session.refresh_interval):
                 view.update(run)
         except KeyboardInterrupt:
             run.cancel()
@@ -205,8 +205,8 @@ class BamlFunction:
 
     def start(self, *args: Any, **kwargs: Any) -> Background:
         """Run in the background: the cell finishes at once; the handle has cancel(), result(), done, partial."""
-        settings = self._session.settings
-        return Background(self._start(args, kwargs, foreground=False), settings.display, settings.refresh_hz)
+        return Background(self._start(args, kwargs, foreground=False), self._session.settings.display,
+                          self._session.refresh_interval)
 
     def stream(self, *args: Any, **kwargs: Any) -> PartialStream:
         """An iterator (and context manager) of typed partials; ``.final`` once it ends."""
@@ -216,7 +216,7 @@ class BamlFunction:
         """Await the call; the live view updates while the event loop runs."""
         run = self._start(args, kwargs)
         view = make_view(self._session.settings.display, run)
-        interval = 1.0 / max(1.0, float(self._session.settings.refresh_hz))
+        interval = self._session.refresh_interval
         shown = 0.0
         try:
             async for _ in run.async_updates():

@@ -316,11 +316,17 @@ class Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
 
 
+class Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 drops connections when many calls start at once; a dropped
+    # SYN is retried after a second, which would show up as a one-second stall in every benchmark.
+    request_queue_size = 128
+
+
 def make_server(host: str = "127.0.0.1", port: int = 0, tps: float = DEFAULT_TPS,
                 words: int = DEFAULT_WORDS) -> ThreadingHTTPServer:
     """A server bound to host:port (0 picks a free port); call serve_forever() to run it."""
     handler = type("LocalLLMHandler", (Handler,), {"state": ServerState(tps=tps, words=words)})
-    server = ThreadingHTTPServer((host, port), handler)
+    server = Server((host, port), handler)
     server.daemon_threads = True
     return server
 

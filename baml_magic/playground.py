@@ -179,8 +179,8 @@ class Playground:
         self.panes["Usage"].value = ""
         self.run = run
         self.run_button.disabled, self.stop_button.disabled = True, False
-        interval = 1.0 / max(1.0, float(self.session.settings.refresh_hz))
-        self._painter = threading.Thread(target=self._paint, args=(run, kwargs, interval), daemon=True,
+        self._painter = threading.Thread(target=self._paint, args=(run, kwargs, self.session.refresh_interval),
+                                         daemon=True,
                                          name="baml_magic-playground")
         self._painter.start()
         return run

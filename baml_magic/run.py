@@ -115,7 +115,6 @@ class Run:
         self._cancel_reason: str | None = None
         self._cond = threading.Condition()
         self._version = 0
-        self._future: concurrent.futures.Future[Any] | None = None
         self.listeners: list[Callable[[Run], None]] = []
 
     # -- life cycle ------------------------------------------------------------
@@ -123,7 +122,7 @@ class Run:
     def begin(self) -> Run:
         self.status = "streaming"
         self._emit("start")
-        self._future = worker().submit(self._drive())
+        worker().submit(self._drive())
         return self
 
     def _emit(self, kind: str) -> None:

@@ -40,6 +40,11 @@ class Session:
     def create(cls, settings: Settings, cache_dir: Path | None = None) -> Session:
         return cls(settings=settings, project=Project(cache_dir))
 
+    @property
+    def refresh_interval(self) -> float:
+        """Seconds between redraws of a live view (``BamlMagic.refresh_hz``, at least 1 Hz)."""
+        return 1.0 / max(1.0, float(self.settings.refresh_hz))
+
     def record(self, run: Run, foreground: bool = True) -> None:
         self.runs.append(run)
         self.last[run.function] = run

@@ -13,6 +13,28 @@ from typing import Any
 
 from IPython.core.interactiveshell import InteractiveShell
 
+# A client on the bundled local model, and a class and function using it: the shared example project.
+CLIENT = """
+client<llm> Fast {
+  provider "openai-generic"
+  options {
+    base_url env.LOCAL_LLM_BASE_URL
+    model "local"
+  }
+}
+"""
+
+STORY = """
+class Story {
+  title string
+  body string
+}
+function GenerateStory(prompt: string) -> Story {
+  client Fast
+  prompt #"Write a short story about {{ prompt }}. {{ ctx.output_format }}"#
+}
+"""
+
 
 class TestingShell(InteractiveShell):
     """An in-process IPython shell whose run_cell raises the cell's error instead of printing it."""

@@ -25,28 +25,12 @@ from pathlib import Path
 import baml_py
 
 from baml_magic import local_llm
-from baml_magic.testing import Execution, Kernel
+from baml_magic.testing import CLIENT, STORY, Execution, Kernel
 
 RUNS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 FULL_RUNS = 5
 TPS, WORDS = 50, 60
-PROJECT = """
-client<llm> Fast {
-  provider "openai-generic"
-  options {
-    base_url env.LOCAL_LLM_BASE_URL
-    model "local"
-  }
-}
-class Story {
-  title string
-  body string
-}
-function GenerateStory(prompt: string) -> Story {
-  client Fast
-  prompt #"Write a short story about {{ prompt }}. {{ ctx.output_format }}"#
-}
-"""
+PROJECT = CLIENT + STORY
 BASELINE_CALL = """
 import baml_py
 ctl = baml_py.AbortController()

@@ -4,36 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from baml_magic import local_llm
-from baml_magic.testing import Execution, Kernel, TestingShell
-
-ROOT = Path(__file__).resolve().parent.parent
-
-CLIENT = """
-client<llm> Fast {
-  provider "openai-generic"
-  options {
-    base_url env.LOCAL_LLM_BASE_URL
-    model "local"
-  }
-}
-"""
-
-STORY = """
-class Story {
-  title string
-  body string
-}
-function GenerateStory(prompt: string) -> Story {
-  client Fast
-  prompt #"Write a short story about {{ prompt }}. {{ ctx.output_format }}"#
-}
-"""
+from baml_magic.testing import CLIENT, STORY, Execution, Kernel, TestingShell
 
 
 @pytest.fixture(scope="session", autouse=True)
