@@ -110,6 +110,7 @@ def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
     """Compile sources (earlier first) into a runtime, generated types and function specs."""
     files, live = effective_files(ordered)
     by_file = {s.filename: s for s in ordered}
+    _check_client_options(ordered, live)
     try:
         runtime = baml_py.BamlRuntime.from_files(
             SOURCE_ROOT, {f"{SOURCE_ROOT}/{name}": text for name, text in files.items()}, dict(os.environ)
@@ -148,6 +149,24 @@ def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
                 if s.selected is None or block.name in s.selected:
                     bindable.add(block.name)
     return Compiled(runtime, types, functions, clients, tests, files, bindable)
+
+
+def _check_client_options(ordered: list[Source], live: dict[str, list[sources.Block]]) -> None:
+    """Catch a mistake BAML accepts but cannot call: several client options on one line."""
+    diagnostics = []
+    for s in ordered:
+        for block in live[s.key]:
+            if block.kind != "client":
+                continue
+            offset = sources.one_line_options(s.text[block.start:block.end])
+            if offset is not None:
+                line = block.line + offset - 1
+                diagnostics.append(Diagnostic(
+                    "error", f"client {block.name}: put each option on its own line (BAML reads "
+                    "`options { a x  b y }` on one line as a single option, and the client fails when called)",
+                    s.label, line, s.text.splitlines()[line - 1]))
+    if diagnostics:
+        raise BamlCompileError(diagnostics)
 
 
 def _compile_error(message: str, by_file: dict[str, Source]) -> BamlCompileError:

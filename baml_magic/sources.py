@@ -142,3 +142,19 @@ def function_prompt(block_text: str) -> str | None:
 def env_references(block_text: str) -> list[str]:
     """Environment variables a block reads (``env.NAME``)."""
     return sorted(set(re.findall(r"\benv\.([A-Za-z_]\w*)", block_text)))
+
+
+_ONE_LINE_OPTIONS = re.compile(r"^\s*options\s*\{([^\n{}]*)\}\s*$", re.M)
+_OPTION_KEY = re.compile(r'(?:^|\s)[A-Za-z_]\w*\s+(?:"|env\.|[\d\-]|true\b|false\b|\{|\[)')
+
+
+def one_line_options(block_text: str) -> int | None:
+    """Line (1-based, in the block) of an ``options { a x  b y }`` written on one line with several keys.
+
+    BAML 0.226 reads that as one option and the client then fails at call time (for example
+    "relative URL without a base"); each option must stand on its own line.
+    """
+    for match in _ONE_LINE_OPTIONS.finditer(block_text):
+        if len(_OPTION_KEY.findall(match.group(1))) > 1:
+            return block_text.count("\n", 0, match.start()) + 1
+    return None

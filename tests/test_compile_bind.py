@@ -179,3 +179,16 @@ def test_baml_logs_stay_out_unless_baml_log_is_set(shell, capfd) -> None:
     shell.user_ns["GenerateStory"]("quiet")
     captured = capfd.readouterr()
     assert "[BAML" not in captured.err and "[BAML" not in captured.out
+
+
+def test_several_client_options_on_one_line_are_caught_at_compile_time(shell) -> None:
+    one_line = CLIENT.replace('options {\n    base_url env.LOCAL_LLM_BASE_URL\n    model "local"\n  }',
+                              'options { base_url env.LOCAL_LLM_BASE_URL  model "local" }')
+    with pytest.raises(BamlCompileError, match="put each option on its own line") as info:
+        baml_cell(shell, one_line + STORY)
+    cell = ("%%baml\n" + (one_line + STORY).strip("\n")).splitlines()
+    line = next(i for i, text in enumerate(cell, 1) if "options {" in text)
+    assert f"line {line}:" in str(info.value) and "options { base_url" in str(info.value)
+    baml_cell(shell, CLIENT + STORY)  # the same client, one option a line, compiles
+    # One option on one line is fine.
+    baml_cell(shell, 'client<llm> Solo {\n  provider openai\n  options { model "gpt-4o-mini" }\n}\n')
