@@ -45,7 +45,6 @@ class GeneratedSignature:
 
     params: tuple[tuple[str, Any], ...]
     returns: Any
-    partial: Any
 
 
 def default_cache_dir() -> Path:
@@ -167,11 +166,8 @@ def signatures(client_dir: Path, modules: TypeModules) -> dict[str, GeneratedSig
                 }
         return {}
 
-    streams = methods("BamlStreamClient")
     result = {}
     for name, fn in methods("BamlSyncClient").items():
         params = tuple((a.arg, evaluate(a.annotation)) for a in fn.args.args[1:] if a.arg != "baml_options")
-        stream_type = evaluate(streams[name].returns) if name in streams else Any
-        partial = typing.get_args(stream_type)[0] if typing.get_args(stream_type) else Any
-        result[name] = GeneratedSignature(params, evaluate(fn.returns), partial)
+        result[name] = GeneratedSignature(params, evaluate(fn.returns))
     return result

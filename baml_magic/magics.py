@@ -171,18 +171,14 @@ class BamlMagic(Magics):
         root = str(directory.resolve())
         stale = tuple(k for k in self.session.project.sources if k.startswith(root + "/"))
         project = self.session.project
-        if args:
-            # Check names against what the folder defines before touching the session.
-            from baml_magic.project import compile_sources
-
-            trial = compile_sources([*[s for k, s in project.sources.items() if k not in stale], *new],
-                                    project.cache_dir)
-            here = {n for n, spec in trial.functions.items() if spec.source_key.startswith(root + "/")}
-            unknown = [a for a in args if a not in here]
-            if unknown:
-                raise BamlFunctionNotFound(
-                    f"{directory} has no function {', '.join(unknown)}; it defines: {', '.join(sorted(here))}")
+        before = project.sources, project.compiled
         compiled = project.update(new, drop=stale)
+        here = {n for n, spec in compiled.functions.items() if spec.source_key.startswith(root + "/")}
+        unknown = [a for a in args if a not in here]
+        if unknown:
+            project.sources, project.compiled = before  # nothing changes on a bad name
+            raise BamlFunctionNotFound(
+                f"{directory} has no function {', '.join(unknown)}; it defines: {', '.join(sorted(here))}")
         self._bind_all(compiled)
         names = [n for n, spec in compiled.functions.items()
                  if spec.source_key.startswith(root + "/") and n in compiled.bindable]

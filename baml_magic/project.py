@@ -43,7 +43,6 @@ class FunctionSpec:
     name: str
     params: tuple[tuple[str, object], ...]
     returns: object
-    partial: object
     client: str | None
     prompt: str | None
     baml_signature: str
@@ -59,7 +58,6 @@ class Compiled:
     types: codegen.TypeModules
     functions: dict[str, FunctionSpec]
     clients: dict[str, str]  # client name -> its block text
-    tests: dict[str, str]  # test name -> its block text
     files: dict[str, str]
     bindable: set[str] = field(default_factory=set)  # functions the user asked to bind
 
@@ -123,15 +121,12 @@ def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
 
     functions: dict[str, FunctionSpec] = {}
     clients: dict[str, str] = {}
-    tests: dict[str, str] = {}
     bindable: set[str] = set()
     for s in ordered:
         for block in live[s.key]:
             text = s.text[block.start:block.end]
             if block.kind == "client":
                 clients[block.name] = text
-            elif block.kind == "test":
-                tests[block.name] = text
             elif block.kind == "function" and block.name in signatures:
                 sig = signatures[block.name]
                 where = f"{s.label}, line {block.line}" if s.is_cell else f"{s.label}:{block.line}"
@@ -139,7 +134,6 @@ def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
                     name=block.name,
                     params=sig.params,
                     returns=sig.returns,
-                    partial=sig.partial,
                     client=sources.function_client(text),
                     prompt=sources.function_prompt(text),
                     baml_signature=_signature_text(text),
@@ -148,7 +142,7 @@ def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
                 )
                 if s.selected is None or block.name in s.selected:
                     bindable.add(block.name)
-    return Compiled(runtime, types, functions, clients, tests, files, bindable)
+    return Compiled(runtime, types, functions, clients, files, bindable)
 
 
 def _check_client_options(ordered: list[Source], live: dict[str, list[sources.Block]]) -> None:
