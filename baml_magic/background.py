@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from baml_magic.display import NullView, View, WidgetView, in_kernel
+from baml_magic.display import NullView, View, WidgetView, wants_widgets
 from baml_magic.run import Run
 
 
@@ -19,7 +19,7 @@ class Background:
 
     def __init__(self, run: Run, mode: str, interval: float) -> None:
         self.run = run
-        self.view: View = (WidgetView(run, stop=self.cancel) if mode == "widget" or (mode == "auto" and in_kernel())
+        self.view: View = (WidgetView(run, stop=self.cancel) if wants_widgets(mode)
                            else NullView())
         self._painter = threading.Thread(target=self._paint, args=(interval,),
                                          name=f"baml_magic-view-{run.function}", daemon=True)

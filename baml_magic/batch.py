@@ -75,11 +75,11 @@ class MapProgress:
     """A progress bar (ipywidgets) in a notebook, a status line in a terminal; static at the end."""
 
     def __init__(self, state: MapResult, mode: str) -> None:
-        from baml_magic.display import StatusLine, in_kernel
+        from baml_magic.display import StatusLine, wants_widgets
 
         self.widget = None
         self.line: Any = None
-        if mode == "widget" or (mode == "auto" and in_kernel()):
+        if wants_widgets(mode):
             import ipywidgets as widgets
             from IPython.display import display
 

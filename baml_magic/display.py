@@ -171,11 +171,16 @@ def in_kernel() -> bool:
     return shell is not None and "ZMQ" in type(shell).__name__
 
 
+def wants_widgets(mode: str) -> bool:
+    """Whether a display mode means ipywidgets here: "widget", or "auto" inside a Jupyter kernel."""
+    return mode == "widget" or (mode == "auto" and in_kernel())
+
+
 def make_view(mode: str, run: Run) -> View:
     """The view for a display mode: auto | widget | text | none."""
     if mode == "none":
         return NullView()
-    if mode == "widget" or (mode == "auto" and in_kernel()):
+    if wants_widgets(mode):
         return WidgetView(run)
     return TextView(run)
 
@@ -184,7 +189,7 @@ class StatusLine:
     """One line of progress: updated in place in a notebook, printed as it changes in a terminal."""
 
     def __init__(self, text: str, mode: str = "auto") -> None:
-        self.live = mode == "widget" or (mode == "auto" and in_kernel())
+        self.live = wants_widgets(mode)
         self.quiet = mode == "none"
         self.text = ""
         self.handle: DisplayHandle | None = None
