@@ -109,3 +109,14 @@ def test_retry_after_is_honoured(shell, llm) -> None:
     assert [r["outcome"] for r in records] == ["fault", "completed"]
     assert records[1]["started"] - records[0]["started"] >= 0.95, "waited what Retry-After asked"
     assert time.monotonic() - started >= 1.0
+
+
+def test_bamls_retry_policy_runs_inside_each_item(shell, llm) -> None:
+    retried = CLIENT.replace("Fast", "Paced").replace('model "local"', 'model "local?fault=http_500&times=2"')
+    retried = retried.replace('  provider "openai-generic"', '  provider "openai-generic"\n  retry_policy Twice')
+    policy = "retry_policy Twice {\n  max_retries 2\n  strategy {\n    type constant_delay\n    delay_ms 50\n  }\n}\n"
+    baml_cell(shell, CLIENT + policy + retried + ECHO)
+    llm.reset()
+    results = shell.user_ns["Echo"].map(["a"])
+    assert isinstance(results[0], str)
+    assert [r["outcome"] for r in llm.requests()] == ["fault", "fault", "completed"]

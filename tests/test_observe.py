@@ -203,3 +203,29 @@ def test_errors_never_carry_a_secret(shell, monkeypatch) -> None:
     assert SECRET not in str(info.value) and SECRET not in repr(info.value)
     assert SECRET not in shell.user_ns["KeyedStory"].last.error_message
     assert SECRET not in "".join(info.value._render_traceback_())
+
+
+def test_baml_tests_stop_on_interrupt_and_close_their_requests(shell, llm) -> None:
+    import signal
+    import threading
+    import time
+
+    slow = CLIENT.replace("Fast", "SlowTests").replace('model "local"', 'model "local?tps=10&words=60"')
+    baml_cell(shell, slow + STORY.replace("client Fast", "client SlowTests") + """
+test Long {
+  functions [GenerateStory]
+  args {
+    prompt "x"
+  }
+}
+""")
+    llm.reset()
+    # A real SIGINT, as Jupyter's stop button and Ctrl-C send: it also breaks a blocking read.
+    threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        shell.run_line_magic("baml", "test")
+    assert time.monotonic() - started < 4.0, "stopped at the interrupt, not at the end of the test"
+    time.sleep(0.3)
+    record = llm.requests()[-1]
+    assert record["outcome"] == "client_closed" and record["tokens_sent"] < record["tokens_planned"]
