@@ -7,16 +7,14 @@ while it runs, turns its report into rows, and stops it (closing its requests) o
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from baml_magic import sources
+from baml_magic import codegen, sources
 from baml_magic.errors import clean_message
 from baml_magic.redact import redact
 
@@ -77,14 +75,9 @@ def run(files: dict[str, str], functions: list[str], client: str | None,
             path = src / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(with_client(text, client) if client else text)
-        cli = Path(sys.executable).with_name("baml-cli")
-        command = [str(cli)] if cli.exists() else [
-            sys.executable, "-c", "import sys, baml_py; sys.exit(baml_py.invoke_runtime_cli())"]
-        command += ["test", "--from", str(src), "--pass-if-no-tests"]
-        for function in functions:
-            command += ["-i", f"{function}::"]
-        env = {**os.environ, "BAML_LOG": "info", "NO_COLOR": "1"}
-        env.pop("RUST_BACKTRACE", None)
+        includes = [arg for function in functions for arg in ("-i", f"{function}::")]
+        # INFO logs mark each finished call: that is the progress this module reports.
+        command, env = codegen.cli("test", "--from", str(src), "--pass-if-no-tests", *includes, log="info")
         process = subprocess.Popen(command, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, start_new_session=True)
         output: list[str] = []

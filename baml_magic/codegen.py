@@ -97,18 +97,23 @@ def generate(files: dict[str, str], cache_dir: Path) -> Path:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _run_cli(args: list[str]) -> None:
-    """BAML's CLI in a child process.
+def cli(*args: str, log: str = "off") -> tuple[list[str], dict[str, str]]:
+    """The command and environment to run BAML's CLI in a child process.
 
-    Not in this one: ``invoke_runtime_cli`` installs a Ctrl-C handler of its own, which would
+    Never in this one: ``invoke_runtime_cli`` installs a Ctrl-C handler of its own, which would
     take SIGINT away from the kernel (and a second call panics).
     """
-    cli = Path(sys.executable).with_name("baml-cli")
-    command = [str(cli)] if cli.exists() else [
+    binary = Path(sys.executable).with_name("baml-cli")
+    command = [str(binary)] if binary.exists() else [
         sys.executable, "-c", "import sys, baml_py; sys.exit(baml_py.invoke_runtime_cli())"]
-    env = {**os.environ, "BAML_LOG": "off"}
+    env = {**os.environ, "BAML_LOG": log, "NO_COLOR": "1"}
     env.pop("RUST_BACKTRACE", None)
-    done = subprocess.run([*command, *args], capture_output=True, text=True, env=env, check=False)
+    return [*command, *args], env
+
+
+def _run_cli(args: list[str]) -> None:
+    command, env = cli(*args)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode:
         raise RuntimeError(f"BAML's generator failed: {clean_message(done.stderr or done.stdout)}")
 

@@ -59,6 +59,11 @@ def unregister(hook: Hook) -> None:
             _hooks.remove(hook)
 
 
+def active() -> bool:
+    """Whether any hook is registered (so callers can skip building events nobody reads)."""
+    return bool(_hooks)
+
+
 def emit(event: Event) -> None:
     with _lock:
         hooks = list(_hooks)

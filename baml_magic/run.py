@@ -126,6 +126,8 @@ class Run:
         return self
 
     def _emit(self, kind: str) -> None:
+        if not events.active():  # partials are a hot path: build nothing when nobody listens
+            return
         events.emit(events.Event(
             kind=kind, function=self.function, args=self.args, client=self.client, status=self.status,
             partial=self.partial, value=self.value, error=self.error, usage=self.usage, elapsed=self.elapsed,
