@@ -34,6 +34,7 @@ class MapResult:
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
     status: str = "running"  # running | done | failed | cancelled
+    tokens_out: int = 0  # summed as each call ends, not recounted on every redraw
 
     def slot(self) -> int:
         self.results.append(None)
@@ -48,9 +49,8 @@ class MapResult:
     def elapsed(self) -> float:
         return (self.ended or time.monotonic()) - self.started
 
-    @property
-    def tokens_out(self) -> int:
-        return sum((r.usage["output_tokens"] or 0) for r in self.runs if r is not None and r.done)
+    def ended_call(self, run: Run) -> None:
+        self.tokens_out += run.usage["output_tokens"] or 0
 
     @property
     def errors(self) -> dict[int, BaseException]:
@@ -188,6 +188,7 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
                 if not run.done:
                     continue
                 del in_flight[index]
+                state.ended_call(run)
                 if run.error is None:
                     state.results[index] = run.value
                     state.states[index] = DONE
@@ -214,6 +215,7 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
             run.cancel()
         for index, run in in_flight.items():
             run.settle()
+            state.ended_call(run)
             state.states[index] = CANCELLED
             state.results[index] = run.error
         for index in waiting:

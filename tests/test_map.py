@@ -44,6 +44,7 @@ def test_results_keep_input_order_and_concurrency_is_never_exceeded(shell, llm) 
     last = ns["Echo"].last_map
     assert last.status == "done" and last.count("done") == 12
     assert [r.args["text"] for r in last.runs] == texts, "slot i holds input i"
+    assert last.tokens_out == sum(r["tokens_sent"] for r in llm.requests()) > 0
 
 
 def test_inputs_as_dicts_tuples_and_lazy_iterables(shell, llm) -> None:
