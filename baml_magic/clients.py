@@ -44,6 +44,13 @@ def check_env(client: str, client_blocks: dict[str, str]) -> None:
             raise MissingEnvVarError(variable, client)
 
 
+def placeholders(client_blocks: dict[str, str]) -> dict[str, str]:
+    """A visible stand-in for each unset variable the project's clients read (prompt and request views)."""
+    names = {v for block in client_blocks.values() for v in sources.env_references(block)}
+    names |= set(SHORTHAND_KEYS.values())
+    return {name: f"<{name} not set>" for name in sorted(names) if not os.environ.get(name)}
+
+
 def validate(client: str, client_blocks: dict[str, str]) -> str:
     """The client name if the project defines it or it is a provider/model shorthand."""
     if client in client_blocks or is_shorthand(client):

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import importlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -111,11 +112,20 @@ def cli(*args: str, log: str = "off") -> tuple[list[str], dict[str, str]]:
     return [*command, *args], env
 
 
+class GeneratorError(RuntimeError):
+    """BAML's generator refused the project; the message is the generator's own cause."""
+
+
+_LOG_PREFIX = re.compile(r"^\S+ \[BAML \w+\] ", re.M)
+
+
 def _run_cli(args: list[str]) -> None:
-    command, env = cli(*args)
+    # At log level "error" the generator says why it failed (at "off" only "Failed to build BAML runtime").
+    command, env = cli(*args, log="error")
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode:
-        raise RuntimeError(f"BAML's generator failed: {clean_message(done.stderr or done.stdout)}")
+        message = _LOG_PREFIX.sub("", clean_message((done.stderr or "") + "\n" + (done.stdout or "")))
+        raise GeneratorError(message.strip() or "BAML's generator failed")
 
 
 def load_types(client_dir: Path) -> TypeModules:
@@ -136,8 +146,35 @@ def load_types(client_dir: Path) -> TypeModules:
     return modules
 
 
+_RUNTIME_NAME = "DO_NOT_USE_DIRECTLY_UNLESS_YOU_KNOW_WHAT_YOURE_DOING_RUNTIME"
+
+
+def type_builder_class(modules: TypeModules, runtime: baml_py.BamlRuntime) -> Any:
+    """The generated ``TypeBuilder`` class, bound to this runtime (for ``@@dynamic`` types).
+
+    The generated module imports its runtime from the package's ``globals``, which would build a
+    global runtime: a stand-in ``globals`` module hands it ours instead.
+    """
+    package_name = modules.types.__name__.rsplit(".", 1)[0]
+    stand_in = sys.modules.get(f"{package_name}.globals")
+    if stand_in is None:
+        stand_in = pytypes.ModuleType(f"{package_name}.globals")
+        sys.modules[stand_in.__name__] = stand_in
+    setattr(stand_in, _RUNTIME_NAME, runtime)
+    module = importlib.import_module(f"{package_name}.type_builder")
+    setattr(module, _RUNTIME_NAME, runtime)  # the same generated text may come back with a new runtime
+    return module.TypeBuilder
+
+
 class _Unquote(ast.NodeTransformer):
     """Forward references written as strings become expressions, so eval resolves them."""
+
+    def visit_Subscript(self, node: ast.Subscript) -> Any:
+        target = node.value
+        name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+        if name == "Literal":  # its strings are values, not names
+            return node
+        return self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> Any:
         if isinstance(node.value, str):

@@ -68,7 +68,7 @@ class MissingEnvVarError(ShortError):
 
 
 _DIAGNOSTIC = re.compile(
-    r"^(error|warning): (?:Error validating: )?(.*?)\n\s*-->\s*(.+?):(\d+)", re.M | re.S
+    r"^[ \t]*(error|warning): (?:Error validating: )?(.*?)\n\s*-->\s*(.+?):(\d+)", re.M | re.S
 )
 
 

@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Sized
 from typing import Any
 
 from baml_py.errors import BamlError
-from pydantic import TypeAdapter, ValidationError
+from pydantic import PydanticUserError, TypeAdapter, ValidationError
 
-from baml_magic import clients
+from baml_magic import clients, codegen
 from baml_magic.background import Background
 from baml_magic.batch import MapProgress, MapResult, run_map
 from baml_magic.display import make_view
@@ -23,7 +23,7 @@ from baml_magic.errors import ShortError, clean_message, interrupted
 from baml_magic.project import Compiled, FunctionSpec
 from baml_magic.redact import redact
 from baml_magic.request_view import PromptView, RequestView, messages_of
-from baml_magic.run import CallOptions, Run, short_error
+from baml_magic.run import CallOptions, Run, short_error, type_builder
 from baml_magic.session import Session
 
 
@@ -41,6 +41,20 @@ def _type_name(annotation: Any) -> str:
     if isinstance(annotation, type) and not typing.get_args(annotation):
         return annotation.__name__
     return inspect.formatannotation(annotation).replace("typing.", "").replace("_baml_magic_types_", "")
+
+
+def _adapter(annotation: Any, module: str) -> TypeAdapter[Any]:
+    """A validator for a parameter; forward references resolve in the generated types.
+
+    A recursive alias (``type Tree = string | map<string, Tree>``) can't be built by pydantic from
+    its expanded form: such a parameter is left to BAML's own checks at call time.
+    """
+    try:
+        adapter: TypeAdapter[Any] = TypeAdapter(annotation, module=module)
+        adapter.json_schema()  # builds the validator, which fails on a reference pydantic can't resolve
+        return adapter
+    except PydanticUserError:
+        return TypeAdapter(Any)
 
 
 def build_signature(spec: FunctionSpec) -> inspect.Signature:
@@ -118,8 +132,9 @@ class BamlFunction:
 
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], CallOptions]:
         options = self.options
-        if "timeout" in kwargs and "timeout" not in self.__signature__.parameters:
-            options = dataclasses.replace(options, timeout=kwargs.pop("timeout"))
+        for option in ("timeout", "tb"):
+            if option in kwargs and option not in self.__signature__.parameters:
+                options = dataclasses.replace(options, **{option: kwargs.pop(option)})
         params = self.__signature__.parameters
         for name in kwargs:
             if name not in params:
@@ -136,7 +151,7 @@ class BamlFunction:
             value = bound.arguments.get(name)
             adapter = self._adapters.get(name)
             if adapter is None:
-                adapter = self._adapters[name] = TypeAdapter(ann)
+                adapter = self._adapters[name] = _adapter(ann, self._compiled.types.types.__name__)
             try:
                 values[name] = adapter.validate_python(value)
             except ValidationError as exc:
@@ -152,12 +167,15 @@ class BamlFunction:
         """The client this call uses: per-function option, then the session's, then the function's own."""
         return options.client or self._session.client_override or self.spec.client
 
-    def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], CallOptions,
-                                                                               str | None, str | None]:
-        """Arguments checked, options, the client in force and the override to send (if any)."""
+    def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, sending: bool = True,
+                 ) -> tuple[dict[str, Any], CallOptions, str | None, str | None]:
+        """Arguments checked, options, the client in force and the override to send (if any).
+
+        Only a call that sends a request needs the client's environment variables.
+        """
         values, options = self._bind(args, kwargs)
         client = self._client(options)
-        if client is not None:
+        if client is not None and sending:
             clients.check_env(client, self._compiled.clients)
         override = client if client != self.spec.client else None
         return values, options, client, override
@@ -169,11 +187,13 @@ class BamlFunction:
         return run.begin()
 
     def _http_request(self, args: tuple[Any, ...], kwargs: dict[str, Any], stream: bool) -> Any:
-        values, _, _, override = self._prepare(args, kwargs)
+        values, options, _, override = self._prepare(args, kwargs, sending=False)
         runtime = self._compiled.runtime
+        env = {**clients.placeholders(self._compiled.clients), **os.environ}
         try:
-            return runtime.build_request_sync(self.spec.name, values, runtime.create_context_manager(), None,
-                                              clients.registry(override), dict(os.environ), stream)
+            return runtime.build_request_sync(self.spec.name, values, runtime.create_context_manager(),
+                                              type_builder(options.tb),
+                                              clients.registry(override), env, stream)
         except BamlError as exc:
             raise RequestBuildError(redact(clean_message(str(exc)))) from None
 
@@ -263,14 +283,22 @@ class BamlFunction:
         """The last map of this function: every slot's result or error, and the counts."""
         return self._session.last_map.get(self.spec.name)
 
-    def with_options(self, client: str | None = None, timeout: float | None = None) -> BamlFunction:
-        """A copy of this function bound to another client and/or a deadline in seconds."""
+    def with_options(self, client: str | None = None, timeout: float | None = None, tb: Any = None) -> BamlFunction:
+        """A copy of this function bound to another client, a deadline in seconds and/or a TypeBuilder."""
         options = dataclasses.replace(
             self.options,
             client=client if client is not None else self.options.client,
             timeout=timeout if timeout is not None else self.options.timeout,
+            tb=tb if tb is not None else self.options.tb,
         )
         return BamlFunction(self.spec, self._compiled, self._session, options)
+
+    def type_builder(self) -> Any:
+        """A new TypeBuilder of this function's project (BAML's generated class) to extend ``@@dynamic`` types.
+
+        Pass it per call (``Fn(..., tb=tb)``) or bind it (``Fn.with_options(tb=tb)``).
+        """
+        return codegen.type_builder_class(self._compiled.types, self._compiled.runtime)()
 
     @property
     def last(self) -> Run | None:

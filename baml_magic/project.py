@@ -9,6 +9,7 @@ edited cell can be run again, or a folder's class overridden from a cell, withou
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,11 +63,6 @@ class Compiled:
     bindable: set[str] = field(default_factory=set)  # functions the user asked to bind
 
 
-def _signature_text(block_text: str) -> str:
-    head = block_text.split("{", 1)[0]
-    return " ".join(head.split())
-
-
 class Project:
     """Sources in run order, and the last project that compiled."""
 
@@ -89,7 +85,10 @@ class Project:
 
 
 def effective_files(ordered: list[Source]) -> tuple[dict[str, str], dict[str, list[sources.Block]]]:
-    """Each source's text with the definitions a later source replaces blanked out."""
+    """Each source's text with the definitions a later source replaces blanked out.
+
+    A source the lexer can't split with certainty is kept whole: nothing in it is blanked.
+    """
     blocks = {s.key: sources.split_blocks(s.text) for s in ordered}
     owner: dict[tuple[str, str], str] = {}
     for s in ordered:
@@ -115,34 +114,54 @@ def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
         )
     except BamlError as exc:
         raise _compile_error(str(exc), by_file) from None
-    client_dir = codegen.generate(files, cache_dir)
+    try:
+        client_dir = codegen.generate(files, cache_dir)
+    except codegen.GeneratorError as exc:
+        raise _compile_error(str(exc), by_file, "BAML's generator: ") from None
     types = codegen.load_types(client_dir)
     signatures = codegen.signatures(client_dir, types)
 
     functions: dict[str, FunctionSpec] = {}
     clients: dict[str, str] = {}
-    bindable: set[str] = set()
+    located: dict[str, tuple[Source, str, int]] = {}  # function -> (source, block text, line)
     for s in ordered:
         for block in live[s.key]:
             text = s.text[block.start:block.end]
             if block.kind == "client":
                 clients[block.name] = text
-            elif block.kind == "function" and block.name in signatures:
-                sig = signatures[block.name]
-                where = f"{s.label}, line {block.line}" if s.is_cell else f"{s.label}:{block.line}"
-                functions[block.name] = FunctionSpec(
-                    name=block.name,
-                    params=sig.params,
-                    returns=sig.returns,
-                    client=sources.function_client(text),
-                    prompt=sources.function_prompt(text),
-                    baml_signature=_signature_text(text),
-                    where=where,
-                    source_key=s.key,
-                )
-                if s.selected is None or block.name in s.selected:
-                    bindable.add(block.name)
+            elif block.kind == "function":
+                located[block.name] = (s, text, block.line)
+    bindable: set[str] = set()
+    for name, sig in signatures.items():
+        found = located.get(name) or _find_function(name, ordered)
+        if found is None:  # compiled but not found in any text: bind it, placed in the project
+            source, text, line, where = None, "", 0, "the project"
+        else:
+            source, text, line = found
+            where = f"{source.label}, line {line}" if source.is_cell else f"{source.label}:{line}"
+        functions[name] = FunctionSpec(
+            name=name,
+            params=sig.params,
+            returns=sig.returns,
+            client=sources.function_client(text) if text else None,
+            prompt=sources.function_prompt(text) if text else None,
+            baml_signature=sources.header(text) if text else f"function {name}",
+            where=where,
+            source_key=source.key if source is not None else "",
+        )
+        if source is None or source.selected is None or name in source.selected:
+            bindable.add(name)
     return Compiled(runtime, types, functions, clients, files, bindable)
+
+
+def _find_function(name: str, ordered: list[Source]) -> tuple[Source, str, int] | None:
+    """Where ``function name`` stands in a source the lexer kept whole (the newest source first)."""
+    pattern = re.compile(rf"^[ \t]*function[ \t]+{re.escape(name)}\b", re.M)
+    for s in reversed(ordered):
+        match = pattern.search(s.text)
+        if match is not None:
+            return s, "", s.text.count("\n", 0, match.start()) + 1
+    return None
 
 
 def _check_client_options(ordered: list[Source], live: dict[str, list[sources.Block]]) -> None:
@@ -163,9 +182,10 @@ def _check_client_options(ordered: list[Source], live: dict[str, list[sources.Bl
         raise BamlCompileError(diagnostics)
 
 
-def _compile_error(message: str, by_file: dict[str, Source]) -> BamlCompileError:
+def _compile_error(message: str, by_file: dict[str, Source], prefix: str = "") -> BamlCompileError:
     diagnostics = []
     for severity, text, path, line in parse_diagnostics(message):
+        text = prefix + text
         if severity != "error":
             continue
         name = path.split(f"{SOURCE_ROOT}/", 1)[-1]
@@ -178,7 +198,7 @@ def _compile_error(message: str, by_file: dict[str, Source]) -> BamlCompileError
         diagnostic = Diagnostic(severity, text, source.label, line, source_line)
         if diagnostic not in diagnostics:
             diagnostics.append(diagnostic)
-    return BamlCompileError(diagnostics, clean_message(message))
+    return BamlCompileError(diagnostics, prefix + clean_message(message))
 
 
 def folder_sources(directory: Path, selected: frozenset[str] | None = None) -> list[Source]:

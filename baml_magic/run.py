@@ -80,10 +80,11 @@ def worker() -> Worker:
 
 @dataclass(frozen=True)
 class CallOptions:
-    """Per-call settings: a client to use instead of the function's own, and a deadline."""
+    """Per-call settings: a client to use instead of the function's own, a deadline, a TypeBuilder."""
 
     client: str | None = None
     timeout: float | None = None
+    tb: Any = None  # the generated TypeBuilder (for @@dynamic types), or None
 
 
 class Run:
@@ -143,7 +144,8 @@ class Run:
         ctx = self._runtime.create_context_manager()
         try:
             stream = self._runtime.stream_function(
-                self.function, self.args, self._on_event, ctx, None, registry, [self.collector],
+                self.function, self.args, self._on_event, ctx, type_builder(self.options.tb), registry,
+                [self.collector],
                 env, {}, None, self._abort,
             )
             result = await stream.done(ctx)
@@ -358,6 +360,11 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<Run {self.function} {self.status} {self.elapsed:.2f}s partials={self.partials}>"
+
+
+def type_builder(tb: Any) -> Any:
+    """The runtime's own TypeBuilder inside a generated one (or None)."""
+    return None if tb is None else tb._tb
 
 
 def stream_cut_short(log: Any) -> bool:

@@ -1,8 +1,13 @@
 """Answers that fit BAML's rendered output format, for the offline model server.
 
-BAML renders a function's return type into the prompt (``{{ ctx.output_format }}``) in a
-small TypeScript-like notation. This module parses that notation and builds a plausible,
-deterministic value of that shape, so typed demos and tests run without a real model.
+BAML renders a function's return type into the prompt (``{{ ctx.output_format }}``): enums as
+``Name`` / ``----`` / ``- VALUE: description`` lists, hoisted classes and type aliases as
+``Name { ... }`` and ``Name = ...`` (optionally behind a ``hoisted_class_prefix``), then a prefix
+(``Answer in JSON using this schema:``, ``Answer as an int``, a custom ``prefix=`` or none) and
+the schema itself in a TypeScript-like notation (objects, ``T[]``, ``map<K, V>`` or ``{K: V}``,
+literals, unions joined by ``or`` / ``|``). This module reads all of that back and builds a
+deterministic value of that shape, in sentences on the prompt's topic, so typed demos and tests
+run without a real model. A prompt without an output format gets plain prose.
 """
 
 from __future__ import annotations
@@ -10,199 +15,436 @@ from __future__ import annotations
 import json
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-SCHEMA_MARKERS = (
-    "Answer in JSON using this schema:",
-    "Answer in JSON using any of these schemas:",
-    "Answer with a JSON Array using this schema:",
-)
-CATEGORIES_MARKER = "Answer with any of the categories:"
+# -- the notation ------------------------------------------------------------------------------
 
-SHORT_STRING_KEYS = re.compile(r"(title|name|label|category|kind|type|id|tag|city|country|author|unit)", re.I)
+Type = tuple[Any, ...]
+PRIMITIVES = {"string", "int", "float", "bool", "null", "image", "audio", "pdf", "video"}
+_SPLITTERS = ("or", "OR", "|", "||", "/")
+_WORD = re.compile(r"[A-Za-z_][\w.\-]*")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
-LEXICON = (
-    "the quiet river carried a lantern past sleeping towns while a curious fox followed "
-    "its light through reeds and old stone bridges until morning arrived with bright clouds "
-    "and every window opened to hear the story of the lantern that never went out"
-).split()
 
-_TOKEN = re.compile(
-    r"""\s*(?:(//[^\n]*)|('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|([{}\[\]()<>,:|])|([-+]?\d+(?:\.\d+)?)|([A-Za-z_][\w.\-]*))"""
-)
+class SchemaError(ValueError):
+    """The text at this place is not BAML's output-format notation."""
 
 
 @dataclass
-class _Schema:
-    tokens: list[str]
+class _Reader:
+    text: str
     pos: int = 0
+    known: set[str] = field(default_factory=set)  # names of enums, classes and aliases
 
-    def peek(self) -> str | None:
-        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+    def space(self, newlines: bool = True) -> None:
+        chars = " \t\r\n" if newlines else " \t"
+        while self.pos < len(self.text) and self.text[self.pos] in chars:
+            self.pos += 1
 
-    def take(self, expected: str | None = None) -> str:
-        tok = self.peek()
-        if tok is None or (expected is not None and tok != expected):
-            raise ValueError(f"schema: expected {expected!r}, found {tok!r}")
+    def peek(self, s: str) -> bool:
+        return self.text.startswith(s, self.pos)
+
+    def expect(self, s: str) -> None:
+        self.space()
+        if not self.peek(s):
+            raise SchemaError(f"expected {s!r} at {self.text[self.pos:self.pos + 20]!r}")
+        self.pos += len(s)
+
+    # type := postfix (splitter postfix)*
+    def type(self) -> Type:
+        options = [self.postfix()]
+        while True:
+            save = self.pos
+            self.space(newlines=False)
+            splitter = next((s for s in _SPLITTERS if self.peek(s + " ") or self.peek(s + "\n")), None)
+            if splitter is None:
+                self.pos = save
+                break
+            self.pos += len(splitter)
+            self.space()
+            options.append(self.postfix())
+        return options[0] if len(options) == 1 else ("union", options)
+
+    def postfix(self) -> Type:
+        base = self.primary()
+        while self.peek("[]"):
+            self.pos += 2
+            base = ("list", base)
+        return base
+
+    def primary(self) -> Type:
+        self.space(newlines=False)
+        text, pos = self.text, self.pos
+        if pos >= len(text):
+            raise SchemaError("end of text")
+        ch = text[pos]
+        if ch == "{":
+            return self.braces()
+        if ch == "[":
+            self.pos += 1
+            self.space()
+            inner = self.type()
+            self.space()
+            if self.peek(","):
+                self.pos += 1
+            self.expect("]")
+            return ("list", inner)
+        if ch == "(":
+            self.pos += 1
+            inner = self.type()
+            self.expect(")")
+            return inner
+        if ch in "\"'":
+            end = text.find(ch, pos + 1)
+            while end > 0 and text[end - 1] == "\\":
+                end = text.find(ch, end + 1)
+            if end < 0:
+                raise SchemaError("unclosed literal")
+            self.pos = end + 1
+            raw = text[pos:end + 1]
+            try:
+                return ("literal", json.loads(raw) if ch == '"' else raw[1:-1])
+            except ValueError:
+                return ("literal", raw[1:-1])
+        number = _NUMBER.match(text, pos)
+        if number:
+            self.pos = number.end()
+            return ("literal", json.loads(number.group(0)))
+        word = _WORD.match(text, pos)
+        if word is None:
+            raise SchemaError(f"no type at {text[pos:pos + 20]!r}")
+        name = word.group(0)
+        self.pos = word.end()
+        if name == "map" and self.peek("<"):
+            self.pos += 1
+            key = self.type()
+            self.expect(",")
+            self.space()
+            value = self.type()
+            self.expect(">")
+            return ("map", key, value)
+        if name in ("true", "false"):
+            return ("literal", name == "true")
+        if name in PRIMITIVES:
+            return (name,)
+        if name not in self.known:
+            raise SchemaError(f"unknown name {name!r}")
+        return ("named", name)
+
+    def braces(self) -> Type:
+        """``{`` then a newline: an object, one field a line; ``{K: V}`` on one line: a map."""
         self.pos += 1
-        return tok
+        self.space(newlines=False)
+        if not self.peek("\n") and not self.peek("\r"):
+            key = self.type()
+            self.expect(":")
+            self.space(newlines=False)
+            value = self.type()
+            self.expect("}")
+            return ("map", key, value)
+        fields: list[tuple[str, Type]] = []
+        while True:
+            self.space()
+            if self.peek("}"):
+                self.pos += 1
+                return ("object", fields)
+            if self.peek("//"):
+                end = self.text.find("\n", self.pos)
+                self.pos = len(self.text) if end < 0 else end
+                continue
+            line_end = self.text.find("\n", self.pos)
+            line_end = len(self.text) if line_end < 0 else line_end
+            colon = self.text.find(": ", self.pos, line_end)
+            if colon < 0:
+                colon = self.text.find(":", self.pos, line_end)
+            if colon < 0:
+                raise SchemaError(f"no field at {self.text[self.pos:self.pos + 20]!r}")
+            name = self.text[self.pos:colon].strip().strip("\"'")
+            self.pos = colon + 1
+            fields.append((name, self.type()))
+            self.space(newlines=False)
+            if self.peek(","):
+                self.pos += 1
+            self.space(newlines=False)
+            if self.peek("//"):  # a trailing comment
+                end = self.text.find("\n", self.pos)
+                self.pos = len(self.text) if end < 0 else end
 
 
-def _tokenize(text: str) -> list[str]:
-    tokens: list[str] = []
-    pos = 0
-    text = text.rstrip()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
-            raise ValueError(f"schema: cannot read {text[pos:pos + 20]!r}")
-        pos = m.end()
-        if m.group(1) is None:
-            tokens.append(m.group(0).strip())
-    return tokens
+# -- the definitions BAML prints before the schema -------------------------------------------------
+
+_ENUM = re.compile(r"(?<![\w.\-])([A-Za-z_][\w.\-]*)\n-{3,}\n((?:- [^\n]*(?:\n|$))+)")
+_HOISTED = re.compile(r"(?<![\w.\-])([A-Za-z_][\w.\-]*) (\{(?=\n)|= )")
 
 
-def _parse_type(s: _Schema) -> Any:
-    alternatives = [_parse_postfix(s)]
-    while s.peek() in ("or", "|"):
-        s.take()
-        alternatives.append(_parse_postfix(s))
-    return alternatives[0] if len(alternatives) == 1 else ("union", alternatives)
+@dataclass
+class Definitions:
+    enums: dict[str, list[str]] = field(default_factory=dict)
+    types: dict[str, Type] = field(default_factory=dict)
+    spans: list[tuple[int, int]] = field(default_factory=list)
+
+    def names(self) -> set[str]:
+        return set(self.enums) | set(self.types)
 
 
-def _parse_postfix(s: _Schema) -> Any:
-    base = _parse_primary(s)
-    while s.peek() == "[" and s.pos + 1 < len(s.tokens) and s.tokens[s.pos + 1] == "]":
-        s.take("[")
-        s.take("]")
-        base = ("list", base)
-    return base
+def _enum_values(block: str) -> list[str]:
+    values = []
+    for line in block.splitlines():
+        if line.startswith("- "):
+            values.append(line[2:].split(": ", 1)[0].strip())
+    return values
 
 
-def _parse_primary(s: _Schema) -> Any:
-    tok = s.take()
-    if tok == "{":
-        fields: list[tuple[str, Any]] = []
-        while s.peek() != "}":
-            name = s.take().strip("'\"")
-            s.take(":")
-            fields.append((name, _parse_type(s)))
-            if s.peek() == ",":
-                s.take()
-        s.take("}")
-        return ("object", fields)
-    if tok == "[":
-        inner = _parse_type(s)
-        if s.peek() == ",":
-            s.take()
-        s.take("]")
-        return ("list", inner)
-    if tok == "(":
-        inner = _parse_type(s)
-        s.take(")")
-        return inner
-    if tok == "map":
-        s.take("<")
-        key = _parse_type(s)
-        s.take(",")
-        value = _parse_type(s)
-        s.take(">")
-        return ("map", key, value)
-    if tok[0] in "'\"":
-        return ("literal", tok[1:-1])
-    if re.fullmatch(r"[-+]?\d+(?:\.\d+)?", tok):
-        return ("literal", json.loads(tok))
-    if tok in ("string", "int", "float", "bool", "null"):
-        return (tok,)
-    return ("named", tok)
+def definitions(prompt: str) -> Definitions:
+    """Enums, hoisted classes and type aliases rendered in a prompt."""
+    defs = Definitions()
+    for m in _ENUM.finditer(prompt):
+        defs.enums[m.group(1)] = _enum_values(m.group(2))
+        defs.spans.append((m.start(), m.end()))
+    candidates = list(_HOISTED.finditer(prompt))
+    names = defs.names() | {m.group(1) for m in candidates}
+    for m in candidates:
+        reader = _Reader(prompt, m.start(2) if m.group(2) == "{" else m.end(), names)
+        try:
+            parsed = reader.braces() if m.group(2) == "{" else reader.type()
+        except SchemaError:
+            continue
+        defs.types[m.group(1)] = parsed
+        defs.spans.append((m.start(), reader.pos))
+    return defs
 
 
-def _parse_enum_blocks(text: str) -> dict[str, list[str]]:
-    """Enums BAML lists before the schema: ``Name\\n----\\n- A\\n- B: description``."""
-    enums: dict[str, list[str]] = {}
-    for m in re.finditer(r"^(\w+)\n-{2,}\n((?:- .*\n?)+)", text, re.M):
-        enums[m.group(1)] = [line[2:].split(":")[0].strip() for line in m.group(2).splitlines()]
-    return enums
+# -- where the schema is ------------------------------------------------------------------------
+
+_MARKERS = re.compile(
+    r"Answer in JSON using this schema:|Answer in JSON using any of these schemas:|"
+    r"Answer with a JSON Array using this schema:|Answer as an? (int|float|bool|string)\b|"
+    r"Answer with any of the categories:")
 
 
-class _Builder:
-    def __init__(self, seed_text: str, words: int, enums: dict[str, list[str]]) -> None:
-        self.rng = random.Random(seed_text)
-        self.words = words
-        self.enums = enums
-        topic = [w for w in re.findall(r"[a-zA-Z]{4,}", seed_text) if w.lower() not in _SCHEMA_WORDS]
-        self.vocab = LEXICON + topic[-6:] * 3
+def find_schema(prompt: str, defs: Definitions) -> tuple[Type, int] | None:
+    """The answer's type and where its notation starts, or None when the prompt asks for no format."""
+    markers = list(_MARKERS.finditer(prompt))
+    if markers:
+        m = markers[-1]
+        if m.group(1):
+            return (m.group(1),), m.start()
+        if m.group(0).startswith("Answer with any of the categories"):
+            enum = _ENUM.search(prompt, m.end())
+            if enum:
+                return ("enum", _enum_values(enum.group(2))), m.start()
+            return None
+        reader = _Reader(prompt, m.end(), defs.names())
+        reader.space()
+        try:
+            return reader.type(), m.start()
+        except SchemaError:
+            return None
+    return _find_unmarked(prompt, defs)
 
-    def text(self, n: int) -> str:
-        out = " ".join(self.rng.choice(self.vocab) for _ in range(max(1, n)))
-        return out[:1].upper() + out[1:]
 
-    def build(self, t: Any, key: str = "") -> Any:
-        kind = t[0]
-        if kind == "string":
-            return self.text(self.rng.randint(2, 4) if SHORT_STRING_KEYS.search(key) else self.words)
+def _find_unmarked(prompt: str, defs: Definitions) -> tuple[Type, int] | None:
+    """A schema behind a custom prefix (or none): the notation that runs furthest, at a line's
+    start or after a colon, outside the definitions."""
+    best: tuple[int, int, Type] | None = None
+    names = defs.names()
+    inside = [range(a, b) for a, b in defs.spans]
+    line_start = 0
+    for line in prompt.splitlines(keepends=True):
+        starts = {line_start + len(line) - len(line.lstrip())}
+        starts |= {line_start + i + 1 for i, ch in enumerate(line) if ch == ":"}
+        for start in sorted(starts):
+            if any(start in r for r in inside):
+                continue
+            reader = _Reader(prompt, start, names)
+            try:
+                parsed = reader.type()
+            except SchemaError:
+                continue
+            rest = prompt.find("\n", reader.pos)
+            tail = prompt[reader.pos: len(prompt) if rest < 0 else rest]
+            if tail.strip() or parsed[0] in PRIMITIVES or parsed[0] == "literal":
+                continue
+            if best is None or reader.pos > best[1]:
+                best = (start, reader.pos, parsed)
+        line_start += len(line)
+    if best is None:
+        return None
+    for enum_name, values in defs.enums.items():
+        if best[2] == ("named", enum_name):
+            return ("enum", values), best[0]
+    return best[2], best[0]
+
+
+# -- values ---------------------------------------------------------------------------------------
+
+_SENTENCES = (
+    "{Topic} is where this begins, on an ordinary morning that turns out to matter.",
+    "Everyone who knew {topic} remembers the quiet way the day unfolded.",
+    "At first nothing about {topic} seemed unusual, but the details told a different story.",
+    "By noon the questions about {topic} had simple, careful answers.",
+    "The notes on {topic} were short, clear and written in a steady hand.",
+    "A small change in {topic} made the rest of the plan fall into place.",
+    "People still talk about {topic} when the evenings grow long.",
+    "What mattered most about {topic} was patience, and a little luck.",
+    "The first draft about {topic} was rough, so it was rewritten twice.",
+    "In the end {topic} was exactly what it needed to be.",
+    "There was a lesson in {topic}: look closely before deciding.",
+    "Later, the record of {topic} was filed where anyone could find it.",
+)
+_FILLER = (
+    "The light changed slowly over the harbour.",
+    "Nobody hurried, and nothing was lost.",
+    "It was a good day for careful work.",
+    "The answer was simpler than expected.",
+    "Each step followed naturally from the last.",
+    "Someone wrote it all down before dark.",
+)
+_NAMES = ("Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson", "Edsger Dijkstra", "Barbara Liskov")
+_SHORT_KEYS = re.compile(r"(title|name|label|category|kind|type|id|tag|city|country|author|unit|subject|"
+                         r"heading|role|status|merchant|vendor|company|brand|language|topic|keyword|code)", re.I)
+_TOPIC = re.compile(r"\b(?:about|regarding|on the subject of|describing)\s+([^.\n?!:;{}\"]{3,80})", re.I)
+_STOP = {"the", "a", "an", "and", "or", "of", "to", "in", "for", "with", "this", "that", "these", "is", "are",
+         "be", "please", "answer", "json", "using", "schema", "return", "output", "format", "following", "given"}
+
+
+def topic_of(prompt: str) -> str:
+    """What a prompt is about: the phrase after 'about', else the last line's first words."""
+    matches = _TOPIC.findall(prompt)
+    if matches:
+        return " ".join(matches[-1].split()[:8]).strip(" ,")
+    lines = [line.strip() for line in prompt.splitlines() if re.search(r"[A-Za-z]{3}", line)]
+    for line in reversed(lines):
+        words = [w for w in re.findall(r"[A-Za-z][A-Za-z'\-]*", line) if w.lower() not in _STOP]
+        if words:
+            return " ".join(words[:5]).lower()
+    return "the question"
+
+
+class Builder:
+    """Deterministic values of a parsed type, with text on the prompt's topic."""
+
+    def __init__(self, seed: str, words: int, defs: Definitions, topic: str) -> None:
+        self.rng = random.Random(seed)
+        self.words = max(1, words)
+        self.defs = defs
+        self.topic = topic
+
+    def sentences(self, words: int) -> str:
+        out: list[str] = []
+        count = 0
+        first = True
+        while count < words:
+            template = self.rng.choice(_SENTENCES if first or self.rng.random() < 0.6 else _FILLER)
+            first = False
+            sentence = template.format(topic=self.topic, Topic=self.topic[:1].upper() + self.topic[1:])
+            out.append(sentence)
+            count += len(sentence.split())
+        # Exactly ``words`` words, so a model setting like words=60 keeps its length (and its timing).
+        text = " ".join(" ".join(out).split()[:words])
+        return text if text.endswith(".") else text.rstrip(",;:") + "."
+
+    def short(self, key: str) -> str:
+        lowered = key.lower()
+        if "email" in lowered:
+            return self.rng.choice(_NAMES).split()[0].lower() + "@example.com"
+        if "url" in lowered or "link" in lowered or "website" in lowered:
+            return "https://example.com/" + re.sub(r"\W+", "-", self.topic.lower()).strip("-")[:40]
+        if "date" in lowered or lowered.endswith("_at") or "time" in lowered:
+            return f"2024-0{self.rng.randint(1, 9)}-1{self.rng.randint(0, 9)}"
+        if "phone" in lowered:
+            return f"+1 555 01{self.rng.randint(10, 99)}"
+        if lowered in ("name", "author", "full_name", "fullname", "person") or lowered.endswith("_name"):
+            return self.rng.choice(_NAMES)
+        words = [w for w in self.topic.split() if w.lower() not in _STOP] or ["answer"]
+        phrase = " ".join(words[:4])
+        return phrase[:1].upper() + phrase[1:]
+
+    def string(self, key: str) -> str:
+        if _SHORT_KEYS.search(key) or re.search(r"email|url|link|date|phone|_at$", key, re.I):
+            return self.short(key)
+        return self.sentences(self.words)
+
+    def number(self, kind: str, key: str) -> int | float:
+        lowered = key.lower()
+        if "year" in lowered:
+            return self.rng.randint(1990, 2024)
         if kind == "int":
             return self.rng.randint(1, 99)
-        if kind == "float":
-            return round(self.rng.uniform(1, 99), 2)
+        if any(w in lowered for w in ("confidence", "probability", "score", "ratio")):
+            return round(self.rng.uniform(0.5, 0.99), 2)
+        return round(self.rng.uniform(1, 99), 2)
+
+    def build(self, t: Type, key: str = "", depth: int = 0) -> Any:
+        kind = t[0]
+        if depth > 24:  # a type that can't end (a required field of its own class)
+            return None
+        if kind == "string":
+            return self.string(key)
+        if kind in ("int", "float"):
+            return self.number(kind, key)
         if kind == "bool":
             return self.rng.random() < 0.5
         if kind == "null":
             return None
         if kind == "literal":
             return t[1]
+        if kind == "enum":
+            return self.rng.choice(t[1]) if t[1] else None
         if kind == "named":
-            values = self.enums.get(t[1])
-            return self.rng.choice(values) if values else self.text(3)
+            if t[1] in self.defs.enums:
+                values = self.defs.enums[t[1]]
+                return self.rng.choice(values) if values else None
+            target = self.defs.types.get(t[1])
+            if target is None:
+                return self.string(key)
+            return self.build(target, key, depth + 1)
         if kind == "union":
-            options = [alt for alt in t[1] if alt[0] != "null"] or t[1]
-            return self.build(options[0], key)
+            if depth > 3:  # deep in a recursive type: the simplest member ends the recursion
+                simple = [o for o in t[1] if o[0] not in ("named", "list", "map", "object")]
+                return self.build((simple or t[1])[0], key, depth + 1)
+            options = [o for o in t[1] if o[0] != "null"] or t[1]
+            return self.build(options[0], key, depth)
         if kind == "list":
-            return [self.build(t[1], key) for _ in range(3)]
+            if depth > 3:
+                return []
+            return [self.build(t[1], key, depth + 1) for _ in range(2 if depth else 3)]
         if kind == "map":
-            return {f"{key or 'key'}_{i}": self.build(t[2], key) for i in range(1, 3)}
+            if depth > 3:
+                return {}
+            return {str(k): self.build(t[2], key, depth + 1) for k in self.keys(t[1], key)}
         if kind == "object":
-            return {name: self.build(ft, name) for name, ft in t[1]}
-        raise ValueError(f"schema: unknown type {t!r}")
+            return {name: self.build(ft, name, depth + 1) for name, ft in t[1]}
+        if kind in ("image", "audio", "pdf", "video"):
+            return None
+        raise SchemaError(f"unknown type {t!r}")
 
-
-_SCHEMA_WORDS = {"answer", "json", "using", "this", "schema", "string", "float", "bool", "null", "categories"}
+    def keys(self, t: Type, key: str) -> list[Any]:
+        """Two keys of a map's key type: enum values, literals or words."""
+        if t[0] == "named" and t[1] in self.defs.enums:
+            return self.defs.enums[t[1]][:2]
+        if t[0] == "literal":
+            return [t[1]]
+        if t[0] == "union":
+            literals = [o[1] for o in t[1] if o[0] == "literal"]
+            if literals:
+                return literals[:2]
+        base = re.sub(r"\W+", "_", key or "key").strip("_") or "key"
+        return [f"{base}_1", f"{base}_2"]
 
 
 def answer_for(prompt: str, words: int = 40) -> str:
-    """Return an answer text for a rendered prompt: JSON fitting its schema, else prose."""
-    enums = _parse_enum_blocks(prompt)
-    for marker in SCHEMA_MARKERS:
-        at = prompt.rfind(marker)
-        if at >= 0:
-            schema_text = prompt[at + len(marker):]
-            try:
-                parsed = _parse_type(_Schema(_tokenize(_cut_schema(schema_text))))
-            except ValueError:
-                break
-            value = _Builder(prompt[:at], words, enums).build(parsed)
-            return json.dumps(value, indent=2)
-    at = prompt.rfind(CATEGORIES_MARKER)
-    if at >= 0:
-        names = next(iter(_parse_enum_blocks(prompt[at:] + "\n").values()), [])
-        if names:
-            return random.Random(prompt[:at]).choice(names)
-    return _Builder(prompt, words, enums).text(words) + "."
-
-
-def _cut_schema(text: str) -> str:
-    """The schema ends where its brackets close; anything after it is prompt text."""
-    depth = 0
-    for i, ch in enumerate(text):
-        if ch in "{[(<":
-            depth += 1
-        elif ch in "}])>":
-            depth -= 1
-            if depth == 0:
-                rest = text[i + 1:]
-                m = re.match(r"(\[\])*(\s+or\s+null)?", rest)
-                return text[: i + 1 + (m.end() if m else 0)]
-        elif ch == "\n" and depth == 0 and text[:i].strip():
-            return text[:i]
-    return text
+    """An answer text for a rendered prompt: a value fitting its output format, else prose."""
+    defs = definitions(prompt)
+    found = find_schema(prompt, defs)
+    format_start = min([found[1]] + [a for a, _ in defs.spans]) if found else len(prompt)
+    topic = topic_of(prompt[:format_start])
+    builder = Builder(prompt, words, defs, topic)
+    if found is None:
+        return builder.sentences(words)
+    schema = found[0]
+    value = builder.build(schema)
+    if schema[0] == "enum" or (schema[0] == "string"):
+        return str(value)
+    return json.dumps(value, indent=2)
