@@ -7,6 +7,7 @@ while it runs, turns its report into rows, and stops it (closing its requests) o
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import tempfile
@@ -57,7 +58,8 @@ def parse_report(output: str) -> list[TestResult]:
         if not match:
             continue
         detail: list[str] = []
-        while i < len(lines) and not _RESULT.match(lines[i]) and not lines[i].startswith(("---", "INFO:")):
+        # A result's details are the indented lines under it; "function X" and "N tests" headers are not.
+        while i < len(lines) and not _RESULT.match(lines[i]) and lines[i][:1] in (" ", "\t"):
             detail.append(lines[i].strip())
             i += 1
         reason = " ".join(d for d in detail[1:] if d)  # detail[0] is the test's file:line
@@ -66,14 +68,34 @@ def parse_report(output: str) -> list[TestResult]:
     return results
 
 
+def with_files_from(text: str, origin: Path, written: Path) -> str:
+    """The text's test blocks with each relative ``file "path"`` made to point, from where the text is
+    written, at the file it names from where the text came from."""
+    def rebase(path: str) -> str:
+        if "://" in path or os.path.isabs(path):
+            return path
+        return os.path.relpath(origin.parent / path, written.parent)
+
+    out = []
+    for start, end, block in sources.segments(text):
+        piece = text[start:end]
+        out.append(sources.rebase_files(piece, rebase) if block is not None and block.kind == "test" else piece)
+    return "".join(out)
+
+
 def run(files: dict[str, str], functions: list[str], client: str | None,
-        progress: Callable[[int, str], None]) -> list[TestResult]:
-    """Run the tests of ``functions`` (all when empty); ``progress(calls_finished, line)`` as they go."""
+        progress: Callable[[int, str], None], origins: dict[str, Path] | None = None) -> list[TestResult]:
+    """Run the tests of ``functions`` (all when empty); ``progress(calls_finished, line)`` as they go.
+
+    ``origins`` gives each file's own path, so that media files named by relative path resolve.
+    """
     with tempfile.TemporaryDirectory(prefix="baml_magic_test_") as tmp:
         src = Path(tmp, "baml_src")
         for name, text in files.items():
             path = src / name
             path.parent.mkdir(parents=True, exist_ok=True)
+            if origins and name in origins:
+                text = with_files_from(text, origins[name], path)
             path.write_text(with_client(text, client) if client else text)
         includes = [arg for function in functions for arg in ("-i", f"{function}::")]
         # INFO logs mark each finished call: that is the progress this module reports.

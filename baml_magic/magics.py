@@ -234,7 +234,8 @@ class BamlMagic(Magics):
                                        f"{', '.join(sorted(compiled.functions))}")
         line = StatusLine("running BAML tests…", self.display)
         results = baml_tests.run(compiled.files, args, self.session.client_override,
-                                 lambda n, _: line.update(f"running BAML tests… {n} call{'s' if n != 1 else ''} done"))
+                                 lambda n, _: line.update(f"running BAML tests… {n} call{'s' if n != 1 else ''} done"),
+                                 compiled.origins)
         passed = sum(r.passed for r in results)
         line.update(f"{len(results)} test{'s' if len(results) != 1 else ''}: {passed} passed, "
                     f"{len(results) - passed} failed")

@@ -61,6 +61,7 @@ class Compiled:
     clients: dict[str, str]  # client name -> its block text
     files: dict[str, str]
     bindable: set[str] = field(default_factory=set)  # functions the user asked to bind
+    origins: dict[str, Path] = field(default_factory=dict)  # file -> where its text came from
 
 
 class Project:
@@ -151,7 +152,9 @@ def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
         )
         if source is None or source.selected is None or name in source.selected:
             bindable.add(name)
-    return Compiled(runtime, types, functions, clients, files, bindable)
+    # A cell's relative paths (media in test blocks) are the notebook's: its working directory.
+    origins = {s.filename: Path(s.key) if not s.is_cell else Path.cwd() / "cell.baml" for s in ordered}
+    return Compiled(runtime, types, functions, clients, files, bindable, origins)
 
 
 def _find_function(name: str, ordered: list[Source]) -> tuple[Source, str, int] | None:

@@ -252,9 +252,9 @@ def _find_unmarked(prompt: str, defs: Definitions) -> tuple[Type, int] | None:
     inside = [range(a, b) for a, b in defs.spans]
     line_start = 0
     for line in prompt.splitlines(keepends=True):
-        starts = {line_start + len(line) - len(line.lstrip())}
-        starts |= {line_start + i + 1 for i, ch in enumerate(line) if ch == ":"}
-        for start in sorted(starts):
+        at_line = line_start + len(line) - len(line.lstrip())
+        after_colon = {line_start + i + 1 for i, ch in enumerate(line) if ch == ":"}
+        for start in sorted({at_line} | after_colon):
             if any(start in r for r in inside):
                 continue
             reader = _Reader(prompt, start, names)
@@ -264,12 +264,19 @@ def _find_unmarked(prompt: str, defs: Definitions) -> tuple[Type, int] | None:
                 continue
             rest = prompt.find("\n", reader.pos)
             tail = prompt[reader.pos: len(prompt) if rest < 0 else rest]
-            if tail.strip() or parsed[0] in PRIMITIVES or parsed[0] == "literal":
+            # A bare primitive counts only right behind a prefix ("Reply with:float"), never as a prose word.
+            if tail.strip() or (parsed[0] in PRIMITIVES or parsed[0] == "literal") and start not in after_colon:
                 continue
             if best is None or reader.pos > best[1]:
                 best = (start, reader.pos, parsed)
         line_start += len(line)
     if best is None:
+        # An enum answer behind a custom prefix (or none) is just its list of values, last in the prompt.
+        spans = {name: span for name, span in zip(defs.enums, [sp for sp in defs.spans[:len(defs.enums)]],
+                                                   strict=True)}
+        if spans:
+            name = max(spans, key=lambda n: spans[n][1])
+            return ("enum", defs.enums[name]), spans[name][0]
         return None
     for enum_name, values in defs.enums.items():
         if best[2] == ("named", enum_name):
@@ -357,8 +364,10 @@ class Builder:
             return f"+1 555 01{self.rng.randint(10, 99)}"
         if lowered in ("name", "author", "full_name", "fullname", "person") or lowered.endswith("_name"):
             return self.rng.choice(_NAMES)
-        words = [w for w in self.topic.split() if w.lower() not in _STOP] or ["answer"]
-        phrase = " ".join(words[:4])
+        words = self.topic.split()[:5] or ["the", "answer"]
+        if len(words) == 1:
+            words = ["the", *words]
+        phrase = " ".join(words)
         return phrase[:1].upper() + phrase[1:]
 
     def string(self, key: str) -> str:

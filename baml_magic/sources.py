@@ -19,6 +19,7 @@ source is kept whole: :func:`split_blocks` reports it as not splittable and noth
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # Which definitions share a name space: a newer block replaces an older one with the same key.
@@ -450,6 +451,6 @@ def one_line_options(block_text: str) -> int | None:
 _FILE_ARG = re.compile(r'(\bfile\s+)"([^"\n]+)"')
 
 
-def rebase_files(block_text: str, rewrite: object) -> str:
+def rebase_files(block_text: str, rewrite: Callable[[str], str]) -> str:
     """A test block with each ``file "path"`` passed through ``rewrite(path) -> path``."""
-    return _FILE_ARG.sub(lambda m: f'{m.group(1)}"{rewrite(m.group(2))}"', block_text)  # type: ignore[operator]
+    return _FILE_ARG.sub(lambda m: f'{m.group(1)}"{rewrite(m.group(2))}"', block_text)

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import CLIENT, STORY, Execution, Kernel
 
-SLOW = CLIENT.replace("Fast", "Slow").replace('model "local"', 'model "local?tps=20&words=25"')
+SLOW = CLIENT.replace("Fast", "Slow").replace('model "local"', 'model "local?tps=20&words=30"')
 
 
 def _cell(kernel: Kernel, text: str, cell_id: str | None = None) -> Execution:
