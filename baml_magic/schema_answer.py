@@ -265,7 +265,7 @@ def _find_unmarked(prompt: str, defs: Definitions) -> tuple[Type, int] | None:
             rest = prompt.find("\n", reader.pos)
             tail = prompt[reader.pos: len(prompt) if rest < 0 else rest]
             # A bare primitive counts only right behind a prefix ("Reply with:float"), never as a prose word.
-            if tail.strip() or (parsed[0] in PRIMITIVES or parsed[0] == "literal") and start not in after_colon:
+            if tail.strip() or ((parsed[0] in PRIMITIVES or parsed[0] == "literal") and start not in after_colon):
                 continue
             if best is None or reader.pos > best[1]:
                 best = (start, reader.pos, parsed)

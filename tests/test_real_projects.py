@@ -172,7 +172,8 @@ function Pick(reason: "a" | "b", tree: Tree) -> "x" | "y" {
 
 def test_a_reserved_parameter_name_gets_the_generators_own_reason(shell) -> None:
     with pytest.raises(BamlCompileError) as caught:
-        baml_cell(shell, CLIENT + 'function Uses(list: string) -> string {\n  client Fast\n  prompt #"{{ list }}"#\n}\n')
+        baml_cell(shell, CLIENT + 'function Uses(list: string) -> string {\n  client Fast\n'
+                  '  prompt #"{{ list }}"#\n}\n')
     message = str(caught.value)
     assert "list is a reserved word" in message and "line 9: " in message  # the cell's own line
     assert "Failed to build" not in message
