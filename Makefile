@@ -10,7 +10,18 @@ $(VENV)/.installed-%: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[$*]"
 	touch $@
 
-.PHONY: demo demos test lab lint bench browser clean
+# The oldest baml-py the project supports (pyproject.toml's lower bound); the core tests run on it too.
+BAML_OLDEST := 0.218.0
+OLD := .venv-baml-$(BAML_OLDEST)
+CORE_TESTS := tests/test_sources.py tests/test_compile_bind.py tests/test_streaming.py tests/test_real_projects.py
+
+$(OLD)/.installed: pyproject.toml
+	test -x $(OLD)/bin/python || $(PYTHON) -m venv $(OLD)
+	$(OLD)/bin/pip install --quiet --upgrade pip
+	$(OLD)/bin/pip install --quiet -e ".[test]" "baml-py==$(BAML_OLDEST)"
+	touch $@
+
+.PHONY: demo demos test test-oldest lab lint bench browser clean
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/python scripts/run_demo.py notebooks/quickstart.ipynb
@@ -27,8 +38,12 @@ browser:
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 
-test: $(VENV)/.installed-test browser lint
+test: $(VENV)/.installed-test browser lint test-oldest
 	$(BIN)/python -m pytest -q
+
+# The core tests on the oldest supported baml-py (the main run above uses the newest).
+test-oldest: $(OLD)/.installed
+	$(OLD)/bin/python -m pytest -q -p no:cacheprovider $(CORE_TESTS)
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/compile_bind.py
@@ -36,4 +51,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/map.py
 
 clean:
-	rm -rf $(VENV) notebooks/executed tests/artifacts
+	rm -rf $(VENV) $(OLD) notebooks/executed tests/artifacts

@@ -321,3 +321,13 @@ def test_offline_prose_reads_as_sentences_on_the_topic() -> None:
     assert answer_for("Write a short story about a lighthouse keeper.", words=40) == text, "deterministic"
     value = json.loads(answer_for("Tell me about otters.\nAnswer in JSON using this schema:\n{\n  title: string,\n}"))
     assert "otters" in value["title"]
+
+
+def test_the_oldest_supported_baml_py_is_the_one_the_core_tests_run_on() -> None:
+    """pyproject.toml's lower bound and the Makefile's second test run name the same release."""
+    root = Path(__file__).parent.parent
+    bound = re.search(r'"baml-py>=([\d.]+),<([\d.]+)"', (root / "pyproject.toml").read_text())
+    oldest = re.search(r"^BAML_OLDEST := ([\d.]+)$", (root / "Makefile").read_text(), re.M)
+    assert bound is not None and oldest is not None
+    assert tuple(int(p) for p in oldest.group(1).split(".")) >= tuple(int(p) for p in bound.group(1).split("."))
+    assert oldest.group(1).startswith(bound.group(1))
