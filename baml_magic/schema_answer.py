@@ -182,7 +182,8 @@ _HOISTED = re.compile(r"(?<![\w.\-])([A-Za-z_][\w.\-]*) (\{(?=\n)|= )")
 class Definitions:
     enums: dict[str, list[str]] = field(default_factory=dict)
     types: dict[str, Type] = field(default_factory=dict)
-    spans: list[tuple[int, int]] = field(default_factory=list)
+    spans: list[tuple[int, int]] = field(default_factory=list)  # where each definition stands
+    enum_spans: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def names(self) -> set[str]:
         return set(self.enums) | set(self.types)
@@ -201,6 +202,7 @@ def definitions(prompt: str) -> Definitions:
     defs = Definitions()
     for m in _ENUM.finditer(prompt):
         defs.enums[m.group(1)] = _enum_values(m.group(2))
+        defs.enum_spans[m.group(1)] = (m.start(), m.end())
         defs.spans.append((m.start(), m.end()))
     candidates = list(_HOISTED.finditer(prompt))
     names = defs.names() | {m.group(1) for m in candidates}
@@ -272,11 +274,9 @@ def _find_unmarked(prompt: str, defs: Definitions) -> tuple[Type, int] | None:
         line_start += len(line)
     if best is None:
         # An enum answer behind a custom prefix (or none) is just its list of values, last in the prompt.
-        spans = {name: span for name, span in zip(defs.enums, [sp for sp in defs.spans[:len(defs.enums)]],
-                                                   strict=True)}
-        if spans:
-            name = max(spans, key=lambda n: spans[n][1])
-            return ("enum", defs.enums[name]), spans[name][0]
+        if defs.enum_spans:
+            name = max(defs.enum_spans, key=lambda n: defs.enum_spans[n][1])
+            return ("enum", defs.enums[name]), defs.enum_spans[name][0]
         return None
     for enum_name, values in defs.enums.items():
         if best[2] == ("named", enum_name):

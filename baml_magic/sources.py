@@ -35,7 +35,6 @@ KIND_GROUPS = {
     "generator": "generator",
     "retry_policy": "retry_policy",
 }
-_BRACED = {"class", "enum", "function", "client", "test", "generator", "retry_policy"}
 _TEMPLATE_KEYWORDS = {"template_string", "string_template"}
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_\-]*")
 _RAW_OPEN = re.compile(r"(?:[A-Za-z][A-Za-z0-9_\-]*)?(#+)\"")
