@@ -37,6 +37,7 @@ browser:
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+	$(BIN)/mypy baml_magic
 
 test: $(VENV)/.installed-test browser lint test-oldest
 	$(BIN)/python -m pytest -q

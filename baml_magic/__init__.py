@@ -1,17 +1,49 @@
 """baml_magic: BAML functions in IPython and Jupyter, typed, streaming and cancellable.
 
 ``%load_ext baml_magic`` registers ``%%baml`` / ``%baml`` and the ``BamlMagic`` configuration.
+The offline model server is ``baml_magic.local_llm``; telemetry hooks are ``baml_magic.events``.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from baml_magic.function import BamlFunction
-from baml_magic.magics import BamlMagic
-from baml_magic.run import Run
+import baml_py
 
-__all__ = ["BamlFunction", "BamlMagic", "Run", "load_ipython_extension", "unload_ipython_extension"]
+from baml_magic._background import Background
+from baml_magic._clients import UnknownClientError
+from baml_magic._errors import BamlCompileError, BamlFunctionNotFound, MissingEnvVarError, RequestBuildError
+from baml_magic._function import BamlFunction
+from baml_magic._magics import BamlMagic
+from baml_magic._map import MapResult
+from baml_magic._request_view import PromptView, RequestView
+from baml_magic._run import CallOptions, Run
+from baml_magic._streams import AsyncPartialStream, PartialStream
+from baml_magic._types import Status, Timing, Usage
+
+__all__ = [
+    "AsyncPartialStream",
+    "Background",
+    "BamlCompileError",
+    "BamlFunction",
+    "BamlFunctionNotFound",
+    "BamlMagic",
+    "CallOptions",
+    "MapResult",
+    "MissingEnvVarError",
+    "PartialStream",
+    "PromptView",
+    "RequestBuildError",
+    "RequestView",
+    "Run",
+    "Status",
+    "Timing",
+    "UnknownClientError",
+    "Usage",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+]
 __version__ = "0.1.0"
 
 _magics: dict[int, BamlMagic] = {}
@@ -19,10 +51,6 @@ _magics: dict[int, BamlMagic] = {}
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register the magics; keep BAML's own log lines out of the notebook unless BAML_LOG is set."""
-    import os
-
-    import baml_py
-
     if "BAML_LOG" not in os.environ:
         baml_py.baml_py.set_log_level("OFF")
     if id(ipython) in _magics:

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from baml_magic._types import Usage
+
 KINDS = ("start", "partial", "finish", "error")
 
 
@@ -34,7 +36,7 @@ class Event:
     partial: Any
     value: Any
     error: BaseException | None
-    usage: dict[str, int | None]
+    usage: Usage
     elapsed: float
     time_to_first_token: float | None
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from baml_magic.errors import BamlCompileError, BamlFunctionNotFound, MissingEnvVarError
+from baml_magic._errors import BamlCompileError, BamlFunctionNotFound, MissingEnvVarError
 from tests.conftest import CLIENT, STORY, baml_cell
 
 

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 import pytest
 
 from baml_magic import local_llm
-from baml_magic.schema_answer import answer_for
+from baml_magic.local_llm._answers import answer_for
 
 
 def test_answer_fits_nested_schema() -> None:

@@ -10,9 +10,9 @@ import pytest
 from nbclient import NotebookClient
 
 import baml_magic.events
-from baml_magic import local_llm
-from baml_magic.clients import UnknownClientError
-from baml_magic.errors import MissingEnvVarError
+from baml_magic import Usage, local_llm
+from baml_magic._clients import UnknownClientError
+from baml_magic._errors import MissingEnvVarError
 from tests.conftest import CLIENT, STORY, baml_cell
 
 SECRET = "sk-test-0123456789abcdefSECRET"
@@ -72,9 +72,9 @@ def test_last_and_usage_match_what_the_server_reported(shell, llm) -> None:
     records = llm.requests()
     last = fn.last
     assert last.status == "done" and last.value.title and last.raw_response.startswith("{")
-    assert last.usage == {"input_tokens": records[-1]["prompt_tokens"], "output_tokens": records[-1]["tokens_sent"]}
+    assert last.usage == Usage(records[-1]["prompt_tokens"], records[-1]["tokens_sent"])
     assert last.client == "Fast" and last.client_name == "Fast" and last.provider == "openai-generic"
-    assert 0 < last.timing["time_to_first_token"] <= last.timing["duration"]
+    assert 0 < last.timing.time_to_first_token <= last.timing.duration
     table = shell.run_line_magic("baml", "usage")
     row = next(r for r in table.rows if r[0] == "GenerateStory")
     assert row[1] == "2" and row[2] == "0"
@@ -148,7 +148,7 @@ test TinyBody {
 def test_event_hooks_see_start_partials_and_finish(shell) -> None:
     baml_cell(shell, CLIENT + STORY)
     seen = []
-    hook = baml_magic.events.register(lambda e: seen.append((e.kind, e.function, e.usage["output_tokens"])))
+    hook = baml_magic.events.register(lambda e: seen.append((e.kind, e.function, e.usage.output_tokens)))
     try:
         shell.user_ns["GenerateStory"]("events")
     finally:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from baml_magic.playground import Playground
+from baml_magic._playground import Playground
 from tests.conftest import CLIENT, STORY, baml_cell
 
 SLOW = CLIENT.replace("Fast", "Slow").replace('model "local"', 'model "local?tps=20&words=30"')

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from baml_magic import sources
-from baml_magic.errors import BamlCompileError, MissingEnvVarError
-from baml_magic.function import python_signature
-from baml_magic.project import Project, Source
-from baml_magic.schema_answer import answer_for
+from baml_magic import _lexer as sources
+from baml_magic._errors import BamlCompileError, MissingEnvVarError
+from baml_magic._project import Project, Source
+from baml_magic._signature import python_signature
+from baml_magic.local_llm._answers import answer_for
 from baml_magic.testing import conforms, sample_args
 from tests.conftest import CLIENT, baml_cell
 
@@ -149,7 +149,7 @@ def test_corpus_project_binds_every_function_and_answers_offline(shell, project:
         prompt = fn.prompt(**args)
         assert prompt.messages and any(m.content.strip() for m in prompt.messages), name
         value = fn(**args)
-        assert conforms(value, fn.spec.returns, fn._compiled.types.types), f"{name} returned {value!r:.200}"
+        assert conforms(value, fn.spec.returns, fn.compiled.types.types), f"{name} returned {value!r:.200}"
         assert fn.last.status == "done"
 
 
@@ -310,7 +310,7 @@ class Item {
     for name in names:
         fn = magic.bound[name]
         value = fn("owls")
-        assert conforms(value, fn.spec.returns, fn._compiled.types.types), f"{name}: {value!r:.200}"
+        assert conforms(value, fn.spec.returns, fn.compiled.types.types), f"{name}: {value!r:.200}"
 
 
 def test_offline_prose_reads_as_sentences_on_the_topic() -> None:

@@ -1,6 +1,7 @@
 """Top-level block splitting: the basis of 'a newer definition replaces an older one'."""
 
-from baml_magic import sources
+from baml_magic import _blocks
+from baml_magic import _lexer as sources
 
 TEXT = '''
 // a comment with class Fake { inside
@@ -52,6 +53,6 @@ def test_mask_blanks_a_block_but_keeps_line_numbers() -> None:
 
 def test_function_client_prompt_and_env() -> None:
     blocks = {b.name: TEXT[b.start:b.end] for b in sources.split_blocks(TEXT)}
-    assert sources.function_client(blocks["Tell"]) == "openai/gpt-4o-mini"
-    assert "{{ s.title }}" in (sources.function_prompt(blocks["Tell"]) or "")
-    assert sources.env_references('options { api_key env.OPENAI_API_KEY base_url env.X }') == ["OPENAI_API_KEY", "X"]
+    assert _blocks.function_client(blocks["Tell"]) == "openai/gpt-4o-mini"
+    assert "{{ s.title }}" in (_blocks.function_prompt(blocks["Tell"]) or "")
+    assert _blocks.env_references('options { api_key env.OPENAI_API_KEY base_url env.X }') == ["OPENAI_API_KEY", "X"]

@@ -1,78 +1,54 @@
 """``%%baml`` and ``%baml``: compile BAML from cells and folders, bind functions, inspect them.
 
 Configuration lives in traitlets on ``BamlMagic`` (``%config BamlMagic.refresh_hz = 20``).
+Arguments are parsed with IPython's ``magic_arguments``: unknown flags and bad quoting are a
+``UsageError``, and ``%baml?`` shows the help.
 """
 
 from __future__ import annotations
 
-import html
+import argparse
 import re
-import shlex
 from pathlib import Path
 from typing import Any
 
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_arguments, parse_argstring
 from IPython.display import display
 from traitlets import CaselessStrEnum, Float, Unicode
 
-from baml_magic import baml_tests, clients, usage
-from baml_magic.display import StatusLine
-from baml_magic.errors import BamlFunctionNotFound, ShortError
-from baml_magic.function import BamlFunction, python_signature, short_type
-from baml_magic.project import Compiled, Source, folder_sources
-from baml_magic.session import Session
-
-SUBCOMMANDS = ("load", "list", "client", "clients", "usage", "test", "playground", "help")
-
-
-class UsageError(ShortError):
-    """A %baml command that could not be understood."""
-
-
-class Table:
-    """Rows shown as an HTML table in a notebook and as aligned text in a terminal."""
-
-    def __init__(self, headers: list[str], rows: list[list[str]], css: str, empty: str = "(none)") -> None:
-        self.headers, self.rows, self.css, self.empty = headers, rows, css, empty
-
-    def __repr__(self) -> str:
-        if not self.rows:
-            return self.empty
-        widths = [max(len(str(r[i])) for r in [self.headers, *self.rows]) for i in range(len(self.headers))]
-        lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-                 for row in [self.headers, *self.rows]]
-        lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines)
-
-    def _repr_html_(self) -> str:
-        if not self.rows:
-            return f"<em>{html.escape(self.empty)}</em>"
-        head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in self.headers)
-        body = "".join(
-            "<tr>" + "".join(f"<td style='text-align:left'><code>{html.escape(str(c))}</code></td>" for c in row)
-            + "</tr>" for row in self.rows
-        )
-        return f"<table class='{self.css}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+from baml_magic import _baml_tests as baml_tests
+from baml_magic import _clients as clients
+from baml_magic import _usage as usage
+from baml_magic._binding import Binder
+from baml_magic._errors import BamlFunctionNotFound
+from baml_magic._playground import Playground
+from baml_magic._project import Compiled, Source, folder_sources
+from baml_magic._render import Bound, Table
+from baml_magic._session import Session
+from baml_magic._signature import python_signature, short_type
+from baml_magic._views import StatusLine
 
 
-class Bound:
-    """What a %%baml cell or %baml load bound: one Python signature a line."""
+def _parser(command: str, description: str) -> MagicArgumentParser:
+    return MagicArgumentParser(prog=f"%baml {command}", description=description, add_help=False)
 
-    LIMIT = 12
 
-    def __init__(self, signatures: list[str], note: str) -> None:
-        extra = len(signatures) - self.LIMIT
-        if extra > 1:
-            signatures = [*signatures[:self.LIMIT], f"… and {extra} more (see %baml list)"]
-        self.signatures, self.note = signatures, note
-
-    def __repr__(self) -> str:
-        return "\n".join([*self.signatures, self.note] if self.note else self.signatures)
-
-    def _repr_html_(self) -> str:
-        lines = "".join(f"<div><code>{html.escape(s)}</code></div>" for s in self.signatures)
-        note = f"<div style='opacity:.7'>{html.escape(self.note)}</div>" if self.note else ""
-        return f"<div class='baml-magic-bound'>{lines}{note}</div>"
+_LOAD = _parser("load", "add a baml_src folder (default baml_src) and bind its functions, or only those named")
+_LOAD.add_argument("targets", nargs="*", metavar="[DIR] [FUNCTION ...]")
+_LIST = _parser("list", "bound functions: parameters, return type, client, where defined")
+_CLIENT = _parser("client", "show or set the client every call uses (a project client or provider/model)")
+_CLIENT.add_argument("name", nargs="?")
+_CLIENT.add_argument("--reset", action="store_true", help="each function uses its own client again")
+_CLIENTS = _parser("clients", "the project's clients")
+_USAGE = _parser("usage", "this session's calls per function: tokens, latency, first token")
+_TEST = _parser("test", "run the project's BAML test blocks")
+_TEST.add_argument("functions", nargs="*")
+_PLAYGROUND = _parser("playground", "the playground widget (same as FUNCTION.playground())")
+_PLAYGROUND.add_argument("function")
+SUBCOMMANDS = {"load": _LOAD, "list": _LIST, "client": _CLIENT, "clients": _CLIENTS, "usage": _USAGE,
+               "test": _TEST, "playground": _PLAYGROUND}
 
 
 @magics_class
@@ -91,7 +67,9 @@ class BamlMagic(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
         self.session = Session.create(self, Path(self.cache_dir) if self.cache_dir else None)
-        self.bound: dict[str, BamlFunction] = self.session.bound
+        self.binder = Binder(shell, self.session)
+        self.bound = self.binder.bound
+        self.session.open_playground = self._open_playground
         self._cell_id: str | None = None
         self._runs = 0
         if shell is not None:
@@ -115,10 +93,14 @@ class BamlMagic(Magics):
             for event, callback in (("pre_run_cell", self._pre_run_cell), ("post_run_cell", self._post_run_cell)):
                 if callback in self.shell.events.callbacks[event]:
                     self.shell.events.unregister(event, callback)
-            self._unbind(list(self.bound))
+        self.binder.unbind(list(self.bound))
 
     # -- the magic ---------------------------------------------------------------
 
+    @magic_arguments()
+    @argument("command", nargs="?", default="help",
+              help="load | list | client | clients | usage | test | playground | help (none for a cell)")
+    @argument("args", nargs=argparse.REMAINDER, help="the command's own arguments (see: baml help)")
     @line_cell_magic
     def baml(self, line: str, cell: str | None = None) -> Any:
         """%%baml: compile this cell's BAML with the project and bind its functions.
@@ -132,16 +114,23 @@ class BamlMagic(Magics):
         %baml playground FUNCTION         the playground widget (same as FUNCTION.playground())
         """
         if cell is not None:
+            if line.strip():
+                raise UsageError(f"%%baml takes no arguments (got {line.strip()!r}); the BAML goes in the cell")
             return self._run_cell(cell)
-        words = shlex.split(line)
-        if not words or words[0] == "help":
+        try:
+            options = parse_argstring(self.baml, line)
+        except ValueError as exc:  # shlex: "No closing quotation"
+            raise UsageError(f"%baml {line.strip()}: {exc}") from None
+        if options.command == "help":
             print(self.baml.__doc__)
             return None
-        command, args = words[0], words[1:]
-        handler = getattr(self, f"_cmd_{command}", None)
-        if handler is None:
-            raise UsageError(f"unknown %baml command {command!r}; try one of: {', '.join(SUBCOMMANDS)}")
-        return handler(args)
+        parser = SUBCOMMANDS.get(options.command)
+        if parser is None:
+            raise UsageError(f"unknown %baml command {options.command!r}; try one of: "
+                             f"{', '.join(SUBCOMMANDS)}, help")
+        handlers = {"load": self._load, "list": self._list, "client": self._client, "clients": self._clients,
+                    "usage": self._usage, "test": self._test, "playground": self._playground}
+        return handlers[options.command](parser.parse_args(options.args))
 
     def _run_cell(self, cell: str) -> None:
         count = getattr(self.shell, "execution_count", 0)
@@ -154,18 +143,17 @@ class BamlMagic(Magics):
         source = Source(key, f"cell In[{count}]", f"cells/cell_{slug}.baml", "\n" + cell)
         compiled = self.session.project.update([source])
         names = [n for n, spec in compiled.functions.items() if spec.source_key == key]
-        self._bind_all(compiled)
+        self.binder.bind_all(compiled)
         note = "" if names else "no functions in this cell; the project compiled"
         display(Bound([python_signature(compiled.functions[n]) for n in names], note))
 
-    def _cmd_load(self, args: list[str]) -> None:
+    def _load(self, options: argparse.Namespace) -> None:
+        targets = [t.strip("'\"") for t in options.targets]
         directory = Path("baml_src")
-        if args and Path(args[0]).is_dir():
-            directory, args = Path(args[0]), args[1:]
-        elif args and not args[0].isidentifier():
-            raise UsageError(f"no BAML folder at {args[0]}")
+        if targets and (Path(targets[0]).is_dir() or not targets[0].isidentifier()):
+            directory, targets = Path(targets[0]), targets[1:]
         try:
-            new = folder_sources(directory, frozenset(args) if args else None)
+            new = folder_sources(directory, frozenset(targets) if targets else None)
         except FileNotFoundError as exc:
             raise UsageError(str(exc)) from None
         root = str(directory.resolve())
@@ -174,18 +162,18 @@ class BamlMagic(Magics):
         before = project.sources, project.compiled
         compiled = project.update(new, drop=stale)
         here = {n for n, spec in compiled.functions.items() if spec.source_key.startswith(root + "/")}
-        unknown = [a for a in args if a not in here]
+        unknown = [a for a in targets if a not in here]
         if unknown:
             project.sources, project.compiled = before  # nothing changes on a bad name
             raise BamlFunctionNotFound(
                 f"{directory} has no function {', '.join(unknown)}; it defines: {', '.join(sorted(here))}")
-        self._bind_all(compiled)
+        self.binder.bind_all(compiled)
         names = [n for n, spec in compiled.functions.items()
                  if spec.source_key.startswith(root + "/") and n in compiled.bindable]
         display(Bound([python_signature(compiled.functions[n]) for n in names],
                       f"loaded {len(new)} file{'s' if len(new) != 1 else ''} from {directory}"))
 
-    def _cmd_list(self, args: list[str]) -> Table:
+    def _list(self, options: argparse.Namespace) -> Table:
         rows = []
         for name, fn in sorted(self.bound.items()):
             spec = fn.spec
@@ -201,19 +189,19 @@ class BamlMagic(Magics):
             raise UsageError("no BAML yet: write a %%baml cell or %baml load a folder")
         return compiled
 
-    def _cmd_client(self, args: list[str]) -> str:
-        if args == ["--reset"]:
-            self.session.client_override = None
-        elif len(args) == 1:
-            self.session.client_override = clients.validate(args[0], self._compiled().clients)
-        elif args:
+    def _client(self, options: argparse.Namespace) -> str:
+        if options.reset and options.name:
             raise UsageError("usage: %baml client [NAME | provider/model | --reset]")
+        if options.reset:
+            self.session.client_override = None
+        elif options.name:
+            self.session.client_override = clients.validate(options.name, self._compiled().clients)
         if self.session.client_override:
             return f"every call uses client {self.session.client_override}"
         own = ", ".join(f"{n}: {fn.spec.client}" for n, fn in sorted(self.bound.items()))
         return f"each function uses its own client ({own or 'no functions bound'})"
 
-    def _cmd_clients(self, args: list[str]) -> Table:
+    def _clients(self, options: argparse.Namespace) -> Table:
         compiled = self._compiled()
         rows = []
         for name, block in sorted(compiled.clients.items()):
@@ -223,17 +211,17 @@ class BamlMagic(Magics):
         return Table(["client", "provider", "model", "reads", "in force for"], rows, "baml-magic-clients",
                      "no clients in the project")
 
-    def _cmd_usage(self, args: list[str]) -> Table:
+    def _usage(self, options: argparse.Namespace) -> Table:
         return Table(usage.HEADERS, usage.rows(self.session.runs), "baml-magic-usage", "no calls yet")
 
-    def _cmd_test(self, args: list[str]) -> Table:
+    def _test(self, options: argparse.Namespace) -> Table:
         compiled = self._compiled()
-        unknown = [a for a in args if a not in compiled.functions]
+        unknown = [a for a in options.functions if a not in compiled.functions]
         if unknown:
             raise BamlFunctionNotFound(f"no function {', '.join(unknown)}; the project defines: "
                                        f"{', '.join(sorted(compiled.functions))}")
         line = StatusLine("running BAML tests…", self.display)
-        results = baml_tests.run(compiled.files, args, self.session.client_override,
+        results = baml_tests.run(compiled.files, options.functions, self.session.client_override,
                                  lambda n, _: line.update(f"running BAML tests… {n} call{'s' if n != 1 else ''} done"),
                                  compiled.origins)
         passed = sum(r.passed for r in results)
@@ -244,32 +232,10 @@ class BamlMagic(Magics):
         return Table(["test", "function", "result", "reason", "duration"], rows, "baml-magic-tests",
                      "no BAML test blocks")
 
-    def _cmd_playground(self, args: list[str]) -> Any:
-        from baml_magic.playground import Playground
+    def _open_playground(self, name: str) -> Playground:
+        if name not in self.bound:
+            raise BamlFunctionNotFound(f"no bound function {name}; bound: {', '.join(sorted(self.bound)) or 'none'}")
+        return Playground(name, self.session, self.binder.get)
 
-        if len(args) != 1:
-            raise UsageError("usage: %baml playground FUNCTION")
-        if args[0] not in self.bound:
-            raise BamlFunctionNotFound(f"no bound function {args[0]}; bound: {', '.join(sorted(self.bound)) or 'none'}")
-        return Playground(args[0], self.session)
-
-    # -- binding -----------------------------------------------------------------
-
-    def _bind_all(self, compiled: Compiled) -> None:
-        """Bind every bindable function (new objects, so edits take effect) and drop the vanished."""
-        fresh = {name: BamlFunction(compiled.functions[name], compiled, self.session)
-                 for name in compiled.bindable}
-        gone = [name for name in self.bound if name not in fresh]
-        self._unbind(gone)
-        if self.shell is not None:
-            self.shell.push(fresh, interactive=True)
-        self.bound.update(fresh)
-
-    def _unbind(self, names: list[str]) -> None:
-        if self.shell is None:
-            return
-        ns = self.shell.user_ns
-        for name in names:
-            if ns.get(name) is self.bound.get(name):
-                ns.pop(name, None)
-            self.bound.pop(name, None)
+    def _playground(self, options: argparse.Namespace) -> Playground:
+        return self._open_playground(options.function)

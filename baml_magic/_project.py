@@ -16,8 +16,10 @@ from pathlib import Path
 import baml_py
 from baml_py.errors import BamlError
 
-from baml_magic import codegen, sources
-from baml_magic.errors import BamlCompileError, Diagnostic, clean_message, parse_diagnostics
+from baml_magic import _codegen as codegen
+from baml_magic import _lexer as sources
+from baml_magic._blocks import function_client, function_prompt, header, one_line_options
+from baml_magic._errors import BamlCompileError, Diagnostic, clean_message, parse_diagnostics
 
 SOURCE_ROOT = "baml_src"
 
@@ -144,9 +146,9 @@ def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
             name=name,
             params=sig.params,
             returns=sig.returns,
-            client=sources.function_client(text) if text else None,
-            prompt=sources.function_prompt(text) if text else None,
-            baml_signature=sources.header(text) if text else f"function {name}",
+            client=function_client(text) if text else None,
+            prompt=function_prompt(text) if text else None,
+            baml_signature=header(text) if text else f"function {name}",
             where=where,
             source_key=source.key if source is not None else "",
         )
@@ -174,7 +176,7 @@ def _check_client_options(ordered: list[Source], live: dict[str, list[sources.Bl
         for block in live[s.key]:
             if block.kind != "client":
                 continue
-            offset = sources.one_line_options(s.text[block.start:block.end])
+            offset = one_line_options(s.text[block.start:block.end])
             if offset is not None:
                 line = block.line + offset - 1
                 diagnostics.append(Diagnostic(

@@ -3,23 +3,26 @@
 At most ``concurrency`` requests are in flight; the inputs are consumed lazily as slots free.
 BAML's own retry_policy runs inside each call; on top of it, a 429 answer that says
 ``Retry-After`` is waited out and tried again. An interrupt aborts every request in flight and
-keeps what finished in ``Fn.last_map``.
+keeps what finished in ``Fn.last_map``. The progress view is redrawn by the live driver.
 """
 
 from __future__ import annotations
 
-import email.utils
 import html
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from baml_magic.errors import interrupted
-from baml_magic.run import POLL_SECONDS, Run
+from baml_magic._errors import interrupted
+from baml_magic._live import Live
+from baml_magic._providers import retry_after
+from baml_magic._run import POLL_SECONDS, Run
+from baml_magic._types import Status
+from baml_magic._views import ProgressView
 
-PENDING, RUNNING, DONE, FAILED, CANCELLED = "pending", "running", "done", "failed", "cancelled"
+Call = tuple[tuple[Any, ...], dict[str, Any]]
 
 
 @dataclass
@@ -29,35 +32,39 @@ class MapResult:
     function: str
     total: int | None
     results: list[Any] = field(default_factory=list)
-    states: list[str] = field(default_factory=list)
+    states: list[Status] = field(default_factory=list)
     runs: list[Run | None] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
-    status: str = "running"  # running | done | failed | cancelled
+    status: Status = Status.RUNNING
     tokens_out: int = 0  # summed as each call ends, not recounted on every redraw
 
     def slot(self) -> int:
         self.results.append(None)
-        self.states.append(PENDING)
+        self.states.append(Status.PENDING)
         self.runs.append(None)
         return len(self.results) - 1
 
     def count(self, state: str) -> int:
-        return self.states.count(state)
+        return self.states.count(Status(state))
 
     @property
     def elapsed(self) -> float:
         return (self.ended or time.monotonic()) - self.started
 
     def ended_call(self, run: Run) -> None:
-        self.tokens_out += run.usage["output_tokens"] or 0
+        self.tokens_out += run.usage.output_tokens or 0
 
     @property
     def errors(self) -> dict[int, BaseException]:
-        return {i: r for i, r in enumerate(self.results) if self.states[i] == FAILED}
+        return {i: r for i, r in enumerate(self.results) if self.states[i] is Status.ERROR}
+
+    @property
+    def finished(self) -> int:
+        return self.count("done") + self.count("error")
 
     def summary(self) -> str:
-        done, failed, running = self.count(DONE), self.count(FAILED), self.count(RUNNING)
+        done, failed, running = self.count("done"), self.count("error"), self.count("running")
         total = f"/{self.total}" if self.total is not None else ""
         rate = done / self.elapsed if self.elapsed > 0 else 0.0
         return (f"{self.function}.map · {self.status} · {done}{total} done · {failed} failed · {running} in flight"
@@ -71,68 +78,23 @@ class MapResult:
         return f'<div class="baml-magic-map" data-status="{self.status}"><code>{text}</code></div>'
 
 
-class MapProgress:
-    """A progress bar (ipywidgets) in a notebook, a status line in a terminal; static at the end."""
+def _progress(state: MapResult, display: str, refresh_hz: float) -> Live:
+    view = ProgressView(state.summary(), state.total, display)
 
-    def __init__(self, state: MapResult, mode: str) -> None:
-        from baml_magic.display import StatusLine, wants_widgets
+    def draw() -> None:
+        view.update(state.summary(), state.finished, state.total or len(state.states))
 
-        self.widget = None
-        self.line: Any = None
-        if wants_widgets(mode):
-            import ipywidgets as widgets
-            from IPython.display import display
+    def final() -> None:
+        view.finish(state.summary(), state.finished, state.total or len(state.states),
+                    {"text/plain": state.summary(), "text/html": state._repr_html_()})
 
-            self.bar = widgets.IntProgress(value=0, min=0, max=max(1, state.total or 1))
-            self.label = widgets.HTML(html.escape(state.summary()))
-            self.widget = widgets.HBox([self.bar, self.label])
-            self.widget.add_class("baml-magic-map-progress")
-            bundle = {"text/plain": state.summary(), **(self.widget._repr_mimebundle_() or {})}
-            self.handle = display(bundle, raw=True, display_id=True)
-        else:
-            self.line = StatusLine(state.summary(), "text" if mode != "none" else "none")
-
-    def update(self, state: MapResult) -> None:
-        if self.widget is not None:
-            finished = state.count(DONE) + state.count(FAILED)
-            self.bar.max = max(1, state.total or len(state.states))
-            self.bar.value = finished
-            self.label.value = html.escape(state.summary())
-        else:
-            self.line.update(state.summary())
-
-    def finish(self, state: MapResult) -> None:
-        self.update(state)
-        if self.widget is not None:
-            self.handle.update({"text/plain": state.summary(), "text/html": state._repr_html_()}, raw=True)
-            self.widget.close()
-            self.bar.close()
-            self.label.close()
-
-
-def retry_after(run: Run) -> float | None:
-    """Seconds a 429 answer asked to wait (``Retry-After`` as seconds or an HTTP date), if any."""
-    status = getattr(run.error, "status_code", None)
-    log = run.log
-    if status != 429 or log is None:
-        return None
-    for call in reversed(log.calls):
-        response = call.http_response
-        headers = {k.lower(): v for k, v in (response.headers or {}).items()} if response is not None else {}
-        value = headers.get("retry-after")
-        if value is None:
-            continue
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            when = email.utils.parsedate_to_datetime(value)
-            return max(0.0, when.timestamp() - time.time())
-    return None
+    return Live(draw, final=final, finished=lambda: state.ended is not None, refresh_hz=min(refresh_hz, 10.0),
+                name=f"{state.function}-map")
 
 
 def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: list[str], inputs: Iterable[Any],
-            state: MapResult, concurrency: int, on_error: str, progress: MapProgress,
-            max_rate_limit_waits: int = 3, refresh: float = 0.1) -> list[Any]:
+            state: MapResult, *, concurrency: int, on_error: Literal["raise", "return"], display: str,
+            refresh_hz: float, max_rate_limit_waits: int = 3) -> list[Any]:
     """Drive the map from the calling thread; waits are short so an interrupt lands at once."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
@@ -142,34 +104,34 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
     exhausted = False
     finished = threading.Event()
     in_flight: dict[int, Run] = {}
-    waiting: dict[int, tuple[float, int, tuple[Any, ...], dict[str, Any]]] = {}  # slot -> (when, tries, call)
-    calls: dict[int, tuple[tuple[Any, ...], dict[str, Any]]] = {}
+    waiting: dict[int, tuple[float, Call]] = {}  # slot -> (when to try again, the call)
+    calls: dict[int, Call] = {}
     rate_waits: dict[int, int] = {}
     first_error: BaseException | None = None
 
-    def launch(index: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        run = start(args, dict(kwargs))
+    def launch(index: int, call: Call) -> None:
+        run = start(call[0], dict(call[1]))
         run.listeners.append(lambda _: finished.set())
         state.runs[index] = run
-        state.states[index] = RUNNING
+        state.states[index] = Status.RUNNING
         in_flight[index] = run
 
     def fail(index: int, error: BaseException) -> None:
         nonlocal first_error
         state.results[index] = error
-        state.states[index] = FAILED
+        state.states[index] = Status.ERROR
         if first_error is None:
             first_error = error
 
-    shown = 0.0
+    live = _progress(state, display, refresh_hz).start()
     try:
         while True:
             finished.clear()  # before looking, so a run that ends while we look wakes the wait below
             now = time.monotonic()
-            for index, (when, _, args, kwargs) in list(waiting.items()):
+            for index, (when, call) in list(waiting.items()):
                 if when <= now and len(in_flight) < concurrency:
                     del waiting[index]
-                    launch(index, args, kwargs)
+                    launch(index, call)
             while not exhausted and len(in_flight) + len(waiting) < concurrency and not (
                     first_error is not None and on_error == "raise"):
                 try:
@@ -179,9 +141,8 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
                     break
                 index = state.slot()
                 try:
-                    args, kwargs = as_call(item, params, index, state.function)
-                    calls[index] = (args, kwargs)
-                    launch(index, args, kwargs)
+                    calls[index] = as_call(item, params, index, state.function)
+                    launch(index, calls[index])
                 except TypeError as exc:
                     fail(index, exc)
             for index, run in list(in_flight.items()):
@@ -191,24 +152,21 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
                 state.ended_call(run)
                 if run.error is None:
                     state.results[index] = run.value
-                    state.states[index] = DONE
+                    state.states[index] = Status.DONE
                     continue
-                wait = retry_after(run)
+                wait = retry_after(run.error, run.log)
                 if wait is not None and rate_waits.get(index, 0) < max_rate_limit_waits:
                     rate_waits[index] = rate_waits.get(index, 0) + 1
-                    state.states[index] = PENDING
-                    waiting[index] = (time.monotonic() + wait, rate_waits[index], *calls[index])
+                    state.states[index] = Status.PENDING
+                    waiting[index] = (time.monotonic() + wait, calls[index])
                     continue
                 fail(index, run.error)
             stop = first_error is not None and on_error == "raise"
             if stop or (exhausted and not in_flight and not waiting):
                 break
-            if time.monotonic() - shown >= refresh:
-                progress.update(state)
-                shown = time.monotonic()
             finished.wait(POLL_SECONDS)
     except KeyboardInterrupt:
-        state.status = CANCELLED
+        state.status = Status.CANCELLED
         raise interrupted(f"{state.function}.map", f"finished results are in {state.function}.last_map") from None
     finally:
         for run in in_flight.values():
@@ -216,20 +174,20 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
         for index, run in in_flight.items():
             run.settle()
             state.ended_call(run)
-            state.states[index] = CANCELLED
+            state.states[index] = Status.CANCELLED
             state.results[index] = run.error
         for index in waiting:
-            state.states[index] = CANCELLED
+            state.states[index] = Status.CANCELLED
         state.ended = time.monotonic()
-        if state.status == "running":
-            state.status = FAILED if first_error is not None else DONE
-        progress.finish(state)
+        if state.status is Status.RUNNING:
+            state.status = Status.ERROR if first_error is not None else Status.DONE
+        live.stop()
     if first_error is not None and on_error == "raise":
         raise first_error
     return list(state.results)
 
 
-def as_call(item: Any, params: list[str], index: int, function: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def as_call(item: Any, params: list[str], index: int, function: str) -> Call:
     """An input as a call: a dict of parameter names -> keywords, a tuple -> positional, else the only parameter."""
     if isinstance(item, dict) and item and set(item) <= set(params):
         return (), item

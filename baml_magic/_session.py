@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from baml_magic.project import Project
-from baml_magic.run import Run
+from baml_magic._map import MapResult
+from baml_magic._project import Project
+from baml_magic._run import Run
 
 
 class Settings(Protocol):
@@ -23,6 +25,10 @@ class DefaultSettings:
     display: str = "auto"
 
 
+def _no_playground(name: str) -> Any:
+    raise RuntimeError("the playground needs the extension: %load_ext baml_magic")
+
+
 @dataclass
 class Session:
     """The project, the settings, and the calls of this session."""
@@ -32,18 +38,13 @@ class Session:
     client_override: str | None = None
     runs: list[Run] = field(default_factory=list)
     last: dict[str, Run] = field(default_factory=dict)
-    last_map: dict[str, Any] = field(default_factory=dict)
-    bound: dict[str, Any] = field(default_factory=dict)  # name -> the BamlFunction bound now
+    last_map: dict[str, MapResult] = field(default_factory=dict)
     foreground: set[Run] = field(default_factory=set)
+    open_playground: Callable[[str], Any] = _no_playground  # set by the extension (it knows the bound names)
 
     @classmethod
     def create(cls, settings: Settings, cache_dir: Path | None = None) -> Session:
         return cls(settings=settings, project=Project(cache_dir))
-
-    @property
-    def refresh_interval(self) -> float:
-        """Seconds between redraws of a live view (``BamlMagic.refresh_hz``, at least 1 Hz)."""
-        return 1.0 / max(1.0, float(self.settings.refresh_hz))
 
     def record(self, run: Run, foreground: bool = True) -> None:
         self.runs.append(run)

@@ -5,42 +5,10 @@ from __future__ import annotations
 import html
 import json
 import shlex
-from dataclasses import dataclass
 from typing import Any
 
-from baml_magic.redact import redact, redact_headers
-
-
-@dataclass(frozen=True)
-class Message:
-    role: str
-    content: str
-
-
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if isinstance(part, dict):
-                parts.append(str(part.get("text") or part.get("content") or f"[{part.get('type', 'part')}]"))
-            else:
-                parts.append(str(part))
-        return "".join(parts)
-    return json.dumps(content)
-
-
-def messages_of(body: dict[str, Any]) -> list[Message]:
-    """Chat messages from an OpenAI-, Anthropic- or Google-style request body."""
-    out: list[Message] = []
-    if "system" in body:  # Anthropic keeps the system prompt apart
-        out.append(Message("system", _text_of(body["system"])))
-    for message in body.get("messages", []):
-        out.append(Message(str(message.get("role", "?")), _text_of(message.get("content", ""))))
-    for message in body.get("contents", []):  # Google
-        out.append(Message(str(message.get("role", "user")), _text_of(message.get("parts", []))))
-    return out
+from baml_magic._providers import Message
+from baml_magic._redact import redact, redact_headers
 
 
 class PromptView:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
+from typing import Any
+
+from baml_magic._redact import redact
 
 
 def clean_message(text: str) -> str:
@@ -85,3 +89,28 @@ def interrupted(what: str, where: str) -> KeyboardInterrupt:
     error = KeyboardInterrupt(f"{what} cancelled; {where}")
     error._render_traceback_ = lambda: [f"\x1b[31mKeyboardInterrupt\x1b[0m: {error}"]  # type: ignore[attr-defined]
     return error
+
+
+def short_error(exc: BaseException) -> str:
+    """A BAML exception as a short message: its type and its own message, no backtrace."""
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    message = clean_message(str(message))
+    lines = [line for line in message.splitlines() if line.strip()]
+    text = "\n".join(lines[:6]) + ("\n…" if len(lines) > 6 else "")
+    status = getattr(exc, "status_code", None)
+    prefix = f"{type(exc).__name__}" + (f" (HTTP {status})" if status else "")
+    return f"{prefix}: {text}"
+
+
+def outcome(value: Any, error: BaseException | None) -> Any:
+    """A call's value, or its error raised so that IPython shows its short message (secrets redacted)."""
+    if error is None:
+        return value
+    message = redact(short_error(error))
+    with contextlib.suppress(AttributeError):
+        error._render_traceback_ = lambda: [message]  # type: ignore[attr-defined]
+    raise error
+
+
+class RequestBuildError(ShortError):
+    """BAML could not build the request (for example a template error)."""

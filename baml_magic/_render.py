@@ -81,3 +81,49 @@ def to_html(value: Any) -> str:
     if isinstance(value, str):
         return f'<span class="baml-string" style="white-space:pre-wrap">{html.escape(value)}</span>'
     return f"<code>{html.escape(repr(value))}</code>"
+
+
+class Table:
+    """Rows shown as an HTML table in a notebook and as aligned text in a terminal."""
+
+    def __init__(self, headers: list[str], rows: list[list[str]], css: str, empty: str = "(none)") -> None:
+        self.headers, self.rows, self.css, self.empty = headers, rows, css, empty
+
+    def __repr__(self) -> str:
+        if not self.rows:
+            return self.empty
+        widths = [max(len(str(r[i])) for r in [self.headers, *self.rows]) for i in range(len(self.headers))]
+        lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                 for row in [self.headers, *self.rows]]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        if not self.rows:
+            return f"<em>{html.escape(self.empty)}</em>"
+        head = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in self.headers)
+        body = "".join(
+            "<tr>" + "".join(f"<td style='text-align:left'><code>{html.escape(str(c))}</code></td>" for c in row)
+            + "</tr>" for row in self.rows
+        )
+        return f"<table class='{self.css}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class Bound:
+    """What a %%baml cell or %baml load bound: one Python signature a line."""
+
+    LIMIT = 12
+
+    def __init__(self, signatures: list[str], note: str) -> None:
+        extra = len(signatures) - self.LIMIT
+        if extra > 1:
+            signatures = [*signatures[:self.LIMIT], f"… and {extra} more (see %baml list)"]
+        self.signatures, self.note = signatures, note
+
+    def __repr__(self) -> str:
+        return "\n".join([*self.signatures, self.note] if self.note else self.signatures)
+
+    def _repr_html_(self) -> str:
+        lines = "".join(f"<div><code>{html.escape(s)}</code></div>" for s in self.signatures)
+        note = f"<div style='opacity:.7'>{html.escape(self.note)}</div>" if self.note else ""
+        return f"<div class='baml-magic-bound'>{lines}{note}</div>"

@@ -15,9 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from baml_magic import codegen, sources
-from baml_magic.errors import clean_message
-from baml_magic.redact import redact
+from baml_magic import _codegen as codegen
+from baml_magic import _lexer as sources
+from baml_magic._blocks import rebase_files
+from baml_magic._errors import clean_message
+from baml_magic._redact import redact
 
 _RESULT = re.compile(r"^\s*([\d.]+)s\s+([A-Z][A-Z _\-]*?)\s+(\w+)::(\w+)\s*$")
 _FINISHED_CALL = re.compile(r"\[BAML \w+\] Function \w+:")
@@ -79,7 +81,7 @@ def with_files_from(text: str, origin: Path, written: Path) -> str:
     out = []
     for start, end, block in sources.segments(text):
         piece = text[start:end]
-        out.append(sources.rebase_files(piece, rebase) if block is not None and block.kind == "test" else piece)
+        out.append(rebase_files(piece, rebase) if block is not None and block.kind == "test" else piece)
     return "".join(out)
 
 

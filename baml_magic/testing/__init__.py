@@ -40,7 +40,7 @@ class TestingShell(InteractiveShell):
     """An in-process IPython shell whose run_cell raises the cell's error instead of printing it."""
 
     def run_cell(self, raw_cell: str, *args: Any, **kwargs: Any) -> Any:
-        result = super().run_cell(raw_cell, *args, **kwargs)
+        result = super().run_cell(raw_cell, *args, **kwargs)  # type: ignore[no-untyped-call]
         result.raise_error()
         return result
 
@@ -225,7 +225,7 @@ def sample_value(annotation: Any, depth: int = 0, namespace: Any = None) -> Any:
 
 def sample_args(fn: Any) -> dict[str, Any]:
     """Keyword arguments that fit a BamlFunction's parameters."""
-    namespace = fn._compiled.types.types
+    namespace = fn.compiled.types.types
     return {name: sample_value(annotation, 0, namespace) for name, annotation in fn.spec.params}
 
 

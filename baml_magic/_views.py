@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 from IPython.display import DisplayHandle, display
 
-from baml_magic import render
-from baml_magic.run import Run
+from baml_magic import _render as render
+from baml_magic._run import Run
 
 STATUS_COLORS = {"pending": "#777", "streaming": "#1565c0", "done": "#2e7d32", "cancelled": "#ef6c00",
                  "error": "#c62828"}
@@ -31,7 +31,7 @@ def status_text(run: Run) -> str:
     if run.time_to_first_token is not None:
         parts.append(f"first token {run.time_to_first_token:.2f} s")
     if run.done:
-        tokens_out = run.usage.get("output_tokens")
+        tokens_out = run.usage.output_tokens
         if tokens_out is not None:
             parts.append(f"{tokens_out} token{'s' if tokens_out != 1 else ''} out")
     return " · ".join(parts)
@@ -108,7 +108,7 @@ class WidgetView:
         self.box.add_class("baml-magic-live")
         bundle: dict[str, Any] = dict(static_bundle(run))
         bundle.update(self.box._repr_mimebundle_() or {})
-        self.handle: DisplayHandle = display(bundle, raw=True, display_id=True)  # type: ignore[assignment]
+        self.handle: DisplayHandle = display(bundle, raw=True, display_id=True)
 
     def update(self, run: Run) -> None:
         self.fields.update(run)
@@ -176,13 +176,24 @@ def wants_widgets(mode: str) -> bool:
     return mode == "widget" or (mode == "auto" and in_kernel())
 
 
-def make_view(mode: str, run: Run) -> View:
-    """The view for a display mode: auto | widget | text | none."""
+def _stopper(run: Run) -> Callable[[], None]:
+    def stop() -> None:
+        run.cancel()
+        run.settle()
+    return stop
+
+
+def make_view(mode: str, run: Run, *, background: bool = False) -> View:
+    """The view for a display mode: auto | widget | text | none.
+
+    A background run gets a Stop button, and no text view (printing from a thread would garble
+    a terminal's prompt): its handle is there to query instead.
+    """
     if mode == "none":
         return NullView()
     if wants_widgets(mode):
-        return WidgetView(run)
-    return TextView(run)
+        return WidgetView(run, stop=_stopper(run) if background else None)
+    return NullView() if background else TextView(run)
 
 
 class StatusLine:
@@ -207,6 +218,41 @@ class StatusLine:
         if not self.live:
             print(text, flush=True)
         elif self.handle is None:
-            self.handle = display(self._bundle(text), raw=True, display_id=True)  # type: ignore[assignment]
+            self.handle = display(self._bundle(text), raw=True, display_id=True)
         else:
             self.handle.update(self._bundle(text), raw=True)
+
+
+class ProgressView:
+    """A progress bar (ipywidgets) in a notebook, a status line in a terminal; static text at the end."""
+
+    def __init__(self, summary: str, total: int | None, mode: str) -> None:
+        self.widget: Any = None
+        self.line: StatusLine | None = None
+        if wants_widgets(mode):
+            import ipywidgets as widgets
+
+            self.bar = widgets.IntProgress(value=0, min=0, max=max(1, total or 1))
+            self.label = widgets.HTML(html.escape(summary))
+            self.widget = widgets.HBox([self.bar, self.label])
+            self.widget.add_class("baml-magic-map-progress")
+            bundle = {"text/plain": summary, **(self.widget._repr_mimebundle_() or {})}
+            self.handle: DisplayHandle = display(bundle, raw=True, display_id=True)
+        else:
+            self.line = StatusLine(summary, "text" if mode != "none" else "none")
+
+    def update(self, summary: str, finished: int, total: int) -> None:
+        if self.line is not None:
+            self.line.update(summary)
+            return
+        self.bar.max = max(1, total)
+        self.bar.value = finished
+        self.label.value = html.escape(summary)
+
+    def finish(self, summary: str, finished: int, total: int, final: dict[str, str]) -> None:
+        """The last numbers, then (in a notebook) the static ``final`` bundle in place of the widgets."""
+        self.update(summary, finished, total)
+        if self.widget is not None:
+            self.handle.update(final, raw=True)
+            for widget in (self.widget, self.bar, self.label):
+                widget.close()

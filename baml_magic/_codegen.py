@@ -26,7 +26,7 @@ from typing import Any
 import baml_py
 import typing_extensions
 
-from baml_magic.errors import clean_message
+from baml_magic._errors import clean_message
 
 GENERATOR_FILE = "_baml_magic_generator.baml"
 _loaded: dict[str, TypeModules] = {}

@@ -11,18 +11,21 @@ from __future__ import annotations
 import enum
 import html
 import json
-import threading
 import typing
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
 
-from baml_magic import render
-from baml_magic.display import LiveFields
-from baml_magic.errors import ShortError
-from baml_magic.function import BamlFunction, short_type
-from baml_magic.run import Run
-from baml_magic.session import Session
+from baml_magic import _render as render
+from baml_magic._errors import ShortError
+from baml_magic._function import BamlFunction
+from baml_magic._live import Live
+from baml_magic._run import Run
+from baml_magic._session import Session
+from baml_magic._signature import short_type
+from baml_magic._types import Status
+from baml_magic._views import LiveFields
 
 TABS = ("Prompt", "Request", "Raw response", "Usage")
 
@@ -86,14 +89,17 @@ def _pre(text: str) -> str:
 class Playground:
     """``Fn.playground()`` / ``%baml playground Fn``."""
 
-    def __init__(self, name: str, session: Session) -> None:
+    def __init__(self, name: str, session: Session, lookup: Callable[[str], BamlFunction | None]) -> None:
         self.name = name
         self.session = session
-        fn = session.bound[name]
+        self.lookup = lookup  # the function as bound now
+        fn = lookup(name)
+        if fn is None:
+            raise KeyError(name)
         self.spec = fn.spec
         self.fields = [Field(p, a) for p, a in fn.spec.params]
-        compiled = fn._compiled
-        options = sorted(compiled.clients)
+        compiled = fn.compiled
+        options: list[str | None] = list(sorted(compiled.clients))
         if fn.spec.client and fn.spec.client not in options:
             options.append(fn.spec.client)
         self.client = widgets.Dropdown(description="client", options=options,
@@ -114,7 +120,7 @@ class Playground:
         self.history_view.add_class("baml-magic-history")
         self.history: list[dict[str, Any]] = []
         self.run: Run | None = None
-        self._painter: threading.Thread | None = None
+        self._live: Live | None = None
         self.run_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         title = widgets.HTML(f"<b>{html.escape(name)}</b> <code>{html.escape(fn.spec.baml_signature)}</code>")
@@ -144,7 +150,7 @@ class Playground:
 
     def current(self) -> BamlFunction | None:
         """The function as bound now; None (with a message) when it is gone or its parameters changed."""
-        fn = self.session.bound.get(self.name)
+        fn = self.lookup(self.name)
         if fn is None:
             self._say(f"stale: {self.name} is no longer defined; re-run its cell or open a new playground")
             return None
@@ -168,7 +174,7 @@ class Playground:
                 fn = fn.with_options(client=self.client.value)
             prompt = fn.prompt(**kwargs)
             request = fn.request(**kwargs)
-            run = fn._start((), kwargs, foreground=False)
+            run = fn.open_run((), kwargs, foreground=False)
         except (ValueError, TypeError, ShortError) as exc:
             self._say(str(exc))
             return None
@@ -179,24 +185,22 @@ class Playground:
         self.panes["Usage"].value = ""
         self.run = run
         self.run_button.disabled, self.stop_button.disabled = True, False
-        self._painter = threading.Thread(target=self._paint, args=(run, kwargs, self.session.refresh_interval),
-                                         daemon=True,
-                                         name="baml_magic-playground")
-        self._painter.start()
+        self._live = Live(lambda: self.live.update(run), final=lambda: self._ended(run, kwargs),
+                          finished=lambda: run.done, refresh_hz=self.session.settings.refresh_hz,
+                          news=run.wait_news, name="playground").start()
         return run
 
-    def _paint(self, run: Run, kwargs: dict[str, Any], interval: float) -> None:
-        for _ in run.updates(interval):
-            self.live.update(run)
+    def _ended(self, run: Run, kwargs: dict[str, Any]) -> None:
+        self.live.update(run)
         self.panes["Raw response"].value = _pre(run.raw_response or "")
         usage, timing = run.usage, run.timing
-        ttft = timing["time_to_first_token"]
+        ttft = timing.time_to_first_token
         self.panes["Usage"].value = _pre(
-            f"tokens in: {usage['input_tokens']}\ntokens out: {usage['output_tokens']}\n"
+            f"tokens in: {usage.input_tokens}\ntokens out: {usage.output_tokens}\n"
             f"time to first token: {'' if ttft is None else f'{ttft:.3f} s'}\n"
-            f"duration: {timing['duration']:.3f} s\nclient: {run.client_name}")
-        self.history.append({"inputs": kwargs, "client": run.client, "status": run.status,
-                             "output": run.value if run.status == "done" else run.partial,
+            f"duration: {timing.duration:.3f} s\nclient: {run.client_name}")
+        self.history.append({"inputs": kwargs, "client": run.client, "status": str(run.status),
+                             "output": run.value if run.status is Status.DONE else run.partial,
                              "error": run.error_message})
         self._draw_history()
         self.run_button.disabled, self.stop_button.disabled = False, True
@@ -209,8 +213,8 @@ class Playground:
 
     def wait(self, timeout: float = 30.0) -> None:
         """Wait until the last run has finished and the widget shows it (tests, scripts)."""
-        if self._painter is not None:
-            self._painter.join(timeout)
+        if self._live is not None:
+            self._live.join(timeout)
 
     def _draw_history(self) -> None:
         rows = "".join(

@@ -1,81 +1,36 @@
-"""One LLM call on BAML's async runtime, driven from a worker thread and cancellable at once.
+"""One LLM call: its state machine, driven on the worker thread and cancellable at once.
 
-Why this shape (see the measured traps in DESIGN.md): baml-py's sync streams hold the GIL
-and join their thread for up to 5 s on the way out, and blocking calls ignore SIGINT. The
-async API awaited on an event loop of our own, in a worker thread, releases the GIL and
-honours ``AbortController.abort()`` at once. The caller's thread only waits in short,
-interruptible waits, so a KeyboardInterrupt lands there and aborts the request.
+A Run only publishes news (a version number and a condition to wait on); views redraw it
+through the live driver. The caller's thread waits in short, interruptible waits, so a
+KeyboardInterrupt lands there and aborts the request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
-import concurrent.futures
 import contextlib
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import baml_py
 from baml_py.errors import BamlAbortError, BamlClientError, BamlTimeoutError
 
-from baml_magic import clients, events
-from baml_magic.codegen import TypeModules
-from baml_magic.errors import clean_message
-from baml_magic.redact import redact, scrub
+from baml_magic import _clients as clients
+from baml_magic import events
+from baml_magic._codegen import TypeModules
+from baml_magic._errors import short_error
+from baml_magic._providers import stream_cut_short
+from baml_magic._redact import redact, scrub
+from baml_magic._types import Status, Timing, Usage
+from baml_magic._worker import worker
 
 POLL_SECONDS = 0.05  # longest uninterruptible wait of the calling thread
 ASYNC_POLL_SECONDS = 0.02  # how often async waiters look for news (and let a cancellation in)
 CANCEL_GRACE_SECONDS = 0.5  # how long a cancelled call may take to wind down before we move on
-
-
-class Worker:
-    """A daemon thread running one asyncio loop for every BAML call of the process."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._serve, name="baml_magic-worker", daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
-        # Stopped: let cancelled tasks finish their cleanup, then close.
-        pending = asyncio.all_tasks(self.loop)
-        for task in pending:
-            task.cancel()
-        if pending:
-            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        self.loop.close()
-
-    def submit(self, coro: Coroutine[Any, Any, Any]) -> concurrent.futures.Future[Any]:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    def call_soon(self, callback: Callable[[], Any]) -> None:
-        self.loop.call_soon_threadsafe(callback)
-
-    def stop(self, timeout: float = 5.0) -> None:
-        if self.thread.is_alive():
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(timeout)
-
-
-_worker: Worker | None = None
-_worker_lock = threading.Lock()
-
-
-def worker() -> Worker:
-    """The process's worker, started on first use and stopped cleanly at exit."""
-    global _worker
-    with _worker_lock:
-        if _worker is None or not _worker.thread.is_alive():
-            _worker = Worker()
-            atexit.register(_worker.stop)
-        return _worker
 
 
 @dataclass(frozen=True)
@@ -87,20 +42,25 @@ class CallOptions:
     tb: Any = None  # the generated TypeBuilder (for @@dynamic types), or None
 
 
+def type_builder(tb: Any) -> baml_py.baml_py.TypeBuilder | None:
+    """The runtime's own TypeBuilder inside a generated one (or None)."""
+    return None if tb is None else tb._tb
+
+
 class Run:
     """One call: its state, latest partial, final value or error, timing and usage.
 
     It is what ``Fn.last`` holds. Status goes pending -> streaming -> done | cancelled | error.
     """
 
-    def __init__(self, function: str, args: dict[str, Any], runtime: baml_py.BamlRuntime,
-                 types: TypeModules, client: str | None, override: str | None, options: CallOptions) -> None:
+    def __init__(self, function: str, args: dict[str, Any], runtime: baml_py.BamlRuntime, types: TypeModules,
+                 *, client: str | None, override: str | None, options: CallOptions) -> None:
         self.function = function
         self.args = args
         self.client = client  # the client this call asked for
         self.override = override  # set when it is not the function's own
         self.options = options
-        self.status = "pending"
+        self.status = Status.PENDING
         self.partial: Any = None
         self.value: Any = None
         self.error: BaseException | None = None
@@ -121,7 +81,7 @@ class Run:
     # -- life cycle ------------------------------------------------------------
 
     def begin(self) -> Run:
-        self.status = "streaming"
+        self.status = Status.STREAMING
         self._emit("start")
         worker().submit(self._drive())
         return self
@@ -130,7 +90,7 @@ class Run:
         if not events.active():  # partials are a hot path: build nothing when nobody listens
             return
         events.emit(events.Event(
-            kind=kind, function=self.function, args=self.args, client=self.client, status=self.status,
+            kind=kind, function=self.function, args=self.args, client=self.client, status=str(self.status),
             partial=self.partial, value=self.value, error=self.error, usage=self.usage, elapsed=self.elapsed,
             time_to_first_token=self.time_to_first_token,
         ))
@@ -139,14 +99,12 @@ class Run:
         deadline = None
         if self.options.timeout is not None:
             deadline = asyncio.get_running_loop().call_later(self.options.timeout, self.cancel, "timeout")
-        registry = clients.registry(self.override)
-        env = dict(os.environ)
         ctx = self._runtime.create_context_manager()
         try:
-            stream = self._runtime.stream_function(
-                self.function, self.args, self._on_event, ctx, type_builder(self.options.tb), registry,
-                [self.collector],
-                env, {}, None, self._abort,
+            stream = self._runtime.stream_function(  # type: ignore[call-arg]  # the stub lacks abort_controller
+                self.function, self.args, self._on_event, ctx, type_builder(self.options.tb),
+                clients.registry(self.override), [self.collector], dict(os.environ),
+                tags={}, on_tick=None, abort_controller=self._abort,
             )
             result = await stream.done(ctx)
             value = result.cast_to(self._types.types, self._types.types, self._types.stream_types, False,
@@ -158,16 +116,16 @@ class Run:
                     f"{self.function}: the stream ended before the model finished (the connection closed "
                     "mid-stream); the partial result is kept")
         except BaseException as exc:  # noqa: BLE001 - every outcome is recorded, then re-raised to the caller
-            self._finish("error", error=scrub(self._translate(exc)))
+            self._finish(Status.ERROR, error=scrub(self._translate(exc)))
         else:
-            self._finish("done", value=value)
+            self._finish(Status.DONE, value=value)
         finally:
             if deadline is not None:
                 deadline.cancel()
 
     def _translate(self, exc: BaseException) -> BaseException:
         if self._cancel_reason == "timeout":
-            timeout = self.options.timeout
+            timeout = self.options.timeout or 0.0
             return BamlTimeoutError(self.client or "", f"{self.function} did not finish within {timeout:g} s")
         if self._cancel_reason is not None or isinstance(exc, (BamlAbortError, asyncio.CancelledError)):
             return exc if isinstance(exc, BamlAbortError) else BamlAbortError("cancelled")
@@ -192,17 +150,17 @@ class Run:
             self._bump()
         self._emit("partial")
 
-    def _finish(self, status: str, value: Any = None, error: BaseException | None = None) -> None:
+    def _finish(self, status: Status, value: Any = None, error: BaseException | None = None) -> None:
         with self._cond:
             if self.end is not None:
                 return
             self.end = time.monotonic()
-            if status == "error" and self._cancel_reason == "cancelled":
-                status = "cancelled"
+            if status is Status.ERROR and self._cancel_reason == "cancelled":
+                status = Status.CANCELLED
             self.status = status
             self.value = value
             self.error = error
-            if status == "done":
+            if status is Status.DONE:
                 self.partial = value
             self._bump()
         self._emit("error" if error is not None else "finish")
@@ -223,7 +181,13 @@ class Run:
                 self._cancel_reason = reason
         self._abort.abort()
 
-    # -- waiting -----------------------------------------------------------------
+    def settle(self) -> None:
+        """After cancel(): give the worker a moment to record the outcome."""
+        self.wait(CANCEL_GRACE_SECONDS)
+        if self.end is None:
+            self._finish(Status.CANCELLED, error=BamlAbortError("cancelled"))
+
+    # -- news ----------------------------------------------------------------------
 
     @property
     def done(self) -> bool:
@@ -240,51 +204,22 @@ class Run:
                 self._cond.wait(left)
         return True
 
-    def wait_news(self, seen: int) -> int:
-        """Wait (interruptibly) until there is a version newer than ``seen`` or the call ended."""
+    def wait_news(self, seen: int, timeout: float | None = None) -> int:
+        """Wait (interruptibly) for a version newer than ``seen`` or the end; the version now.
+
+        With a timeout, it gives up after that many seconds and returns the version as it is.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while self._version == seen and self.end is None:
-                self._cond.wait(POLL_SECONDS)
+                left = POLL_SECONDS if deadline is None else min(POLL_SECONDS, deadline - time.monotonic())
+                if left <= 0:
+                    break
+                self._cond.wait(left)
             return self._version
 
-    def updates(self, interval: float, heartbeat: float = 0.5) -> Iterator[Run]:
-        """Yield self whenever there is news, at most once per ``interval``, and once at the end.
-
-        The last partial and the final state are never skipped; a heartbeat keeps the clock moving.
-        """
-        seen = -1
-        last_yield = 0.0
-        while True:
-            with self._cond:
-                now = time.monotonic()
-                fresh = self._version != seen
-                due = now - last_yield >= interval
-                if self.end is None and not ((fresh and due) or now - last_yield >= heartbeat):
-                    wait = (last_yield + interval - now) if fresh else POLL_SECONDS
-                    self._cond.wait(max(0.001, min(POLL_SECONDS, wait)))
-                    continue
-                seen, finished = self._version, self.end is not None
-            last_yield = time.monotonic()
-            yield self
-            if finished:
-                return
-
-    def result(self, timeout: float | None = None) -> Any:
-        """The final value (raising the call's error), waiting up to ``timeout`` seconds."""
-        if not self.wait(timeout):
-            raise TimeoutError(f"{self.function} still running after {timeout} s")
-        if self.error is not None:
-            raise self.error
-        return self.value
-
-    def settle(self) -> None:
-        """After cancel(): give the worker a moment to record the outcome."""
-        self.wait(CANCEL_GRACE_SECONDS)
-        if self.end is None:
-            self._finish("cancelled", error=BamlAbortError("cancelled"))
-
-    async def async_updates(self) -> AsyncIterator[Run]:
-        """Yield self on each new partial and once at the end, from the caller's event loop.
+    async def async_news(self) -> AsyncIterator[int]:
+        """The version on each news and once at the end, from the caller's event loop.
 
         It polls with short sleeps rather than waiting on an event: ipykernel interrupts an
         await-cell by cancelling its task from a signal handler, which the loop only sees when
@@ -295,10 +230,18 @@ class Run:
             finished = self.end is not None
             if self._version != seen:
                 seen = self._version
-                yield self
+                yield seen
             if finished:
                 return
             await asyncio.sleep(ASYNC_POLL_SECONDS)
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The final value (raising the call's error), waiting up to ``timeout`` seconds."""
+        if not self.wait(timeout):
+            raise TimeoutError(f"{self.function} still running after {timeout} s")
+        if self.error is not None:
+            raise self.error
+        return self.value
 
     # -- what happened -------------------------------------------------------------
 
@@ -311,17 +254,16 @@ class Run:
         return None if self.first_partial is None else self.first_partial - self.start
 
     @property
-    def log(self) -> Any:
+    def log(self) -> baml_py.FunctionLog | None:
         return self.collector.last
 
     @property
-    def usage(self) -> dict[str, int | None]:
+    def usage(self) -> Usage:
         log = self.collector.last
         usage = log.usage if log is not None else None
-        return {
-            "input_tokens": usage.input_tokens if usage else None,
-            "output_tokens": usage.output_tokens if usage else None,
-        }
+        if usage is None:
+            return Usage()
+        return Usage(usage.input_tokens, usage.output_tokens)
 
     @property
     def provider(self) -> str | None:
@@ -341,10 +283,8 @@ class Run:
         return log.selected_call or (log.calls[-1] if log.calls else None)
 
     @property
-    def timing(self) -> dict[str, float | None]:
-        """Seconds: when it started (epoch), how long it took, and the time to the first partial."""
-        return {"started_at": self.started_at, "duration": self.elapsed,
-                "time_to_first_token": self.time_to_first_token}
+    def timing(self) -> Timing:
+        return Timing(self.started_at, self.elapsed, self.time_to_first_token)
 
     @property
     def raw_response(self) -> str | None:
@@ -360,45 +300,3 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<Run {self.function} {self.status} {self.elapsed:.2f}s partials={self.partials}>"
-
-
-def type_builder(tb: Any) -> Any:
-    """The runtime's own TypeBuilder inside a generated one (or None)."""
-    return None if tb is None else tb._tb
-
-
-def stream_cut_short(log: Any) -> bool:
-    """True when a streamed answer stopped without the provider's end marker.
-
-    baml-py's lenient parser turns a truncated answer into a final value when the JSON can be
-    completed; OpenAI- and Anthropic-style streams say when they really finished.
-    """
-    call = getattr(log, "selected_call", None) if log is not None else None
-    sse = call.sse_responses() if call is not None and hasattr(call, "sse_responses") else None
-    if not sse:
-        return False
-    events = []
-    for response in sse:
-        if response.text.strip() == "[DONE]":
-            return False
-        try:
-            events.append(response.json())
-        except Exception:  # noqa: BLE001 - an event that is not JSON says nothing either way
-            continue
-    events = [e for e in events if isinstance(e, dict)]
-    if any("choices" in e for e in events):  # OpenAI style
-        return not any(c.get("finish_reason") for e in events for c in e.get("choices") or [])
-    if any("type" in e for e in events):  # Anthropic style
-        return not any(e.get("type") == "message_stop" for e in events)
-    return False
-
-
-def short_error(exc: BaseException) -> str:
-    """A BAML exception as a short message: its type and its own message, no backtrace."""
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    message = clean_message(str(message))
-    lines = [line for line in message.splitlines() if line.strip()]
-    text = "\n".join(lines[:6]) + ("\n…" if len(lines) > 6 else "")
-    status = getattr(exc, "status_code", None)
-    prefix = f"{type(exc).__name__}" + (f" (HTTP {status})" if status else "")
-    return f"{prefix}: {text}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 
-from baml_magic.run import Run
+from baml_magic._run import Run
 
 
 def _ms(seconds: float | None) -> str:
@@ -27,8 +27,8 @@ def rows(runs: list[Run]) -> list[list[str]]:
     for function, group in sorted(by_function.items()):
         latencies = [r.elapsed for r in group]
         ttfts = [r.time_to_first_token for r in group if r.time_to_first_token is not None]
-        tokens_in = sum(r.usage["input_tokens"] or 0 for r in group)
-        tokens_out = sum(r.usage["output_tokens"] or 0 for r in group)
+        tokens_in = sum(r.usage.input_tokens or 0 for r in group)
+        tokens_out = sum(r.usage.output_tokens or 0 for r in group)
         out.append([
             function,
             str(len(group)),

@@ -7,16 +7,9 @@ import re
 
 import baml_py
 
-from baml_magic import sources
-from baml_magic.errors import MissingEnvVarError, ShortError
-
-# Keys BAML reads by default for the provider/model shorthand (e.g. "openai/gpt-4o-mini").
-SHORTHAND_KEYS = {
-    "openai": "OPENAI_API_KEY",
-    "anthropic": "ANTHROPIC_API_KEY",
-    "google-ai": "GOOGLE_API_KEY",
-    "azure-openai": "AZURE_OPENAI_API_KEY",
-}
+from baml_magic._blocks import env_references
+from baml_magic._errors import MissingEnvVarError, ShortError
+from baml_magic._providers import SHORTHAND_KEYS
 
 
 class UnknownClientError(ShortError):
@@ -30,7 +23,7 @@ def is_shorthand(name: str) -> bool:
 def required_env(client: str, client_blocks: dict[str, str]) -> list[str]:
     """Environment variables a client reads: ``env.X`` in its block, or the shorthand provider's key."""
     if client in client_blocks:
-        return sources.env_references(client_blocks[client])
+        return env_references(client_blocks[client])
     if is_shorthand(client):
         key = SHORTHAND_KEYS.get(client.split("/", 1)[0])
         return [key] if key else []
@@ -46,7 +39,7 @@ def check_env(client: str, client_blocks: dict[str, str]) -> None:
 
 def placeholders(client_blocks: dict[str, str]) -> dict[str, str]:
     """A visible stand-in for each unset variable the project's clients read (prompt and request views)."""
-    names = {v for block in client_blocks.values() for v in sources.env_references(block)}
+    names = {v for block in client_blocks.values() for v in env_references(block)}
     names |= set(SHORTHAND_KEYS.values())
     return {name: f"<{name} not set>" for name in sorted(names) if not os.environ.get(name)}
 

@@ -1,0 +1,38 @@
+"""Binding BAML functions as names in the user's namespace, and taking them back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from baml_magic._function import BamlFunction
+from baml_magic._project import Compiled
+from baml_magic._session import Session
+
+
+class Binder:
+    """The functions bound now, by name; rebinding after each compile, unbinding on unload."""
+
+    def __init__(self, shell: Any, session: Session) -> None:
+        self.shell = shell
+        self.session = session
+        self.bound: dict[str, BamlFunction] = {}
+
+    def get(self, name: str) -> BamlFunction | None:
+        return self.bound.get(name)
+
+    def bind_all(self, compiled: Compiled) -> None:
+        """Bind every bindable function (new objects, so edits take effect) and drop the vanished."""
+        fresh = {name: BamlFunction(compiled.functions[name], compiled, self.session)
+                 for name in compiled.bindable}
+        self.unbind([name for name in self.bound if name not in fresh])
+        if self.shell is not None:
+            self.shell.push(fresh, interactive=True)
+        self.bound.update(fresh)
+
+    def unbind(self, names: list[str]) -> None:
+        """Take names back from the namespace, unless the user has rebound them to something else."""
+        namespace = self.shell.user_ns if self.shell is not None else {}
+        for name in names:
+            if namespace.get(name) is self.bound.get(name):
+                namespace.pop(name, None)
+            self.bound.pop(name, None)

@@ -1,0 +1,119 @@
+"""What a top-level block says: its header, its ``key value`` entries (client, prompt), the environment
+variables it reads, and test-block file paths. Read with the lexer's scanner, so strings, comments and
+``{{ }}`` expressions never confuse it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from baml_magic._scan import WORD, Unreadable, line_end, raw_open, skip_atom, skip_balanced, skip_space
+
+
+def _body_open(block_text: str) -> int:
+    """Index of a block's body brace: the first ``{`` outside its header's parentheses and strings."""
+    j = 0
+    while j < len(block_text):
+        skipped = skip_atom(block_text, j)
+        if skipped is not None:
+            j = skipped
+        elif block_text[j] == "(":
+            j = skip_balanced(block_text, j)
+        elif block_text[j] == "{":
+            return j
+        else:
+            j += 1
+    raise Unreadable("no block body")
+
+
+def header(block_text: str) -> str:
+    """A block's header on one line: ``function F(x: string) -> Story``."""
+    try:
+        head = block_text[:_body_open(block_text)]
+    except Unreadable:
+        head = block_text.split("{", 1)[0]
+    return " ".join(head.split())
+
+
+def _body_entries(block_text: str) -> list[tuple[str, int, int]]:
+    """(key, value start, value end) of each ``key value`` line at the top of a block's body."""
+    i = _body_open(block_text)
+    entries = []
+    k = i + 1
+    end = len(block_text) - 1
+    while k < end:
+        k = skip_space(block_text, k)
+        if k >= end:
+            break
+        match = WORD.match(block_text, k)
+        if match is None:
+            k = line_end(block_text, k) + 1
+            continue
+        value_start = skip_space(block_text, match.end(), newlines=False)
+        value_end = line_end(block_text, value_start)
+        entries.append((match.group(0), value_start, value_end))
+        k = value_end + 1
+    return entries
+
+
+def block_entry(block_text: str, key: str) -> str | None:
+    """The value text of a top-level ``key value`` line in a block (``client``, ``prompt``, ...)."""
+    try:
+        for name, start, end in _body_entries(block_text):
+            if name == key:
+                return block_text[start:end].strip()
+    except Unreadable:
+        return None
+    return None
+
+
+def function_client(block_text: str) -> str | None:
+    """The `client` a function block names (a client name or a provider/model shorthand)."""
+    value = block_entry(block_text, "client")
+    if not value:
+        return None
+    value = re.sub(r"\s+//.*$", "", value)
+    return value[1:-1] if value.startswith('"') and value.endswith('"') else value
+
+
+def function_prompt(block_text: str) -> str | None:
+    """The prompt template of a function block, as written."""
+    value = block_entry(block_text, "prompt")
+    if not value:
+        return None
+    raw = raw_open(value, 0)
+    if raw is not None:
+        return value[raw.end():len(value) - len(raw.group(1)) - 1].strip("\n")
+    if value.startswith('"'):
+        return value[1:-1]
+    return value
+
+
+def env_references(block_text: str) -> list[str]:
+    """Environment variables a block reads (``env.NAME``)."""
+    return sorted(set(re.findall(r"\benv\.([A-Za-z_]\w*)", block_text)))
+
+
+_ONE_LINE_OPTIONS = re.compile(r"^\s*options\s*\{([^\n{}]*)\}\s*$", re.M)
+_OPTION_KEY = re.compile(r'(?:^|\s)[A-Za-z_]\w*\s+(?:"|env\.|[\d\-]|true\b|false\b|\{|\[)')
+
+
+def one_line_options(block_text: str) -> int | None:
+    """Line (1-based, in the block) of an ``options { a x  b y }`` written on one line with several keys.
+
+    BAML 0.226 reads that as one option and the client then fails at call time (for example
+    "relative URL without a base"); each option must stand on its own line.
+    """
+    for match in _ONE_LINE_OPTIONS.finditer(block_text):
+        if len(_OPTION_KEY.findall(match.group(1))) > 1:
+            return block_text.count("\n", 0, match.start()) + 1
+    return None
+
+
+_FILE_ARG = re.compile(r'(\bfile\s+)"([^"\n]+)"')
+
+
+def rebase_files(block_text: str, rewrite: Callable[[str], str]) -> str:
+    """A test block with each ``file "path"`` passed through ``rewrite(path) -> path``."""
+    return _FILE_ARG.sub(lambda m: f'{m.group(1)}"{rewrite(m.group(2))}"', block_text)

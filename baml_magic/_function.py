@@ -1,0 +1,201 @@
+"""BamlFunction: a BAML function as a Python callable, and its calling styles."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from collections.abc import Iterable, Sized
+from typing import Any, Literal
+
+from baml_py.errors import BamlError
+
+from baml_magic import _clients as clients
+from baml_magic import _codegen as codegen
+from baml_magic._background import Background
+from baml_magic._errors import RequestBuildError, clean_message, interrupted, outcome
+from baml_magic._live import Live
+from baml_magic._map import MapResult, run_map
+from baml_magic._project import Compiled, FunctionSpec
+from baml_magic._providers import messages_of
+from baml_magic._redact import redact
+from baml_magic._request_view import PromptView, RequestView
+from baml_magic._run import ASYNC_POLL_SECONDS, CallOptions, Run, type_builder
+from baml_magic._session import Session
+from baml_magic._signature import Arguments, docstring, python_signature
+from baml_magic._streams import AsyncPartialStream, PartialStream
+from baml_magic._views import View, make_view
+
+_CALL_OPTIONS = ("timeout", "tb")  # keywords a call takes besides the function's own parameters
+
+
+class BamlFunction:
+    """A BAML function bound into the notebook.
+
+    ``Fn(...)`` streams into a live view and returns the typed value; ``Fn.stream(...)``
+    iterates typed partials; ``await Fn.aio(...)`` and ``Fn.astream(...)`` do the same in
+    async code. An interrupt, ``break``, ``close()`` or a timeout aborts the HTTP request.
+    """
+
+    def __init__(self, spec: FunctionSpec, compiled: Compiled, session: Session,
+                 options: CallOptions | None = None) -> None:
+        self.spec = spec
+        self.compiled = compiled
+        self._session = session
+        self.options = options or CallOptions()
+        self._arguments = Arguments(spec, compiled.types.types.__name__)
+        self.__name__ = self.__qualname__ = spec.name
+        self.__signature__ = self._arguments.signature
+        self.__doc__ = docstring(spec)
+
+    # -- arguments -------------------------------------------------------------
+
+    def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, sending: bool = True,
+                 ) -> tuple[dict[str, Any], CallOptions, str | None, str | None]:
+        """Arguments checked, options, the client in force and the override to send (if any).
+
+        Only a call that sends a request needs the client's environment variables.
+        """
+        options = self.options
+        for option in _CALL_OPTIONS:
+            if option in kwargs and option not in self.__signature__.parameters:
+                options = dataclasses.replace(options, **{option: kwargs.pop(option)})
+        values = self._arguments.check(args, kwargs)
+        client = options.client or self._session.client_override or self.spec.client
+        if client is not None and sending:
+            clients.check_env(client, self.compiled.clients)
+        override = client if client != self.spec.client else None
+        return values, options, client, override
+
+    def open_run(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, foreground: bool = True) -> Run:
+        """Check the arguments and start the call; the Run is what ``Fn.last`` will hold."""
+        values, options, client, override = self._prepare(args, dict(kwargs))
+        run = Run(self.spec.name, values, self.compiled.runtime, self.compiled.types, client=client,
+                  override=override, options=options)
+        self._session.record(run, foreground)
+        return run.begin()
+
+    def _http_request(self, args: tuple[Any, ...], kwargs: dict[str, Any], stream: bool) -> Any:
+        values, options, _, override = self._prepare(args, kwargs, sending=False)
+        runtime = self.compiled.runtime
+        env = {**clients.placeholders(self.compiled.clients), **os.environ}
+        try:
+            return runtime.build_request_sync(self.spec.name, values, runtime.create_context_manager(),
+                                              type_builder(options.tb), clients.registry(override), env, stream)
+        except BamlError as exc:
+            raise RequestBuildError(redact(clean_message(str(exc)))) from None
+
+    def prompt(self, *args: Any, **kwargs: Any) -> PromptView:
+        """The rendered prompt for these arguments, as messages with roles; no LLM call."""
+        request = self._http_request(args, kwargs, stream=False)
+        body = RequestView.from_http(request).body
+        return PromptView(self.spec.name, messages_of(body if isinstance(body, dict) else {}))
+
+    def request(self, *args: Any, **kwargs: Any) -> RequestView:
+        """The HTTP request a call would send (method, url, headers, body); secrets redacted."""
+        return RequestView.from_http(self._http_request(args, kwargs, stream=True))
+
+    # -- calling ---------------------------------------------------------------
+
+    def _live(self, run: Run, view: View) -> Live:
+        return Live(lambda: view.update(run), final=lambda: view.finish(run), finished=lambda: run.done,
+                    refresh_hz=self._session.settings.refresh_hz, news=run.wait_news, name=run.function)
+
+    def _follow(self, run: Run) -> Live:
+        """The live view of a call in the cell's output, refreshing."""
+        return self._live(run, make_view(self._session.settings.display, run)).start()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        run = self.open_run(args, kwargs)
+        live = self._follow(run)
+        try:
+            run.wait()
+        except KeyboardInterrupt:
+            run.cancel()
+            run.settle()
+            live.stop()
+            raise interrupted(f"{run.function} after {run.elapsed:.2f} s",
+                              f"the partial is in {run.function}.last.partial") from None
+        live.stop()
+        return outcome(run.value, run.error)
+
+    def start(self, *args: Any, **kwargs: Any) -> Background:
+        """Run in the background: the cell finishes at once; the handle has cancel(), result(), done, partial."""
+        run = self.open_run(args, kwargs, foreground=False)
+        view = make_view(self._session.settings.display, run, background=True)
+        return Background(run, view, self._live(run, view).start())
+
+    def stream(self, *args: Any, **kwargs: Any) -> PartialStream:
+        """An iterator (and context manager) of typed partials; ``.final`` once it ends."""
+        return PartialStream(self.open_run(args, kwargs))
+
+    async def aio(self, *args: Any, **kwargs: Any) -> Any:
+        """Await the call; the live view updates while the event loop runs."""
+        run = self.open_run(args, kwargs)
+        live = self._follow(run)
+        try:
+            # Short sleeps, not an event: ipykernel cancels an await-cell's task from a signal handler.
+            while not run.done:
+                await asyncio.sleep(ASYNC_POLL_SECONDS)
+        except BaseException:
+            run.cancel()
+            run.settle()
+            live.stop()
+            raise
+        live.stop()
+        return outcome(run.value, run.error)
+
+    def astream(self, *args: Any, **kwargs: Any) -> AsyncPartialStream:
+        """An async iterator (and async context manager) of typed partials."""
+        return AsyncPartialStream(self.open_run(args, kwargs))
+
+    def map(self, inputs: Iterable[Any], concurrency: int = 8, *, on_error: Literal["raise", "return"] = "raise",
+            timeout: float | None = None) -> list[Any]:
+        """Call the function on every input, ``concurrency`` at a time; results in input order.
+
+        An input is a dict of keyword arguments, a tuple of positional ones, or the value of the
+        only parameter. ``on_error="return"`` puts each failure's exception in its slot instead of
+        raising the first one. Whatever finished stays in ``Fn.last_map``, even after an interrupt.
+        """
+        fn = self.with_options(timeout=timeout) if timeout is not None else self
+        total = len(inputs) if isinstance(inputs, Sized) else None
+        state = MapResult(self.spec.name, total)
+        self._session.last_map[self.spec.name] = state
+        return run_map(lambda a, k: fn.open_run(a, k), list(self.__signature__.parameters), inputs, state,
+                       concurrency=concurrency, on_error=on_error, display=self._session.settings.display,
+                       refresh_hz=self._session.settings.refresh_hz)
+
+    def playground(self) -> Any:
+        """The interactive playground widget for this function."""
+        return self._session.open_playground(self.spec.name)
+
+    @property
+    def last_map(self) -> MapResult | None:
+        """The last map of this function: every slot's result or error, and the counts."""
+        return self._session.last_map.get(self.spec.name)
+
+    def with_options(self, *, client: str | None = None, timeout: float | None = None,
+                     tb: Any = None) -> BamlFunction:
+        """A copy of this function bound to another client, a deadline in seconds and/or a TypeBuilder."""
+        options = dataclasses.replace(
+            self.options,
+            client=client if client is not None else self.options.client,
+            timeout=timeout if timeout is not None else self.options.timeout,
+            tb=tb if tb is not None else self.options.tb,
+        )
+        return BamlFunction(self.spec, self.compiled, self._session, options)
+
+    def type_builder(self) -> Any:
+        """A new TypeBuilder of this function's project (BAML's generated class) to extend ``@@dynamic`` types.
+
+        Pass it per call (``Fn(..., tb=tb)``) or bind it (``Fn.with_options(tb=tb)``).
+        """
+        return codegen.type_builder_class(self.compiled.types, self.compiled.runtime)()
+
+    @property
+    def last(self) -> Run | None:
+        """The last run of this function in this session (status, value, partial, usage, timing)."""
+        return self._session.last.get(self.spec.name)
+
+    def __repr__(self) -> str:
+        return f"<BamlFunction {python_signature(self.spec)}>"

@@ -1,0 +1,99 @@
+"""What this package knows of providers' wire formats, in one place.
+
+Request bodies (OpenAI, Anthropic and Google chat messages), stream end markers (baml-py's
+lenient parser turns a truncated answer into a final value when the JSON can be completed),
+``Retry-After`` on 429 answers, and the keys BAML's provider/model shorthand reads.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+# Keys BAML reads by default for the provider/model shorthand (e.g. "openai/gpt-4o-mini").
+SHORTHAND_KEYS = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "google-ai": "GOOGLE_API_KEY",
+    "azure-openai": "AZURE_OPENAI_API_KEY",
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat message of a rendered prompt."""
+
+    role: str
+    content: str
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, dict):
+                parts.append(str(part.get("text") or part.get("content") or f"[{part.get('type', 'part')}]"))
+            else:
+                parts.append(str(part))
+        return "".join(parts)
+    return json.dumps(content)
+
+
+def messages_of(body: dict[str, Any]) -> list[Message]:
+    """Chat messages from an OpenAI-, Anthropic- or Google-style request body."""
+    out: list[Message] = []
+    if "system" in body:  # Anthropic keeps the system prompt apart
+        out.append(Message("system", _text_of(body["system"])))
+    for message in body.get("messages", []):
+        out.append(Message(str(message.get("role", "?")), _text_of(message.get("content", ""))))
+    for message in body.get("contents", []):  # Google
+        out.append(Message(str(message.get("role", "user")), _text_of(message.get("parts", []))))
+    return out
+
+
+def stream_cut_short(log: Any) -> bool:
+    """True when a streamed answer stopped without the provider's end marker.
+
+    OpenAI-style streams say ``finish_reason`` (or ``[DONE]``), Anthropic-style ``message_stop``.
+    """
+    call = getattr(log, "selected_call", None) if log is not None else None
+    sse = call.sse_responses() if call is not None and hasattr(call, "sse_responses") else None
+    if not sse:
+        return False
+    events = []
+    for response in sse:
+        if response.text.strip() == "[DONE]":
+            return False
+        try:
+            events.append(response.json())
+        except Exception:  # noqa: BLE001 - an event that is not JSON says nothing either way
+            continue
+    events = [e for e in events if isinstance(e, dict)]
+    if any("choices" in e for e in events):  # OpenAI style
+        return not any(c.get("finish_reason") for e in events for c in e.get("choices") or [])
+    if any("type" in e for e in events):  # Anthropic style
+        return not any(e.get("type") == "message_stop" for e in events)
+    return False
+
+
+def retry_after(error: BaseException | None, log: Any) -> float | None:
+    """Seconds a 429 answer asked to wait (``Retry-After`` as seconds or an HTTP date), if any."""
+    if getattr(error, "status_code", None) != 429 or log is None:
+        return None
+    for call in reversed(log.calls):
+        response = call.http_response
+        headers = {k.lower(): v for k, v in (response.headers or {}).items()} if response is not None else {}
+        value = headers.get("retry-after")
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value)
+            return max(0.0, when.timestamp() - time.time())
+    return None

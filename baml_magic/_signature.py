@@ -1,0 +1,131 @@
+"""A BAML function's Python signature, its types as a reader writes them, and argument checks.
+
+Arguments are checked with pydantic against the generated types before any request is sent,
+so a wrong argument is a ``TypeError`` naming the parameter.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import types
+import typing
+from typing import Any
+
+from pydantic import PydanticUserError, TypeAdapter, ValidationError
+
+from baml_magic._project import FunctionSpec
+
+
+def _is_optional(annotation: Any) -> bool:
+    return annotation is type(None) or type(None) in typing.get_args(annotation)
+
+
+def build_signature(spec: FunctionSpec) -> inspect.Signature:
+    """Parameters as BAML declares them; trailing optional ones default to None."""
+    required_after = {i for i, (_, ann) in enumerate(spec.params) if not _is_optional(ann)}
+    last_required = max(required_after, default=-1)
+    params = [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=ann,
+                          default=None if i > last_required else inspect.Parameter.empty)
+        for i, (name, ann) in enumerate(spec.params)
+    ]
+    return inspect.Signature(params, return_annotation=spec.returns)
+
+
+def python_signature(spec: FunctionSpec) -> str:
+    """``GenerateStory(prompt: str, n: int | None = None) -> Story``, short type names."""
+    sig = build_signature(spec)
+    parts = []
+    for p in sig.parameters.values():
+        text = f"{p.name}: {short_type(p.annotation)}"
+        if p.default is not inspect.Parameter.empty:
+            text += " = None"
+        parts.append(text)
+    return f"{spec.name}({', '.join(parts)}) -> {short_type(spec.returns)}"
+
+
+_MEDIA_NAMES = {"BamlImagePy": "Image", "BamlAudioPy": "Audio", "BamlPdfPy": "Pdf", "BamlVideoPy": "Video"}
+
+
+def short_type(annotation: Any) -> str:
+    """A type as a reader would write it: ``list[Story]``, ``Mood | None``."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is type(None):
+        return "None"
+    if isinstance(annotation, typing.ForwardRef):
+        return annotation.__forward_arg__
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(short_type(a) for a in args)
+    if origin in (list, typing.List):  # noqa: UP006 - the generator writes typing.List
+        return f"list[{short_type(args[0])}]"
+    if origin in (dict, typing.Dict):  # noqa: UP006
+        return f"dict[{short_type(args[0])}, {short_type(args[1])}]"
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in args)
+    if isinstance(annotation, type) and not args:
+        return _MEDIA_NAMES.get(annotation.__name__, annotation.__name__)
+    return inspect.formatannotation(annotation).replace("typing.", "").replace("_baml_magic_types_", "")
+
+
+def docstring(spec: FunctionSpec) -> str:
+    lines = [python_signature(spec), "", f"BAML: {spec.baml_signature}"]
+    if spec.client:
+        lines.append(f"Client: {spec.client}")
+    lines.append(f"Defined in: {spec.where}")
+    if spec.prompt:
+        lines += ["", "Prompt:", *("    " + line for line in spec.prompt.splitlines())]
+    return "\n".join(lines)
+
+
+def _adapter(annotation: Any, module: str) -> TypeAdapter[Any]:
+    """A validator for a parameter; forward references resolve in the generated types.
+
+    A recursive alias (``type Tree = string | map<string, Tree>``) can't be built by pydantic from
+    its expanded form: such a parameter is left to BAML's own checks at call time.
+    """
+    try:
+        adapter: TypeAdapter[Any] = TypeAdapter(annotation, module=module)
+        adapter.json_schema()  # builds the validator, which fails on a reference pydantic can't resolve
+        return adapter
+    except PydanticUserError:
+        return TypeAdapter(Any)
+
+
+class Arguments:
+    """Binds a call's arguments to a function's signature and checks them against its types."""
+
+    def __init__(self, spec: FunctionSpec, types_module: str) -> None:
+        self.spec = spec
+        self.signature = build_signature(spec)
+        self._module = types_module
+        self._adapters: dict[str, TypeAdapter[Any]] = {}
+
+    def check(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The arguments by name, validated; a ``TypeError`` naming the parameter otherwise."""
+        params = self.signature.parameters
+        for name in kwargs:
+            if name not in params:
+                close = difflib.get_close_matches(name, list(params), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else f"; parameters: {', '.join(params) or 'none'}"
+                raise TypeError(f"{self.spec.name}() got an unexpected keyword argument {name!r}{hint}")
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{self.spec.name}(): {exc}") from None
+        bound.apply_defaults()
+        values = {}
+        for name, annotation in self.spec.params:
+            value = bound.arguments.get(name)
+            adapter = self._adapters.get(name)
+            if adapter is None:
+                adapter = self._adapters[name] = _adapter(annotation, self._module)
+            try:
+                values[name] = adapter.validate_python(value)
+            except ValidationError as exc:
+                errors = exc.errors()
+                where = ".".join(str(part) for part in errors[0]["loc"]) if errors and errors[0]["loc"] else ""
+                detail = (f"{where}: " if where else "") + errors[0]["msg"] if errors else str(exc)
+                raise TypeError(f"{self.spec.name}() argument {name!r} must be {short_type(annotation)}, "
+                                f"got {value!r:.60}: {detail}") from None
+        return values

@@ -1,0 +1,37 @@
+"""The typed core shared by calls, maps, views and hooks: statuses, usage and timing."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Status(str, enum.Enum):
+    """Where a call (or a map, or one slot of a map) stands. Compares equal to its string."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    STREAMING = "streaming"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens a call used, as the provider reported them (None where it did not)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When a call started (epoch seconds), how long it took, and the time to its first partial."""
+
+    started_at: float
+    duration: float
+    time_to_first_token: float | None
