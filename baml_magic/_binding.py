@@ -20,14 +20,23 @@ class Binder:
     def get(self, name: str) -> BamlFunction | None:
         return self.bound.get(name)
 
-    def bind_all(self, compiled: Compiled) -> None:
-        """Bind every bindable function (new objects, so edits take effect) and drop the vanished."""
+    def bind_all(self, compiled: Compiled) -> list[str]:
+        """Bind every bindable function (new objects, so edits take effect) and drop the vanished.
+
+        A name the user has given to something else (not a BAML function) is left alone: those
+        names are returned, so the caller can say which functions were not bound, and why.
+        """
+        namespace = self.shell.user_ns if self.shell is not None else {}
+        taken = sorted(name for name in compiled.bindable
+                       if name in namespace and namespace[name] is not self.bound.get(name)
+                       and not isinstance(namespace[name], BamlFunction))
         fresh = {name: BamlFunction(compiled.functions[name], compiled, self.session)
-                 for name in compiled.bindable}
+                 for name in compiled.bindable if name not in taken}
         self.unbind([name for name in self.bound if name not in fresh])
         if self.shell is not None:
             self.shell.push(fresh, interactive=True)
         self.bound.update(fresh)
+        return taken
 
     def unbind(self, names: list[str]) -> None:
         """Take names back from the namespace, unless the user has rebound them to something else."""

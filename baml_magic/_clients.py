@@ -6,10 +6,13 @@ import os
 import re
 
 import baml_py
+from baml_py.errors import BamlError
 
 from baml_magic._blocks import env_references
 from baml_magic._errors import MissingEnvVarError, ShortError
+from baml_magic._project import Compiled
 from baml_magic._providers import SHORTHAND_KEYS
+from baml_magic._redact import strip_noise
 
 
 class UnknownClientError(ShortError):
@@ -44,15 +47,41 @@ def placeholders(client_blocks: dict[str, str]) -> dict[str, str]:
     return {name: f"<{name} not set>" for name in sorted(names) if not os.environ.get(name)}
 
 
-def validate(client: str, client_blocks: dict[str, str]) -> str:
-    """The client name if the project defines it or it is a provider/model shorthand."""
-    if client in client_blocks or is_shorthand(client):
+# What BAML says when it can't make a client of a name at all (as opposed to a missing key or region).
+_NOT_A_CLIENT = ("Invalid client provider", "Could not find client", "Failed to parse client")
+
+
+def validate(client: str, compiled: Compiled) -> str:
+    """The client name, if the project defines it or BAML can make a client of it as a provider/model shorthand.
+
+    BAML itself is asked (a request is built, nothing is sent), so ``foo/bar`` or ``vertex-ai/x`` without the
+    options it needs fail here, with BAML's reason, instead of at the first call.
+    """
+    if not isinstance(client, str) or not client.strip():
+        raise UnknownClientError(f"a client is a name or provider/model, got {client!r:.40}")
+    if client in compiled.clients:
         return client
-    known = ", ".join(sorted(client_blocks)) or "none"
-    raise UnknownClientError(
-        f"no client {client!r} in the project (clients: {known}); or use a provider/model shorthand "
-        "such as openai/gpt-4o-mini"
-    )
+    known = ", ".join(sorted(compiled.clients)) or "none"
+    if not is_shorthand(client):
+        raise UnknownClientError(f"no client {client!r} in the project (clients: {known}); or use a "
+                                 "provider/model shorthand such as openai/gpt-4o-mini")
+    provider, _, model = client.partition("/")
+    if not provider or not model:
+        raise UnknownClientError(f"{client!r}: a shorthand client is provider/model, such as openai/gpt-4o-mini")
+    function = next(iter(compiled.functions), None)
+    if function is None:
+        return client
+    env = {**placeholders(compiled.clients), **os.environ}
+    runtime = compiled.runtime
+    try:
+        runtime.build_request_sync(function, {}, runtime.create_context_manager(), None, registry(client), env,
+                                   False)
+    except BamlError as exc:
+        reason = strip_noise(str(exc)).splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if any(marker in reason for marker in _NOT_A_CLIENT):
+            raise UnknownClientError(f"BAML can't make a client of {client!r}: {reason} (project clients: "
+                                     f"{known})") from None
+    return client
 
 
 def describe(block_text: str) -> tuple[str, str]:

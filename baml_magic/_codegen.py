@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import errno
 import hashlib
 import importlib
 import os
@@ -68,11 +69,55 @@ def generate(files: dict[str, str], cache_dir: Path) -> Path:
     Output is cached by the project's content, so an unchanged project is not generated again.
     """
     key = project_hash(files)
+    client_dir = cache_dir / "generated" / key / "baml_client"
+    if (client_dir / "types.py").exists():
+        return client_dir
+    cache_dir = writable_cache_dir(cache_dir)
     out = cache_dir / "generated" / key
     client_dir = out / "baml_client"
     if (client_dir / "types.py").exists():
         return client_dir
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _generate_into(files, cache_dir, out)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise GeneratorError(_no_space(cache_dir)) from None
+        raise GeneratorError(f"could not write BAML's generated code under {cache_dir}: {exc.strerror or exc}") \
+            from None
+
+
+_fallback_dir: Path | None = None
+
+
+def writable_cache_dir(cache_dir: Path) -> Path:
+    """The cache folder, or (when it can't be written) a private temporary one, said in one line."""
+    global _fallback_dir
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix="probe-", dir=cache_dir))
+        return cache_dir
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise GeneratorError(_no_space(cache_dir)) from None
+        if _fallback_dir is None:
+            _fallback_dir = Path(tempfile.mkdtemp(prefix="baml_magic_cache_"))
+            print(f"baml_magic: cannot write the cache at {cache_dir} ({exc.strerror or exc}); using "
+                  f"{_fallback_dir} for this session (set BAML_MAGIC_CACHE to choose another folder)",
+                  file=sys.stderr)
+        return _fallback_dir
+
+
+def _no_space(cache_dir: Path) -> str:
+    return (f"no space left on the disk for BAML's generated code at {cache_dir}: free some space, or set "
+            "BAML_MAGIC_CACHE to a folder on another disk")
+
+
+def discard(client_dir: Path) -> None:
+    """Forget a cached generation that can't be loaded (a corrupted file), so it is generated again."""
+    shutil.rmtree(client_dir.parent, ignore_errors=True)
+
+
+def _generate_into(files: dict[str, str], cache_dir: Path, out: Path) -> Path:
     work = Path(tempfile.mkdtemp(prefix="gen-", dir=cache_dir))
     try:
         src = work / "baml_src"
@@ -93,7 +138,7 @@ def generate(files: dict[str, str], cache_dir: Path) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):  # another process may have finished the same key first
             os.replace(work / "out", out)
-        return client_dir
+        return out / "baml_client"
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -125,6 +170,9 @@ def _run_cli(args: list[str]) -> None:
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode:
         message = _LOG_PREFIX.sub("", clean_message((done.stderr or "") + "\n" + (done.stdout or "")))
+        if "No space left on device" in message:
+            raise GeneratorError("no space left on the disk for BAML's generated code: free some space, or set "
+                                 "BAML_MAGIC_CACHE to a folder on another disk")
         raise GeneratorError(message.strip() or "BAML's generator failed")
 
 

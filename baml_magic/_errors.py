@@ -7,21 +7,39 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from baml_magic._redact import redact
+from baml_magic._redact import redact, strip_noise
 
 
 def clean_message(text: str) -> str:
-    """A BAML runtime message without its Rust backtrace (present whenever RUST_BACKTRACE is set)."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # the runtime colours its messages when it sees a terminal
-    text = re.split(r"\n\s*Stack backtrace:", text, maxsplit=1)[0]
-    return text.strip()
+    """A BAML runtime message without ANSI colours and its Rust backtrace (present whenever RUST_BACKTRACE is set)."""
+    return strip_noise(text)
 
 
 class ShortError(Exception):
     """An error IPython shows as its message alone (IPython calls ``_render_traceback_``)."""
 
     def _render_traceback_(self) -> list[str]:
-        return [f"\x1b[31m{type(self).__name__}\x1b[0m: {self}"]
+        return [f"{_red(type(self).__name__)}: {self}"]
+
+
+def _red(name: str) -> str:
+    """An error's name in red, unless IPython was asked for no colours (``--colors=NoColor``)."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    colors = str(getattr(shell, "colors", "")).lower()
+    return name if colors == "nocolor" else f"\x1b[31m{name}\x1b[0m"
+
+
+def one_line(error: BaseException) -> BaseException:
+    """The same exception, shown by IPython as one line (its type and message), secrets scrubbed."""
+    message = f"{_red(type(error).__name__)}: {redact(str(error))}"
+    with contextlib.suppress(AttributeError):
+        error._render_traceback_ = lambda: [message]  # type: ignore[attr-defined]
+    return error
 
 
 @dataclass(frozen=True)
@@ -50,6 +68,10 @@ class BamlCompileError(ShortError):
         count = len(diagnostics)
         head = f"BAML did not compile ({count} error{'s' if count != 1 else ''})" if count else "BAML did not compile"
         super().__init__(f"{head}\n{body}")
+
+
+class BamlSourceError(ShortError):
+    """A .baml file that can't be read (not UTF-8, unreadable)."""
 
 
 class BamlFunctionNotFound(ShortError, KeyError):
@@ -87,7 +109,7 @@ def parse_diagnostics(message: str) -> list[tuple[str, str, str, int]]:
 def interrupted(what: str, where: str) -> KeyboardInterrupt:
     """A KeyboardInterrupt that IPython shows as one line: what was cancelled and where its result is."""
     error = KeyboardInterrupt(f"{what} cancelled; {where}")
-    error._render_traceback_ = lambda: [f"\x1b[31mKeyboardInterrupt\x1b[0m: {error}"]  # type: ignore[attr-defined]
+    error._render_traceback_ = lambda: [f"{_red('KeyboardInterrupt')}: {error}"]  # type: ignore[attr-defined]
     return error
 
 
@@ -98,7 +120,9 @@ def short_error(exc: BaseException) -> str:
     lines = [line for line in message.splitlines() if line.strip()]
     text = "\n".join(lines[:6]) + ("\n…" if len(lines) > 6 else "")
     status = getattr(exc, "status_code", None)
-    prefix = f"{type(exc).__name__}" + (f" (HTTP {status})" if status else "")
+    # BAML gives transport failures small codes of its own (2: a malformed or broken stream): not HTTP.
+    http = isinstance(status, int) and 100 <= status <= 599
+    prefix = f"{type(exc).__name__}" + (f" (HTTP {status})" if http else "")
     return f"{prefix}: {text}"
 
 
@@ -114,3 +138,13 @@ def outcome(value: Any, error: BaseException | None) -> Any:
 
 class RequestBuildError(ShortError):
     """BAML could not build the request (for example a template error)."""
+
+
+class RetryWaitTooLong(ShortError):
+    """A 429 answer asked to wait longer than ``max_retry_wait``: the item fails instead of waiting."""
+
+    def __init__(self, function: str, wait: float, limit: float, error: BaseException | None) -> None:
+        self.wait, self.limit, self.error = wait, limit, error
+        cause = short_error(error) if error else "HTTP 429"
+        super().__init__(f"{function}: the provider asked to wait {wait:.0f} s before a retry (Retry-After), "
+                         f"more than max_retry_wait={limit:g} s; not retried ({cause})")

@@ -13,7 +13,7 @@ from baml_py.errors import BamlError
 from baml_magic import _clients as clients
 from baml_magic import _codegen as codegen
 from baml_magic._background import Background
-from baml_magic._errors import RequestBuildError, clean_message, interrupted, outcome
+from baml_magic._errors import RequestBuildError, clean_message, interrupted, one_line, outcome
 from baml_magic._live import Live
 from baml_magic._map import MapResult, run_map
 from baml_magic._project import Compiled, FunctionSpec
@@ -57,10 +57,13 @@ class BamlFunction:
         Only a call that sends a request needs the client's environment variables.
         """
         options = self.options
-        for option in _CALL_OPTIONS:
-            if option in kwargs and option not in self.__signature__.parameters:
-                options = dataclasses.replace(options, **{option: kwargs.pop(option)})
-        values = self._arguments.check(args, kwargs)
+        try:
+            for option in _CALL_OPTIONS:
+                if option in kwargs and option not in self.__signature__.parameters:
+                    options = dataclasses.replace(options, **{option: kwargs.pop(option)})
+            values = self._arguments.check(args, kwargs)
+        except (TypeError, ValueError) as exc:
+            raise one_line(exc) from None
         client = options.client or self._session.client_override or self.spec.client
         if client is not None and sending:
             clients.check_env(client, self.compiled.clients)
@@ -163,7 +166,8 @@ class BamlFunction:
         self._session.last_map[self.spec.name] = state
         return run_map(lambda a, k: fn.open_run(a, k), list(self.__signature__.parameters), inputs, state,
                        concurrency=concurrency, on_error=on_error, display=self._session.settings.display,
-                       refresh_hz=self._session.settings.refresh_hz)
+                       refresh_hz=self._session.settings.refresh_hz,
+                       max_retry_wait=self._session.settings.max_retry_wait)
 
     def playground(self) -> Any:
         """The interactive playground widget for this function."""
@@ -177,12 +181,15 @@ class BamlFunction:
     def with_options(self, *, client: str | None = None, timeout: float | None = None,
                      tb: Any = None) -> BamlFunction:
         """A copy of this function bound to another client, a deadline in seconds and/or a TypeBuilder."""
-        options = dataclasses.replace(
-            self.options,
-            client=client if client is not None else self.options.client,
-            timeout=timeout if timeout is not None else self.options.timeout,
-            tb=tb if tb is not None else self.options.tb,
-        )
+        try:
+            options = dataclasses.replace(
+                self.options,
+                client=clients.validate(client, self.compiled) if client is not None else self.options.client,
+                timeout=timeout if timeout is not None else self.options.timeout,
+                tb=tb if tb is not None else self.options.tb,
+            )
+        except (TypeError, ValueError) as exc:
+            raise one_line(exc) from None
         return BamlFunction(self.spec, self.compiled, self._session, options)
 
     def type_builder(self) -> Any:

@@ -16,7 +16,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_arguments, parse_argstring
 from IPython.display import display
-from traitlets import CaselessStrEnum, Float, Unicode
+from traitlets import CaselessStrEnum, Float, Integer, Unicode
 
 from baml_magic import _baml_tests as baml_tests
 from baml_magic import _clients as clients
@@ -51,6 +51,17 @@ SUBCOMMANDS = {"load": _LOAD, "list": _LIST, "client": _CLIENT, "clients": _CLIE
                "test": _TEST, "playground": _PLAYGROUND}
 
 
+def _not_bound(taken: list[str]) -> str:
+    if not taken:
+        return ""
+    return (f"not bound: {', '.join(taken)} (a variable of yours has that name; rename it or `del` it, then run "
+            "this again)")
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
+
+
 @magics_class
 class BamlMagic(Magics):
     """Write BAML in ``%%baml`` cells or load a ``baml_src`` folder; call its functions from Python."""
@@ -61,6 +72,10 @@ class BamlMagic(Magics):
         ["auto", "widget", "text", "none"], default_value="auto",
         help="How calls show their stream: auto (widget in Jupyter, text in a terminal), widget, text or none.",
     ).tag(config=True)
+    max_retry_wait = Float(60.0, help="The longest Retry-After (seconds) a map waits out before it retries; a "
+                                      "longer one fails the item with a clear error.").tag(config=True)
+    history = Integer(1000, help="How many past calls the session keeps (Fn.last, %baml usage details); the "
+                                 "totals in %baml usage count every call.").tag(config=True)
     cache_dir = Unicode("", help="Where BAML's generator writes (default: $BAML_MAGIC_CACHE or "
                                  "~/.cache/baml_magic).").tag(config=True)
 
@@ -143,14 +158,15 @@ class BamlMagic(Magics):
         source = Source(key, f"cell In[{count}]", f"cells/cell_{slug}.baml", "\n" + cell)
         compiled = self.session.project.update([source])
         names = [n for n, spec in compiled.functions.items() if spec.source_key == key]
-        self.binder.bind_all(compiled)
+        taken = self.binder.bind_all(compiled)
         note = "" if names else "no functions in this cell; the project compiled"
-        display(Bound([python_signature(compiled.functions[n]) for n in names], note))
+        display(Bound([python_signature(compiled.functions[n]) for n in names if n not in taken],
+                      _join(note, _not_bound(taken))))
 
     def _load(self, options: argparse.Namespace) -> None:
         targets = [t.strip("'\"") for t in options.targets]
         directory = Path("baml_src")
-        if targets and (Path(targets[0]).is_dir() or not targets[0].isidentifier()):
+        if targets and (Path(targets[0]).is_dir() or not targets[0].isidentifier() or not directory.is_dir()):
             directory, targets = Path(targets[0]), targets[1:]
         try:
             new = folder_sources(directory, frozenset(targets) if targets else None)
@@ -167,11 +183,15 @@ class BamlMagic(Magics):
             project.sources, project.compiled = before  # nothing changes on a bad name
             raise BamlFunctionNotFound(
                 f"{directory} has no function {', '.join(unknown)}; it defines: {', '.join(sorted(here))}")
-        self.binder.bind_all(compiled)
+        was_bound = set(self.bound)
+        taken = self.binder.bind_all(compiled)
         names = [n for n, spec in compiled.functions.items()
-                 if spec.source_key.startswith(root + "/") and n in compiled.bindable]
-        display(Bound([python_signature(compiled.functions[n]) for n in names],
-                      f"loaded {len(new)} file{'s' if len(new) != 1 else ''} from {directory}"))
+                 if spec.source_key.startswith(root + "/") and n in compiled.bindable and n not in taken]
+        dropped = sorted(n for n in here & was_bound if n not in self.bound)
+        note = f"loaded {len(new)} file{'s' if len(new) != 1 else ''} from {directory}"
+        if dropped:
+            note += f"; no longer bound (not named): {', '.join(dropped)}"
+        display(Bound([python_signature(compiled.functions[n]) for n in names], _join(note, _not_bound(taken))))
 
     def _list(self, options: argparse.Namespace) -> Table:
         rows = []
@@ -195,7 +215,7 @@ class BamlMagic(Magics):
         if options.reset:
             self.session.client_override = None
         elif options.name:
-            self.session.client_override = clients.validate(options.name, self._compiled().clients)
+            self.session.client_override = clients.validate(options.name, self._compiled())
         if self.session.client_override:
             return f"every call uses client {self.session.client_override}"
         own = ", ".join(f"{n}: {fn.spec.client}" for n, fn in sorted(self.bound.items()))
@@ -212,7 +232,8 @@ class BamlMagic(Magics):
                      "no clients in the project")
 
     def _usage(self, options: argparse.Namespace) -> Table:
-        return Table(usage.HEADERS, usage.rows(self.session.runs), "baml-magic-usage", "no calls yet")
+        rows = usage.rows(self.session.ledger, self.session.runs)
+        return Table(usage.HEADERS, rows, "baml-magic-usage", "no calls yet")
 
     def _test(self, options: argparse.Namespace) -> Table:
         compiled = self._compiled()

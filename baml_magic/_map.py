@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from baml_magic._errors import interrupted
+from baml_magic._errors import RetryWaitTooLong, interrupted
 from baml_magic._live import Live
 from baml_magic._providers import retry_after
 from baml_magic._run import POLL_SECONDS, Run
@@ -94,7 +94,7 @@ def _progress(state: MapResult, display: str, refresh_hz: float) -> Live:
 
 def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: list[str], inputs: Iterable[Any],
             state: MapResult, *, concurrency: int, on_error: Literal["raise", "return"], display: str,
-            refresh_hz: float, max_rate_limit_waits: int = 3) -> list[Any]:
+            refresh_hz: float, max_retry_wait: float = 60.0, max_rate_limit_waits: int = 3) -> list[Any]:
     """Drive the map from the calling thread; waits are short so an interrupt lands at once."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
@@ -155,6 +155,9 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
                     state.states[index] = Status.DONE
                     continue
                 wait = retry_after(run.error, run.log)
+                if wait is not None and wait > max_retry_wait:
+                    fail(index, RetryWaitTooLong(state.function, wait, max_retry_wait, run.error))
+                    continue
                 if wait is not None and rate_waits.get(index, 0) < max_rate_limit_waits:
                     rate_waits[index] = rate_waits.get(index, 0) + 1
                     state.states[index] = Status.PENDING

@@ -18,8 +18,10 @@ from baml_py.errors import BamlError
 
 from baml_magic import _codegen as codegen
 from baml_magic import _lexer as sources
-from baml_magic._blocks import function_client, function_prompt, header, one_line_options
-from baml_magic._errors import BamlCompileError, Diagnostic, clean_message, parse_diagnostics
+from baml_magic._blocks import env_references, function_client, function_prompt, header, one_line_options
+from baml_magic._errors import BamlCompileError, BamlSourceError, Diagnostic, clean_message, parse_diagnostics
+from baml_magic._providers import SHORTHAND_KEYS
+from baml_magic._redact import watch
 
 SOURCE_ROOT = "baml_src"
 
@@ -111,6 +113,9 @@ def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
     files, live = effective_files(ordered)
     by_file = {s.filename: s for s in ordered}
     _check_client_options(ordered, live)
+    # The values of every variable a client reads are secrets, whatever the variable is called.
+    watch({name for s in ordered for b in live[s.key] if b.kind == "client"
+           for name in env_references(s.text[b.start:b.end])} | set(SHORTHAND_KEYS.values()))
     try:
         runtime = baml_py.BamlRuntime.from_files(
             SOURCE_ROOT, {f"{SOURCE_ROOT}/{name}": text for name, text in files.items()}, dict(os.environ)
@@ -119,10 +124,16 @@ def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
         raise _compile_error(str(exc), by_file) from None
     try:
         client_dir = codegen.generate(files, cache_dir)
+        try:
+            types = codegen.load_types(client_dir)
+            signatures = codegen.signatures(client_dir, types)
+        except Exception:  # noqa: BLE001 - a cached generation someone damaged: make it again, once
+            codegen.discard(client_dir)
+            client_dir = codegen.generate(files, cache_dir)
+            types = codegen.load_types(client_dir)
+            signatures = codegen.signatures(client_dir, types)
     except codegen.GeneratorError as exc:
         raise _compile_error(str(exc), by_file, "BAML's generator: ") from None
-    types = codegen.load_types(client_dir)
-    signatures = codegen.signatures(client_dir, types)
 
     functions: dict[str, FunctionSpec] = {}
     clients: dict[str, str] = {}
@@ -218,8 +229,14 @@ def folder_sources(directory: Path, selected: frozenset[str] | None = None) -> l
     for path in files:
         relative = path.resolve().relative_to(root).as_posix()
         label = f"{directory.as_posix().rstrip('/')}/{relative}"
-        out.append(Source(str(path.resolve()), label, f"folders/{_slug(str(root))}/{relative}",
-                          path.read_text(), selected))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise BamlSourceError(f"{label} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+                                  f"{exc.start}): save it as UTF-8") from None
+        except OSError as exc:
+            raise BamlSourceError(f"{label} can't be read: {exc.strerror or exc}") from None
+        out.append(Source(str(path.resolve()), label, f"folders/{_slug(str(root))}/{relative}", text, selected))
     return out
 
 

@@ -1,42 +1,85 @@
-"""Keep secrets out of every output: views, errors, prompt and request displays."""
+"""Keep secrets out of every output: views, errors, prompt and request displays, saved notebooks.
+
+Secrets are scrubbed by value, whatever their variable is called: every variable a project's
+clients read (``env.ANY_NAME``), every variable whose name says it is a secret, and every header
+value a request carried (but the plain ones, like ``content-type``). Rust backtraces go too.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import threading
+from collections.abc import Iterable
 from typing import Any
 
 REDACTED = "[redacted]"
 SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.I)
-SECRET_HEADERS = {"authorization", "x-api-key", "api-key", "x-goog-api-key", "proxy-authorization", "cookie"}
+# Headers whose values say nothing secret; every other header value is treated as a secret.
+PLAIN_HEADERS = {"content-type", "accept", "accept-encoding", "user-agent", "content-length", "connection",
+                 "anthropic-version", "anthropic-beta", "openai-beta", "host"}
 MIN_SECRET_LENGTH = 6
+
+_lock = threading.Lock()
+_watched_names: set[str] = set()  # variables the project's clients read
+_seen_values: set[str] = set()  # header values requests carried
+
+
+def watch(names: Iterable[str]) -> None:
+    """Treat the values of these environment variables as secrets (whatever they are called)."""
+    with _lock:
+        _watched_names.update(names)
+
+
+def remember_headers(headers: dict[str, Any]) -> None:
+    """Treat the values of a request's headers (but the plain ones) as secrets from now on."""
+    values = {str(v) for k, v in headers.items() if k.lower() not in PLAIN_HEADERS}
+    with _lock:
+        _seen_values.update(v for v in values if len(v) >= MIN_SECRET_LENGTH)
 
 
 def secret_values() -> list[str]:
-    """Values of environment variables whose names say they are secrets, longest first."""
-    values = {v for k, v in os.environ.items() if SECRET_NAME.search(k) and len(v) >= MIN_SECRET_LENGTH}
+    """Every value to scrub, longest first (so a key inside a longer secret goes with it)."""
+    with _lock:
+        names, seen = set(_watched_names), set(_seen_values)
+    values = {v for k, v in os.environ.items() if (k in names or SECRET_NAME.search(k))
+              and len(v) >= MIN_SECRET_LENGTH}
+    values |= seen
+    bearer_tokens = {v.split(None, 1)[1] for v in seen if v.lower().startswith("bearer ") and " " in v}
+    values |= {t for t in bearer_tokens if len(t) >= MIN_SECRET_LENGTH}
     return sorted(values, key=len, reverse=True)
 
 
 def redact(text: str) -> str:
-    """The text with every secret value from the environment replaced."""
+    """The text with every secret value replaced."""
     for value in secret_values():
         text = text.replace(value, REDACTED)
     return re.sub(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}", r"\1" + REDACTED, text)
 
 
 def redact_headers(headers: dict[str, Any]) -> dict[str, Any]:
-    return {k: (REDACTED if k.lower() in SECRET_HEADERS else redact(str(v))) for k, v in headers.items()}
+    """Headers for display: plain ones as they are (secrets scrubbed), every other value redacted."""
+    return {k: (redact(str(v)) if k.lower() in PLAIN_HEADERS else REDACTED) for k, v in headers.items()}
+
+
+def strip_noise(text: str) -> str:
+    """A runtime message without ANSI colours and without its Rust backtrace (there with RUST_BACKTRACE)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    return re.split(r"\n\s*Stack backtrace:", text, maxsplit=1)[0].strip()
+
+
+def clean(text: str) -> str:
+    """Secrets, ANSI colours and a Rust backtrace out of a message."""
+    return redact(strip_noise(text))
 
 
 def scrub(exc: BaseException) -> BaseException:
-    """The same exception with secrets removed from its message and text attributes (in place)."""
-    exc.args = tuple(redact(a) if isinstance(a, str) else a for a in exc.args)
+    """The same exception with secrets and backtraces removed from its message and text attributes (in place)."""
+    exc.args = tuple(clean(a) if isinstance(a, str) else a for a in exc.args)
     for name in ("message", "detailed_message", "raw_output", "prompt"):
         value = getattr(exc, name, None)
         if isinstance(value, str):
-            try:
-                setattr(exc, name, redact(value))
-            except AttributeError:
-                pass
+            with contextlib.suppress(AttributeError):
+                setattr(exc, name, clean(value))
     return exc

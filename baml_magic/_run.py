@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import threading
 import time
@@ -24,13 +25,24 @@ from baml_magic import events
 from baml_magic._codegen import TypeModules
 from baml_magic._errors import short_error
 from baml_magic._providers import stream_cut_short
-from baml_magic._redact import redact, scrub
+from baml_magic._redact import redact, remember_headers, scrub
 from baml_magic._types import Status, Timing, Usage
 from baml_magic._worker import worker
 
 POLL_SECONDS = 0.05  # longest uninterruptible wait of the calling thread
 ASYNC_POLL_SECONDS = 0.02  # how often async waiters look for news (and let a cancellation in)
 CANCEL_GRACE_SECONDS = 0.5  # how long a cancelled call may take to wind down before we move on
+
+
+def checked_timeout(value: object) -> float | None:
+    """A deadline in seconds, checked before any work starts: a positive, finite number or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds, got {value!r:.40}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"timeout must be a positive, finite number of seconds, got {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,9 @@ class CallOptions:
     client: str | None = None
     timeout: float | None = None
     tb: Any = None  # the generated TypeBuilder (for @@dynamic types), or None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "timeout", checked_timeout(self.timeout))
 
 
 def type_builder(tb: Any) -> baml_py.baml_py.TypeBuilder | None:
@@ -97,10 +112,10 @@ class Run:
 
     async def _drive(self) -> None:
         deadline = None
-        if self.options.timeout is not None:
-            deadline = asyncio.get_running_loop().call_later(self.options.timeout, self.cancel, "timeout")
-        ctx = self._runtime.create_context_manager()
-        try:
+        try:  # everything inside: whatever fails, the run ends and its caller is told
+            if self.options.timeout is not None:
+                deadline = asyncio.get_running_loop().call_later(self.options.timeout, self.cancel, "timeout")
+            ctx = self._runtime.create_context_manager()
             stream = self._runtime.stream_function(  # type: ignore[call-arg]  # the stub lacks abort_controller
                 self.function, self.args, self._on_event, ctx, type_builder(self.options.tb),
                 clients.registry(self.override), [self.collector], dict(os.environ),
@@ -129,6 +144,10 @@ class Run:
             return BamlTimeoutError(self.client or "", f"{self.function} did not finish within {timeout:g} s")
         if self._cancel_reason is not None or isinstance(exc, (BamlAbortError, asyncio.CancelledError)):
             return exc if isinstance(exc, BamlAbortError) else BamlAbortError("cancelled")
+        if not isinstance(exc, BamlClientError) and stream_cut_short(self.collector.last):
+            # A connection that closed mid-answer, whatever the parser made of the rest.
+            return BamlClientError(f"{self.function}: the stream ended before the model finished (the connection "
+                                   f"closed mid-stream); the partial result is kept")
         return exc
 
     def _on_event(self, result: Any) -> None:
@@ -163,10 +182,19 @@ class Run:
             if status is Status.DONE:
                 self.partial = value
             self._bump()
+        self._remember_headers()
         self._emit("error" if error is not None else "finish")
         for listener in list(self.listeners):
             with contextlib.suppress(Exception):
                 listener(self)
+
+    def _remember_headers(self) -> None:
+        """The headers this call sent hold secrets (keys, tokens): scrub their values from every output."""
+        log = self.collector.last
+        for call in (log.calls if log is not None else []):
+            request = getattr(call, "http_request", None)
+            with contextlib.suppress(Exception):  # a call that never built a request has none
+                remember_headers(dict(request.headers) if request is not None else {})
 
     def _bump(self) -> None:
         self._version += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any, Protocol
 from baml_magic._map import MapResult
 from baml_magic._project import Project
 from baml_magic._run import Run
+from baml_magic._usage import Ledger
 
 
 class Settings(Protocol):
@@ -17,12 +19,16 @@ class Settings(Protocol):
 
     refresh_hz: float
     display: str
+    max_retry_wait: float
+    history: int
 
 
 @dataclass
 class DefaultSettings:
     refresh_hz: float = 20.0
     display: str = "auto"
+    max_retry_wait: float = 60.0
+    history: int = 1000
 
 
 def _no_playground(name: str) -> Any:
@@ -36,7 +42,8 @@ class Session:
     settings: Settings = field(default_factory=DefaultSettings)
     project: Project = field(default_factory=Project)
     client_override: str | None = None
-    runs: list[Run] = field(default_factory=list)
+    runs: deque[Run] = field(default_factory=deque)  # the last ``settings.history`` calls
+    ledger: Ledger = field(default_factory=Ledger)  # totals of every call
     last: dict[str, Run] = field(default_factory=dict)
     last_map: dict[str, MapResult] = field(default_factory=dict)
     foreground: set[Run] = field(default_factory=set)
@@ -48,7 +55,10 @@ class Session:
 
     def record(self, run: Run, foreground: bool = True) -> None:
         self.runs.append(run)
+        while len(self.runs) > max(1, self.settings.history):
+            self.runs.popleft()
         self.last[run.function] = run
+        run.listeners.append(self.ledger.add)
         if foreground:
             self.foreground.add(run)
             run.listeners.append(self.foreground.discard)

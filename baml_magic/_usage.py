@@ -1,47 +1,81 @@
-"""This session's calls summed up per function: count, failures, tokens, latency, time to first token."""
+"""This session's calls summed up per function: count, failures, tokens, latency, time to first token.
+
+Totals are kept as calls end, so they count every call of the session even when the history of
+runs is bounded; the p95 latency is that of the calls still in the history.
+"""
 
 from __future__ import annotations
 
-import statistics
-from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from baml_magic._run import Run
+from baml_magic._types import Status
+
+HEADERS = ["function", "calls", "failed", "cancelled", "tokens in", "tokens out", "mean latency", "p95 latency",
+           "mean first token"]
+
+
+@dataclass
+class Totals:
+    """One function's calls so far."""
+
+    calls: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency: float = 0.0
+    first_token: float = 0.0
+    with_first_token: int = 0
+
+    def add(self, run: Run) -> None:
+        usage = run.usage
+        self.calls += 1
+        self.failed += run.status is Status.ERROR
+        self.cancelled += run.status is Status.CANCELLED
+        self.tokens_in += usage.input_tokens or 0
+        self.tokens_out += usage.output_tokens or 0
+        self.latency += run.elapsed
+        if run.time_to_first_token is not None:
+            self.first_token += run.time_to_first_token
+            self.with_first_token += 1
+
+
+@dataclass
+class Ledger:
+    """Totals per function, added to as each call ends."""
+
+    by_function: dict[str, Totals] = field(default_factory=dict)
+
+    def add(self, run: Run) -> None:
+        self.by_function.setdefault(run.function, Totals()).add(run)
 
 
 def _ms(seconds: float | None) -> str:
     return "" if seconds is None else f"{seconds * 1000:.0f} ms"
 
 
-def _p95(values: list[float]) -> float:
+def _p95(values: list[float]) -> float | None:
+    if not values:
+        return None
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def rows(runs: list[Run]) -> list[list[str]]:
+def rows(ledger: Ledger, recent: Iterable[Run]) -> list[list[str]]:
     """One row a function: calls, failed, cancelled, tokens in, tokens out, mean/p95 latency, mean TTFT."""
-    by_function: dict[str, list[Run]] = defaultdict(list)
-    for run in runs:
+    latencies: dict[str, list[float]] = {}
+    for run in recent:
         if run.done:
-            by_function[run.function].append(run)
+            latencies.setdefault(run.function, []).append(run.elapsed)
     out = []
-    for function, group in sorted(by_function.items()):
-        latencies = [r.elapsed for r in group]
-        ttfts = [r.time_to_first_token for r in group if r.time_to_first_token is not None]
-        tokens_in = sum(r.usage.input_tokens or 0 for r in group)
-        tokens_out = sum(r.usage.output_tokens or 0 for r in group)
+    for function, t in sorted(ledger.by_function.items()):
         out.append([
-            function,
-            str(len(group)),
-            str(sum(r.status == "error" for r in group)),
-            str(sum(r.status == "cancelled" for r in group)),
-            str(tokens_in),
-            str(tokens_out),
-            _ms(statistics.fmean(latencies)),
-            _ms(_p95(latencies)),
-            _ms(statistics.fmean(ttfts) if ttfts else None),
+            function, str(t.calls), str(t.failed), str(t.cancelled), str(t.tokens_in), str(t.tokens_out),
+            _ms(t.latency / t.calls if t.calls else None),
+            _ms(_p95(latencies.get(function, []))),
+            _ms(t.first_token / t.with_first_token if t.with_first_token else None),
         ])
     return out
 
-
-HEADERS = ["function", "calls", "failed", "cancelled", "tokens in", "tokens out", "mean latency", "p95 latency",
-           "mean first token"]

@@ -123,7 +123,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tps", type=float, default=DEFAULT_TPS, help="tokens per second")
     parser.add_argument("--words", type=int, default=DEFAULT_WORDS, help="words in a long string field")
     args = parser.parse_args(argv)
-    server = make_server(args.host, args.port, args.tps, args.words)
+    try:
+        server = make_server(args.host, args.port, args.tps, args.words)
+    except OSError as exc:
+        print(f"local_llm: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        sys.exit(2)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     host, port = server.server_address[:2]
     print(f"local_llm listening on http://{host!s}:{port}/v1", flush=True)
