@@ -13,7 +13,14 @@ import baml_py
 
 from baml_magic._background import Background
 from baml_magic._clients import UnknownClientError
-from baml_magic._errors import BamlCompileError, BamlFunctionNotFound, MissingEnvVarError, RequestBuildError
+from baml_magic._errors import (
+    BamlCompileError,
+    BamlFunctionNotFound,
+    BamlSourceError,
+    MissingEnvVarError,
+    RequestBuildError,
+    RetryWaitTooLong,
+)
 from baml_magic._function import BamlFunction
 from baml_magic._magics import BamlMagic
 from baml_magic._map import MapResult
@@ -29,6 +36,7 @@ __all__ = [
     "BamlFunction",
     "BamlFunctionNotFound",
     "BamlMagic",
+    "BamlSourceError",
     "CallOptions",
     "MapResult",
     "MissingEnvVarError",
@@ -36,6 +44,7 @@ __all__ = [
     "PromptView",
     "RequestBuildError",
     "RequestView",
+    "RetryWaitTooLong",
     "Run",
     "Status",
     "Timing",

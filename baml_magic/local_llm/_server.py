@@ -19,7 +19,7 @@ from baml_magic.local_llm._answers import answer_for
 DEFAULT_TPS = 40.0
 DEFAULT_WORDS = 40
 UNPARSABLE_ANSWER = "I'm sorry, I can only answer in plain words today."
-FAULTS = ("http_500", "http_429", "stall", "malformed", "disconnect", "unparsable")
+FAULTS = ("http_500", "http_429", "http_401_echo", "stall", "malformed", "disconnect", "unparsable")
 
 
 @dataclass
@@ -208,6 +208,11 @@ class Handler(BaseHTTPRequestHandler):
                 outcome = "fault"
                 error = {"message": "local_llm: simulated server error", "type": "server_error"}
                 self._send_json(500, {"error": error})
+            elif fault == "http_401_echo":  # a provider that repeats the key it was given, as some do
+                outcome = "fault"
+                given = str(self.headers.get("Authorization", "")).removeprefix("Bearer ")
+                self._send_json(401, {"error": {"message": f"local_llm: invalid API key {given!r}",
+                                                "type": "invalid_request_error"}})
             elif fault == "http_429":
                 outcome = "fault"
                 self._send_json(
