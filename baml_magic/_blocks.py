@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from baml_magic._scan import WORD, Unreadable, line_end, raw_open, skip_atom, skip_balanced, skip_space
 
+_BODY_NEXT = re.compile(r'["#/({]')
 
-def _body_open(block_text: str) -> int:
+
+def body_start(block_text: str) -> int:
     """Index of a block's body brace: the first ``{`` outside its header's parentheses and strings."""
     j = 0
-    while j < len(block_text):
+    while True:
+        found = _BODY_NEXT.search(block_text, j)
+        if found is None:
+            raise Unreadable("no block body")
+        j = found.start()
         skipped = skip_atom(block_text, j)
         if skipped is not None:
             j = skipped
@@ -24,23 +31,12 @@ def _body_open(block_text: str) -> int:
             return j
         else:
             j += 1
-    raise Unreadable("no block body")
 
 
-def header(block_text: str) -> str:
-    """A block's header on one line: ``function F(x: string) -> Story``."""
-    try:
-        head = block_text[:_body_open(block_text)]
-    except Unreadable:
-        head = block_text.split("{", 1)[0]
-    return " ".join(head.split())
-
-
-def _body_entries(block_text: str) -> list[tuple[str, int, int]]:
-    """(key, value start, value end) of each ``key value`` line at the top of a block's body."""
-    i = _body_open(block_text)
-    entries = []
-    k = i + 1
+def _body_entries(block_text: str, body: int) -> dict[str, str]:
+    """Each ``key value`` line at the top of a block's body (whose brace is at ``body``), by key."""
+    entries: dict[str, str] = {}
+    k = body + 1
     end = len(block_text) - 1
     while k < end:
         k = skip_space(block_text, k)
@@ -52,34 +48,43 @@ def _body_entries(block_text: str) -> list[tuple[str, int, int]]:
             continue
         value_start = skip_space(block_text, match.end(), newlines=False)
         value_end = line_end(block_text, value_start)
-        entries.append((match.group(0), value_start, value_end))
+        entries.setdefault(match.group(0), block_text[value_start:value_end].strip())
         k = value_end + 1
     return entries
 
 
-def block_entry(block_text: str, key: str) -> str | None:
-    """The value text of a top-level ``key value`` line in a block (``client``, ``prompt``, ...)."""
+@dataclass(frozen=True)
+class FunctionFacts:
+    """What a function block says, read in one pass: its header, client and prompt."""
+
+    header: str
+    client: str | None
+    prompt: str | None
+    body: int | None  # where its body's brace is (None when it can't be read for sure)
+
+
+def function_facts(block_text: str) -> FunctionFacts:
     try:
-        for name, start, end in _body_entries(block_text):
-            if name == key:
-                return block_text[start:end].strip()
+        body: int | None = body_start(block_text)
     except Unreadable:
-        return None
-    return None
+        body = None
+    head = block_text[:body] if body is not None else block_text.split("{", 1)[0]
+    try:
+        entries = _body_entries(block_text, body) if body is not None else {}
+    except Unreadable:
+        entries = {}
+    return FunctionFacts(" ".join(head.split()), _client(entries.get("client")), _prompt(entries.get("prompt")),
+                         body)
 
 
-def function_client(block_text: str) -> str | None:
-    """The `client` a function block names (a client name or a provider/model shorthand)."""
-    value = block_entry(block_text, "client")
+def _client(value: str | None) -> str | None:
     if not value:
         return None
     value = re.sub(r"\s+//.*$", "", value)
     return value[1:-1] if value.startswith('"') and value.endswith('"') else value
 
 
-def function_prompt(block_text: str) -> str | None:
-    """The prompt template of a function block, as written."""
-    value = block_entry(block_text, "prompt")
+def _prompt(value: str | None) -> str | None:
     if not value:
         return None
     raw = raw_open(value, 0)

@@ -24,7 +24,7 @@ from baml_magic._run import ASYNC_POLL_SECONDS, CallOptions, Run, type_builder
 from baml_magic._session import Session
 from baml_magic._signature import Arguments, docstring, python_signature
 from baml_magic._streams import AsyncPartialStream, PartialStream
-from baml_magic._views import View, make_view
+from baml_magic._views import NullView, View, make_view
 
 _CALL_OPTIONS = ("timeout", "tb")  # keywords a call takes besides the function's own parameters
 
@@ -104,9 +104,10 @@ class BamlFunction:
         return Live(lambda: view.update(run), final=lambda: view.finish(run), finished=lambda: run.done,
                     refresh_hz=self._session.settings.refresh_hz, news=run.wait_news, name=run.function)
 
-    def _follow(self, run: Run) -> Live:
-        """The live view of a call in the cell's output, refreshing."""
-        return self._live(run, make_view(self._session.settings.display, run)).start()
+    def _follow(self, run: Run) -> Live | None:
+        """The live view of a call in the cell's output, refreshing (None when nothing is shown)."""
+        view = make_view(self._session.settings.display, run)
+        return None if isinstance(view, NullView) else self._live(run, view).start()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         run = self.open_run(args, kwargs)
@@ -116,10 +117,12 @@ class BamlFunction:
         except KeyboardInterrupt:
             run.cancel()
             run.settle()
-            live.stop()
+            if live is not None:
+                live.stop()
             raise interrupted(f"{run.function} after {run.elapsed:.2f} s",
                               f"the partial is in {run.function}.last.partial") from None
-        live.stop()
+        if live is not None:
+            live.stop()
         return outcome(run.value, run.error)
 
     def start(self, *args: Any, **kwargs: Any) -> Background:
@@ -143,9 +146,11 @@ class BamlFunction:
         except BaseException:
             run.cancel()
             run.settle()
-            live.stop()
+            if live is not None:
+                live.stop()
             raise
-        live.stop()
+        if live is not None:
+            live.stop()
         return outcome(run.value, run.error)
 
     def astream(self, *args: Any, **kwargs: Any) -> AsyncPartialStream:

@@ -137,6 +137,7 @@ def split(text: str) -> Split:
 def _blocks(text: str) -> list[Block]:
     blocks: list[Block] = []
     i, n = 0, len(text)
+    line, counted = 1, 0  # line numbers counted as we go, not from the start each time
     while True:
         i = skip_space(text, i)
         if i >= n:
@@ -167,7 +168,9 @@ def _blocks(text: str) -> list[Block]:
             end = _trim_trailing_space(text, start, _alias_end(text, i))
         else:
             end = _braced_end(text, i)
-        blocks.append(Block(kind, name, start, end, text.count("\n", 0, start) + 1))
+        line += text.count("\n", counted, start)
+        counted = start
+        blocks.append(Block(kind, name, start, end, line))
         i = end
 
 

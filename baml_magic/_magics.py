@@ -160,8 +160,9 @@ class BamlMagic(Magics):
         names = [n for n, spec in compiled.functions.items() if spec.source_key == key]
         taken = self.binder.bind_all(compiled)
         note = "" if names else "no functions in this cell; the project compiled"
-        display(Bound([python_signature(compiled.functions[n]) for n in names if n not in taken],
-                      _join(note, _not_bound(taken))))
+        shown = [n for n in names if n not in taken]
+        display(Bound([python_signature(compiled.functions[n]) for n in shown[:Bound.LIMIT + 1]],
+                      _join(note, _not_bound(taken)), total=len(shown)))
 
     def _load(self, options: argparse.Namespace) -> None:
         targets = [t.strip("'\"") for t in options.targets]
@@ -191,7 +192,8 @@ class BamlMagic(Magics):
         note = f"loaded {len(new)} file{'s' if len(new) != 1 else ''} from {directory}"
         if dropped:
             note += f"; no longer bound (not named): {', '.join(dropped)}"
-        display(Bound([python_signature(compiled.functions[n]) for n in names], _join(note, _not_bound(taken))))
+        display(Bound([python_signature(compiled.functions[n]) for n in names[:Bound.LIMIT + 1]],
+                      _join(note, _not_bound(taken)), total=len(names)))
 
     def _list(self, options: argparse.Namespace) -> Table:
         rows = []

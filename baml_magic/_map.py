@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 from baml_magic._errors import RetryWaitTooLong, interrupted
 from baml_magic._live import Live
-from baml_magic._providers import retry_after
 from baml_magic._run import POLL_SECONDS, Run
 from baml_magic._types import Status
 from baml_magic._views import ProgressView
@@ -154,7 +153,7 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
                     state.results[index] = run.value
                     state.states[index] = Status.DONE
                     continue
-                wait = retry_after(run.error, run.log)
+                wait = run.retry_after
                 if wait is not None and wait > max_retry_wait:
                     fail(index, RetryWaitTooLong(state.function, wait, max_retry_wait, run.error))
                     continue

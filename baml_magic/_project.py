@@ -18,7 +18,7 @@ from baml_py.errors import BamlError
 
 from baml_magic import _codegen as codegen
 from baml_magic import _lexer as sources
-from baml_magic._blocks import env_references, function_client, function_prompt, header, one_line_options
+from baml_magic._blocks import FunctionFacts, env_references, function_facts, one_line_options
 from baml_magic._errors import BamlCompileError, BamlSourceError, Diagnostic, clean_message, parse_diagnostics
 from baml_magic._providers import SHORTHAND_KEYS
 from baml_magic._redact import watch
@@ -84,6 +84,8 @@ class Project:
         return self._commit(proposed)
 
     def _commit(self, proposed: dict[str, Source]) -> Compiled:
+        if self.compiled is not None and list(proposed.items()) == list(self.sources.items()):
+            return self.compiled  # nothing changed (a cell run again as it was): nothing to compile
         compiled = compile_sources(list(proposed.values()), self.cache_dir)
         self.sources, self.compiled = proposed, compiled
         return compiled
@@ -108,28 +110,64 @@ def effective_files(ordered: list[Source]) -> tuple[dict[str, str], dict[str, li
     return files, live
 
 
+def generator_files(ordered: list[Source], live: dict[str, list[sources.Block]], files: dict[str, str],
+                    facts: dict[tuple[str, str], FunctionFacts]) -> dict[str, str]:
+    """The project as BAML's generator needs to see it: types and signatures, not prompts.
+
+    Each function's body becomes its client and an empty prompt (on as many lines), so an edited
+    prompt leaves the generator's input, and so its cached output, as it was.
+    """
+    out: dict[str, str] = {}
+    for s in ordered:
+        text = files[s.filename]
+        for block in sorted(live[s.key], key=lambda b: b.start, reverse=True):
+            fact = facts.get((s.key, block.name)) if block.kind == "function" else None
+            if fact is None or fact.body is None or fact.client is None:
+                continue
+            body_start = block.start + fact.body
+            newlines = text.count("\n", body_start, block.end)
+            if newlines < 2:
+                continue
+            client = f'"{fact.client}"' if "/" in fact.client else fact.client
+            body = "{\n  client " + client + '\n  prompt #""#' + "\n" * (newlines - 1) + "}"
+            text = text[:body_start] + body + text[block.end:]
+        out[s.filename] = text
+    return out
+
+
 def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
-    """Compile sources (earlier first) into a runtime, generated types and function specs."""
+    """Compile sources (earlier first) into a runtime, generated types and function specs.
+
+    BAML's generator runs in a child process while BAML compiles the runtime in this one.
+    """
     files, live = effective_files(ordered)
     by_file = {s.filename: s for s in ordered}
     _check_client_options(ordered, live)
     # The values of every variable a client reads are secrets, whatever the variable is called.
     watch({name for s in ordered for b in live[s.key] if b.kind == "client"
            for name in env_references(s.text[b.start:b.end])} | set(SHORTHAND_KEYS.values()))
+    facts = {(s.key, b.name): function_facts(s.text[b.start:b.end]) for s in ordered for b in live[s.key]
+             if b.kind == "function"}
+    shape = generator_files(ordered, live, files, facts)
+    try:
+        generation = codegen.Generation(shape, cache_dir)
+    except codegen.GeneratorError as exc:
+        raise _compile_error(str(exc), by_file, "BAML's generator: ") from None
     try:
         runtime = baml_py.BamlRuntime.from_files(
             SOURCE_ROOT, {f"{SOURCE_ROOT}/{name}": text for name, text in files.items()}, dict(os.environ)
         )
     except BamlError as exc:
+        generation.cancel()
         raise _compile_error(str(exc), by_file) from None
     try:
-        client_dir = codegen.generate(files, cache_dir)
+        client_dir = generation.finish()
         try:
             types = codegen.load_types(client_dir)
             signatures = codegen.signatures(client_dir, types)
         except Exception:  # noqa: BLE001 - a cached generation someone damaged: make it again, once
             codegen.discard(client_dir)
-            client_dir = codegen.generate(files, cache_dir)
+            client_dir = codegen.generate(shape, cache_dir)
             types = codegen.load_types(client_dir)
             signatures = codegen.signatures(client_dir, types)
     except codegen.GeneratorError as exc:
@@ -137,29 +175,28 @@ def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
 
     functions: dict[str, FunctionSpec] = {}
     clients: dict[str, str] = {}
-    located: dict[str, tuple[Source, str, int]] = {}  # function -> (source, block text, line)
+    located: dict[str, tuple[Source, FunctionFacts | None, int]] = {}  # function -> (source, facts, line)
     for s in ordered:
         for block in live[s.key]:
-            text = s.text[block.start:block.end]
             if block.kind == "client":
-                clients[block.name] = text
+                clients[block.name] = s.text[block.start:block.end]
             elif block.kind == "function":
-                located[block.name] = (s, text, block.line)
+                located[block.name] = (s, facts[(s.key, block.name)], block.line)
     bindable: set[str] = set()
     for name, sig in signatures.items():
         found = located.get(name) or _find_function(name, ordered)
         if found is None:  # compiled but not found in any text: bind it, placed in the project
-            source, text, line, where = None, "", 0, "the project"
+            source, fact, where = None, None, "the project"
         else:
-            source, text, line = found
+            source, fact, line = found
             where = f"{source.label}, line {line}" if source.is_cell else f"{source.label}:{line}"
         functions[name] = FunctionSpec(
             name=name,
             params=sig.params,
             returns=sig.returns,
-            client=function_client(text) if text else None,
-            prompt=function_prompt(text) if text else None,
-            baml_signature=header(text) if text else f"function {name}",
+            client=fact.client if fact else None,
+            prompt=fact.prompt if fact else None,
+            baml_signature=fact.header if fact else f"function {name}",
             where=where,
             source_key=source.key if source is not None else "",
         )
@@ -170,13 +207,13 @@ def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
     return Compiled(runtime, types, functions, clients, files, bindable, origins)
 
 
-def _find_function(name: str, ordered: list[Source]) -> tuple[Source, str, int] | None:
+def _find_function(name: str, ordered: list[Source]) -> tuple[Source, FunctionFacts | None, int] | None:
     """Where ``function name`` stands in a source the lexer kept whole (the newest source first)."""
     pattern = re.compile(rf"^[ \t]*function[ \t]+{re.escape(name)}\b", re.M)
     for s in reversed(ordered):
         match = pattern.search(s.text)
         if match is not None:
-            return s, "", s.text.count("\n", 0, match.start()) + 1
+            return s, None, s.text.count("\n", 0, match.start()) + 1
     return None
 
 

@@ -114,8 +114,9 @@ class Bound:
 
     LIMIT = 12
 
-    def __init__(self, signatures: list[str], note: str) -> None:
-        extra = len(signatures) - self.LIMIT
+    def __init__(self, signatures: list[str], note: str, total: int | None = None) -> None:
+        """``signatures`` may stop after LIMIT + 1 of ``total`` (rendering 500 signatures costs more than it shows)."""
+        extra = (len(signatures) if total is None else total) - self.LIMIT
         if extra > 1:
             signatures = [*signatures[:self.LIMIT], f"… and {extra} more (see %baml list)"]
         self.signatures, self.note = signatures, note

@@ -24,7 +24,7 @@ from baml_magic import _clients as clients
 from baml_magic import events
 from baml_magic._codegen import TypeModules
 from baml_magic._errors import short_error
-from baml_magic._providers import stream_cut_short
+from baml_magic._providers import retry_after, stream_cut_short
 from baml_magic._redact import redact, remember_headers, scrub
 from baml_magic._types import Status, Timing, Usage
 from baml_magic._worker import worker
@@ -84,7 +84,9 @@ class Run:
         self.first_partial: float | None = None
         self.end: float | None = None
         self.partials = 0
-        self.collector = baml_py.Collector("baml_magic")
+        self.collector: baml_py.Collector | None = baml_py.Collector("baml_magic")
+        self._kept: tuple[Usage, str | None, str | None] | None = None  # usage, provider, client after compact()
+        self.retry_after: float | None = None  # seconds a 429 answer asked to wait, if it did
         self._runtime = runtime
         self._types = types
         self._abort = baml_py.AbortController()
@@ -116,15 +118,16 @@ class Run:
             if self.options.timeout is not None:
                 deadline = asyncio.get_running_loop().call_later(self.options.timeout, self.cancel, "timeout")
             ctx = self._runtime.create_context_manager()
+            collectors = [self.collector] if self.collector is not None else []
             stream = self._runtime.stream_function(  # type: ignore[call-arg]  # the stub lacks abort_controller
                 self.function, self.args, self._on_event, ctx, type_builder(self.options.tb),
-                clients.registry(self.override), [self.collector], dict(os.environ),
+                clients.registry(self.override), collectors, dict(os.environ),
                 tags={}, on_tick=None, abort_controller=self._abort,
             )
             result = await stream.done(ctx)
             value = result.cast_to(self._types.types, self._types.types, self._types.stream_types, False,
                                    self._runtime)
-            if stream_cut_short(self.collector.last):
+            if stream_cut_short(self.log):
                 with self._cond:
                     self.partial = value
                 raise BamlClientError(
@@ -144,7 +147,7 @@ class Run:
             return BamlTimeoutError(self.client or "", f"{self.function} did not finish within {timeout:g} s")
         if self._cancel_reason is not None or isinstance(exc, (BamlAbortError, asyncio.CancelledError)):
             return exc if isinstance(exc, BamlAbortError) else BamlAbortError("cancelled")
-        if not isinstance(exc, BamlClientError) and stream_cut_short(self.collector.last):
+        if not isinstance(exc, BamlClientError) and stream_cut_short(self.log):
             # A connection that closed mid-answer, whatever the parser made of the rest.
             return BamlClientError(f"{self.function}: the stream ended before the model finished (the connection "
                                    f"closed mid-stream); the partial result is kept")
@@ -183,14 +186,27 @@ class Run:
                 self.partial = value
             self._bump()
         self._remember_headers()
+        # Read now, while the call's log is whole: a map may ask for it after the session compacted the run.
+        self.retry_after = retry_after(error, self.log) if error is not None else None
         self._emit("error" if error is not None else "finish")
         for listener in list(self.listeners):
             with contextlib.suppress(Exception):
                 listener(self)
 
+    def compact(self) -> None:
+        """Keep what the session's history needs (usage, client) and let go of the call's log and raw stream.
+
+        The session does this to a function's previous run when a new one starts: ``Fn.last`` keeps
+        everything, older runs stay small.
+        """
+        if self.end is None or self._kept is not None:
+            return
+        self._kept = (self.usage, self.provider, self.client_name)
+        self.collector = None
+
     def _remember_headers(self) -> None:
         """The headers this call sent hold secrets (keys, tokens): scrub their values from every output."""
-        log = self.collector.last
+        log = self.log
         for call in (log.calls if log is not None else []):
             request = getattr(call, "http_request", None)
             with contextlib.suppress(Exception):  # a call that never built a request has none
@@ -283,11 +299,13 @@ class Run:
 
     @property
     def log(self) -> baml_py.FunctionLog | None:
-        return self.collector.last
+        return self.collector.last if self.collector is not None else None
 
     @property
     def usage(self) -> Usage:
-        log = self.collector.last
+        if self._kept is not None:
+            return self._kept[0]
+        log = self.log
         usage = log.usage if log is not None else None
         if usage is None:
             return Usage()
@@ -295,17 +313,21 @@ class Run:
 
     @property
     def provider(self) -> str | None:
+        if self._kept is not None:
+            return self._kept[1]
         call = self._selected_call()
         return call.provider if call is not None else None
 
     @property
     def client_name(self) -> str | None:
         """The client that answered, as BAML names it (after any fallback or retry)."""
+        if self._kept is not None:
+            return self._kept[2]
         call = self._selected_call()
         return call.client_name if call is not None else self.client
 
     def _selected_call(self) -> Any:
-        log = self.collector.last
+        log = self.log
         if log is None:
             return None
         return log.selected_call or (log.calls[-1] if log.calls else None)
@@ -316,7 +338,7 @@ class Run:
 
     @property
     def raw_response(self) -> str | None:
-        log = self.collector.last
+        log = self.log
         return log.raw_llm_response if log is not None else None
 
     @property

@@ -80,7 +80,7 @@ def skip_atom(text: str, i: int) -> int | None:
         return None
     if ch == "/" and _comment_at(text, i):
         return _skip_line_comment(text, i)
-    if ch == "#" or (ch.isalpha() and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] in "_-"))):
+    if ch == "#":  # a raw string's optional word before its hashes changes nothing: the hashes open it
         raw = raw_open(text, i)
         if raw is not None:
             return skip_raw(text, raw)
@@ -88,6 +88,8 @@ def skip_atom(text: str, i: int) -> int | None:
 
 
 _CLOSERS = {"(": ")", "[": "]", "{": "}", "<": ">"}
+_NEXT = re.compile(r'["#/(){}\[\]]')  # where anything can happen; plain text between is skipped at once
+_NEXT_ANGLE = re.compile(r'["#/(){}\[\]<>]')
 
 
 def skip_balanced(text: str, i: int, *, angle: bool = False) -> int:
@@ -96,7 +98,12 @@ def skip_balanced(text: str, i: int, *, angle: bool = False) -> int:
     j = i + 1
     n = len(text)
     openers = "([{<" if angle else "([{"
+    interesting = _NEXT_ANGLE if angle else _NEXT
     while j < n:
+        found = interesting.search(text, j)
+        if found is None:
+            break
+        j = found.start()
         skipped = skip_atom(text, j)
         if skipped is not None:
             j = skipped

@@ -57,6 +57,11 @@ class Session:
         self.runs.append(run)
         while len(self.runs) > max(1, self.settings.history):
             self.runs.popleft()
+        previous = self.last.get(run.function)
+        if previous is not None and previous.done:  # only Fn.last keeps its whole log
+            previous.compact()
+        elif previous is not None:
+            previous.listeners.append(Run.compact)
         self.last[run.function] = run
         run.listeners.append(self.ledger.add)
         if foreground:

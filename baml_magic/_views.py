@@ -64,6 +64,17 @@ def static_bundle(run: Run) -> dict[str, str]:
     return {"text/plain": text, "text/html": html_out}
 
 
+def close_widgets(*widgets: Any) -> None:
+    """Close widgets and the Layout and Style models each one opened with it (``close()`` leaves those)."""
+    for widget in widgets:
+        if widget is None:
+            continue
+        for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
+            if part is not None and hasattr(part, "close"):
+                part.close()
+        widget.close()
+
+
 class LiveFields:
     """The status line and field view of a call as two ipywidgets HTML widgets (views and playground)."""
 
@@ -82,8 +93,7 @@ class LiveFields:
             self.body.value = body
 
     def close(self) -> None:
-        self.status.close()
-        self.body.close()
+        close_widgets(self.status, self.body)
 
 
 class WidgetView:
@@ -116,9 +126,7 @@ class WidgetView:
     def finish(self, run: Run) -> None:
         self.update(run)
         self.handle.update(static_bundle(run), raw=True)
-        if self.stop_button is not None:
-            self.stop_button.close()
-        self.box.close()
+        close_widgets(self.stop_button, self.box)
         self.fields.close()
 
 
@@ -254,5 +262,4 @@ class ProgressView:
         self.update(summary, finished, total)
         if self.widget is not None:
             self.handle.update(final, raw=True)
-            for widget in (self.widget, self.bar, self.label):
-                widget.close()
+            close_widgets(self.widget, self.bar, self.label)

@@ -53,6 +53,8 @@ def test_mask_blanks_a_block_but_keeps_line_numbers() -> None:
 
 def test_function_client_prompt_and_env() -> None:
     blocks = {b.name: TEXT[b.start:b.end] for b in sources.split_blocks(TEXT)}
-    assert _blocks.function_client(blocks["Tell"]) == "openai/gpt-4o-mini"
-    assert "{{ s.title }}" in (_blocks.function_prompt(blocks["Tell"]) or "")
+    facts = _blocks.function_facts(blocks["Tell"])
+    assert facts.client == "openai/gpt-4o-mini"
+    assert "{{ s.title }}" in (facts.prompt or "")
+    assert facts.header == "function Tell(s: Story) -> string"
     assert _blocks.env_references('options { api_key env.OPENAI_API_KEY base_url env.X }') == ["OPENAI_API_KEY", "X"]
