@@ -102,7 +102,7 @@ class BamlFunction:
 
     def _live(self, run: Run, view: View) -> Live:
         return Live(lambda: view.update(run), final=lambda: view.finish(run), finished=lambda: run.done,
-                    refresh_hz=self._session.settings.refresh_hz, news=run.wait_news, name=run.function)
+                    refresh_hz=self._session.settings.refresh_hz, news=run.version, name=run.function)
 
     def _follow(self, run: Run) -> Live | None:
         """The live view of a call in the cell's output, refreshing (None when nothing is shown)."""

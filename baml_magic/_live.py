@@ -1,54 +1,60 @@
-"""The one live-view driver: a refresh thread that redraws a view while its source has news.
+"""The one live-view driver: views redrawn while their source has news, then one final static frame.
 
-In the manner of rich's ``Live``: ``start()`` begins refreshing at ``refresh_hz``, ``stop()``
-(or the source finishing) ends it with one final frame. Calls, background runs, the playground
-and maps all redraw through it; the things they show only publish news.
+In the manner of rich's ``Live``: ``start()`` begins refreshing at ``refresh_hz``, ``stop()`` (or the
+source finishing) ends it with its final frame. Calls, background runs, the playground and maps all
+redraw through it; the things they show only publish news.
 
-Widget values may be set from any thread. What the thread displays is routed by the kernel like any
-thread's output (to the cell running then); display updates find their output by display id, so a
-background view ends as its static frame even after its cell has finished.
+Every view of the process is redrawn by one long-lived thread. A thread per view would cost more
+than its start-up: ipykernel gives every thread that publishes output a socket of its own and keeps
+it, about 24 KiB a thread, so a view per call grew a kernel by that much per call. A redraw costs at
+most one percent of the time: a view that takes longer to draw (a long answer) is drawn less often.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
 
 HEARTBEAT_SECONDS = 0.5  # redraw at least this often, so elapsed times keep moving
+DUTY = 100  # wait at least this many times a redraw's own duration before the next one
 
 
 class Live:
     """Redraw ``draw()`` on news, at most ``refresh_hz`` times a second, then ``final()`` once."""
 
     def __init__(self, draw: Callable[[], None], *, final: Callable[[], None], finished: Callable[[], bool],
-                 refresh_hz: float, news: Callable[[int, float], int] | None = None, name: str = "live") -> None:
+                 refresh_hz: float, news: Callable[[], int] | None = None, name: str = "live") -> None:
         self._draw = draw
         self._final = final
         self._finished = finished
-        self._news = news  # news(seen, timeout) -> version; None: redraw on every tick
+        self._news = news  # the source's version now; None: redraw on every tick
+        self.name = name
         self.interval = 1.0 / max(1.0, refresh_hz)
-        self._stop = threading.Event()
-        self._final_lock = threading.Lock()
-        self._final_drawn = False
-        self._thread = threading.Thread(target=self._loop, name=f"baml_magic-{name}", daemon=True)
+        self._wait = self.interval
+        self._lock = threading.RLock()
+        self._done = threading.Event()
+        self._stopped = False
+        self._seen = -1
+        self._drawn = 0.0
 
     def start(self) -> Live:
-        self._thread.start()
+        _scheduler().add(self, time.monotonic() + self.interval)
         return self
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self) -> None:
         """Stop refreshing and draw the final frame (once, whoever gets there first)."""
-        self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
+        with self._lock:
+            self._stopped = True
         self._finish()
 
     def join(self, timeout: float | None = None) -> None:
         """Wait until the source has finished and the final frame is drawn."""
-        self._thread.join(timeout)
+        self._done.wait(timeout)
 
     def __enter__(self) -> Live:
         return self.start()
@@ -57,34 +63,75 @@ class Live:
                  trace: TracebackType | None) -> None:
         self.stop()
 
-    def _loop(self) -> None:
-        seen = -1
-        drawn = 0.0
-        try:
-            while not self._stop.is_set() and not self._finished():
-                if self._news is not None:
-                    version = self._news(seen, self.interval)
-                else:
-                    self._stop.wait(self.interval)
-                    version = seen + 1
-                now = time.monotonic()
-                if version != seen or now - drawn >= HEARTBEAT_SECONDS:
-                    seen = version
-                    self._safely(self._draw)
-                    drawn = time.monotonic()
-                    self._stop.wait(max(0.0, self.interval - (drawn - now)))  # at most refresh_hz redraws
-        finally:
-            self._finish()
+    def tick(self) -> float | None:
+        """One turn of the refresh: draw if there is news; the time of the next turn, or None when ended."""
+        with self._lock:
+            if self._done.is_set() or self._stopped:
+                return None
+            if self._finished():
+                self._finish()
+                return None
+            version = self._news() if self._news is not None else self._seen + 1
+            now = time.monotonic()
+            if version != self._seen or now - self._drawn >= HEARTBEAT_SECONDS:
+                self._seen = version
+                _safely(self._draw)
+                self._drawn = time.monotonic()
+                self._wait = max(self.interval, (self._drawn - now) * DUTY)
+            return time.monotonic() + self._wait
 
     def _finish(self) -> None:
-        with self._final_lock:
-            if self._final_drawn:
+        with self._lock:
+            if self._done.is_set():
                 return
-            self._final_drawn = True
-        self._safely(self._final)
+            _safely(self._final)
+            self._done.set()
 
-    @staticmethod
-    def _safely(step: Callable[[], None]) -> None:
-        # A view that fails to redraw (a widget closed by the frontend) must not end the call it shows.
-        with contextlib.suppress(Exception):
-            step()
+
+def _safely(step: Callable[[], None]) -> None:
+    # A view that fails to redraw (a widget closed by the frontend) must not end the call it shows.
+    with contextlib.suppress(Exception):
+        step()
+
+
+class _Scheduler:
+    """The one thread that ticks every live view, each at its own pace."""
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, Live]] = []
+        self._order = itertools.count()
+        self._cond = threading.Condition()
+        self.thread = threading.Thread(target=self._serve, name="baml_magic-views", daemon=True)
+        self.thread.start()
+
+    def add(self, live: Live, when: float) -> None:
+        with self._cond:
+            heapq.heappush(self._due, (when, next(self._order), live))
+            self._cond.notify()
+
+    def _serve(self) -> None:
+        while True:
+            with self._cond:
+                while not self._due:
+                    self._cond.wait()
+                when, _, live = self._due[0]
+                delay = when - time.monotonic()
+                if delay > 0:
+                    self._cond.wait(delay)
+                    continue
+                heapq.heappop(self._due)
+            following = live.tick()
+            if following is not None:
+                self.add(live, following)
+
+
+_instance: _Scheduler | None = None
+_instance_lock = threading.Lock()
+
+
+def _scheduler() -> _Scheduler:
+    global _instance
+    with _instance_lock:
+        if _instance is None or not _instance.thread.is_alive():
+            _instance = _Scheduler()
+        return _instance

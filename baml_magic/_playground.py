@@ -187,7 +187,7 @@ class Playground:
         self.run_button.disabled, self.stop_button.disabled = True, False
         self._live = Live(lambda: self.live.update(run), final=lambda: self._ended(run, kwargs),
                           finished=lambda: run.done, refresh_hz=self.session.settings.refresh_hz,
-                          news=run.wait_news, name="playground").start()
+                          news=run.version, name="playground").start()
         return run
 
     def _ended(self, run: Run, kwargs: dict[str, Any]) -> None:

@@ -237,6 +237,10 @@ class Run:
     def done(self) -> bool:
         return self.end is not None
 
+    def version(self) -> int:
+        """A number that changes with every piece of news (a partial, the end)."""
+        return self._version
+
     def wait(self, timeout: float | None = None) -> bool:
         """Wait (interruptibly) until the call has ended; True if it has."""
         deadline = None if timeout is None else time.monotonic() + timeout

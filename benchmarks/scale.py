@@ -1,0 +1,219 @@
+"""Cost as work grows: every row of issue #12, each against a baseline measured in the same run.
+
+Rows (real kernels for the live-view rows, an in-process shell for the rest):
+
+- kernel memory per streamed call with the live view, and widget models opened / closed per call,
+  against a plain baml-py stream loop in the same kernel;
+- compile + bind of a 500-function project against ``baml-cli generate``; an unchanged cell run again;
+  a one-function cell edited next to the 500 functions;
+- ``await Fn.aio(...)`` interrupted: interrupt -> kernel idle, over 20 runs;
+- tiny calls: per call against baml-py's non-streaming call, its sync stream and its async stream;
+- ``Fn.map`` of 1,000 tiny inputs at concurrency 16 against a plain asyncio + semaphore loop;
+- the live view's cost at 5,000 tokens/s for answers of 600 and 3,000 tokens, against a plain stream.
+
+Run: ``python benchmarks/scale.py`` (about two minutes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import baml_py
+
+sys.path.insert(0, str(Path(__file__).parent))
+from compile_bind import baml_cli_generate, project
+
+from baml_magic import local_llm
+from baml_magic.testing import CLIENT, Kernel, TestingShell
+
+TINY = ('client<llm> Tiny {\n  provider "openai-generic"\n  options {\n    base_url env.LOCAL_LLM_BASE_URL\n'
+        '    model "local"\n  }\n}\nfunction Say(x: string) -> string {\n  client Tiny\n  prompt #"Say {{ x }}"#\n}\n')
+STREAMED = CLIENT.replace('model "local"', 'model "local?words=WORDS"') + \
+    'class Story {\n  title string\n  body string\n}\nfunction Tell(x: string) -> Story {\n  client Fast\n' \
+    '  prompt #"A story about {{ x }}. {{ ctx.output_format }}"#\n}\n'
+
+
+# A plain baml-py stream, as a generated client runs it: every partial cast to the stream types.
+PLAIN_STREAM = """
+def plain(name, x):
+    fn = globals()[name]
+    rt, types = fn.compiled.runtime, fn.compiled.types
+    def cast(result):
+        if result.is_ok():
+            result.cast_to(types.types, types.types, types.stream_types, True, rt)
+    ctx = rt.create_context_manager()
+    stream = rt.stream_function_sync(name, {"x": x}, cast, ctx, None, None, [], dict(os.environ), {})
+    return stream.done(ctx).cast_to(types.types, types.types, types.stream_types, False, rt)
+"""
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms"
+
+
+def quiet_cell(shell: TestingShell, text: str, cell_id: str) -> float:
+    started = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        shell.run_cell("%%baml\n" + text, cell_id=cell_id)
+    return time.perf_counter() - started
+
+
+def compile_rows(shell: TestingShell) -> None:
+    times, cli = [], []
+    for salt in range(3):
+        source = project(500, 1000 + salt)
+        times.append(quiet_cell(shell, source, "big"))
+        cli.append(baml_cli_generate(source))
+    p50, base = statistics.median(times), statistics.median(cli)
+    print(f"compile + bind, 500 functions: {ms(p50)} (min {ms(min(times))}, max {ms(max(times))}); "
+          f"baml-cli generate {ms(base)}; ratio {p50 / base:.2f} (goal <= 1.5)")
+    unchanged = [quiet_cell(shell, project(500, 1002), "big") for _ in range(5)]
+    print(f"unchanged 500-function cell run again: median {ms(statistics.median(unchanged))}, max "
+          f"{ms(max(unchanged))} (goal <= 50 ms)")
+    small = 'function Extra(t: string) -> string {\n  client Fast\n  prompt #"PROMPT {{ t }}"#\n}\n'
+    edits = [quiet_cell(shell, small.replace("PROMPT", f"Version {i}"), "small") for i in range(5)]
+    print(f"edit a 1-function cell next to 500 functions: median {ms(statistics.median(edits))}, max "
+          f"{ms(max(edits))}; the whole 500-function compile above: {ms(p50)}")
+
+
+def tiny_rows(shell: TestingShell, n: int = 300) -> None:
+    quiet_cell(shell, TINY, "tiny")
+    fn = shell.user_ns["Say"]
+    runtime = fn.compiled.runtime
+    env = dict(os.environ)
+
+    def ours() -> None:
+        fn("a")
+
+    def sync_call() -> None:
+        runtime.call_function_sync("Say", {"x": "a"}, runtime.create_context_manager(), None, None, [], env, {})
+
+    def sync_stream() -> None:
+        stream = runtime.stream_function_sync("Say", {"x": "a"}, None, runtime.create_context_manager(), None,
+                                              None, [], env, {})
+        stream.done(runtime.create_context_manager())
+
+    def per_call(step: object) -> float:
+        for _ in range(20):
+            step()  # type: ignore[operator]
+        started = time.perf_counter()
+        for _ in range(n):
+            step()  # type: ignore[operator]
+        return (time.perf_counter() - started) / n
+
+    results = {name: min(per_call(step) for _ in range(3))
+               for name, step in (("ours", ours), ("call", sync_call), ("stream", sync_stream))}
+    print(f"tiny calls, per call: Fn() {ms(results['ours'])}; baml-py call_function_sync {ms(results['call'])} "
+          f"(ratio {results['ours'] / results['call']:.2f}, goal <= 1.2); stream_function_sync "
+          f"{ms(results['stream'])} (ratio {results['ours'] / results['stream']:.2f})")
+
+    async def plain_map(count: int) -> None:
+        gate = asyncio.Semaphore(16)
+
+        async def one(i: int) -> None:
+            async with gate:
+                controller = baml_py.AbortController()
+                await runtime.call_function("Say", {"x": str(i)}, runtime.create_context_manager(), None, None, [],
+                                            env, {}, abort_controller=controller)
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+
+    started = time.perf_counter()
+    fn.map([str(i) for i in range(1000)], concurrency=16)
+    mapped = time.perf_counter() - started
+    started = time.perf_counter()
+    asyncio.run(plain_map(1000))
+    plain = time.perf_counter() - started
+    print(f"Fn.map of 1,000 tiny inputs at concurrency 16: {mapped:.2f} s; plain asyncio + semaphore "
+          f"{plain:.2f} s; ratio {mapped / plain:.2f} (goal <= 1.2)")
+
+
+def rss_kib(kernel: Kernel, pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def kernel_rows(llm: local_llm.LocalLLM, calls: int = 600) -> None:
+    kernel = Kernel(Path(tempfile.mkdtemp()))
+    try:
+        kernel.ok("%load_ext baml_magic\nimport os, gc, time")
+        kernel.ok("%%baml\n" + STREAMED.replace("WORDS", "12"))
+        pid = int(kernel.ok("print(os.getpid())").text.strip().splitlines()[-1])
+        loop = f"for i in range({calls // 6}):\n    Tell('owls')\ngc.collect()"
+        kernel.ok(loop, timeout=600)  # warm up: history, caches, imports
+        before = rss_kib(kernel, pid)
+        opened = closed = 0
+        for _ in range(6):
+            execution = kernel.run(loop, timeout=600)
+            opened += len(execution.of_type("comm_open"))
+            closed += sum(1 for m in execution.of_type("comm_msg") if m["content"]["data"].get("method") == "close")
+            closed += len(execution.of_type("comm_close"))
+        ours = (rss_kib(kernel, pid) - before) / calls
+        per_call_open = opened / calls
+        kernel.ok(PLAIN_STREAM)
+        baseline_loop = f"for i in range({calls // 6}):\n    plain('Tell', 'owls')\ngc.collect()"
+        kernel.ok(baseline_loop, timeout=600)
+        before = rss_kib(kernel, pid)
+        for _ in range(6):
+            kernel.ok(baseline_loop, timeout=600)
+        plain = (rss_kib(kernel, pid) - before) / calls
+        print(f"kernel memory per streamed call with the live view: {ours:.2f} KiB over {calls} calls after warm-up; "
+              f"plain baml-py stream loop {plain:.2f} KiB (goal <= 5 KiB, flat)")
+        print(f"widget models per call: {per_call_open:.1f} opened, {closed / calls:.1f} closed (goal: all closed)")
+
+        kernel.ok("%%baml\n" + STREAMED.replace("WORDS", "80").replace("Fast", "Slow").replace(
+            'model "local?words=80"', 'model "local?tps=40&words=80"').replace("Tell", "SlowTell"))
+        idle = []
+        for i in range(20):
+            msg_id, execution = kernel.start(f"story = await SlowTell.aio('storm {i}')")
+            time.sleep(0.6)
+            at = kernel.interrupt()
+            kernel.collect(msg_id, execution, timeout=30)
+            idle.append((execution.idle_at or at) - at)
+        print(f"await Fn.aio interrupt -> kernel idle over 20 runs: median {ms(statistics.median(idle))}, max "
+              f"{ms(max(idle))} (goal: max <= 50 ms)")
+
+        for words in (600, 3000):
+            kernel.ok("%%baml\n" + STREAMED.replace("WORDS", str(words)).replace('model "local?',
+                                                                                'model "local?tps=5000&'))
+            ours_wall, plain_wall = [], []
+            for _ in range(3):
+                ours_wall.append(float(kernel.ok("t = time.perf_counter(); Tell('x'); "
+                                                 "print(time.perf_counter() - t)").text.strip().splitlines()[-1]))
+                plain_wall.append(float(kernel.ok(
+                    "t = time.perf_counter(); plain('Tell', 'x'); print(time.perf_counter() - t)"
+                ).text.strip().splitlines()[-1]))
+            ratio = statistics.median(ours_wall) / statistics.median(plain_wall)
+            print(f"view cost at 5,000 tok/s, {words} words: Fn() {statistics.median(ours_wall):.3f} s, plain "
+                  f"stream {statistics.median(plain_wall):.3f} s, ratio {ratio:.3f} (goal <= 1.02)")
+    finally:
+        kernel.shutdown()
+
+
+def main() -> None:
+    os.environ.setdefault("BAML_MAGIC_CACHE", tempfile.mkdtemp(prefix="baml_magic_bench_"))
+    llm = local_llm.start(tps=1e6, words=1)
+    os.environ["LOCAL_LLM_BASE_URL"] = llm.base_url
+    try:
+        shell = TestingShell.instance()
+        shell.run_line_magic("load_ext", "baml_magic")
+        shell.run_line_magic("config", "BamlMagic.display = 'none'")
+        compile_rows(shell)
+        tiny_rows(shell)
+        kernel_rows(llm)
+    finally:
+        llm.stop()
+
+
+if __name__ == "__main__":
+    main()
