@@ -34,6 +34,13 @@ def _red(name: str) -> str:
     return name if colors == "nocolor" else f"\x1b[31m{name}\x1b[0m"
 
 
+def one_line_as(error: BaseException, name: str, message: str) -> None:
+    """Have IPython show an exception as one line of our own words."""
+    line = f"{_red(name)}: {message}"
+    with contextlib.suppress(AttributeError):
+        error._render_traceback_ = lambda: [line]  # type: ignore[attr-defined]
+
+
 def one_line(error: BaseException) -> BaseException:
     """The same exception, shown by IPython as one line (its type and message), secrets scrubbed."""
     message = f"{_red(type(error).__name__)}: {redact(str(error))}"

@@ -13,7 +13,7 @@ from baml_py.errors import BamlError
 from baml_magic import _clients as clients
 from baml_magic import _codegen as codegen
 from baml_magic._background import Background
-from baml_magic._errors import RequestBuildError, clean_message, interrupted, one_line, outcome
+from baml_magic._errors import RequestBuildError, clean_message, interrupted, one_line, one_line_as, outcome
 from baml_magic._live import Live
 from baml_magic._map import MapResult, run_map
 from baml_magic._project import Compiled, FunctionSpec
@@ -70,11 +70,15 @@ class BamlFunction:
         override = client if client != self.spec.client else None
         return values, options, client, override
 
-    def open_run(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, foreground: bool = True) -> Run:
-        """Check the arguments and start the call; the Run is what ``Fn.last`` will hold."""
+    def open_run(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, foreground: bool = True,
+                 stream: bool = True) -> Run:
+        """Check the arguments and start the call; the Run is what ``Fn.last`` will hold.
+
+        ``stream=False`` when nobody will read partials: the answer then comes in one piece.
+        """
         values, options, client, override = self._prepare(args, dict(kwargs))
         run = Run(self.spec.name, values, self.compiled.runtime, self.compiled.types, client=client,
-                  override=override, options=options)
+                  override=override, options=options, stream=stream)
         self._session.record(run, foreground)
         return run.begin()
 
@@ -143,11 +147,15 @@ class BamlFunction:
             # Short sleeps, not an event: ipykernel cancels an await-cell's task from a signal handler.
             while not run.done:
                 await asyncio.sleep(ASYNC_POLL_SECONDS)
-        except BaseException:
+        except BaseException as exc:
             run.cancel()
             run.settle()
             if live is not None:
                 live.stop()
+            if isinstance(exc, asyncio.CancelledError):  # ipykernel's interrupt of an await-cell
+                # One line, not asyncio's long traceback (which also took ipykernel 30-100 ms to format).
+                one_line_as(exc, "CancelledError", f"{run.function} after {run.elapsed:.2f} s cancelled; the "
+                            f"partial is in {run.function}.last.partial")
             raise
         if live is not None:
             live.stop()
@@ -169,7 +177,8 @@ class BamlFunction:
         total = len(inputs) if isinstance(inputs, Sized) else None
         state = MapResult(self.spec.name, total)
         self._session.last_map[self.spec.name] = state
-        return run_map(lambda a, k: fn.open_run(a, k), list(self.__signature__.parameters), inputs, state,
+        return run_map(lambda a, k: fn.open_run(a, k, stream=False), list(self.__signature__.parameters), inputs,
+                       state,
                        concurrency=concurrency, on_error=on_error, display=self._session.settings.display,
                        refresh_hz=self._session.settings.refresh_hz,
                        max_retry_wait=self._session.settings.max_retry_wait)

@@ -69,12 +69,13 @@ class Run:
     """
 
     def __init__(self, function: str, args: dict[str, Any], runtime: baml_py.BamlRuntime, types: TypeModules,
-                 *, client: str | None, override: str | None, options: CallOptions) -> None:
+                 *, client: str | None, override: str | None, options: CallOptions, stream: bool = True) -> None:
         self.function = function
         self.args = args
         self.client = client  # the client this call asked for
         self.override = override  # set when it is not the function's own
         self.options = options
+        self.stream = stream  # False: nobody reads partials (a map's calls), so the answer comes in one piece
         self.status = Status.PENDING
         self.partial: Any = None
         self.value: Any = None
@@ -119,12 +120,16 @@ class Run:
                 deadline = asyncio.get_running_loop().call_later(self.options.timeout, self.cancel, "timeout")
             ctx = self._runtime.create_context_manager()
             collectors = [self.collector] if self.collector is not None else []
-            stream = self._runtime.stream_function(  # type: ignore[call-arg]  # the stub lacks abort_controller
-                self.function, self.args, self._on_event, ctx, type_builder(self.options.tb),
-                clients.registry(self.override), collectors, dict(os.environ),
-                tags={}, on_tick=None, abort_controller=self._abort,
-            )
-            result = await stream.done(ctx)
+            tb, registry, env = type_builder(self.options.tb), clients.registry(self.override), dict(os.environ)
+            if self.stream:
+                stream = self._runtime.stream_function(  # type: ignore[call-arg]  # the stub lacks abort_controller
+                    self.function, self.args, self._on_event, ctx, tb, registry, collectors, env,
+                    tags={}, on_tick=None, abort_controller=self._abort,
+                )
+                result = await stream.done(ctx)
+            else:
+                result = await self._runtime.call_function(
+                    self.function, self.args, ctx, tb, registry, collectors, env, {}, abort_controller=self._abort)
             value = result.cast_to(self._types.types, self._types.types, self._types.stream_types, False,
                                    self._runtime)
             if stream_cut_short(self.log):
