@@ -92,7 +92,8 @@ class Run:
         self._types = types
         self._abort = baml_py.AbortController()
         self._cancel_reason: str | None = None
-        self._cond = threading.Condition()
+        self._cond = threading.Condition()  # news: partials and the end
+        self._ended = threading.Event()  # the end only: waiting for it is not woken by every token
         self._version = 0
         self.listeners: list[Callable[[Run], None]] = []
 
@@ -190,6 +191,7 @@ class Run:
             if status is Status.DONE:
                 self.partial = value
             self._bump()
+            self._ended.set()
         self._remember_headers()
         # Read now, while the call's log is whole: a map may ask for it after the session compacted the run.
         self.retry_after = retry_after(error, self.log) if error is not None else None
@@ -249,12 +251,11 @@ class Run:
     def wait(self, timeout: float | None = None) -> bool:
         """Wait (interruptibly) until the call has ended; True if it has."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while self.end is None:
-                left = POLL_SECONDS if deadline is None else min(POLL_SECONDS, deadline - time.monotonic())
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
+        while not self._ended.is_set():
+            left = POLL_SECONDS if deadline is None else min(POLL_SECONDS, deadline - time.monotonic())
+            if left <= 0:
+                return False
+            self._ended.wait(left)  # short waits, so a KeyboardInterrupt lands between them
         return True
 
     def wait_news(self, seen: int, timeout: float | None = None) -> int:
