@@ -50,6 +50,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/compile_bind.py
 	$(BIN)/python benchmarks/cancellation.py
 	$(BIN)/python benchmarks/map.py
+	$(BIN)/python benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) $(OLD) notebooks/executed tests/artifacts
