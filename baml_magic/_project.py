@@ -126,10 +126,10 @@ def generator_files(ordered: list[Source], live: dict[str, list[sources.Block]],
                 continue
             body_start = block.start + fact.body
             newlines = text.count("\n", body_start, block.end)
-            if newlines < 2:
+            if newlines < 3:  # the stand-in body needs three lines; the generator's line numbers must hold
                 continue
             client = f'"{fact.client}"' if "/" in fact.client else fact.client
-            body = "{\n  client " + client + '\n  prompt #""#' + "\n" * (newlines - 1) + "}"
+            body = "{\n  client " + client + '\n  prompt #""#\n' + "\n" * (newlines - 3) + "}"
             text = text[:body_start] + body + text[block.end:]
         out[s.filename] = text
     return out

@@ -331,3 +331,27 @@ def test_the_oldest_supported_baml_py_is_the_one_the_core_tests_run_on() -> None
     assert bound is not None and oldest is not None
     assert tuple(int(p) for p in oldest.group(1).split(".")) >= tuple(int(p) for p in bound.group(1).split("."))
     assert oldest.group(1).startswith(bound.group(1))
+
+
+def test_the_generators_stand_in_bodies_keep_every_line_where_it_was(shell) -> None:
+    """Function bodies are shortened for the generator; its diagnostics must still land on the right line."""
+    cell = CLIENT + '''
+function First(text: string) -> string {
+  client Fast
+  prompt #"
+    one
+    two
+    three {{ text }}
+  "#
+}
+function Second(list: string) -> string {
+  client Fast
+  prompt #"{{ list }}"#
+}
+'''
+    with pytest.raises(BamlCompileError) as caught:
+        baml_cell(shell, cell)
+    # The %%baml line is line 1 of the cell; baml_cell strips the text's leading newline.
+    line = ("%%baml\n" + cell.strip("\n")).splitlines().index("function Second(list: string) -> string {") + 1
+    assert f"line {line}: BAML's generator: list is a reserved word" in str(caught.value), str(caught.value)
+    assert f"{line} | function Second(list: string) -> string {{" in str(caught.value)
