@@ -6,8 +6,8 @@ redraw through it; the things they show only publish news.
 
 Every view of the process is redrawn by one long-lived thread. A thread per view would cost more
 than its start-up: ipykernel gives every thread that publishes output a socket of its own and keeps
-it, about 24 KiB a thread, so a view per call grew a kernel by that much per call. A redraw costs at
-most one percent of the time: a view that takes longer to draw (a long answer) is drawn less often.
+it, about 24 KiB a thread, so a view per call grew a kernel by that much per call. Redraws take at most
+a twenty-fifth of the time: a view that takes longer to draw (a long answer) is drawn less often.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 HEARTBEAT_SECONDS = 0.5  # redraw at least this often, so elapsed times keep moving
-DUTY = 100  # wait at least this many times a redraw's own duration before the next one
+DUTY = 25  # wait at least this many times a redraw's own duration before the next one (<= 4 % of the time)
 
 
 class Live:
