@@ -210,6 +210,7 @@ class Run:
             return
         self._kept = (self.usage, self.provider, self.client_name)
         self.collector = None
+        self.listeners = []  # all called already
 
     def _remember_headers(self) -> None:
         """The headers this call sent hold secrets (keys, tokens): scrub their values from every output."""
