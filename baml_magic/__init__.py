@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 import baml_py
+from baml_py import Audio, Image, Pdf, Video
 
 from baml_magic._background import Background
 from baml_magic._clients import UnknownClientError
@@ -31,6 +32,7 @@ from baml_magic._types import Status, Timing, Usage
 
 __all__ = [
     "AsyncPartialStream",
+    "Audio",
     "Background",
     "BamlCompileError",
     "BamlFunction",
@@ -38,9 +40,11 @@ __all__ = [
     "BamlMagic",
     "BamlSourceError",
     "CallOptions",
+    "Image",
     "MapResult",
     "MissingEnvVarError",
     "PartialStream",
+    "Pdf",
     "PromptView",
     "RequestBuildError",
     "RequestView",
@@ -50,6 +54,7 @@ __all__ = [
     "Timing",
     "UnknownClientError",
     "Usage",
+    "Video",
     "load_ipython_extension",
     "unload_ipython_extension",
 ]

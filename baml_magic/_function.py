@@ -95,7 +95,10 @@ class BamlFunction:
     def prompt(self, *args: Any, **kwargs: Any) -> PromptView:
         """The rendered prompt for these arguments, as messages with roles; no LLM call."""
         request = self._http_request(args, kwargs, stream=False)
-        body = RequestView.from_http(request).body
+        try:
+            body = request.body.json()  # whole: the prompt view decides how much of the media to show
+        except Exception:  # noqa: BLE001 - a body that is not JSON has no messages to show
+            body = {}
         return PromptView(self.spec.name, messages_of(body if isinstance(body, dict) else {}))
 
     def request(self, *args: Any, **kwargs: Any) -> RequestView:

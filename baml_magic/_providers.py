@@ -23,11 +23,52 @@ SHORTHAND_KEYS = {
 
 
 @dataclass(frozen=True)
+class Media:
+    """A media part of a message: what it is and where its bytes are (a data URL or a URL)."""
+
+    kind: str  # image | audio | pdf | file
+    media_type: str | None
+    source: str  # "data:<type>;base64,..." or an http(s) URL
+    size: int | None  # bytes, when the part carries them
+
+
+@dataclass(frozen=True)
 class Message:
     """One chat message of a rendered prompt."""
 
     role: str
     content: str
+    media: tuple[Media, ...] = ()
+
+
+def _media_of(part: dict[str, Any]) -> Media | None:
+    """An OpenAI content part or an Anthropic block as Media (None for text)."""
+    kind = part.get("type", "")
+    if kind == "image_url":
+        url = str((part.get("image_url") or {}).get("url", ""))
+        return _media_from_url("image", url)
+    if kind == "input_audio":
+        audio = part.get("input_audio") or {}
+        media_type = f"audio/{audio.get('format', '')}"
+        return _media_from_url("audio", f"data:{media_type};base64,{audio.get('data', '')}")
+    if kind == "file":
+        return _media_from_url("file", str((part.get("file") or {}).get("file_data", "")))
+    if kind in ("image", "document") and isinstance(part.get("source"), dict):  # Anthropic
+        source = part["source"]
+        if source.get("type") == "url":
+            return _media_from_url(kind, str(source.get("url", "")))
+        return _media_from_url(kind, f"data:{source.get('media_type', '')};base64,{source.get('data', '')}")
+    return None
+
+
+def _media_from_url(kind: str, url: str) -> Media:
+    if url.startswith("data:") and ";base64," in url:
+        media_type, encoded = url[5:].split(";base64,", 1)
+        size = len(encoded) * 3 // 4 - encoded[-2:].count("=")
+        if media_type.startswith("application/pdf"):
+            kind = "pdf"
+        return Media(kind, media_type or None, url, size)
+    return Media(kind, None, url, None)
 
 
 def _text_of(content: Any) -> str:
@@ -37,7 +78,10 @@ def _text_of(content: Any) -> str:
         parts = []
         for part in content:
             if isinstance(part, dict):
-                parts.append(str(part.get("text") or part.get("content") or f"[{part.get('type', 'part')}]"))
+                media = _media_of(part)
+                label = f"[{media.kind}{', ' + media.media_type if media and media.media_type else ''}]" if media \
+                    else f"[{part.get('type', 'part')}]"
+                parts.append(str(part.get("text") or part.get("content") or label))
             else:
                 parts.append(str(part))
         return "".join(parts)
@@ -50,7 +94,10 @@ def messages_of(body: dict[str, Any]) -> list[Message]:
     if "system" in body:  # Anthropic keeps the system prompt apart
         out.append(Message("system", _text_of(body["system"])))
     for message in body.get("messages", []):
-        out.append(Message(str(message.get("role", "?")), _text_of(message.get("content", ""))))
+        content = message.get("content", "")
+        parts = content if isinstance(content, list) else []
+        media = tuple(m for m in (_media_of(p) for p in parts if isinstance(p, dict)) if m is not None)
+        out.append(Message(str(message.get("role", "?")), _text_of(content), media))
     for message in body.get("contents", []):  # Google
         out.append(Message(str(message.get("role", "user")), _text_of(message.get("parts", []))))
     return out

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import PydanticUserError, TypeAdapter, ValidationError
 
+from baml_magic._media import convert, has_media
 from baml_magic._project import FunctionSpec
 
 
@@ -100,6 +101,7 @@ class Arguments:
         self.signature = build_signature(spec)
         self._module = types_module
         self._adapters: dict[str, TypeAdapter[Any]] = {}
+        self._media = {name for name, annotation in spec.params if has_media(annotation)}
 
     def check(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """The arguments by name, validated; a ``TypeError`` naming the parameter otherwise."""
@@ -117,6 +119,8 @@ class Arguments:
         values = {}
         for name, annotation in self.spec.params:
             value = bound.arguments.get(name)
+            if name in self._media:  # a path, URL, bytes or image object where BAML wants media
+                value = convert(annotation, value, f"{self.spec.name}() argument {name!r}")
             adapter = self._adapters.get(name)
             if adapter is None:
                 adapter = self._adapters[name] = _adapter(annotation, self._module)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
 import re
 import select
@@ -38,6 +40,7 @@ class RequestRecord:
     prompt_tokens: int = 0
     outcome: str = "running"  # running | completed | client_closed | fault
     sent_at: list[float] = field(default_factory=list)  # when each streamed token was written
+    media: list[dict[str, Any]] = field(default_factory=list)  # media parts received: kind, type, bytes, sha256
 
 
 @dataclass
@@ -99,6 +102,41 @@ def _split_model(model: str) -> tuple[str, dict[str, str]]:
 
 def _tokens(text: str) -> list[str]:
     return re.findall(r"\s*\S+", text) or [text]
+
+
+def _media(part: dict[str, Any]) -> dict[str, Any] | None:
+    """A media part of a message (OpenAI-style content parts, Anthropic-style blocks), decoded."""
+    kind, media_type, encoded, url = part.get("type", ""), None, None, None
+    if kind == "image_url":
+        url = (part.get("image_url") or {}).get("url")
+    elif kind == "input_audio":
+        audio = part.get("input_audio") or {}
+        encoded, media_type = audio.get("data"), f"audio/{audio.get('format', '')}"
+    elif kind == "file":
+        url = (part.get("file") or {}).get("file_data")
+    elif kind in ("image", "document") and isinstance(part.get("source"), dict):  # Anthropic
+        source = part["source"]
+        encoded, media_type, url = source.get("data"), source.get("media_type"), source.get("url")
+    else:
+        return None
+    if isinstance(url, str) and url.startswith("data:") and ";base64," in url:
+        media_type, encoded = url[5:].split(";base64,", 1)
+    if not isinstance(encoded, str):
+        return {"kind": kind, "media_type": media_type, "url": url, "bytes": None, "sha256": None}
+    data = base64.b64decode(encoded)
+    return {"kind": kind, "media_type": media_type, "url": None, "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _media_parts(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for message in messages:
+        content = message.get("content")
+        for part in content if isinstance(content, list) else []:
+            media = _media(part) if isinstance(part, dict) else None
+            if media is not None:
+                found.append(media)
+    return found
 
 
 def _prompt_text(messages: list[dict[str, Any]]) -> str:
@@ -197,6 +235,7 @@ class Handler(BaseHTTPRequestHandler):
         prompt = _prompt_text(request.get("messages") or [])
         record = self.state.open_record(str(request.get("model")), stream, fault)
         record.prompt_tokens = len(_tokens(prompt))
+        record.media = _media_parts(request.get("messages") or [])
         text = UNPARSABLE_ANSWER if fault == "unparsable" else answer_for(prompt, words)
         tokens = _tokens(text)
         record.tokens_planned = len(tokens)

@@ -1,0 +1,122 @@
+"""Media arguments as a notebook user has them: a path, a URL, bytes, a PIL or IPython image.
+
+BAML's own media objects (``Image``, ``Audio``, ``Pdf``, ``Video``) pass through. Anything else given
+where a function's signature has a media type is turned into one, the media type inferred from the
+file name or the bytes themselves; when it can't be, the error says which parameter and why.
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import io
+import mimetypes
+import typing
+from pathlib import Path
+from typing import Any
+
+import baml_py
+from pydantic import BaseModel
+
+MEDIA_TYPES: dict[type, str] = {baml_py.Image: "image", baml_py.Audio: "audio", baml_py.Pdf: "pdf",
+                                baml_py.Video: "video"}
+_MAGIC = (  # leading bytes -> media type
+    (b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"), (b"%PDF-", "application/pdf"), (b"ID3", "audio/mpeg"), (b"\xff\xfb", "audio/mpeg"),
+    (b"OggS", "audio/ogg"), (b"fLaC", "audio/flac"),
+)
+
+
+class MediaError(TypeError):
+    """A value that can't be made into the media a parameter wants."""
+
+
+def sniff(data: bytes) -> str | None:
+    """The media type the bytes say they are, if they say."""
+    for prefix, media_type in _MAGIC:
+        if data.startswith(prefix):
+            return media_type
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "audio/wav"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[4:8] == b"ftyp":
+        return "video/mp4"
+    return None
+
+
+def _from_bytes(kind: type, data: bytes, media_type: str | None, what: str) -> Any:
+    media_type = media_type or sniff(data)
+    if media_type is None and kind is not baml_py.Pdf:
+        name = MEDIA_TYPES[kind].capitalize()
+        raise MediaError(f"{what}: can't tell what media type these {len(data)} bytes are; pass "
+                         f"baml_magic.{name}.from_base64(media_type, ...)")
+    encoded = base64.b64encode(data).decode()
+    if kind is baml_py.Pdf:
+        return baml_py.Pdf.from_base64(encoded)
+    return kind.from_base64(media_type, encoded)  # type: ignore[attr-defined]
+
+
+def to_media(kind: type, value: Any, what: str) -> Any:
+    """``value`` as BAML's media object ``kind`` (Image, Audio, Pdf or Video)."""
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, str) and value.startswith(("http://", "https://")):
+        return kind.from_url(value)  # type: ignore[attr-defined]
+    if isinstance(value, str) and value.startswith("data:") and ";base64," in value:
+        media_type, encoded = value[5:].split(";base64,", 1)
+        return _from_bytes(kind, base64.b64decode(encoded), media_type or None, what)
+    if isinstance(value, (str, Path)):
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise MediaError(f"{what}: no file at {value!s:.200} (give a path, a URL, bytes or a "
+                             f"{MEDIA_TYPES[kind]} object)")
+        return _from_bytes(kind, path.read_bytes(), mimetypes.guess_type(path.name)[0], what)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return _from_bytes(kind, bytes(value), None, what)
+    if type(value).__module__.startswith("PIL.") and hasattr(value, "save"):
+        buffer = io.BytesIO()
+        value.save(buffer, format="PNG")
+        return _from_bytes(kind, buffer.getvalue(), "image/png", what)
+    if type(value).__name__ in ("Image", "Audio", "Video") and type(value).__module__.startswith("IPython"):
+        if getattr(value, "url", None):
+            return kind.from_url(value.url)  # type: ignore[attr-defined]
+        data = getattr(value, "data", None)
+        if isinstance(data, bytes):
+            return _from_bytes(kind, data, getattr(value, "mimetype", None), what)
+    raise MediaError(f"{what} must be {MEDIA_TYPES[kind]}: a path, a URL, bytes or baml_magic."
+                     f"{MEDIA_TYPES[kind].capitalize()}, got {type(value).__name__}")
+
+
+def has_media(annotation: Any, seen: frozenset[int] = frozenset()) -> bool:
+    """Whether a type holds media anywhere (directly, in a list, a map, an optional, a class)."""
+    if annotation in MEDIA_TYPES:
+        return True
+    if id(annotation) in seen:
+        return False
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return any(has_media(f.annotation, seen | {id(annotation)}) for f in annotation.model_fields.values())
+    return any(has_media(a, seen | {id(annotation)}) for a in typing.get_args(annotation))
+
+
+def convert(annotation: Any, value: Any, what: str) -> Any:
+    """``value`` with every media part turned into BAML's media object, following the type."""
+    if annotation in MEDIA_TYPES:
+        return to_media(annotation, value, what)
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if value is None or isinstance(value, enum.Enum):
+        return value
+    if origin is typing.Union or type(annotation).__name__ == "UnionType":
+        media = [a for a in args if a in MEDIA_TYPES]
+        if media and not isinstance(value, (dict, list, BaseModel)):
+            return to_media(media[0], value, what)
+        return value
+    if origin is list and isinstance(value, (list, tuple)):
+        return [convert(args[0], v, f"{what}[{i}]") for i, v in enumerate(value)]
+    if origin is dict and isinstance(value, dict):
+        return {k: convert(args[1], v, f"{what}[{k!r}]") for k, v in value.items()}
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel) and isinstance(value, dict):
+        fields = annotation.model_fields
+        return {k: convert(fields[k].annotation, v, f"{what}.{k}") if k in fields and has_media(fields[k].annotation)
+                else v for k, v in value.items()}
+    return value
