@@ -12,11 +12,14 @@ import enum
 import io
 import mimetypes
 import typing
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import baml_py
 from pydantic import BaseModel
+
+from baml_magic._providers import Media
 
 MEDIA_TYPES: dict[type, str] = {baml_py.Image: "image", baml_py.Audio: "audio", baml_py.Pdf: "pdf",
                                 baml_py.Video: "video"}
@@ -119,4 +122,73 @@ def convert(annotation: Any, value: Any, what: str) -> Any:
         fields = annotation.model_fields
         return {k: convert(fields[k].annotation, v, f"{what}.{k}") if k in fields and has_media(fields[k].annotation)
                 else v for k, v in value.items()}
+    return value
+
+
+THUMBNAIL_PX = 160  # the longest side of a preview kept in an output
+THUMBNAIL_BYTES = 48 * 1024  # an image this small is its own preview; a larger one is scaled (or a chip)
+
+
+def _walk(value: Any, depth: int = 0) -> Iterator[Any]:
+    if isinstance(value, tuple(MEDIA_TYPES)):
+        yield value
+    elif depth < 4 and isinstance(value, (list, tuple)):
+        for item in value[:50]:
+            yield from _walk(item, depth + 1)
+    elif depth < 4 and isinstance(value, dict):
+        for item in list(value.values())[:50]:
+            yield from _walk(item, depth + 1)
+    elif depth < 4 and isinstance(value, BaseModel):
+        yield from _walk(dict(value), depth + 1)
+
+
+def describe(value: Any) -> Media:
+    """A BAML media object as a Media part (its kind, type, bytes as a data URL, or its URL)."""
+    kind = MEDIA_TYPES[type(value)]
+    if value.is_url():
+        return Media(kind, None, value.as_url(), None)
+    encoded, media_type = value.as_base64()
+    size = len(encoded) * 3 // 4 - encoded[-2:].count("=")
+    return Media(kind, media_type or None, f"data:{media_type};base64,{encoded}", size)
+
+
+def media_in(args: dict[str, Any]) -> list[Media]:
+    """The media among a call's arguments (also inside lists, maps and classes), in order."""
+    return [describe(m) for value in args.values() for m in _walk(value)]
+
+
+def preview(media: Media) -> Media:
+    """A media part small enough to keep in an output: large images scaled down when Pillow is there.
+
+    What can't be made small keeps its description and loses its bytes (shown as a chip).
+    """
+    if media.size is None or media.size <= THUMBNAIL_BYTES or not media.source.startswith("data:"):
+        return media
+    if media.kind == "image":
+        try:
+            from PIL import Image as PILImage
+
+            with PILImage.open(io.BytesIO(base64.b64decode(media.source.split(",", 1)[1]))) as picture:
+                picture.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+                buffer = io.BytesIO()
+                picture.convert("RGB").save(buffer, format="JPEG", quality=80)
+            data = base64.b64encode(buffer.getvalue()).decode()
+            return Media("image", media.media_type, f"data:image/jpeg;base64,{data}", media.size)
+        except Exception:  # noqa: BLE001 - no Pillow, or bytes it can't read: a chip says what it was
+            pass
+    return Media(media.kind, media.media_type, "", media.size)
+
+
+def summary(value: Any) -> Any:
+    """A call's argument as it reads in a history or table: media as ``<image image/png 356 B>``."""
+    if isinstance(value, tuple(MEDIA_TYPES)):
+        media = describe(value)
+        where = media.source if not media.source.startswith("data:") else f"{media.size} B"
+        return f"<{media.kind} {media.media_type or ''} {where}>".replace("  ", " ")
+    if isinstance(value, (list, tuple)):
+        return [summary(v) for v in value]
+    if isinstance(value, dict):
+        return {k: summary(v) for k, v in value.items()}
+    if isinstance(value, BaseModel):
+        return summary(dict(value))
     return value

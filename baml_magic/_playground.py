@@ -8,6 +8,7 @@ the playground says it is stale when the parameters changed.
 
 from __future__ import annotations
 
+import base64
 import enum
 import html
 import json
@@ -21,6 +22,8 @@ from baml_magic import _render as render
 from baml_magic._errors import ShortError
 from baml_magic._function import BamlFunction
 from baml_magic._live import Live
+from baml_magic._media import MEDIA_TYPES, describe, has_media, preview, summary, to_media
+from baml_magic._request_view import media_html
 from baml_magic._run import Run
 from baml_magic._session import Session
 from baml_magic._signature import short_type
@@ -63,7 +66,8 @@ class Field:
             self.kind = "plain"
             self.widget = widgets.Dropdown(description=name, options=[m.value for m in inner])
         else:
-            self.widget = widgets.Textarea(description=name, placeholder=f"{short_type(inner)} as JSON")
+            hint = "; media as a path, URL or data URL" if has_media(inner) else ""
+            self.widget = widgets.Textarea(description=name, placeholder=f"{short_type(inner)} as JSON{hint}")
         self.widget.add_class("baml-magic-field")
         self.widget.add_class(f"baml-magic-field-{name}")
 
@@ -82,6 +86,59 @@ class Field:
                 from None
 
 
+_ACCEPT = {"image": "image/*", "audio": "audio/*", "pdf": ".pdf,application/pdf", "video": "video/*"}
+
+
+class MediaField:
+    """A media input: a file picker, a URL field, and a preview of what will be sent (the last one chosen)."""
+
+    def __init__(self, name: str, kind: type, optional: bool) -> None:
+        self.name, self.kind, self.optional = name, kind, optional
+        label = MEDIA_TYPES[kind]
+        self.upload = widgets.FileUpload(accept=_ACCEPT[label], multiple=False, description=f"{name}: {label}")
+        self.url = widgets.Text(placeholder=f"or a URL{'; empty = None' if optional else ''}")
+        self.preview = widgets.HTML("")
+        self.preview.add_class("baml-magic-preview")
+        self.widget = widgets.VBox([widgets.HBox([self.upload, self.url]), self.preview])
+        self.widget.add_class("baml-magic-field")
+        self.widget.add_class(f"baml-magic-field-{name}")
+        self.latest = "url"
+        self.upload.observe(lambda _: self._chose("file"), "value")
+        self.url.observe(lambda _: self._chose("url"), "value")
+
+    def _chose(self, source: str) -> None:
+        self.latest = source
+        try:
+            value = self.read()
+        except (ValueError, TypeError) as exc:
+            self.preview.value = f'<span style="color:#c62828">{html.escape(str(exc))}</span>'
+            return
+        self.preview.value = "" if value is None else media_html(preview(describe(value)))
+
+    def read(self) -> Any:
+        url = self.url.value.strip()
+        if self.upload.value and (self.latest == "file" or not url):
+            upload = self.upload.value[-1]
+            data = bytes(upload["content"])
+            if upload.get("type"):
+                data_url = f"data:{upload['type']};base64,{base64.b64encode(data).decode()}"
+                return to_media(self.kind, data_url, self.name)
+            return to_media(self.kind, data, self.name)
+        if url:
+            return to_media(self.kind, url, self.name)
+        if self.optional:
+            return None
+        raise ValueError(f"{self.name}: choose a file or give a URL")
+
+
+def field_for(name: str, annotation: Any) -> Field | MediaField:
+    """The input for a parameter: a media picker for image/audio/pdf/video, a typed field otherwise."""
+    inner, optional = _optional_inner(annotation)
+    if inner in MEDIA_TYPES:
+        return MediaField(name, inner, optional)
+    return Field(name, annotation)
+
+
 def _pre(text: str) -> str:
     return f'<pre style="white-space:pre-wrap;margin:0">{html.escape(text)}</pre>'
 
@@ -97,7 +154,7 @@ class Playground:
         if fn is None:
             raise KeyError(name)
         self.spec = fn.spec
-        self.fields = [Field(p, a) for p, a in fn.spec.params]
+        self.fields = [field_for(p, a) for p, a in fn.spec.params]
         compiled = fn.compiled
         options: list[str | None] = list(sorted(compiled.clients))
         if fn.spec.client and fn.spec.client not in options:
@@ -218,7 +275,7 @@ class Playground:
 
     def _draw_history(self) -> None:
         rows = "".join(
-            f"<tr><td>{i}</td><td>{_pre(json.dumps(h['inputs'], default=str)[:300])}</td>"
+            f"<tr><td>{i}</td><td>{_pre(json.dumps(summary(h['inputs']), default=str)[:300])}</td>"
             f"<td>{html.escape(str(h['client']))}</td><td>{html.escape(h['status'])}</td>"
             f"<td>{_pre(render.to_text(h['output']) if h['output'] is not None else (h['error'] or ''))}</td></tr>"
             for i, h in enumerate(self.history, 1)

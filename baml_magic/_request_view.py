@@ -29,9 +29,10 @@ def _size(size: int | None) -> str:
 def media_html(media: Media) -> str:
     """A thumbnail for an image, a player for audio, a chip for the rest (or for anything large)."""
     label = html.escape(" · ".join(x for x in (media.media_type or media.kind, _size(media.size)) if x))
-    small = media.size is not None and media.size <= EMBED_LIMIT
+    # what is embedded is the source (a preview may be smaller than the media it stands for)
+    small = bool(media.source) and (not media.source.startswith("data:") or len(media.source) * 3 // 4 <= EMBED_LIMIT)
     source = html.escape(media.source, quote=True)
-    if media.kind == "image" and (small or media.size is None):
+    if media.kind == "image" and small:
         return (f'<img class="baml-magic-media" data-kind="image" src="{source}" title="{label}" '
                 f'style="max-height:96px;max-width:160px;border:1px solid #ccc;margin:.2em">')
     if media.kind == "audio" and small:

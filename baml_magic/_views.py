@@ -14,6 +14,8 @@ from typing import Any, Protocol
 from IPython.display import DisplayHandle, display
 
 from baml_magic import _render as render
+from baml_magic._media import media_in, preview
+from baml_magic._request_view import media_html
 from baml_magic._run import Run
 
 STATUS_COLORS = {"pending": "#777", "streaming": "#1565c0", "done": "#2e7d32", "cancelled": "#ef6c00",
@@ -52,15 +54,24 @@ def body_html(run: Run) -> str:
     return f'<div class="baml-magic-body">{render.to_html(run.partial)}</div>'
 
 
-def static_bundle(run: Run) -> dict[str, str]:
-    """The view as plain output: what a saved or headless notebook shows."""
+def inputs_html(run: Run) -> str:
+    """The media a call was given, as small previews ("" when it was given none)."""
+    media = media_in(run.args)
+    if not media:
+        return ""
+    return f'<div class="baml-magic-inputs">{"".join(media_html(preview(m)) for m in media)}</div>'
+
+
+def static_bundle(run: Run, inputs: str | None = None) -> dict[str, str]:
+    """The view as plain output: what a saved or headless notebook shows (with previews of media inputs)."""
     text = status_text(run)
     if run.error is not None and run.status == "error":
         text += "\n" + (run.error_message or "")
     if run.partial is not None:
         text += "\n" + render.to_text(run.partial)
+    inputs = inputs_html(run) if inputs is None else inputs
     html_out = (f'<div class="baml-magic-view" data-status="{run.status}">'
-                f"{status_html(run)}{body_html(run)}</div>")
+                f"{status_html(run)}{inputs}{body_html(run)}</div>")
     return {"text/plain": text, "text/html": html_out}
 
 
@@ -106,7 +117,9 @@ class WidgetView:
         import ipywidgets as widgets
 
         self.fields = LiveFields(run)
-        children: list[Any] = [self.fields.status, self.fields.body]
+        self.inputs = inputs_html(run)
+        self.media = widgets.HTML(self.inputs) if self.inputs else None
+        children: list[Any] = [self.fields.status, *([self.media] if self.media else []), self.fields.body]
         self.stop_button = None
         if stop is not None:
             self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="warning")
@@ -116,7 +129,7 @@ class WidgetView:
         self.box = widgets.VBox(children)
         self.box.add_class("baml-magic-view")
         self.box.add_class("baml-magic-live")
-        bundle: dict[str, Any] = dict(static_bundle(run))
+        bundle: dict[str, Any] = dict(static_bundle(run, self.inputs))
         bundle.update(self.box._repr_mimebundle_() or {})
         self.handle: DisplayHandle = display(bundle, raw=True, display_id=True)
 
@@ -125,8 +138,8 @@ class WidgetView:
 
     def finish(self, run: Run) -> None:
         self.update(run)
-        self.handle.update(static_bundle(run), raw=True)
-        close_widgets(self.stop_button, self.box)
+        self.handle.update(static_bundle(run, self.inputs), raw=True)
+        close_widgets(self.stop_button, self.media, self.box)
         self.fields.close()
 
 

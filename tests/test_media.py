@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
+import io
 import json
 import os
 from pathlib import Path
@@ -99,12 +101,24 @@ def test_sniffing_knows_the_common_formats() -> None:
     assert isinstance(Pdf.from_base64(base64.b64encode(b"%PDF").decode()), baml_py.Pdf)
 
 
-def test_a_saved_notebook_with_a_five_megabyte_pdf_stays_small(llm, tmp_path: Path) -> None:
+def _noise_png(path: Path, side: int) -> bytes:
+    """A PNG of random pixels (it does not compress): ``side`` x ``side`` is about 3 * side**2 bytes."""
+    from PIL import Image as PILImage
+
+    PILImage.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(path, format="PNG")
+    return path.read_bytes()
+
+
+def test_a_saved_notebook_shows_the_images_sent_and_stays_small_with_a_five_megabyte_pdf(llm, tmp_path: Path) -> None:
     big = tmp_path / "big.pdf"
     big.write_bytes(b"%PDF-1.4\n" + os.urandom(5 * 1024 * 1024))
+    photo = tmp_path / "photo.png"
+    assert len(_noise_png(photo, 1000)) > 2_000_000
+    (tmp_path / "receipt.png").write_bytes(PNG)
     cells = ["%load_ext baml_magic", f"%baml load {CORPUS / 'media'}",
              f"SummarizePdf({str(big)!r})", f"SummarizePdf.prompt({str(big)!r})",
-             f"SummarizePdf.request({str(big)!r})", "SummarizePdf.last"]
+             f"SummarizePdf.request({str(big)!r})", "SummarizePdf.last",
+             "r = ReadReceipt('receipt.png')", f"r = ReadReceipt({str(photo)!r})"]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
@@ -113,3 +127,53 @@ def test_a_saved_notebook_with_a_five_megabyte_pdf_stays_small(llm, tmp_path: Pa
     nbformat.write(nb, saved)
     assert saved.stat().st_size < 200_000, f"{saved.stat().st_size} bytes saved"
     assert any("pdf" in json.dumps(c.get("outputs", [])) for c in nb.cells)
+    small, large = (next(o for o in c.outputs if "text/html" in o.get("data", {}))["data"]["text/html"]
+                    for c in nb.cells[-2:])
+    assert 'data-status="done"' in small and 'data-status="done"' in large
+    assert f'src="data:image/png;base64,{base64.b64encode(PNG).decode()}"' in small, "a small image is kept whole"
+    assert "data:image/jpeg" in large, large[:600]
+    thumbnail = large.split('src="data:image/jpeg;base64,', 1)[1].split('"', 1)[0]
+    from PIL import Image as PILImage
+
+    with PILImage.open(io.BytesIO(base64.b64decode(thumbnail))) as picture:
+        assert max(picture.size) == 160, "a large image is kept as a 160 px thumbnail"
+    assert len(thumbnail) < 48_000
+
+
+def test_without_pillow_a_large_image_is_a_chip(monkeypatch, tmp_path: Path) -> None:
+    import sys
+
+    from baml_magic._media import describe, preview
+
+    photo = tmp_path / "photo.png"
+    _noise_png(photo, 300)
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    kept = preview(describe(Image.from_base64("image/png", base64.b64encode(photo.read_bytes()).decode())))
+    assert kept.source == "" and kept.kind == "image" and kept.size == photo.stat().st_size
+
+
+def test_the_playground_takes_a_file_or_a_url_previews_it_and_sends_it(media, llm) -> None:
+    from baml_magic._playground import MediaField
+
+    playground = media["ReadReceipt"].playground()
+    [field] = playground.fields
+    assert isinstance(field, MediaField) and field.upload.accept == "image/*"
+    playground.start()
+    assert "choose a file or give a URL" in playground.message.value, "nothing chosen: said, nothing sent"
+    field.upload.value = ({"name": "receipt.png", "type": "image/png", "size": len(PNG),
+                           "content": memoryview(PNG),
+                           "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+    assert f'src="data:image/png;base64,{base64.b64encode(PNG).decode()}"' in field.preview.value
+    llm.reset()
+    run = playground.start()
+    assert run is not None
+    playground.wait()
+    assert run.status == "done", run.error_message
+    [part] = _last_media(llm)
+    assert part["sha256"] == hashlib.sha256(PNG).hexdigest()
+    assert 'data-kind="image"' in playground.panes["Prompt"].value
+    assert f"&lt;image image/png {len(PNG)} B&gt;" in playground.history_view.value
+    field.url.value = "ftp://nowhere"
+    assert "no file at ftp://nowhere" in field.preview.value
+    field.url.value = "https://example.com/receipt.png"
+    assert 'src="https://example.com/receipt.png"' in field.preview.value
