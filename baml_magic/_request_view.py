@@ -63,10 +63,14 @@ class PromptView:
         return f'<div class="baml-magic-prompt">{rows}</div>'
 
 
+def _decoded_size(encoded: str) -> int:
+    return len(encoded) * 3 // 4 - encoded[-2:].count("=")
+
+
 def _shorten(value: Any) -> Any:
     """Long base64 payloads (data URLs, media fields) cut to their start and their size."""
     if isinstance(value, str):
-        return _BASE64.sub(lambda m: f"{m.group(1) or ''}{m.group(2)[:24]}…[{len(m.group(2)) * 3 // 4} bytes]", value)
+        return _BASE64.sub(lambda m: f"{m.group(1) or ''}{m.group(2)[:24]}…[{_decoded_size(m.group(2))} bytes]", value)
     if isinstance(value, list):
         return [_shorten(v) for v in value]
     if isinstance(value, dict):

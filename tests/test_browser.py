@@ -38,7 +38,11 @@ CELLS = [
     'SlowStory("a storm at sea")',
     'print("next cell ran:", 6 * 7)',
     "SlowStory.playground()",
+    '%%baml\nfunction DescribePhoto(photo: image) -> string {\n  client Slow\n'
+    '  prompt #"{{ _.role(\"user\") }} Describe {{ photo }}"#\n}',
+    "DescribePhoto.playground()",
 ]
+PHOTO = Path(__file__).parent.parent / "notebooks" / "receipt.png"
 
 pytestmark = pytest.mark.skipif(os.environ.get("BAML_MAGIC_SKIP_BROWSER") == "1",
                                 reason="BAML_MAGIC_SKIP_BROWSER=1")
@@ -184,3 +188,30 @@ def test_playground_run_then_stop(page, slow_llm) -> None:
     record = slow_llm.requests()[-1]
     assert record["outcome"] == "client_closed" and record["ended"] - stopped < 1.5
     assert "a heron that counts stars" in playground.locator(".baml-magic-history").inner_text()
+
+
+def test_playground_uploads_a_file_previews_it_and_runs(page, slow_llm) -> None:
+    for index in (0, 1, 6):  # the extension and the client (again, when this test runs alone), the function
+        _idle(page)
+        _run(page, index)
+    _idle(page)
+    _run(page, 7)
+    playground = _cell(page, 7).locator(".baml-magic-playground")
+    try:
+        playground.wait_for(timeout=30_000)
+    finally:
+        page.screenshot(path=str(ARTIFACTS / "6-playground-media-opened.png"), full_page=True)
+    _idle(page)
+    with page.expect_file_chooser() as chooser:  # click the picker as a person does, then choose the file
+        playground.locator(".baml-magic-field-photo button").first.click()
+    chooser.value.set_files(str(PHOTO))
+    preview = playground.locator(".baml-magic-preview img.baml-magic-media")
+    preview.wait_for(timeout=20_000)
+    assert preview.get_attribute("src").startswith("data:image/png;base64,")
+    playground.locator("button.baml-magic-run").click()
+    playground.locator(".baml-magic-status-widget [data-status='done']").wait_for(timeout=30_000)
+    playground.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "7-playground-media-answered.png"), full_page=True)
+    answer = playground.locator(".baml-magic-body-widget").inner_text()
+    assert f"Received image/png, {PHOTO.stat().st_size} bytes" in answer, answer
+    assert slow_llm.requests()[-1]["media"][0]["bytes"] == PHOTO.stat().st_size

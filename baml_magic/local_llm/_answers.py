@@ -171,17 +171,23 @@ class Builder:
         return [f"{base}_1", f"{base}_2"]
 
 
-def answer_for(prompt: str, words: int = 40) -> str:
-    """An answer text for a rendered prompt: a value fitting its output format, else prose."""
+def answer_for(prompt: str, words: int = 40, received: str = "") -> str:
+    """An answer text for a rendered prompt: a value fitting its output format, else prose.
+
+    ``received`` says what media came with the prompt; a prose or string answer starts with it.
+    """
+    said = f"(Received {received}.) " if received else ""
     defs = definitions(prompt)
     found = find_schema(prompt, defs)
     format_start = min([found[1]] + [a for a, _ in defs.spans]) if found else len(prompt)
     topic = topic_of(prompt[:format_start])
     builder = Builder(prompt, words, defs, topic)
     if found is None:
-        return builder.sentences(words)
+        return said + builder.sentences(words)
     schema = found[0]
     value = builder.build(schema)
-    if schema[0] == "enum" or (schema[0] == "string"):
+    if schema[0] == "string":
+        return said + str(value)
+    if schema[0] == "enum":
         return str(value)
     return json.dumps(value, indent=2)

@@ -123,7 +123,10 @@ def _media(part: dict[str, Any]) -> dict[str, Any] | None:
         media_type, encoded = url[5:].split(";base64,", 1)
     if not isinstance(encoded, str):
         return {"kind": kind, "media_type": media_type, "url": url, "bytes": None, "sha256": None}
-    data = base64.b64decode(encoded)
+    try:
+        data = base64.b64decode(encoded)
+    except ValueError:  # not base64 after all: recorded, not decoded
+        return {"kind": kind, "media_type": media_type, "url": None, "bytes": None, "sha256": None}
     return {"kind": kind, "media_type": media_type, "url": None, "bytes": len(data),
             "sha256": hashlib.sha256(data).hexdigest()}
 
@@ -137,6 +140,13 @@ def _media_parts(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if media is not None:
                 found.append(media)
     return found
+
+
+def _received(media: list[dict[str, Any]]) -> str:
+    """What media came, as the offline model says it: ``image/png, 356 bytes, sha256 1f2e3d4c5b6a``."""
+    return "; ".join(f"{m['media_type'] or m['kind']}, {m['bytes']} bytes, sha256 {m['sha256'][:12]}"
+                     if m["bytes"] is not None else f"{m['kind']} at {m['url'] or 'an unreadable source'}"
+                     for m in media)
 
 
 def _prompt_text(messages: list[dict[str, Any]]) -> str:
@@ -236,7 +246,7 @@ class Handler(BaseHTTPRequestHandler):
         record = self.state.open_record(str(request.get("model")), stream, fault)
         record.prompt_tokens = len(_tokens(prompt))
         record.media = _media_parts(request.get("messages") or [])
-        text = UNPARSABLE_ANSWER if fault == "unparsable" else answer_for(prompt, words)
+        text = UNPARSABLE_ANSWER if fault == "unparsable" else answer_for(prompt, words, _received(record.media))
         tokens = _tokens(text)
         record.tokens_planned = len(tokens)
         if "seconds" in params:  # a fixed duration for the whole answer
