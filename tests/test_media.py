@@ -177,3 +177,62 @@ def test_the_playground_takes_a_file_or_a_url_previews_it_and_sends_it(media, ll
     assert "no file at ftp://nowhere" in field.preview.value
     field.url.value = "https://example.com/receipt.png"
     assert 'src="https://example.com/receipt.png"' in field.preview.value
+
+
+ANTHROPIC = """
+client<llm> Claude {
+  provider anthropic
+  options {
+    base_url env.LOCAL_LLM_BASE_URL
+    api_key "local"
+    model "local"
+    max_tokens 500
+  }
+}
+class Seen {
+  summary string
+  pages int
+}
+function SeeBoth(photo: image, doc: pdf) -> Seen {
+  client Claude
+  prompt #"
+    {{ _.role("system") }} You read documents.
+    {{ _.role("user") }} Look at {{ photo }} and {{ doc }}. {{ ctx.output_format }}
+  "#
+}
+function SayWhat(photo: image) -> string {
+  client Claude
+  prompt #"{{ _.role("user") }} What is in {{ photo }}?"#
+}
+"""
+
+
+def test_the_offline_model_answers_anthropic_style_with_image_and_document_blocks(shell, llm, tmp_path: Path) -> None:
+    shell.run_cell("%%baml\n" + ANTHROPIC)
+    pdf = tmp_path / "doc.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n" + b"1" * 2000 + b"\n%%EOF\n")
+    seen = shell.user_ns["SeeBoth"](PNG, pdf)
+    assert seen.summary and isinstance(seen.pages, int)
+    image, document = _last_media(llm)
+    digest = hashlib.sha256(PNG).hexdigest()
+    assert (image["kind"], image["media_type"], image["sha256"]) == ("image", "image/png", digest)
+    assert (document["kind"], document["bytes"]) == ("document", pdf.stat().st_size)
+    said = shell.user_ns["SayWhat"](PNG)
+    assert said.startswith(f"(Received image/png, {len(PNG)} bytes, sha256 {hashlib.sha256(PNG).hexdigest()[:12]}.)")
+    last = shell.user_ns["SayWhat"].last
+    assert last.usage.output_tokens and last.usage.input_tokens
+    assert [p.summary for p in shell.user_ns["SeeBoth"].stream(PNG, pdf)][-1] == seen.summary
+
+
+def test_a_class_parameter_with_media_takes_json_with_a_path_in_the_playground(media, llm, tmp_path: Path) -> None:
+    picture = tmp_path / "p.png"
+    picture.write_bytes(PNG)
+    playground = media["Caption"].playground()
+    [field] = playground.fields
+    assert "media as a path, URL or data URL" in field.widget.placeholder
+    field.widget.value = json.dumps({"caption": "a receipt", "picture": str(picture)})
+    llm.reset()
+    run = playground.start()
+    assert run is not None, playground.message.value
+    playground.wait()
+    assert run.status == "done" and _last_media(llm)[0]["sha256"] == hashlib.sha256(PNG).hexdigest()

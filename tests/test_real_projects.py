@@ -255,7 +255,7 @@ test Fine {
     table = shell.run_line_magic("baml", "test")
     rows = {row[0]: row for row in table.rows}
     assert rows["ReceiptFromFile"][2] == "pass", rows["ReceiptFromFile"]
-    assert rows["ReceiptFromBase64"][2] == "pass"
+    assert rows["ReceiptFromBase64"][2] == "pass" and rows["ReceiptFromUrl"][2] == "pass"
     assert rows["Fine"][2] == "pass"
     assert rows["NeverNegative"][2] == "failed" and rows["NeverNegative"][3] == "negative"
     assert rows["CheckFails"][2] == "failed" and rows["CheckFails"][3] == "huge - failed"

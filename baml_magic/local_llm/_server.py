@@ -1,4 +1,5 @@
-"""The offline model's HTTP server: OpenAI-style chat completions (SSE and plain), faults, and a request log."""
+"""The offline model's HTTP server: OpenAI-style chat completions and Anthropic-style messages (SSE and plain),
+faults, and a request log."""
 
 from __future__ import annotations
 
@@ -162,6 +163,7 @@ def _prompt_text(messages: list[dict[str, Any]]) -> str:
 class Handler(BaseHTTPRequestHandler):
     server_version = "local_llm/1.0"
     state: ServerState  # set on the subclass made by make_server
+    anthropic = False  # this request came to /messages: answer as Anthropic does
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -223,9 +225,11 @@ class Handler(BaseHTTPRequestHandler):
             self.state.reset()
             self._send_json(200, {"ok": True})
             return
-        if not self.path.rstrip("/").endswith("/chat/completions"):
+        route = self.path.split("?", 1)[0].rstrip("/")
+        if not route.endswith(("/chat/completions", "/messages")):
             self._send_json(404, {"error": {"message": f"no route {self.path}"}})
             return
+        self.anthropic = route.endswith("/messages")
         try:
             request = json.loads(raw or b"{}")
         except json.JSONDecodeError:
@@ -242,7 +246,8 @@ class Handler(BaseHTTPRequestHandler):
         stream = bool(request.get("stream"))
         tps = float(params.get("tps", self.state.tps))
         words = int(params.get("words", self.state.words))
-        prompt = _prompt_text(request.get("messages") or [])
+        system = request.get("system")  # Anthropic keeps it apart, as a string or text blocks
+        prompt = _prompt_text(([{"content": system}] if system else []) + (request.get("messages") or []))
         record = self.state.open_record(str(request.get("model")), stream, fault)
         record.prompt_tokens = len(_tokens(prompt))
         record.media = _media_parts(request.get("messages") or [])
@@ -281,6 +286,8 @@ class Handler(BaseHTTPRequestHandler):
             self.state.close_record(record, outcome)
 
     def _usage(self, record: RequestRecord) -> dict[str, int]:
+        if self.anthropic:
+            return {"input_tokens": record.prompt_tokens, "output_tokens": record.tokens_sent}
         return {
             "prompt_tokens": record.prompt_tokens,
             "completion_tokens": record.tokens_sent,
@@ -295,6 +302,12 @@ class Handler(BaseHTTPRequestHandler):
         self._wait(len(tokens) / tps)
         record.first_token = time.time()
         record.tokens_sent = len(tokens)
+        if self.anthropic:
+            self._send_json(200, {
+                "id": f"msg_local_{record.id}", "type": "message", "role": "assistant", "model": model,
+                "content": [{"type": "text", "text": "".join(tokens)}], "stop_reason": "end_turn",
+                "stop_sequence": None, "usage": self._usage(record)})
+            return
         self._send_json(200, {
             "id": f"chatcmpl-local-{record.id}",
             "object": "chat.completion",
@@ -319,6 +332,10 @@ class Handler(BaseHTTPRequestHandler):
         def event(payload: dict[str, Any]) -> bytes:
             return b"data: " + json.dumps({**base, **payload}).encode() + b"\n\n"
 
+        if self.anthropic:
+            self._stream_anthropic(model, tokens, tps, record, fault, params)
+            return
+
         stop_after = int(params.get("after", 5)) if fault in ("disconnect", "malformed", "stall") else None
         for i, token in enumerate(tokens):
             if stop_after is not None and i == stop_after:
@@ -335,6 +352,32 @@ class Handler(BaseHTTPRequestHandler):
         self._write(event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
         self._write(event({"choices": [], "usage": self._usage(record)}))
         self._write(b"data: [DONE]\n\n")
+
+    def _stream_anthropic(self, model: str, tokens: list[str], tps: float, record: RequestRecord,
+                          fault: str | None, params: dict[str, str]) -> None:
+        """Anthropic's event stream: message_start, text deltas in one content block, message_stop."""
+        def event(kind: str, payload: dict[str, Any]) -> bytes:
+            return f"event: {kind}\ndata: ".encode() + json.dumps({"type": kind, **payload}).encode() + b"\n\n"
+
+        message: dict[str, Any] = {"id": f"msg_local_{record.id}", "type": "message", "role": "assistant",
+                                   "model": model, "content": [], "stop_reason": None, "usage": self._usage(record)}
+        self._write(event("message_start", {"message": message}))
+        self._write(event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}))
+        stop_after = int(params.get("after", 5)) if fault in ("disconnect", "malformed", "stall") else None
+        for i, token in enumerate(tokens):
+            if stop_after is not None and i == stop_after:
+                self._fault_mid_stream(fault, params)
+                return
+            self._wait(1.0 / tps)
+            if i == 0:
+                record.first_token = time.time()
+            self._write(event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": token}}))
+            record.tokens_sent += 1
+            record.sent_at.append(time.time())
+        self._write(event("content_block_stop", {"index": 0}))
+        self._write(event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                            "usage": self._usage(record)}))
+        self._write(event("message_stop", {}))
 
     def _fault_mid_stream(self, fault: str | None, params: dict[str, str]) -> None:
         if fault == "malformed":
