@@ -51,6 +51,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/cancellation.py
 	$(BIN)/python benchmarks/map.py
 	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/cache.py
 
 clean:
 	rm -rf $(VENV) $(OLD) notebooks/executed tests/artifacts

@@ -13,6 +13,7 @@ import baml_py
 from baml_py import Audio, Image, Pdf, Video
 
 from baml_magic._background import Background
+from baml_magic._cache import CacheMiss
 from baml_magic._clients import UnknownClientError
 from baml_magic._errors import (
     BamlCompileError,
@@ -39,6 +40,7 @@ __all__ = [
     "BamlFunctionNotFound",
     "BamlMagic",
     "BamlSourceError",
+    "CacheMiss",
     "CallOptions",
     "Image",
     "MapResult",

@@ -77,8 +77,10 @@ class BamlFunction:
         ``stream=False`` when nobody will read partials: the answer then comes in one piece.
         """
         values, options, client, override = self._prepare(args, dict(kwargs))
+        cache = self._session.cache
         run = Run(self.spec.name, values, self.compiled.runtime, self.compiled.types, client=client,
-                  override=override, options=options, stream=stream)
+                  override=override, options=options, stream=stream,
+                  cache=cache if cache.mode != "off" else None, returns=self.spec.baml_signature)
         self._session.record(run, foreground)
         return run.begin()
 

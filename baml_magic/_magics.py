@@ -16,12 +16,14 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_arguments, parse_argstring
 from IPython.display import display
-from traitlets import CaselessStrEnum, Float, Integer, Unicode
+from traitlets import Bool, CaselessStrEnum, Float, Integer, Unicode, observe
 
 from baml_magic import _baml_tests as baml_tests
 from baml_magic import _clients as clients
 from baml_magic import _usage as usage
 from baml_magic._binding import Binder
+from baml_magic._cache import MODES, cache_file
+from baml_magic._codegen import default_cache_dir, writable_cache_dir
 from baml_magic._errors import BamlFunctionNotFound
 from baml_magic._playground import Playground
 from baml_magic._project import Compiled, Source, folder_sources
@@ -47,8 +49,17 @@ _TEST = _parser("test", "run the project's BAML test blocks")
 _TEST.add_argument("functions", nargs="*")
 _PLAYGROUND = _parser("playground", "the playground widget (same as FUNCTION.playground())")
 _PLAYGROUND.add_argument("function")
+_CACHE = _parser("cache", "the response cache: on (read and write), record (always call, write), replay (read "
+                            "only; a miss is an error), off, clear, info (the default)")
+_CACHE.add_argument("action", nargs="?", default="info", choices=[*MODES, "clear", "info"])
+_CACHE.add_argument("functions", nargs="*", help="clear: the functions whose answers to forget")
+_CACHE.add_argument("--all", action="store_true", help="clear: every answer in the file")
+_CACHE.add_argument("--path", help="the cache file, or a folder for responses.sqlite3 (e.g. next to the notebook)")
+_CACHE.add_argument("--pace", action="store_true", help="replay at the recorded pace instead of at once")
+_CACHE.add_argument("--no-pace", dest="pace", action="store_false")
+_CACHE.set_defaults(pace=None)
 SUBCOMMANDS = {"load": _LOAD, "list": _LIST, "client": _CLIENT, "clients": _CLIENTS, "usage": _USAGE,
-               "test": _TEST, "playground": _PLAYGROUND}
+               "test": _TEST, "playground": _PLAYGROUND, "cache": _CACHE}
 
 
 def _not_bound(taken: list[str]) -> str:
@@ -78,6 +89,13 @@ class BamlMagic(Magics):
                                  "totals in %baml usage count every call.").tag(config=True)
     cache_dir = Unicode("", help="Where BAML's generator writes (default: $BAML_MAGIC_CACHE or "
                                  "~/.cache/baml_magic).").tag(config=True)
+    cache = CaselessStrEnum(list(MODES), default_value="off",
+                            help="The response cache: off, on (read and write), record (always call, write), "
+                                 "replay (read only; a miss is an error).").tag(config=True)
+    cache_path = Unicode("", help="The response cache file, or a folder for responses.sqlite3 (default: "
+                                  "responses.sqlite3 in $BAML_MAGIC_CACHE or ~/.cache/baml_magic).").tag(config=True)
+    cache_pace = Bool(False, help="Replay recorded answers at their recorded pace instead of at once.").tag(
+        config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
@@ -85,11 +103,25 @@ class BamlMagic(Magics):
         self.binder = Binder(shell, self.session)
         self.bound = self.binder.bound
         self.session.open_playground = self._open_playground
+        self._cache_changed()
         self._cell_id: str | None = None
         self._runs = 0
         if shell is not None:
             shell.events.register("pre_run_cell", self._pre_run_cell)
             shell.events.register("post_run_cell", self._post_run_cell)
+
+    @observe("cache", "cache_path", "cache_pace")
+    def _cache_changed(self, change: Any = None) -> None:
+        cache = self.session.cache
+        cache.mode, cache.pace = self.cache.lower(), self.cache_pace
+        if cache.mode != "off":
+            cache.path = self._cache_file()
+
+    def _cache_file(self) -> Path:
+        if self.cache_path:
+            return cache_file(self.cache_path)
+        base = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
+        return cache_file(writable_cache_dir(base))
 
     # -- cell tracking -----------------------------------------------------------
 
@@ -114,7 +146,7 @@ class BamlMagic(Magics):
 
     @magic_arguments()
     @argument("command", nargs="?", default="help",
-              help="load | list | client | clients | usage | test | playground | help (none for a cell)")
+              help="load | list | client | clients | usage | test | playground | cache | help (none for a cell)")
     @argument("args", nargs=argparse.REMAINDER, help="the command's own arguments (see: baml help)")
     @line_cell_magic
     def baml(self, line: str, cell: str | None = None) -> Any:
@@ -127,6 +159,7 @@ class BamlMagic(Magics):
         %baml usage                       this session's calls per function: tokens, latency, first token
         %baml test [FUNCTION ...]         run the project's BAML test blocks
         %baml playground FUNCTION         the playground widget (same as FUNCTION.playground())
+        %baml cache [on|off|record|replay|clear|info] [--path P] [--pace]   record and replay answers
         """
         if cell is not None:
             if line.strip():
@@ -144,7 +177,7 @@ class BamlMagic(Magics):
             raise UsageError(f"unknown %baml command {options.command!r}; try one of: "
                              f"{', '.join(SUBCOMMANDS)}, help")
         handlers = {"load": self._load, "list": self._list, "client": self._client, "clients": self._clients,
-                    "usage": self._usage, "test": self._test, "playground": self._playground}
+                    "usage": self._usage, "test": self._test, "playground": self._playground, "cache": self._cache}
         return handlers[options.command](parser.parse_args(options.args))
 
     def _run_cell(self, cell: str) -> None:
@@ -262,3 +295,33 @@ class BamlMagic(Magics):
 
     def _playground(self, options: argparse.Namespace) -> Playground:
         return self._open_playground(options.function)
+
+    def _cache(self, options: argparse.Namespace) -> Table | str:
+        if options.path is not None:
+            self.cache_path = options.path
+        if options.pace is not None:
+            self.cache_pace = options.pace
+        if options.functions and options.action != "clear":
+            raise UsageError(f"%baml cache {options.action} takes no function names (only clear does)")
+        if options.action in MODES:
+            self.cache = options.action
+            cache = self.session.cache
+            where = f" ({cache.path})" if cache.path is not None else ""
+            return f"response cache: {cache.mode}{where}" + (", replayed at the recorded pace" if cache.pace else "")
+        cache = self.session.cache
+        if cache.path is None:
+            cache.path = self._cache_file()
+        store = cache.store()
+        if options.action == "clear":
+            if not options.functions and not options.all:
+                raise UsageError("%baml cache clear FUNCTION [...] forgets those answers; --all forgets every one")
+            gone = store.clear(None if options.all else options.functions)
+            return f"forgot {gone} answer{'s' if gone != 1 else ''}"
+        counts = store.count()
+        each = ", ".join(f"{f}: {n}" for f, n in sorted(counts.items()))
+        rows = [["mode", cache.mode + (" (paced replay)" if cache.pace else "")], ["file", str(cache.path)],
+                ["entries", f"{sum(counts.values())}" + (f" ({each})" if each else "")],
+                ["size", f"{store.size() / 1024:.1f} KB"],
+                ["this session", f"{cache.hits} hits, {cache.misses} misses, {cache.stored} stored"],
+                ["tokens saved", f"{cache.saved_in} in, {cache.saved_out} out"]]
+        return Table(["", ""], rows, "baml-magic-cache", "")

@@ -22,8 +22,10 @@ from baml_py.errors import BamlAbortError, BamlClientError, BamlTimeoutError
 
 from baml_magic import _clients as clients
 from baml_magic import events
+from baml_magic._cache import Answer, CacheMiss, ResponseCache, request_key
 from baml_magic._codegen import TypeModules
 from baml_magic._errors import short_error
+from baml_magic._media import summary
 from baml_magic._providers import retry_after, stream_cut_short
 from baml_magic._redact import redact, remember_headers, scrub
 from baml_magic._types import Status, Timing, Usage
@@ -32,6 +34,7 @@ from baml_magic._worker import worker
 POLL_SECONDS = 0.05  # longest uninterruptible wait of the calling thread
 ASYNC_POLL_SECONDS = 0.02  # how often async waiters look for news (and let a cancellation in)
 CANCEL_GRACE_SECONDS = 0.5  # how long a cancelled call may take to wind down before we move on
+REPLAY_SHARE, REPLAY_SECONDS = 0.1, 0.02  # a replay not at the recorded pace: a tenth of it, 20 ms at most
 
 
 def checked_timeout(value: object) -> float | None:
@@ -69,7 +72,8 @@ class Run:
     """
 
     def __init__(self, function: str, args: dict[str, Any], runtime: baml_py.BamlRuntime, types: TypeModules,
-                 *, client: str | None, override: str | None, options: CallOptions, stream: bool = True) -> None:
+                 *, client: str | None, override: str | None, options: CallOptions, stream: bool = True,
+                 cache: ResponseCache | None = None, returns: str = "") -> None:
         self.function = function
         self.args = args
         self.client = client  # the client this call asked for
@@ -88,6 +92,9 @@ class Run:
         self.collector: baml_py.Collector | None = baml_py.Collector("baml_magic")
         self._kept: tuple[Usage, str | None, str | None] | None = None  # usage, provider, client after compact()
         self.retry_after: float | None = None  # seconds a 429 answer asked to wait, if it did
+        self.cache = cache  # the session's response cache, when it is on
+        self.cached: Answer | None = None  # the recorded answer this run replayed
+        self._returns = returns  # the return type, part of the cache key
         self._runtime = runtime
         self._types = types
         self._abort = baml_py.AbortController()
@@ -122,6 +129,17 @@ class Run:
             ctx = self._runtime.create_context_manager()
             collectors = [self.collector] if self.collector is not None else []
             tb, registry, env = type_builder(self.options.tb), clients.registry(self.override), dict(os.environ)
+            key = await self._cache_key(ctx, tb, registry, env) if self.cache is not None else None
+            if key is not None and self.cache is not None and self.cache.reads:
+                answer = await asyncio.to_thread(self.cache.store().get, key)
+                if answer is not None:
+                    value = await self._replay(answer, ctx, tb, registry, env)
+                    self._finish(Status.DONE, value=value)
+                    return
+                self.cache.misses += 1
+                if self.cache.mode == "replay":
+                    raise CacheMiss(f"{self.function}{_call_text(self.args)}: no recorded answer in "
+                                    f"{self.cache.path} (cache mode replay); record it with %baml cache on")
             if self.stream:
                 stream = self._runtime.stream_function(  # type: ignore[call-arg]  # the stub lacks abort_controller
                     self.function, self.args, self._on_event, ctx, tb, registry, collectors, env,
@@ -139,6 +157,8 @@ class Run:
                 raise BamlClientError(
                     f"{self.function}: the stream ended before the model finished (the connection closed "
                     "mid-stream); the partial result is kept")
+            if key is not None and self.cache is not None and self.cache.writes and self._cancel_reason is None:
+                await self._record(key)
         except BaseException as exc:  # noqa: BLE001 - every outcome is recorded, then re-raised to the caller
             self._finish(Status.ERROR, error=scrub(self._translate(exc)))
         else:
@@ -146,6 +166,54 @@ class Run:
         finally:
             if deadline is not None:
                 deadline.cancel()
+
+    async def _cache_key(self, ctx: Any, tb: Any, registry: Any, env: dict[str, str]) -> str | None:
+        """The call's cache key, from the request BAML would send; None when it can't be built."""
+        try:
+            request = await self._runtime.build_request(self.function, self.args, ctx, tb, registry, env, False)
+        except Exception:  # noqa: BLE001 - the real call will say what is wrong
+            return None
+        return request_key(self.function, self._returns, request)
+
+    async def _record(self, key: str) -> None:
+        raw, cache = self.raw_response, self.cache
+        if raw is None or cache is None:
+            return
+        usage = self.usage
+        answer = Answer(raw, usage.input_tokens, usage.output_tokens, self.time_to_first_token,
+                        time.monotonic() - self.start, self.provider, self.client_name)
+        await asyncio.to_thread(cache.store().put, key, self.function, answer)
+        cache.stored += 1
+
+    async def _replay(self, answer: Answer, ctx: Any, tb: Any, registry: Any, env: dict[str, str]) -> Any:
+        """The recorded answer parsed by BAML: partials as a stream would bring them, then the value."""
+        assert self.cache is not None
+        self.cached = answer
+        self.cache.hit(answer)
+        types = self._types
+
+        def parse(text: str, partial: bool) -> Any:
+            return self._runtime.parse_llm_response(self.function, text, types.types, types.types,
+                                                    types.stream_types, partial, ctx, tb, registry, env)
+
+        if self.stream:
+            cuts = _cuts(answer.raw)
+            # At the recorded pace (first token, then evenly to the end), or at once: spread over a few
+            # milliseconds, so a stream's reader and the live view still see the answer grow.
+            first, span = (answer.first_token or 0.0, answer.duration) if self.cache.pace else \
+                (0.0, min(REPLAY_SECONDS, REPLAY_SHARE * answer.duration))
+            for i, end in enumerate(cuts):
+                due = self.start + first + (span - first) * i / max(1, len(cuts) - 1)
+                while time.monotonic() < due and self._cancel_reason is None:
+                    await asyncio.sleep(min(0.02, due - time.monotonic()))
+                await asyncio.sleep(0)  # let a cancellation in
+                if self._cancel_reason is not None:
+                    raise BamlAbortError("cancelled")
+                try:
+                    self._take_partial(parse(answer.raw[:end], True))
+                except Exception:  # noqa: BLE001 - a prefix that does not parse yet is skipped, as in a stream
+                    continue
+        return parse(answer.raw, False)
 
     def _translate(self, exc: BaseException) -> BaseException:
         if self._cancel_reason == "timeout":
@@ -168,6 +236,9 @@ class Run:
                                      self._runtime)
         except Exception:  # noqa: BLE001 - a partial that does not cast yet is simply skipped
             return
+        self._take_partial(partial)
+
+    def _take_partial(self, partial: Any) -> None:
         with self._cond:
             if self.end is not None:
                 return
@@ -314,6 +385,9 @@ class Run:
 
     @property
     def usage(self) -> Usage:
+        """Tokens this call spent (none when it replayed a recorded answer: see ``saved``)."""
+        if self.cached is not None:
+            return Usage(0, 0)
         if self._kept is not None:
             return self._kept[0]
         log = self.log
@@ -323,7 +397,14 @@ class Run:
         return Usage(usage.input_tokens, usage.output_tokens)
 
     @property
+    def saved(self) -> Usage:
+        """Tokens a replayed answer did not spend again (zero for a real call)."""
+        return self.cached.usage if self.cached is not None else Usage(0, 0)
+
+    @property
     def provider(self) -> str | None:
+        if self.cached is not None:
+            return self.cached.provider
         if self._kept is not None:
             return self._kept[1]
         call = self._selected_call()
@@ -332,6 +413,8 @@ class Run:
     @property
     def client_name(self) -> str | None:
         """The client that answered, as BAML names it (after any fallback or retry)."""
+        if self.cached is not None:
+            return self.cached.client
         if self._kept is not None:
             return self._kept[2]
         call = self._selected_call()
@@ -349,6 +432,8 @@ class Run:
 
     @property
     def raw_response(self) -> str | None:
+        if self.cached is not None:
+            return self.cached.raw
         log = self.log
         return log.raw_llm_response if log is not None else None
 
@@ -361,3 +446,15 @@ class Run:
 
     def __repr__(self) -> str:
         return f"<Run {self.function} {self.status} {self.elapsed:.2f}s partials={self.partials}>"
+
+
+def _cuts(raw: str, steps: int = 24) -> list[int]:
+    """Where a replayed answer is cut into partials: about ``steps`` word ends, then the whole."""
+    ends = [i for i in range(1, len(raw)) if raw[i] in " \n,}]" and raw[i - 1] not in " \n"]
+    stride = max(1, len(ends) // steps)
+    return [*ends[stride - 1::stride], len(raw)]
+
+
+def _call_text(args: dict[str, Any]) -> str:
+    """``(topic='owls', n=3)`` for messages, media named by kind and size, each value kept short."""
+    return "(" + ", ".join(f"{k}={summary(v)!r:.60}" for k, v in args.items()) + ")"

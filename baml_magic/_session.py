@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from baml_magic._cache import ResponseCache
 from baml_magic._map import MapResult
 from baml_magic._project import Project
 from baml_magic._run import Run
@@ -48,6 +49,7 @@ class Session:
     last_map: dict[str, MapResult] = field(default_factory=dict)
     foreground: set[Run] = field(default_factory=set)
     open_playground: Callable[[str], Any] = _no_playground  # set by the extension (it knows the bound names)
+    cache: ResponseCache = field(default_factory=ResponseCache)
 
     @classmethod
     def create(cls, settings: Settings, cache_dir: Path | None = None) -> Session:
