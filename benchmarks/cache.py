@@ -54,7 +54,8 @@ def tiny_calls(folder: Path) -> None:
     shell = TestingShell.instance()
     shell.run_line_magic("load_ext", "baml_magic")
     shell.run_line_magic("config", "BamlMagic.display = 'none'")
-    shell.run_cell("%%baml\n" + CLIENT + 'function Say(x: string) -> string {\n  client Fast\n  prompt #"Say {{ x }}"#\n}\n')
+    shell.run_cell("%%baml\n" + CLIENT + 'function Say(x: string) -> string {\n  client Fast\n'
+                   '  prompt #"Say {{ x }}"#\n}\n')
     say = shell.user_ns["Say"]
     say("warm up")
 
