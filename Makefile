@@ -52,6 +52,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/map.py
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/cache.py
+	$(BIN)/python benchmarks/grid.py
 
 clean:
 	rm -rf $(VENV) $(OLD) notebooks/executed tests/artifacts

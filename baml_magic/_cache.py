@@ -44,6 +44,7 @@ class Answer:
     duration: float
     provider: str | None
     client: str | None
+    model: str | None = None
 
     @property
     def usage(self) -> Usage:

@@ -12,12 +12,15 @@ from baml_py.errors import BamlError
 
 from baml_magic import _clients as clients
 from baml_magic import _codegen as codegen
+from baml_magic import _evaluate as evaluate
 from baml_magic._background import Background
 from baml_magic._errors import RequestBuildError, clean_message, interrupted, one_line, one_line_as, outcome
+from baml_magic._grid import GridResult
 from baml_magic._live import Live
 from baml_magic._map import MapResult, run_map
 from baml_magic._project import Compiled, FunctionSpec
 from baml_magic._providers import messages_of
+from baml_magic._ratelimit import Pace, estimate_tokens
 from baml_magic._redact import redact
 from baml_magic._request_view import PromptView, RequestView
 from baml_magic._run import ASYNC_POLL_SECONDS, CallOptions, Run, type_builder
@@ -26,7 +29,7 @@ from baml_magic._signature import Arguments, docstring, python_signature
 from baml_magic._streams import AsyncPartialStream, PartialStream
 from baml_magic._views import NullView, View, make_view
 
-_CALL_OPTIONS = ("timeout", "tb")  # keywords a call takes besides the function's own parameters
+_CALL_OPTIONS = ("timeout", "idle_timeout", "tb")  # keywords a call takes besides the function's own parameters
 
 
 class BamlFunction:
@@ -171,22 +174,48 @@ class BamlFunction:
         return AsyncPartialStream(self.open_run(args, kwargs))
 
     def map(self, inputs: Iterable[Any], concurrency: int = 8, *, on_error: Literal["raise", "return"] = "raise",
-            timeout: float | None = None) -> list[Any]:
+            timeout: float | None = None, idle_timeout: float | None = None, rpm: float | None = None,
+            tpm: float | None = None) -> list[Any]:
         """Call the function on every input, ``concurrency`` at a time; results in input order.
 
         An input is a dict of keyword arguments, a tuple of positional ones, or the value of the
         only parameter. ``on_error="return"`` puts each failure's exception in its slot instead of
-        raising the first one. Whatever finished stays in ``Fn.last_map``, even after an interrupt.
+        raising the first one. ``rpm`` / ``tpm`` keep to a provider's requests and tokens per minute
+        (tokens estimated from each rendered request, corrected by the usage reported); a 429 halves
+        the concurrency, which grows back as calls succeed. Whatever finished stays in
+        ``Fn.last_map``, even after an interrupt.
         """
-        fn = self.with_options(timeout=timeout) if timeout is not None else self
+        fn = self.with_options(timeout=timeout, idle_timeout=idle_timeout) \
+            if timeout is not None or idle_timeout is not None else self
+        pace = Pace(rpm, tpm)
         total = len(inputs) if isinstance(inputs, Sized) else None
-        state = MapResult(self.spec.name, total)
+        state = MapResult(self.spec.name, total, cost_of=self._session.cost_of)
         self._session.last_map[self.spec.name] = state
-        return run_map(lambda a, k: fn.open_run(a, k, stream=False), list(self.__signature__.parameters), inputs,
-                       state,
-                       concurrency=concurrency, on_error=on_error, display=self._session.settings.display,
-                       refresh_hz=self._session.settings.refresh_hz,
-                       max_retry_wait=self._session.settings.max_retry_wait)
+        streaming = fn.options.idle_timeout is not None  # only a stream shows when tokens stop coming
+
+        def estimate(call: tuple[tuple[Any, ...], dict[str, Any]]) -> int:
+            return estimate_tokens(self._http_request(call[0], dict(call[1]), stream=False).body.text())
+
+        return run_map(lambda a, k: fn.open_run(a, k, stream=streaming), list(self.__signature__.parameters),
+                       inputs, state, concurrency=concurrency, on_error=on_error,
+                       display=self._session.settings.display, refresh_hz=self._session.settings.refresh_hz,
+                       max_retry_wait=self._session.settings.max_retry_wait, pace=pace, estimate=estimate)
+
+    def compare(self, inputs: Iterable[Any], clients: Iterable[str] = (), *, repeat: int = 1,
+                concurrency: int = 8) -> GridResult:
+        """Each input (a row) on each client (a column), ``repeat`` times, as a live grid.
+
+        Each cell shows the typed answer (fields that differ across clients marked), latency,
+        tokens, cost when the model has a price, and the function's own checks. An input is
+        what ``map`` takes. The result stays in ``Fn.last_compare``.
+        """
+        return evaluate.compare(self, self._session, inputs, list(clients), repeat=repeat, concurrency=concurrency)
+
+    @property
+    def last_compare(self) -> GridResult | None:
+        """The last compare of this function (a GridResult)."""
+        found: GridResult | None = self._session.last_compare.get(self.spec.name)
+        return found
 
     def playground(self) -> Any:
         """The interactive playground widget for this function."""
@@ -198,13 +227,15 @@ class BamlFunction:
         return self._session.last_map.get(self.spec.name)
 
     def with_options(self, *, client: str | None = None, timeout: float | None = None,
-                     tb: Any = None) -> BamlFunction:
-        """A copy of this function bound to another client, a deadline in seconds and/or a TypeBuilder."""
+                     idle_timeout: float | None = None, tb: Any = None) -> BamlFunction:
+        """A copy of this function bound to another client, a deadline in seconds, a longest wait
+        for the next token (``idle_timeout``) and/or a TypeBuilder."""
         try:
             options = dataclasses.replace(
                 self.options,
                 client=clients.validate(client, self.compiled) if client is not None else self.options.client,
                 timeout=timeout if timeout is not None else self.options.timeout,
+                idle_timeout=idle_timeout if idle_timeout is not None else self.options.idle_timeout,
                 tb=tb if tb is not None else self.options.tb,
             )
         except (TypeError, ValueError) as exc:

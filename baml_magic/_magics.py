@@ -16,16 +16,19 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_arguments, parse_argstring
 from IPython.display import display
-from traitlets import Bool, CaselessStrEnum, Float, Integer, Unicode, observe
+from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, TraitError, Unicode, observe, validate
 
 from baml_magic import _baml_tests as baml_tests
 from baml_magic import _clients as clients
+from baml_magic import _evaluate as evaluate
 from baml_magic import _usage as usage
 from baml_magic._binding import Binder
 from baml_magic._cache import MODES, cache_file
 from baml_magic._codegen import default_cache_dir, writable_cache_dir
 from baml_magic._errors import BamlFunctionNotFound
+from baml_magic._function import BamlFunction
 from baml_magic._playground import Playground
+from baml_magic._prices import checked_prices, money
 from baml_magic._project import Compiled, Source, folder_sources
 from baml_magic._render import Bound, Table
 from baml_magic._session import Session
@@ -45,8 +48,15 @@ _CLIENT.add_argument("name", nargs="?")
 _CLIENT.add_argument("--reset", action="store_true", help="each function uses its own client again")
 _CLIENTS = _parser("clients", "the project's clients")
 _USAGE = _parser("usage", "this session's calls per function: tokens, latency, first token")
-_TEST = _parser("test", "run the project's BAML test blocks")
-_TEST.add_argument("functions", nargs="*")
+_TEST = _parser("test", "run the project's BAML test blocks: each test x client x repeat, as a live grid")
+_TEST.add_argument("patterns", nargs="*", metavar="PATTERN",
+                   help="functions, tests or Function::Test to run (wildcards allowed); all when none")
+_TEST.add_argument("--clients", default="", help="comma-separated clients, one column each (default: each "
+                                                   "function's own)")
+_TEST.add_argument("--repeat", type=int, default=1, help="runs of each test on each client")
+_TEST.add_argument("--concurrency", type=int, default=8, help="calls in flight at once")
+_TEST.add_argument("--cli", action="store_true", help="run them with BAML's own runner (baml-cli test) instead")
+_TEST.add_argument("--last", action="store_true", help="the last grid again (also after an interrupt), as data")
 _PLAYGROUND = _parser("playground", "the playground widget (same as FUNCTION.playground())")
 _PLAYGROUND.add_argument("function")
 _CACHE = _parser("cache", "the response cache: on (read and write), record (always call, write), replay (read "
@@ -96,6 +106,8 @@ class BamlMagic(Magics):
                                   "responses.sqlite3 in $BAML_MAGIC_CACHE or ~/.cache/baml_magic).").tag(config=True)
     cache_pace = Bool(False, help="Replay recorded answers at their recorded pace instead of at once.").tag(
         config=True)
+    prices = Dict(help="Prices by model, (input, output) US dollars per million tokens, over the built-in table "
+                       "(e.g. {'gpt-4o-mini': (0.15, 0.6)}).").tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell, **kwargs)
@@ -109,6 +121,14 @@ class BamlMagic(Magics):
         if shell is not None:
             shell.events.register("pre_run_cell", self._pre_run_cell)
             shell.events.register("post_run_cell", self._post_run_cell)
+
+    @validate("prices")
+    def _valid_prices(self, proposal: Any) -> Any:
+        try:
+            checked_prices(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
+        return proposal["value"]
 
     @observe("cache", "cache_path", "cache_pace")
     def _cache_changed(self, change: Any = None) -> None:
@@ -157,7 +177,8 @@ class BamlMagic(Magics):
         %baml client [NAME | --reset]     show or set the client every call uses (NAME or provider/model)
         %baml clients                     the project's clients
         %baml usage                       this session's calls per function: tokens, latency, first token
-        %baml test [FUNCTION ...]         run the project's BAML test blocks
+        %baml test [PATTERN ...] [--clients A,B] [--repeat N] [--concurrency K] [--cli]
+                                          run the project's BAML test blocks as a live grid
         %baml playground FUNCTION         the playground widget (same as FUNCTION.playground())
         %baml cache [on|off|record|replay|clear|info] [--path P] [--pace]   record and replay answers
         """
@@ -270,14 +291,28 @@ class BamlMagic(Magics):
         rows = usage.rows(self.session.ledger, self.session.runs)
         return Table(usage.HEADERS, rows, "baml-magic-usage", "no calls yet")
 
-    def _test(self, options: argparse.Namespace) -> Table:
+    def _test(self, options: argparse.Namespace) -> Any:
+        if options.last:
+            if self.session.last_grid is None:
+                raise UsageError("no %baml test has run in this session yet")
+            return self.session.last_grid
         compiled = self._compiled()
-        unknown = [a for a in options.functions if a not in compiled.functions]
+        if options.cli:
+            return self._test_cli(compiled, options.patterns)
+        try:
+            return evaluate.run_tests(
+                self.session, compiled, lambda name: BamlFunction(compiled.functions[name], compiled, self.session),
+                options.patterns, options.clients.split(","), repeat=options.repeat, concurrency=options.concurrency)
+        except (LookupError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+
+    def _test_cli(self, compiled: Compiled, functions: list[str]) -> Table:
+        unknown = [a for a in functions if a not in compiled.functions]
         if unknown:
             raise BamlFunctionNotFound(f"no function {', '.join(unknown)}; the project defines: "
                                        f"{', '.join(sorted(compiled.functions))}")
         line = StatusLine("running BAML tests…", self.display)
-        results = baml_tests.run(compiled.files, options.functions, self.session.client_override,
+        results = baml_tests.run(compiled.files, functions, self.session.client_override,
                                  lambda n, _: line.update(f"running BAML tests… {n} call{'s' if n != 1 else ''} done"),
                                  compiled.origins)
         passed = sum(r.passed for r in results)
@@ -324,4 +359,7 @@ class BamlMagic(Magics):
                 ["size", f"{store.size() / 1024:.1f} KB"],
                 ["this session", f"{cache.hits} hits, {cache.misses} misses, {cache.stored} stored"],
                 ["tokens saved", f"{cache.saved_in} in, {cache.saved_out} out"]]
+        saved = sum(t.saved_cost for t in self.session.ledger.by_function.values())
+        if saved:
+            rows.append(["cost saved", money(saved)])
         return Table(["", ""], rows, "baml-magic-cache", "")

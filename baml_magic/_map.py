@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from baml_magic._errors import RetryWaitTooLong, interrupted
 from baml_magic._live import Live
+from baml_magic._prices import money
+from baml_magic._ratelimit import Concurrency, Pace, Start
 from baml_magic._run import POLL_SECONDS, Run
 from baml_magic._types import Status
 from baml_magic._views import ProgressView
@@ -37,6 +39,9 @@ class MapResult:
     ended: float | None = None
     status: Status = Status.RUNNING
     tokens_out: int = 0  # summed as each call ends, not recounted on every redraw
+    cost_of: Callable[[Run], float | None] | None = field(default=None, repr=False)
+    cost: float | None = None  # US dollars, when the calls' model has a price
+    note: str = ""  # how the map is paced now (concurrency backed off after 429s)
 
     def slot(self) -> int:
         self.results.append(None)
@@ -53,6 +58,9 @@ class MapResult:
 
     def ended_call(self, run: Run) -> None:
         self.tokens_out += run.usage.output_tokens or 0
+        spent = self.cost_of(run) if self.cost_of is not None else None
+        if spent is not None:
+            self.cost = (self.cost or 0.0) + spent
 
     @property
     def errors(self) -> dict[int, BaseException]:
@@ -67,7 +75,8 @@ class MapResult:
         total = f"/{self.total}" if self.total is not None else ""
         rate = done / self.elapsed if self.elapsed > 0 else 0.0
         return (f"{self.function}.map · {self.status} · {done}{total} done · {failed} failed · {running} in flight"
-                f" · {rate:.1f}/s · {self.tokens_out} tokens out · {self.elapsed:.1f} s")
+                f" · {rate:.1f}/s · {self.tokens_out} tokens out{' · ' + money(self.cost) if self.cost else ''}"
+                f" · {self.elapsed:.1f} s{' · ' + self.note if self.note else ''}")
 
     def __repr__(self) -> str:
         return f"<MapResult {self.summary()}>"
@@ -93,8 +102,15 @@ def _progress(state: MapResult, display: str, refresh_hz: float) -> Live:
 
 def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: list[str], inputs: Iterable[Any],
             state: MapResult, *, concurrency: int, on_error: Literal["raise", "return"], display: str,
-            refresh_hz: float, max_retry_wait: float = 60.0, max_rate_limit_waits: int = 3) -> list[Any]:
-    """Drive the map from the calling thread; waits are short so an interrupt lands at once."""
+            refresh_hz: float, max_retry_wait: float = 60.0, max_rate_limit_waits: int = 3,
+            progress: Callable[[MapResult], Live] | None = None, pace: Pace | None = None,
+            estimate: Callable[[Call], int] | None = None) -> list[Any]:
+    """Drive the map from the calling thread; waits are short so an interrupt lands at once.
+
+    ``progress`` makes the view (a progress bar by default; the evaluation grid draws its table).
+    ``pace`` keeps requests and tokens per minute, with ``estimate(call)`` the tokens a call will send.
+    Concurrency halves on a 429 answer and grows back as calls succeed.
+    """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     if on_error not in ("raise", "return"):
@@ -104,16 +120,28 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
     finished = threading.Event()
     in_flight: dict[int, Run] = {}
     waiting: dict[int, tuple[float, Call]] = {}  # slot -> (when to try again, the call)
+    held: list[tuple[int, Call]] = []  # taken from the inputs, waiting for the pace
     calls: dict[int, Call] = {}
+    starts: dict[int, Start] = {}
     rate_waits: dict[int, int] = {}
     first_error: BaseException | None = None
+    lanes = Concurrency(concurrency)
 
-    def launch(index: int, call: Call) -> None:
+    def launch(index: int, call: Call) -> float:
+        """Start the call now (0), or say how many seconds the pace wants it to wait."""
+        if pace is not None and pace.limited:
+            tokens = (estimate(call) if estimate is not None and pace.tpm is not None else 0) + \
+                (pace.expected_output() if pace.tpm is not None else 0)
+            wait = pace.wait(tokens)
+            if wait > 0:
+                return wait
+            starts[index] = pace.started(tokens)
         run = start(call[0], dict(call[1]))
         run.listeners.append(lambda _: finished.set())
         state.runs[index] = run
         state.states[index] = Status.RUNNING
         in_flight[index] = run
+        return 0.0
 
     def fail(index: int, error: BaseException) -> None:
         nonlocal first_error
@@ -122,16 +150,26 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
         if first_error is None:
             first_error = error
 
-    live = _progress(state, display, refresh_hz).start()
+    live = (progress(state) if progress is not None else _progress(state, display, refresh_hz)).start()
     try:
         while True:
             finished.clear()  # before looking, so a run that ends while we look wakes the wait below
+            nap = POLL_SECONDS
             now = time.monotonic()
             for index, (when, call) in list(waiting.items()):
-                if when <= now and len(in_flight) < concurrency:
+                if when <= now and len(in_flight) < lanes.now:
+                    wait = launch(index, call)
+                    if wait:
+                        nap = min(nap, wait)
+                        break
                     del waiting[index]
-                    launch(index, call)
-            while not exhausted and len(in_flight) + len(waiting) < concurrency and not (
+            while held and len(in_flight) < lanes.now:
+                wait = launch(*held[0])
+                if wait:
+                    nap = min(nap, wait)
+                    break
+                held.pop(0)
+            while not held and not exhausted and len(in_flight) + len(waiting) < lanes.now and not (
                     first_error is not None and on_error == "raise"):
                 try:
                     item = next(items)
@@ -141,32 +179,43 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
                 index = state.slot()
                 try:
                     calls[index] = as_call(item, params, index, state.function)
-                    launch(index, calls[index])
+                    wait = launch(index, calls[index])
                 except TypeError as exc:
                     fail(index, exc)
+                    continue
+                if wait:
+                    held.append((index, calls[index]))
+                    nap = min(nap, wait)
             for index, run in list(in_flight.items()):
                 if not run.done:
                     continue
                 del in_flight[index]
                 state.ended_call(run)
+                usage = run.usage
+                if pace is not None and index in starts:
+                    pace.ended(starts.pop(index), usage.input_tokens, usage.output_tokens)
                 if run.error is None:
+                    lanes.succeeded()
                     state.results[index] = run.value
                     state.states[index] = Status.DONE
                     continue
-                wait = run.retry_after
-                if wait is not None and wait > max_retry_wait:
-                    fail(index, RetryWaitTooLong(state.function, wait, max_retry_wait, run.error))
+                if getattr(run.error, "status_code", None) == 429:
+                    lanes.rate_limited()
+                asked = run.retry_after
+                if asked is not None and asked > max_retry_wait:
+                    fail(index, RetryWaitTooLong(state.function, asked, max_retry_wait, run.error))
                     continue
-                if wait is not None and rate_waits.get(index, 0) < max_rate_limit_waits:
+                if asked is not None and rate_waits.get(index, 0) < max_rate_limit_waits:
                     rate_waits[index] = rate_waits.get(index, 0) + 1
                     state.states[index] = Status.PENDING
-                    waiting[index] = (time.monotonic() + wait, calls[index])
+                    waiting[index] = (time.monotonic() + asked, calls[index])
                     continue
                 fail(index, run.error)
+            state.note = lanes.describe()
             stop = first_error is not None and on_error == "raise"
-            if stop or (exhausted and not in_flight and not waiting):
+            if stop or (exhausted and not in_flight and not waiting and not held):
                 break
-            finished.wait(POLL_SECONDS)
+            finished.wait(max(0.001, nap))
     except KeyboardInterrupt:
         state.status = Status.CANCELLED
         raise interrupted(f"{state.function}.map", f"finished results are in {state.function}.last_map") from None
@@ -178,7 +227,7 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
             state.ended_call(run)
             state.states[index] = Status.CANCELLED
             state.results[index] = run.error
-        for index in waiting:
+        for index in [*waiting, *(i for i, _ in held)]:
             state.states[index] = Status.CANCELLED
         state.ended = time.monotonic()
         if state.status is Status.RUNNING:

@@ -64,6 +64,9 @@ def to_media(kind: type, value: Any, what: str) -> Any:
     """``value`` as BAML's media object ``kind`` (Image, Audio, Pdf or Video)."""
     if isinstance(value, kind):
         return value
+    if is_media_map(value):  # a test block's { file "..." } / { url "..." } / { base64 "...", media_type "..." }
+        value = value.get("url") or value.get("file") or \
+            f"data:{value.get('media_type') or ''};base64,{value.get('base64', '')}"
     if isinstance(value, str) and value.startswith(("http://", "https://")):
         return kind.from_url(value)  # type: ignore[attr-defined]
     if isinstance(value, str) and value.startswith("data:") and ";base64," in value:
@@ -91,6 +94,12 @@ def to_media(kind: type, value: Any, what: str) -> Any:
                      f"{MEDIA_TYPES[kind].capitalize()}, got {type(value).__name__}")
 
 
+def is_media_map(value: Any) -> bool:
+    """Whether a value is media as BAML's test blocks write it: a map with a file, url or base64."""
+    return isinstance(value, dict) and bool(value.keys() & {"file", "url", "base64"}) and \
+        value.keys() <= {"file", "url", "base64", "media_type"}
+
+
 def has_media(annotation: Any, seen: frozenset[int] = frozenset()) -> bool:
     """Whether a type holds media anywhere (directly, in a list, a map, an optional, a class)."""
     if annotation in MEDIA_TYPES:
@@ -111,7 +120,7 @@ def convert(annotation: Any, value: Any, what: str) -> Any:
         return value
     if origin is typing.Union or type(annotation).__name__ == "UnionType":
         media = [a for a in args if a in MEDIA_TYPES]
-        if media and not isinstance(value, (dict, list, BaseModel)):
+        if media and (is_media_map(value) or not isinstance(value, (dict, list, BaseModel))):
             return to_media(media[0], value, what)
         return value
     if origin is list and isinstance(value, (list, tuple)):

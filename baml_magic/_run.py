@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -37,14 +38,14 @@ CANCEL_GRACE_SECONDS = 0.5  # how long a cancelled call may take to wind down be
 REPLAY_SHARE, REPLAY_SECONDS = 0.1, 0.02  # a replay not at the recorded pace: a tenth of it, 20 ms at most
 
 
-def checked_timeout(value: object) -> float | None:
+def checked_timeout(value: object, name: str = "timeout") -> float | None:
     """A deadline in seconds, checked before any work starts: a positive, finite number or None."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"timeout must be a number of seconds, got {value!r:.40}")
+        raise TypeError(f"{name} must be a number of seconds, got {value!r:.40}")
     if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"timeout must be a positive, finite number of seconds, got {value!r}")
+        raise ValueError(f"{name} must be a positive, finite number of seconds, got {value!r}")
     return float(value)
 
 
@@ -54,10 +55,12 @@ class CallOptions:
 
     client: str | None = None
     timeout: float | None = None
+    idle_timeout: float | None = None  # the longest wait for the next token before the call ends as a stall
     tb: Any = None  # the generated TypeBuilder (for @@dynamic types), or None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "timeout", checked_timeout(self.timeout))
+        object.__setattr__(self, "idle_timeout", checked_timeout(self.idle_timeout, "idle_timeout"))
 
 
 def type_builder(tb: Any) -> baml_py.baml_py.TypeBuilder | None:
@@ -90,7 +93,8 @@ class Run:
         self.end: float | None = None
         self.partials = 0
         self.collector: baml_py.Collector | None = baml_py.Collector("baml_magic")
-        self._kept: tuple[Usage, str | None, str | None] | None = None  # usage, provider, client after compact()
+        self._kept: tuple[Usage, str | None, str | None, str | None] | None = None  # after compact(): usage,
+        # provider, client, model
         self.retry_after: float | None = None  # seconds a 429 answer asked to wait, if it did
         self.cache = cache  # the session's response cache, when it is on
         self.cached: Answer | None = None  # the recorded answer this run replayed
@@ -99,6 +103,7 @@ class Run:
         self._types = types
         self._abort = baml_py.AbortController()
         self._cancel_reason: str | None = None
+        self._last_token: float | None = None  # when the last partial came (idle_timeout watches it)
         self._cond = threading.Condition()  # news: partials and the end
         self._ended = threading.Event()  # the end only: waiting for it is not woken by every token
         self._version = 0
@@ -123,9 +128,12 @@ class Run:
 
     async def _drive(self) -> None:
         deadline = None
+        watchdog = None
         try:  # everything inside: whatever fails, the run ends and its caller is told
             if self.options.timeout is not None:
                 deadline = asyncio.get_running_loop().call_later(self.options.timeout, self.cancel, "timeout")
+            if self.options.idle_timeout is not None:
+                watchdog = asyncio.ensure_future(self._watch_idle(self.options.idle_timeout))
             ctx = self._runtime.create_context_manager()
             collectors = [self.collector] if self.collector is not None else []
             tb, registry, env = type_builder(self.options.tb), clients.registry(self.override), dict(os.environ)
@@ -166,6 +174,8 @@ class Run:
         finally:
             if deadline is not None:
                 deadline.cancel()
+            if watchdog is not None:
+                watchdog.cancel()
 
     async def _cache_key(self, ctx: Any, tb: Any, registry: Any, env: dict[str, str]) -> str | None:
         """The call's cache key, from the request BAML would send; None when it can't be built."""
@@ -181,7 +191,7 @@ class Run:
             return
         usage = self.usage
         answer = Answer(raw, usage.input_tokens, usage.output_tokens, self.time_to_first_token,
-                        time.monotonic() - self.start, self.provider, self.client_name)
+                        time.monotonic() - self.start, self.provider, self.client_name, self.model)
         await asyncio.to_thread(cache.store().put, key, self.function, answer)
         cache.stored += 1
 
@@ -215,7 +225,19 @@ class Run:
                     continue
         return parse(answer.raw, False)
 
+    async def _watch_idle(self, idle: float) -> None:
+        """End the call as a stall when no token has come for ``idle`` seconds."""
+        while self.end is None:
+            quiet = time.monotonic() - (self._last_token or self.start)
+            if quiet >= idle:
+                self.cancel("stall")
+                return
+            await asyncio.sleep(min(0.05, idle - quiet))
+
     def _translate(self, exc: BaseException) -> BaseException:
+        if self._cancel_reason == "stall":
+            return BamlTimeoutError(self.client or "", f"{self.function}: no token for {self.options.idle_timeout:g} s "
+                                                       "(idle_timeout); the partial is kept")
         if self._cancel_reason == "timeout":
             timeout = self.options.timeout or 0.0
             return BamlTimeoutError(self.client or "", f"{self.function} did not finish within {timeout:g} s")
@@ -239,6 +261,7 @@ class Run:
         self._take_partial(partial)
 
     def _take_partial(self, partial: Any) -> None:
+        self._last_token = time.monotonic()
         with self._cond:
             if self.end is not None:
                 return
@@ -279,7 +302,7 @@ class Run:
         """
         if self.end is None or self._kept is not None:
             return
-        self._kept = (self.usage, self.provider, self.client_name)
+        self._kept = (self.usage, self.provider, self.client_name, self.model)
         self.collector = None
         self.listeners = []  # all called already
 
@@ -409,6 +432,26 @@ class Run:
             return self._kept[1]
         call = self._selected_call()
         return call.provider if call is not None else None
+
+    @property
+    def model(self) -> str | None:
+        """The model that answered, as the request named it (what prices are looked up by)."""
+        if self.cached is not None:
+            return self.cached.model
+        if self._kept is not None:
+            return self._kept[3]
+        call = self._selected_call()
+        request = getattr(call, "http_request", None) if call is not None else None
+        if request is None:
+            return None
+        try:
+            model = request.body.json().get("model")
+        except Exception:  # noqa: BLE001 - a body that is not JSON names no model
+            model = None
+        if not model:  # Google names it in the URL: .../models/gemini-2.5-flash:generateContent
+            found = re.search(r"/models/([^/:?]+)", str(request.url))
+            model = found.group(1) if found else None
+        return str(model) if model else None
 
     @property
     def client_name(self) -> str | None:

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from baml_magic._cache import ResponseCache
 from baml_magic._map import MapResult
+from baml_magic._prices import cost, price_for
 from baml_magic._project import Project
 from baml_magic._run import Run
 from baml_magic._usage import Ledger
@@ -22,6 +23,7 @@ class Settings(Protocol):
     display: str
     max_retry_wait: float
     history: int
+    prices: dict[str, Any]
 
 
 @dataclass
@@ -30,6 +32,7 @@ class DefaultSettings:
     display: str = "auto"
     max_retry_wait: float = 60.0
     history: int = 1000
+    prices: dict[str, Any] = field(default_factory=dict)
 
 
 def _no_playground(name: str) -> Any:
@@ -50,6 +53,8 @@ class Session:
     foreground: set[Run] = field(default_factory=set)
     open_playground: Callable[[str], Any] = _no_playground  # set by the extension (it knows the bound names)
     cache: ResponseCache = field(default_factory=ResponseCache)
+    last_grid: Any = None  # the last %baml test grid (a GridResult)
+    last_compare: dict[str, Any] = field(default_factory=dict)  # each function's last compare (a GridResult)
 
     @classmethod
     def create(cls, settings: Settings, cache_dir: Path | None = None) -> Session:
@@ -65,10 +70,14 @@ class Session:
         elif previous is not None:
             previous.listeners.append(Run.compact)
         self.last[run.function] = run
-        run.listeners.append(self.ledger.add)
+        run.listeners.append(lambda ended: self.ledger.add(ended, self.cost_of(ended), self.cost_of(ended, saved=True)))
         if foreground:
             self.foreground.add(run)
             run.listeners.append(self.foreground.discard)
+
+    def cost_of(self, run: Run, *, saved: bool = False) -> float | None:
+        """What a call cost (or, with ``saved``, what its replay did not cost again), when its model has a price."""
+        return cost(run.saved if saved else run.usage, price_for(run.model, self.settings.prices))
 
     def cancel_foreground(self) -> None:
         """Abort calls the cell left running when it was interrupted (e.g. inside an await)."""

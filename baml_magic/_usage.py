@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from baml_magic._prices import money
 from baml_magic._run import Run
 from baml_magic._types import Status
 
-HEADERS = ["function", "calls", "failed", "cancelled", "tokens in", "tokens out", "mean latency", "p95 latency",
-           "mean first token"]
+HEADERS = ["function", "calls", "failed", "cancelled", "tokens in", "tokens out", "cost", "mean latency",
+           "p95 latency", "mean first token", "cached"]
 
 
 @dataclass
@@ -28,9 +29,19 @@ class Totals:
     latency: float = 0.0
     first_token: float = 0.0
     with_first_token: int = 0
+    cost: float = 0.0
+    priced: int = 0  # calls whose model has a price (cost counts only those)
+    cached: int = 0
+    saved_cost: float = 0.0
 
-    def add(self, run: Run) -> None:
+    def add(self, run: Run, cost: float | None = None, saved_cost: float | None = None) -> None:
         usage = run.usage
+        if cost is not None:
+            self.cost += cost
+            self.priced += 1
+        if run.cached is not None:
+            self.cached += 1
+            self.saved_cost += saved_cost or 0.0
         self.calls += 1
         self.failed += run.status is Status.ERROR
         self.cancelled += run.status is Status.CANCELLED
@@ -48,8 +59,8 @@ class Ledger:
 
     by_function: dict[str, Totals] = field(default_factory=dict)
 
-    def add(self, run: Run) -> None:
-        self.by_function.setdefault(run.function, Totals()).add(run)
+    def add(self, run: Run, cost: float | None = None, saved_cost: float | None = None) -> None:
+        self.by_function.setdefault(run.function, Totals()).add(run, cost, saved_cost)
 
 
 def _ms(seconds: float | None) -> str:
@@ -73,9 +84,11 @@ def rows(ledger: Ledger, recent: Iterable[Run]) -> list[list[str]]:
     for function, t in sorted(ledger.by_function.items()):
         out.append([
             function, str(t.calls), str(t.failed), str(t.cancelled), str(t.tokens_in), str(t.tokens_out),
+            money(t.cost) if t.priced else "",
             _ms(t.latency / t.calls if t.calls else None),
             _ms(_p95(latencies.get(function, []))),
             _ms(t.first_token / t.with_first_token if t.with_first_token else None),
+            str(t.cached) if t.cached else "",
         ])
     return out
 

@@ -41,6 +41,15 @@ CELLS = [
     '%%baml\nfunction DescribePhoto(photo: image) -> string {\n  client Slow\n'
     '  prompt #"{{ _.role(\"user\") }} Describe {{ photo }}"#\n}',
     "DescribePhoto.playground()",
+    "%%baml\n" + "".join(
+        f'client<llm> {name} {{\n  provider "openai-generic"\n  options {{\n    base_url env.LOCAL_LLM_BASE_URL\n'
+        f'    model "local?seed={seed}&tps=40&words=20"\n  }}\n}}\n' for name, seed in (("Alpha", 1), ("Beta", 2),
+                                                                                       ("Gamma", 3)))
+    + 'class Tally {\n  n int\n  label string\n}\nfunction Tell(text: string) -> Tally {\n  client Alpha\n'
+    '  prompt #"Count {{ text }}. {{ ctx.output_format }}"#\n}\n'
+    + "".join(f'test T{i} {{\n  functions [Tell]\n  args {{ text "item {i}" }}\n'
+              f'  @@assert(small, {{{{ this.n < {40 + 10 * i} }}}})\n}}\n' for i in range(4)),
+    "%baml test --clients Alpha,Beta,Gamma --repeat 5 --concurrency 6",
 ]
 PHOTO = Path(__file__).parent.parent / "notebooks" / "receipt.png"
 
@@ -215,3 +224,24 @@ def test_playground_uploads_a_file_previews_it_and_runs(page, slow_llm) -> None:
     answer = playground.locator(".baml-magic-body-widget").inner_text()
     assert f"Received image/png, {PHOTO.stat().st_size} bytes" in answer, answer
     assert slow_llm.requests()[-1]["media"][0]["bytes"] == PHOTO.stat().st_size
+
+
+def test_the_evaluation_grid_fills_in_live_then_stays(page, slow_llm) -> None:
+    for index in (0, 8):
+        _idle(page)
+        _run(page, index)
+    _idle(page)
+    _run(page, 9)
+    grid = _cell(page, 9).locator(".baml-magic-grid")
+    grid.locator(".baml-grid-cell[data-state='done']").first.wait_for(timeout=30_000)
+    first = grid.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "8-grid-filling-a.png"), full_page=True)
+    time.sleep(1.0)
+    second = grid.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "9-grid-filling-b.png"), full_page=True)
+    assert first != second, "the grid filled in within a second"
+    final = _cell(page, 9).locator(".baml-magic-grid[data-final='true']")
+    final.wait_for(timeout=90_000)
+    assert final.locator(".baml-grid-cell[data-state='done']").count() == 12
+    _idle(page)
+    page.screenshot(path=str(ARTIFACTS / "10-grid-final.png"), full_page=True)

@@ -80,7 +80,7 @@ def test_last_and_usage_match_what_the_server_reported(shell, llm) -> None:
     assert row[1] == "2" and row[2] == "0"
     assert row[4] == str(sum(r["prompt_tokens"] for r in records))
     assert row[5] == str(sum(r["tokens_sent"] for r in records))
-    assert "ms" in row[6] and "ms" in row[8]
+    assert row[6] == "" and "ms" in row[7] and "ms" in row[9], "no price for the offline model: no cost"
     assert "<table" in table._repr_html_()
 
 
@@ -138,11 +138,14 @@ test TinyBody {
   @@assert(tiny_body, {{ this.body|length < 3 }})
 }
 """)
-    table = shell.run_line_magic("baml", "test GenerateStory")
+    table = shell.run_line_magic("baml", "test GenerateStory --cli")
     rows = {r[0]: r for r in table.rows}
     assert rows["HasTitle"][2] == "pass"
     assert rows["TinyBody"][2] == "failed" and "tiny_body" in rows["TinyBody"][3]
     assert all(r[1] == "GenerateStory" and r[4].endswith(" s") for r in table.rows)
+    grid = shell.run_line_magic("baml", "test GenerateStory")
+    verdicts = {(o.row, o.verdict, o.reason) for o in grid.outcomes}
+    assert verdicts == {("GenerateStory::HasTitle", "pass", ""), ("GenerateStory::TinyBody", "fail", "tiny_body")}
 
 
 def test_event_hooks_see_start_partials_and_finish(shell) -> None:
@@ -224,7 +227,7 @@ test Long {
     threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        shell.run_line_magic("baml", "test")
+        shell.run_line_magic("baml", "test --cli")
     assert time.monotonic() - started < 4.0, "stopped at the interrupt, not at the end of the test"
     time.sleep(0.3)
     record = llm.requests()[-1]

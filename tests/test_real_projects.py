@@ -252,7 +252,11 @@ test Fine {
 }
 ''')
     shell.run_line_magic("baml", f"load {project / 'baml_src'}")
-    table = shell.run_line_magic("baml", "test")
+    grid = shell.run_line_magic("baml", "test")
+    verdicts = {o.row.split("::")[1]: (o.verdict, o.reason) for o in grid.outcomes}
+    assert verdicts["ReceiptFromFile"] == verdicts["ReceiptFromBase64"] == verdicts["ReceiptFromUrl"] == ("pass", "")
+    assert verdicts["NeverNegative"] == ("fail", "negative") and verdicts["CheckFails"] == ("fail", "huge - failed")
+    table = shell.run_line_magic("baml", "test --cli")
     rows = {row[0]: row for row in table.rows}
     assert rows["ReceiptFromFile"][2] == "pass", rows["ReceiptFromFile"]
     assert rows["ReceiptFromBase64"][2] == "pass" and rows["ReceiptFromUrl"][2] == "pass"

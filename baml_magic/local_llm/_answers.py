@@ -142,6 +142,8 @@ class Builder:
                 simple = [o for o in t[1] if o[0] not in ("named", "list", "map", "object")]
                 return self.build((simple or t[1])[0], key, depth + 1)
             options = [o for o in t[1] if o[0] != "null"] or t[1]
+            if all(o[0] == "literal" for o in options):  # an inline enum: any of its values
+                return self.rng.choice(options)[1]
             return self.build(options[0], key, depth)
         if kind == "list":
             if depth > 3:
@@ -171,17 +173,18 @@ class Builder:
         return [f"{base}_1", f"{base}_2"]
 
 
-def answer_for(prompt: str, words: int = 40, received: str = "") -> str:
+def answer_for(prompt: str, words: int = 40, received: str = "", seed: str = "") -> str:
     """An answer text for a rendered prompt: a value fitting its output format, else prose.
 
     ``received`` says what media came with the prompt; a prose or string answer starts with it.
+    ``seed`` changes the values drawn (a client's own answers), not what they are about.
     """
     said = f"(Received {received}.) " if received else ""
     defs = definitions(prompt)
     found = find_schema(prompt, defs)
     format_start = min([found[1]] + [a for a, _ in defs.spans]) if found else len(prompt)
     topic = topic_of(prompt[:format_start])
-    builder = Builder(prompt, words, defs, topic)
+    builder = Builder(prompt + seed, words, defs, topic)
     if found is None:
         return said + builder.sentences(words)
     schema = found[0]

@@ -7,6 +7,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import random
 import re
 import select
 import socket
@@ -42,6 +43,7 @@ class RequestRecord:
     outcome: str = "running"  # running | completed | client_closed | fault
     sent_at: list[float] = field(default_factory=list)  # when each streamed token was written
     media: list[dict[str, Any]] = field(default_factory=list)  # media parts received: kind, type, bytes, sha256
+    prompt_sha256: str = ""  # of the prompt's text, to tell two runners sent the same prompt
 
 
 @dataclass
@@ -53,6 +55,14 @@ class ServerState:
     in_flight: int = 0
     max_in_flight: int = 0
     faults_served: dict[str, int] = field(default_factory=dict)
+    draws: dict[str, int] = field(default_factory=dict)  # requests per model that drew a random number
+
+    def draw(self, model: str) -> random.Random:
+        """A random source for this request of ``model``: the same sequence on every run of the server."""
+        with self.lock:
+            served = self.draws.get(model, 0)
+            self.draws[model] = served + 1
+        return random.Random(f"{model}#{served}")
 
     def take_fault(self, model: str, times: int | None) -> bool:
         """Whether this request gets the model's fault: always, or only for its first ``times`` requests."""
@@ -89,6 +99,7 @@ class ServerState:
         with self.lock:
             self.records.clear()
             self.faults_served.clear()
+            self.draws.clear()
             self.max_in_flight = self.in_flight
 
 
@@ -243,6 +254,12 @@ class Handler(BaseHTTPRequestHandler):
         times = int(params["times"]) if "times" in params else None
         if fault and not self.state.take_fault(str(request.get("model")), times):
             fault = None
+        random_settings = {"error_rate", "fail_rate", "vary"} & set(params)
+        chance = self.state.draw(str(request.get("model"))) if random_settings else None
+        if chance is not None and not fault:  # per-client behaviour: some requests fail, some answers don't parse
+            roll = chance.random()
+            error_rate, fail_rate = float(params.get("error_rate", 0)), float(params.get("fail_rate", 0))
+            fault = "http_500" if roll < error_rate else "unparsable" if roll < error_rate + fail_rate else None
         stream = bool(request.get("stream"))
         tps = float(params.get("tps", self.state.tps))
         words = int(params.get("words", self.state.words))
@@ -251,7 +268,11 @@ class Handler(BaseHTTPRequestHandler):
         record = self.state.open_record(str(request.get("model")), stream, fault)
         record.prompt_tokens = len(_tokens(prompt))
         record.media = _media_parts(request.get("messages") or [])
-        text = UNPARSABLE_ANSWER if fault == "unparsable" else answer_for(prompt, words, _received(record.media))
+        record.prompt_sha256 = hashlib.sha256(prompt.encode()).hexdigest()
+        # seed= makes a client answer differently from another; vary=1 makes each answer differ from the last
+        salt = params.get("seed", "") + (f"#{chance.random()}" if chance is not None and "vary" in params else "")
+        text = UNPARSABLE_ANSWER if fault == "unparsable" else \
+            answer_for(prompt, words, _received(record.media), seed=salt)
         tokens = _tokens(text)
         record.tokens_planned = len(tokens)
         if "seconds" in params:  # a fixed duration for the whole answer
