@@ -53,6 +53,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/cache.py
 	$(BIN)/python benchmarks/grid.py
+	$(BIN)/python benchmarks/batch.py
 
 clean:
 	rm -rf $(VENV) $(OLD) notebooks/executed tests/artifacts

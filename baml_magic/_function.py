@@ -14,16 +14,18 @@ from baml_magic import _clients as clients
 from baml_magic import _codegen as codegen
 from baml_magic import _evaluate as evaluate
 from baml_magic._background import Background
+from baml_magic._batch import BatchJob, Wire, submit
 from baml_magic._errors import RequestBuildError, clean_message, interrupted, one_line, one_line_as, outcome
 from baml_magic._grid import GridResult
 from baml_magic._live import Live
-from baml_magic._map import MapResult, run_map
+from baml_magic._map import MapResult, as_call, run_map
 from baml_magic._project import Compiled, FunctionSpec
 from baml_magic._providers import messages_of
 from baml_magic._ratelimit import Pace, estimate_tokens
 from baml_magic._redact import redact
 from baml_magic._request_view import PromptView, RequestView
 from baml_magic._run import ASYNC_POLL_SECONDS, CallOptions, Run, type_builder
+from baml_magic._samples import sample_args
 from baml_magic._session import Session
 from baml_magic._signature import Arguments, docstring, python_signature
 from baml_magic._streams import AsyncPartialStream, PartialStream
@@ -87,10 +89,12 @@ class BamlFunction:
         self._session.record(run, foreground)
         return run.begin()
 
-    def _http_request(self, args: tuple[Any, ...], kwargs: dict[str, Any], stream: bool) -> Any:
-        values, options, _, override = self._prepare(args, kwargs, sending=False)
+    def _http_request(self, args: tuple[Any, ...], kwargs: dict[str, Any], stream: bool, *,
+                      sending: bool = False) -> Any:
+        """The request BAML would send; ``sending``: with the real keys (a missing one is an error)."""
+        values, options, _, override = self._prepare(args, kwargs, sending=sending)
         runtime = self.compiled.runtime
-        env = {**clients.placeholders(self.compiled.clients), **os.environ}
+        env = dict(os.environ) if sending else {**clients.placeholders(self.compiled.clients), **os.environ}
         try:
             return runtime.build_request_sync(self.spec.name, values, runtime.create_context_manager(),
                                               type_builder(options.tb), clients.registry(override), env, stream)
@@ -200,6 +204,52 @@ class BamlFunction:
                        inputs, state, concurrency=concurrency, on_error=on_error,
                        display=self._session.settings.display, refresh_hz=self._session.settings.refresh_hz,
                        max_retry_wait=self._session.settings.max_retry_wait, pace=pace, estimate=estimate)
+
+    def batch(self, inputs: Iterable[Any], *, poll: float = 1.0) -> BatchJob:
+        """Send every input through the client's provider batch API; returns a handle at once.
+
+        BAML renders each request and parses each answer, so ``job.result()`` gives typed values
+        in input order (half the price at the providers, hours instead of a kernel held open).
+        ``job.cancel()`` cancels the batch at the provider; ``Fn.batch_resume(job.id)`` picks it up
+        again, also in a new kernel. A provider without a batch API is a clear error: use ``map``.
+        """
+        params = list(self.__signature__.parameters)
+        wire: Wire | None = None
+        bodies: list[tuple[int, str]] = []
+        for index, item in enumerate(inputs):  # every input checked and rendered before anything is sent
+            try:
+                args, kwargs = as_call(item, params, index, self.spec.name)
+                request = self._http_request(args, kwargs, stream=False, sending=True)
+            except TypeError as exc:
+                raise TypeError(f"{self.spec.name}.batch: input {index}: {exc}; nothing was sent") from None
+            wire = wire or Wire.of(request, self.options.client or self._session.client_override or self.spec.client)
+            bodies.append((index, request.body.text()))
+        if wire is None:
+            raise ValueError(f"{self.spec.name}.batch: no inputs")
+        batch_id, total = submit(wire, bodies, self.spec.name)
+        del bodies
+        return self._job(batch_id, total, wire, poll)
+
+    def batch_resume(self, batch_id: str, *, poll: float = 1.0) -> BatchJob:
+        """A handle on a batch sent before (by ``Fn.batch``, in this kernel or another), from its id."""
+        request = self._http_request((), sample_args(self), stream=False, sending=True)
+        wire = Wire.of(request, self.options.client or self._session.client_override or self.spec.client)
+        job = self._job(batch_id, 0, wire, poll)
+        job.refresh()
+        return job
+
+    def _job(self, batch_id: str, total: int, wire: Wire, poll: float) -> BatchJob:
+        runtime, types, options = self.compiled.runtime, self.compiled.types, self.options
+        override = options.client if options.client != self.spec.client else None
+
+        def parse(text: str) -> Any:
+            return runtime.parse_llm_response(self.spec.name, text, types.types, types.types, types.stream_types,
+                                              False, runtime.create_context_manager(), type_builder(options.tb),
+                                              clients.registry(override or self._session.client_override),
+                                              dict(os.environ))
+
+        return BatchJob(self.spec.name, batch_id, total, wire, parse, display=self._session.settings.display,
+                        refresh_hz=self._session.settings.refresh_hz, poll=poll)
 
     def compare(self, inputs: Iterable[Any], clients: Iterable[str] = (), *, repeat: int = 1,
                 concurrency: int = 8) -> GridResult:

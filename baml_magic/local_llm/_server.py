@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import email.parser
+import email.policy
 import hashlib
 import json
 import random
@@ -19,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from baml_magic.local_llm._answers import answer_for
+from baml_magic.local_llm._batches import Batches
 
 DEFAULT_TPS = 40.0
 DEFAULT_WORDS = 40
@@ -56,6 +59,10 @@ class ServerState:
     max_in_flight: int = 0
     faults_served: dict[str, int] = field(default_factory=dict)
     draws: dict[str, int] = field(default_factory=dict)  # requests per model that drew a random number
+    batches: Batches = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.batches = Batches(lambda body, anthropic: answer_body(body, anthropic, self.words))
 
     def draw(self, model: str) -> random.Random:
         """A random source for this request of ``model``: the same sequence on every run of the server."""
@@ -101,6 +108,36 @@ class ServerState:
             self.faults_served.clear()
             self.draws.clear()
             self.max_in_flight = self.in_flight
+
+
+def answer_body(request: dict[str, Any], anthropic: bool, default_words: int) -> dict[str, Any]:
+    """A whole answer to a chat request, as the provider's response body (for batches: no pace, no faults)."""
+    model, params = _split_model(str(request.get("model", "local")))
+    system = request.get("system")
+    messages = ([{"content": system}] if system else []) + (request.get("messages") or [])
+    prompt = _prompt_text(messages)
+    text = answer_for(prompt, int(params.get("words", default_words)), _received(_media_parts(messages)),
+                      seed=params.get("seed", ""))
+    tokens_in, tokens_out = len(_tokens(prompt)), len(_tokens(text))
+    if anthropic:
+        return {"id": "msg_local_batch", "type": "message", "role": "assistant", "model": model,
+                "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+                "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out}}
+    return {"id": "chatcmpl-local-batch", "object": "chat.completion", "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out,
+                      "total_tokens": tokens_in + tokens_out}}
+
+
+def _multipart_file(content_type: str, raw: bytes) -> bytes | None:
+    """The ``file`` part of a multipart/form-data body."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") == "file":
+            payload = part.get_payload(decode=True)
+            return payload if isinstance(payload, bytes) else None
+    return None
 
 
 class ClientClosed(Exception):
@@ -221,7 +258,76 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- routes ---------------------------------------------------------------
 
+    def _batch_get(self, route: str) -> bool:
+        """GET routes of the batch APIs; False when the route is not one of them."""
+        batches = self.state.batches
+        parts = route.strip("/").split("/")
+        if route.endswith("/content") and "/files/" in route:
+            content = batches.files.get(parts[-2])
+            if content is None:
+                self._send_json(404, {"error": {"message": f"no file {parts[-2]}"}})
+            else:
+                self._send_bytes(content, "application/jsonl")
+            return True
+        if "/messages/batches/" in route:
+            batch = batches.batches.get(parts[-2] if route.endswith("/results") else parts[-1])
+            if batch is None:
+                self._send_json(404, {"type": "error", "error": {"type": "not_found_error", "message": "no batch"}})
+            elif route.endswith("/results"):
+                self._send_bytes(batches.anthropic_results(batch), "application/binary")
+            else:
+                self._send_json(200, batch.anthropic_view())
+            return True
+        if "/batches/" in route:
+            batch = batches.batches.get(parts[-1])
+            if batch is None:
+                self._send_json(404, {"error": {"message": f"no batch {parts[-1]}"}})
+            else:
+                self._send_json(200, batch.openai())
+            return True
+        return False
+
+    def _batch_post(self, route: str, raw: bytes) -> bool:
+        """POST routes of the batch APIs; False when the route is not one of them."""
+        batches = self.state.batches
+        if route.endswith("/files"):
+            content = _multipart_file(str(self.headers.get("Content-Type", "")), raw)
+            if content is None:
+                self._send_json(400, {"error": {"message": "a multipart form with a file part is needed"}})
+            else:
+                self._send_json(200, batches.add_file(content))
+            return True
+        if route.endswith("/cancel") and "/batches/" in route:
+            batch = batches.cancel(route.strip("/").split("/")[-2])
+            if batch is None:
+                self._send_json(404, {"error": {"message": "no batch"}})
+            else:
+                self._send_json(200, batch.anthropic_view() if batch.anthropic else batch.openai())
+            return True
+        if route.endswith("/messages/batches"):
+            request = json.loads(raw or b"{}")
+            requests = [(str(r["custom_id"]), r["params"]) for r in request.get("requests", [])]
+            self._send_json(200, batches.create(requests, anthropic=True).anthropic_view())
+            return True
+        if route.endswith("/batches"):
+            created = batches.create_openai(str(json.loads(raw or b"{}").get("input_file_id")))
+            if created is None:
+                self._send_json(400, {"error": {"message": "no such input_file_id"}})
+            else:
+                self._send_json(200, created.openai())
+            return True
+        return False
+
+    def _send_bytes(self, body: bytes, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def do_GET(self) -> None:
+        if self._batch_get(self.path.split("?", 1)[0].rstrip("/")):
+            return
         if self.path == "/_stats":
             self._send_json(200, self.state.snapshot())
         elif self.path.rstrip("/").endswith("/models"):
@@ -237,6 +343,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(200, {"ok": True})
             return
         route = self.path.split("?", 1)[0].rstrip("/")
+        if self._batch_post(route, raw):
+            return
         if not route.endswith(("/chat/completions", "/messages")):
             self._send_json(404, {"error": {"message": f"no route {self.path}"}})
             return

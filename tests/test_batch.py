@@ -1,0 +1,89 @@
+"""Fn.batch through the providers' batch APIs, offline: OpenAI-style files + batches, Anthropic message batches."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+import pytest
+
+from baml_magic._batch import BatchError
+from baml_magic.testing import Kernel
+from tests.conftest import CLIENT, STORY, baml_cell
+from tests.test_media import ANTHROPIC
+
+BATCHED = CLIENT.replace("Fast", "Batched").replace('model "local"', 'model "local?batch_seconds=3"')
+TOPICS = STORY.replace("client Fast", "client Batched").replace("GenerateStory", "Tell")
+
+
+def _batch(llm, batch_id: str) -> dict:
+    with urllib.request.urlopen(f"{llm.base_url}/batches/{batch_id}") as response:
+        return json.loads(response.read())
+
+
+def test_ten_thousand_inputs_come_back_typed_and_in_order(shell, llm) -> None:
+    baml_cell(shell, CLIENT + STORY)
+    story = shell.user_ns["GenerateStory"]
+    before = len(llm.requests())
+    job = story.batch([f"topic {i}" for i in range(10_000)], poll=0.2)
+    values = job.result(timeout=120)
+    assert len(values) == 10_000 and job.status == "completed"
+    assert all(type(v).__name__ == "Story" for v in values)
+    assert all(f"topic {i}" in v.title.lower() for i, v in enumerate(values)), "input order"
+    assert len(llm.requests()) == before, "no request went through chat completions: one batch did it all"
+    assert _batch(llm, job.id)["request_counts"] == {"total": 10_000, "completed": 10_000, "failed": 0}
+
+
+def test_cancel_cancels_the_provider_batch_and_keeps_what_finished(shell, llm) -> None:
+    baml_cell(shell, BATCHED + TOPICS)
+    job = shell.user_ns["Tell"].batch([f"topic {i}" for i in range(100)], poll=0.1)
+    time.sleep(1.0)
+    job.cancel()
+    assert job.wait(10) and job.status == "cancelled" and _batch(llm, job.id)["status"] == "cancelled"
+    results = job.result(on_error="return")
+    done = [r for r in results if not isinstance(r, BaseException)]
+    assert 0 < len(done) < 100 and "not answered" in str(results[-1])
+    with pytest.raises(Exception, match="not answered"):
+        job.result()
+
+
+def test_anthropic_message_batches(shell, llm) -> None:
+    baml_cell(shell, ANTHROPIC + 'function Hi(x: string) -> string {\n  client Claude\n'
+                                 '  prompt #"{{ _.role("user") }} Say {{ x }}"#\n}\n')
+    job = shell.user_ns["Hi"].batch(["a", "b", "c"], poll=0.1)
+    assert job.id.startswith("msgbatch_")
+    assert [v.startswith("Say") or "say" in v for v in job.result(timeout=30)] == [True] * 3
+    assert job.status == "ended"
+
+
+def test_no_batch_api_bad_inputs_and_missing_keys_are_clear_and_send_nothing(shell, llm, monkeypatch) -> None:
+    monkeypatch.setenv("GOOGLE_API_KEY", "not-a-real-key")
+    baml_cell(shell, CLIENT + STORY + 'client<llm> Gemini {\n  provider google-ai\n  options {\n'
+                                      '    model "gemini-2.5-flash"\n  }\n}\n'
+                                      'function G(x: string) -> string {\n  client Gemini\n  prompt #"{{ x }}"#\n}\n')
+    with pytest.raises(BatchError, match="no batch API .*use Fn.map"):
+        shell.user_ns["G"].batch(["a"])
+    files_before = len(json.loads(urllib.request.urlopen(f"{llm.url}/_stats").read()).get("records", []))
+    with pytest.raises(TypeError, match="input 1"):
+        shell.user_ns["GenerateStory"].batch(["fine", 3, "fine"])
+    assert len(json.loads(urllib.request.urlopen(f"{llm.url}/_stats").read()).get("records", [])) == files_before
+
+
+def test_a_new_kernel_resumes_a_running_batch_by_id(llm, tmp_path) -> None:
+    (tmp_path / "tell.baml").write_text(BATCHED.replace("batch_seconds=3", "batch_seconds=6") + TOPICS)
+    first = Kernel(tmp_path)
+    try:
+        first.ok("%load_ext baml_magic\n%baml load .")
+        batch_id = first.ok("job = Tell.batch([f'topic {i}' for i in range(300)])\nprint(job.id)").text.split()[-1]
+    finally:
+        first.shutdown()
+    assert _batch(llm, batch_id)["status"] == "in_progress", "the batch outlives the kernel that sent it"
+    second = Kernel(tmp_path)
+    try:
+        second.ok("%load_ext baml_magic\n%baml load .")
+        out = second.ok(f"job = Tell.batch_resume({batch_id!r})\nvalues = job.result(timeout=60)\n"
+                        "print(job.status, len(values), 'topic 299' in values[299].title.lower())", timeout=90).text
+    finally:
+        second.shutdown()
+    assert out.split()[-3:] == ["completed", "300", "True"]
