@@ -62,7 +62,7 @@ def test_no_batch_api_bad_inputs_and_missing_keys_are_clear_and_send_nothing(she
     baml_cell(shell, CLIENT + STORY + 'client<llm> Gemini {\n  provider google-ai\n  options {\n'
                                       '    model "gemini-2.5-flash"\n  }\n}\n'
                                       'function G(x: string) -> string {\n  client Gemini\n  prompt #"{{ x }}"#\n}\n')
-    with pytest.raises(BatchError, match="no batch API .*use Fn.map"):
+    with pytest.raises(BatchError, match=r"no batch API .*use Fn\.map"):
         shell.user_ns["G"].batch(["a"])
     files_before = len(json.loads(urllib.request.urlopen(f"{llm.url}/_stats").read()).get("records", []))
     with pytest.raises(TypeError, match="input 1"):
