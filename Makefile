@@ -21,7 +21,7 @@ $(OLD)/.installed: pyproject.toml
 	$(OLD)/bin/pip install --quiet -e ".[test]" "baml-py==$(BAML_OLDEST)"
 	touch $@
 
-.PHONY: demo demos test test-oldest lab lint bench browser clean
+.PHONY: demo demos test test-oldest lab lint bench browser editor clean
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/python scripts/run_demo.py notebooks/quickstart.ipynb
@@ -54,6 +54,14 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/cache.py
 	$(BIN)/python benchmarks/grid.py
 	$(BIN)/python benchmarks/batch.py
+
+# The editor extension (js/) is shipped prebuilt in baml_magic/labextension: users need no Node.
+# Rebuild it after changing js/src (needs Node 20 and npm); then reinstall (make test does).
+editor: $(VENV)/.installed-test
+	cd js && npm ci --no-audit --no-fund && npx tsc
+	cd js && node node_modules/@jupyterlab/builder/lib/build-labextension.js \
+		--core-path $$($(abspath $(BIN))/python -c "import jupyterlab, os; print(os.path.join(os.path.dirname(jupyterlab.__file__), 'staging'))") .
+	$(BIN)/pip install --quiet -e ".[test]"
 
 clean:
 	rm -rf $(VENV) $(OLD) notebooks/executed tests/artifacts

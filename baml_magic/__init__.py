@@ -12,6 +12,7 @@ from typing import Any
 import baml_py
 from baml_py import Audio, Image, Pdf, Video
 
+from baml_magic import _check as check
 from baml_magic._background import Background
 from baml_magic._cache import CacheMiss
 from baml_magic._clients import UnknownClientError
@@ -74,12 +75,14 @@ def load_ipython_extension(ipython: Any) -> None:
     magics = BamlMagic(ipython, parent=ipython)
     ipython.register_magics(magics)
     _magics[id(ipython)] = magics
+    check.register(ipython, lambda: magics.session.project)  # the editor extension's errors as you type
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Take back the names this extension bound, unhook its events."""
     magics = _magics.pop(id(ipython), None)
     if magics is not None:
+        check.unregister(ipython)
         magics.close()
         ipython.magics_manager.magics["line"].pop("baml", None)
         ipython.magics_manager.magics["cell"].pop("baml", None)

@@ -8,7 +8,6 @@ Arguments are parsed with IPython's ``magic_arguments``: unknown flags and bad q
 from __future__ import annotations
 
 import argparse
-import re
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from baml_magic._errors import BamlFunctionNotFound
 from baml_magic._function import BamlFunction
 from baml_magic._playground import Playground
 from baml_magic._prices import checked_prices, money
-from baml_magic._project import Compiled, Source, folder_sources
+from baml_magic._project import Compiled, cell_source, folder_sources
 from baml_magic._render import Bound, Table
 from baml_magic._session import Session
 from baml_magic._signature import python_signature, short_type
@@ -206,10 +205,8 @@ class BamlMagic(Magics):
         # Without a frontend cell id (a terminal), every run is a cell of its own; names still override.
         self._runs += 1
         ident = self._cell_id or f"run{self._runs}"
-        key = f"cell:{ident}"
-        slug = re.sub(r"[^A-Za-z0-9_-]", "_", ident)
-        # A leading newline stands for the %%baml line, so BAML's line numbers match the editor's.
-        source = Source(key, f"cell In[{count}]", f"cells/cell_{slug}.baml", "\n" + cell)
+        source = cell_source(ident, f"cell In[{count}]", cell)
+        key = source.key
         compiled = self.session.project.update([source])
         names = [n for n, spec in compiled.functions.items() if spec.source_key == key]
         taken = self.binder.bind_all(compiled)

@@ -91,6 +91,13 @@ class Project:
         return compiled
 
 
+def cell_source(ident: str, label: str, cell: str) -> Source:
+    """A ``%%baml`` cell's body as a source; a leading newline stands for the ``%%baml`` line, so BAML's
+    line numbers are the editor's."""
+    slug = re.sub(r"[^A-Za-z0-9_-]", "_", ident)
+    return Source(f"cell:{ident}", label, f"cells/cell_{slug}.baml", "\n" + cell)
+
+
 def effective_files(ordered: list[Source]) -> tuple[dict[str, str], dict[str, list[sources.Block]]]:
     """Each source's text with the definitions a later source replaces blanked out.
 
