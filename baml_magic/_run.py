@@ -104,6 +104,7 @@ class Run:
         self._abort = baml_py.AbortController()
         self._cancel_reason: str | None = None
         self._last_token: float | None = None  # when the last partial came (idle_timeout watches it)
+        self._model: str | None = None  # the answering model, read once the call has ended
         self._cond = threading.Condition()  # news: partials and the end
         self._ended = threading.Event()  # the end only: waiting for it is not woken by every token
         self._version = 0
@@ -440,6 +441,8 @@ class Run:
             return self.cached.model
         if self._kept is not None:
             return self._kept[3]
+        if self._model is not None:
+            return self._model or None
         call = self._selected_call()
         request = getattr(call, "http_request", None) if call is not None else None
         if request is None:
@@ -451,6 +454,8 @@ class Run:
         if not model:  # Google names it in the URL: .../models/gemini-2.5-flash:generateContent
             found = re.search(r"/models/([^/:?]+)", str(request.url))
             model = found.group(1) if found else None
+        if self.end is not None:
+            self._model = str(model) if model else ""
         return str(model) if model else None
 
     @property

@@ -70,7 +70,8 @@ class Session:
         elif previous is not None:
             previous.listeners.append(Run.compact)
         self.last[run.function] = run
-        run.listeners.append(lambda ended: self.ledger.add(ended, self.cost_of(ended), self.cost_of(ended, saved=True)))
+        run.listeners.append(lambda ended: self.ledger.add(
+            ended, self.cost_of(ended), self.cost_of(ended, saved=True) if ended.cached is not None else None))
         if foreground:
             self.foreground.add(run)
             run.listeners.append(self.foreground.discard)

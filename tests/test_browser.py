@@ -6,27 +6,19 @@ streams, the cancelled view after the toolbar's interrupt button, and the playgr
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 import shutil
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from baml_magic import local_llm
+from tests._jupyter import CHROMIUM, CHROMIUM_FLAGS, cell, jupyter_server, run_cell, write_notebook
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"]
 
 CELLS = [
     "%load_ext baml_magic",
@@ -43,7 +35,7 @@ CELLS = [
     "DescribePhoto.playground()",
     "%%baml\n" + "".join(
         f'client<llm> {name} {{\n  provider "openai-generic"\n  options {{\n    base_url env.LOCAL_LLM_BASE_URL\n'
-        f'    model "local?seed={seed}&tps=40&words=20"\n  }}\n}}\n' for name, seed in (("Alpha", 1), ("Beta", 2),
+        f'    model "local?seed={seed}&seconds=1"\n  }}\n}}\n' for name, seed in (("Alpha", 1), ("Beta", 2),
                                                                                        ("Gamma", 3)))
     + 'class Tally {\n  n int\n  label string\n}\nfunction Tell(text: string) -> Tally {\n  client Alpha\n'
     '  prompt #"Count {{ text }}. {{ ctx.output_format }}"#\n}\n'
@@ -55,12 +47,6 @@ PHOTO = Path(__file__).parent.parent / "notebooks" / "receipt.png"
 
 pytestmark = pytest.mark.skipif(os.environ.get("BAML_MAGIC_SKIP_BROWSER") == "1",
                                 reason="BAML_MAGIC_SKIP_BROWSER=1")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -76,35 +62,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory, slow_llm: local_llm.LocalLLM) 
     assert shutil.which("jupyter-lab") or Path(sys.executable).with_name("jupyter-lab").exists(), \
         "JupyterLab is missing: install the test extra (make test does)"
     root = tmp_path_factory.mktemp("lab")
-    settings = tmp_path_factory.mktemp("lab_settings")
-    notification = settings / "@jupyterlab" / "apputils-extension"
-    notification.mkdir(parents=True)
-    (notification / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS], metadata={
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
-    nbformat.write(nb, root / "demo.ipynb")
-    token, port = secrets.token_hex(16), _free_port()
-    env = {**os.environ, "LOCAL_LLM_BASE_URL": slow_llm.base_url, "JUPYTERLAB_SETTINGS_DIR": str(settings)}
-    log = (tmp_path_factory.mktemp("lab_log") / "lab.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise RuntimeError(f"JupyterLab did not start; see {log.name}") from None
-            time.sleep(0.3)
-    yield f"{url}/lab/tree/demo.ipynb?token={token}"
-    server.terminate()
-    server.wait(10)
+    write_notebook(root / "demo.ipynb", CELLS)
+    with jupyter_server(root, tmp_path_factory.mktemp("lab_server"), {"LOCAL_LLM_BASE_URL": slow_llm.base_url}) \
+            as (url, token):
+        yield f"{url}/lab/tree/demo.ipynb?token={token}"
 
 
 @pytest.fixture(scope="module")
@@ -122,30 +83,19 @@ def page(lab: str) -> Iterator[object]:
         browser.close()
 
 
-def _cell(page, index: int):
-    return page.locator(".jp-Notebook .jp-Cell").nth(index)
-
-
-def _run(page, index: int) -> None:
-    """Select a cell and press Shift+Enter, as a person does."""
-    _cell(page, index).locator(".jp-InputPrompt").click()
-    page.keyboard.press("Escape")
-    page.keyboard.press("Shift+Enter")
-
-
 def _idle(page, timeout: float = 30_000) -> None:
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout)
 
 
 def test_live_view_grows_then_interrupt_cancels_and_next_cell_runs(page, slow_llm) -> None:
-    _run(page, 0)
+    run_cell(page, 0)
     _idle(page)
-    _run(page, 1)
+    run_cell(page, 1)
     page.wait_for_selector("text=SlowStory(prompt: str) -> Story", timeout=60_000)
     _idle(page)
 
-    _run(page, 2)
-    body = _cell(page, 2).locator(".baml-magic-body-widget")
+    run_cell(page, 2)
+    body = cell(page, 2).locator(".baml-magic-body-widget")
     body.locator(".baml-string").first.wait_for(timeout=30_000)
     page.wait_for_function("el => el.innerText.length > 40", arg=body.element_handle(), timeout=30_000)
     first = body.inner_text()
@@ -154,15 +104,15 @@ def test_live_view_grows_then_interrupt_cancels_and_next_cell_runs(page, slow_ll
     second = body.inner_text()
     page.screenshot(path=str(ARTIFACTS / "2-streaming-b.png"))
     assert len(second) > len(first) and second.startswith(first[:20]), "the view's text grew within a second"
-    _cell(page, 2).locator(".baml-magic-view[data-status='done']").wait_for(timeout=60_000)
+    cell(page, 2).locator(".baml-magic-view[data-status='done']").wait_for(timeout=60_000)
 
-    _run(page, 3)
-    live = _cell(page, 3).locator(".baml-magic-body-widget .baml-string")
+    run_cell(page, 3)
+    live = cell(page, 3).locator(".baml-magic-body-widget .baml-string")
     live.first.wait_for(timeout=30_000)
     time.sleep(0.5)
     page.locator("[data-command='notebook:interrupt-kernel']").first.click()
     interrupted = time.time()
-    cancelled = _cell(page, 3).locator(".baml-magic-view[data-status='cancelled']")
+    cancelled = cell(page, 3).locator(".baml-magic-view[data-status='cancelled']")
     cancelled.wait_for(timeout=10_000)
     assert "cancelled" in cancelled.inner_text() and cancelled.locator(".baml-string").count() >= 1
     page.screenshot(path=str(ARTIFACTS / "3-cancelled.png"))
@@ -170,14 +120,14 @@ def test_live_view_grows_then_interrupt_cancels_and_next_cell_runs(page, slow_ll
     record = slow_llm.requests()[-1]
     assert record["outcome"] == "client_closed" and record["ended"] - interrupted < 1.5
     _idle(page)
-    _run(page, 4)
-    _cell(page, 4).locator("text=next cell ran: 42").wait_for(timeout=20_000)
+    run_cell(page, 4)
+    cell(page, 4).locator("text=next cell ran: 42").wait_for(timeout=20_000)
 
 
 def test_playground_run_then_stop(page, slow_llm) -> None:
     _idle(page)
-    _run(page, 5)
-    playground = _cell(page, 5).locator(".baml-magic-playground")
+    run_cell(page, 5)
+    playground = cell(page, 5).locator(".baml-magic-playground")
     playground.wait_for(timeout=30_000)
     _idle(page)
     field = playground.locator(".baml-magic-field-prompt textarea")
@@ -202,10 +152,10 @@ def test_playground_run_then_stop(page, slow_llm) -> None:
 def test_playground_uploads_a_file_previews_it_and_runs(page, slow_llm) -> None:
     for index in (0, 1, 6):  # the extension and the client (again, when this test runs alone), the function
         _idle(page)
-        _run(page, index)
+        run_cell(page, index)
     _idle(page)
-    _run(page, 7)
-    playground = _cell(page, 7).locator(".baml-magic-playground")
+    run_cell(page, 7)
+    playground = cell(page, 7).locator(".baml-magic-playground")
     try:
         playground.wait_for(timeout=30_000)
     finally:
@@ -229,10 +179,10 @@ def test_playground_uploads_a_file_previews_it_and_runs(page, slow_llm) -> None:
 def test_the_evaluation_grid_fills_in_live_then_stays(page, slow_llm) -> None:
     for index in (0, 8):
         _idle(page)
-        _run(page, index)
+        run_cell(page, index)
     _idle(page)
-    _run(page, 9)
-    grid = _cell(page, 9).locator(".baml-magic-grid")
+    run_cell(page, 9)
+    grid = cell(page, 9).locator(".baml-magic-grid")
     grid.locator(".baml-grid-cell[data-state='done']").first.wait_for(timeout=30_000)
     first = grid.inner_text()
     page.screenshot(path=str(ARTIFACTS / "8-grid-filling-a.png"), full_page=True)
@@ -240,7 +190,7 @@ def test_the_evaluation_grid_fills_in_live_then_stays(page, slow_llm) -> None:
     second = grid.inner_text()
     page.screenshot(path=str(ARTIFACTS / "9-grid-filling-b.png"), full_page=True)
     assert first != second, "the grid filled in within a second"
-    final = _cell(page, 9).locator(".baml-magic-grid[data-final='true']")
+    final = cell(page, 9).locator(".baml-magic-grid[data-final='true']")
     final.wait_for(timeout=90_000)
     assert final.locator(".baml-grid-cell[data-state='done']").count() == 12
     _idle(page)

@@ -15,6 +15,7 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -465,19 +466,11 @@ class Handler(BaseHTTPRequestHandler):
             self._stream_anthropic(model, tokens, tps, record, fault, params)
             return
 
-        stop_after = int(params.get("after", 5)) if fault in ("disconnect", "malformed", "stall") else None
-        for i, token in enumerate(tokens):
-            if stop_after is not None and i == stop_after:
-                self._fault_mid_stream(fault, params)
-                return
-            self._wait(1.0 / tps)
-            delta: dict[str, str] = {"content": token}
-            if i == 0:
-                delta["role"] = "assistant"
-                record.first_token = time.time()
+        for i, token in self._paced(tokens, tps, record, fault, params):
+            delta: dict[str, str] = {"content": token, **({"role": "assistant"} if i == 0 else {})}
             self._write(event({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
-            record.tokens_sent += 1
-            record.sent_at.append(time.time())
+        if record.tokens_sent < len(tokens):  # a fault cut it short
+            return
         self._write(event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
         self._write(event({"choices": [], "usage": self._usage(record)}))
         self._write(b"data: [DONE]\n\n")
@@ -492,6 +485,18 @@ class Handler(BaseHTTPRequestHandler):
                                    "model": model, "content": [], "stop_reason": None, "usage": self._usage(record)}
         self._write(event("message_start", {"message": message}))
         self._write(event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}))
+        for _, token in self._paced(tokens, tps, record, fault, params):
+            self._write(event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": token}}))
+        if record.tokens_sent < len(tokens):  # a fault cut it short
+            return
+        self._write(event("content_block_stop", {"index": 0}))
+        self._write(event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                            "usage": self._usage(record)}))
+        self._write(event("message_stop", {}))
+
+    def _paced(self, tokens: list[str], tps: float, record: RequestRecord, fault: str | None,
+               params: dict[str, str]) -> Iterator[tuple[int, str]]:
+        """Each token when its time comes (the caller writes it); a mid-stream fault ends the stream early."""
         stop_after = int(params.get("after", 5)) if fault in ("disconnect", "malformed", "stall") else None
         for i, token in enumerate(tokens):
             if stop_after is not None and i == stop_after:
@@ -500,13 +505,9 @@ class Handler(BaseHTTPRequestHandler):
             self._wait(1.0 / tps)
             if i == 0:
                 record.first_token = time.time()
-            self._write(event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": token}}))
+            yield i, token
             record.tokens_sent += 1
             record.sent_at.append(time.time())
-        self._write(event("content_block_stop", {"index": 0}))
-        self._write(event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                                            "usage": self._usage(record)}))
-        self._write(event("message_stop", {}))
 
     def _fault_mid_stream(self, fault: str | None, params: dict[str, str]) -> None:
         if fault == "malformed":

@@ -11,12 +11,12 @@
  */
 import { JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { EditorExtensionRegistry, IEditorExtensionRegistry, IEditorLanguageRegistry } from '@jupyterlab/codemirror';
-import { INotebookTracker } from '@jupyterlab/notebook';
+import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { BAML } from '@boundaryml/baml-lezer';
 import { syntaxHighlighting } from '@codemirror/language';
-import { Diagnostic, linter } from '@codemirror/lint';
+import { Diagnostic, forceLinting, linter } from '@codemirror/lint';
 import { Compartment, EditorState, Extension, Prec } from '@codemirror/state';
-import { EditorView } from '@codemirror/view';
+import { EditorView, ViewPlugin } from '@codemirror/view';
 import { classHighlighter } from '@lezer/highlight';
 
 const COMM_TARGET = 'baml_magic.check';
@@ -71,6 +71,13 @@ class Checker {
   }
 }
 
+/** Every editor showing a %%baml cell: checked again when a cell has run (the project may have changed). */
+const bamlViews = new Set<EditorView>();
+const tracked = ViewPlugin.define(view => {
+  bamlViews.add(view);
+  return { destroy: () => bamlViews.delete(view) };
+});
+
 function isBaml(text: string): boolean {
   return MAGIC.test(text);
 }
@@ -109,7 +116,8 @@ function bamlCell(tracker: INotebookTracker, checker: Checker, cellId: () => str
     Prec.highest(BAML()),
     Prec.highest(syntaxHighlighting(classHighlighter)),
     EditorView.editorAttributes.of({ class: 'baml-magic-cell' }),
-    check
+    check,
+    tracked
   ];
 }
 
@@ -126,6 +134,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     languages: IEditorLanguageRegistry | null
   ) => {
     const checker = new Checker();
+    // A cell that ran may have changed the project every %%baml cell is checked against.
+    NotebookActions.executed.connect(() => bamlViews.forEach(view => forceLinting(view)));
     languages?.addLanguage({ name: 'BAML', mime: 'text/x-baml', extensions: ['baml'], support: BAML() });
     app.docRegistry.addFileType({
       name: 'baml',

@@ -1,0 +1,91 @@
+"""A Jupyter server for the browser tests: JupyterLab (and Notebook 7) on 127.0.0.1 with a token, news off."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_notebook(path: Path, cells: list[str]) -> None:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells], metadata={
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    nbformat.write(nb, path)
+
+
+@contextmanager
+def jupyter_server(root: Path, scratch: Path, env: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """The server on ``root`` (settings and its log under ``scratch``); yields its URL and token."""
+    settings = scratch / "settings"
+    notification = settings / "@jupyterlab" / "apputils-extension"
+    notification.mkdir(parents=True)
+    (notification / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    token, port = secrets.token_hex(16), free_port()
+    log = (scratch / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        env={**os.environ, **env, "JUPYTERLAB_SETTINGS_DIR": str(settings),
+             "JUPYTERLAB_WORKSPACES_DIR": str(scratch / "workspaces")},  # no layout restored from another run
+        stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError(f"the Jupyter server did not start; see {log.name}") from None
+            time.sleep(0.3)
+    try:
+        yield url, token
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def cell(page: Any, index: int) -> Any:
+    """The notebook's cell at ``index`` (JupyterLab and Notebook 7 alike)."""
+    return page.locator(".jp-Notebook .jp-Cell").nth(index)
+
+
+def run_cell(page: Any, index: int) -> None:
+    """Select a cell and press Shift+Enter, as a person does; again if the page was not ready to take it."""
+    prompt = cell(page, index).locator(".jp-InputPrompt")
+    prompt.wait_for()
+    before = prompt.inner_text()
+    for _ in range(3):
+        prompt.click()
+        page.keyboard.press("Escape")
+        page.keyboard.press("Shift+Enter")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            now = prompt.inner_text()
+            if now != before and re.search(r"\[(\*|\d+)\]", now):  # "[*]:" or a new number: the kernel has it
+                return
+            time.sleep(0.05)
