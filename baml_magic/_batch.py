@@ -22,10 +22,13 @@ from typing import Any, Literal
 
 from baml_magic._errors import ShortError
 from baml_magic._live import Live
+from baml_magic._prices import Price, cost, money
 from baml_magic._redact import redact, remember_headers
+from baml_magic._types import Usage
 from baml_magic._views import ProgressView, wants_widgets
 
 POLL_SECONDS = 1.0
+BATCH_DISCOUNT = 0.5  # OpenAI's and Anthropic's batch APIs cost half their standard price
 _ENDED = {"completed", "cancelled", "failed", "expired", "ended"}
 
 
@@ -137,19 +140,36 @@ class Progress:
                    int(counts.get("failed", 0)), data.get("output_file_id"))
 
 
-def answers(wire: Wire, batch_id: str, progress: Progress) -> dict[int, tuple[str | None, str | None]]:
-    """Each item's answer text (or its error), by input index."""
-    out: dict[int, tuple[str | None, str | None]] = {}
+@dataclass
+class Answers:
+    """A batch's output: each item's answer text (or its error) by input index, the tokens, the model."""
+
+    texts: dict[int, tuple[str | None, str | None]] = field(default_factory=dict)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    model: str | None = None
+
+    def count(self, usage: dict[str, Any], model: Any) -> None:
+        self.input_tokens += int(usage.get("prompt_tokens", usage.get("input_tokens", 0)) or 0)
+        self.output_tokens += int(usage.get("completion_tokens", usage.get("output_tokens", 0)) or 0)
+        self.model = self.model or (str(model) if model else None)
+
+
+def answers(wire: Wire, batch_id: str, progress: Progress) -> Answers:
+    """What the provider answered, read from its results (Anthropic) or its output file (OpenAI)."""
+    out = Answers()
     if wire.style == "anthropic":
         lines = wire.call("GET", f"/messages/batches/{batch_id}/results").decode().splitlines()
         for line in filter(None, lines):
             item = json.loads(line)
             result = item.get("result") or {}
             if result.get("type") == "succeeded":
-                content = (result.get("message") or {}).get("content") or []
-                out[int(item["custom_id"])] = ("".join(c.get("text", "") for c in content), None)
+                message = result.get("message") or {}
+                out.texts[int(item["custom_id"])] = ("".join(c.get("text", "") for c in message.get("content") or []),
+                                                     None)
+                out.count(message.get("usage") or {}, message.get("model"))
             else:
-                out[int(item["custom_id"])] = (None, str(result.get("error") or result.get("type")))
+                out.texts[int(item["custom_id"])] = (None, str(result.get("error") or result.get("type")))
         return out
     if progress.output_file_id:
         lines = wire.call("GET", f"/files/{progress.output_file_id}/content", timeout=600).decode().splitlines()
@@ -157,10 +177,12 @@ def answers(wire: Wire, batch_id: str, progress: Progress) -> dict[int, tuple[st
             item = json.loads(line)
             response = item.get("response") or {}
             if response.get("status_code") == 200:
-                choices = (response.get("body") or {}).get("choices") or [{}]
-                out[int(item["custom_id"])] = (str((choices[0].get("message") or {}).get("content") or ""), None)
+                body = response.get("body") or {}
+                choices = body.get("choices") or [{}]
+                out.texts[int(item["custom_id"])] = (str((choices[0].get("message") or {}).get("content") or ""), None)
+                out.count(body.get("usage") or {}, body.get("model"))
             else:
-                out[int(item["custom_id"])] = (None, json.dumps(item.get("error") or response)[:300])
+                out.texts[int(item["custom_id"])] = (None, json.dumps(item.get("error") or response)[:300])
     return out
 
 
@@ -171,7 +193,8 @@ class BatchJob:
     """
 
     def __init__(self, function: str, batch_id: str, total: int, wire: Wire, parse: Callable[[str], Any], *,
-                 display: str, refresh_hz: float, poll: float = POLL_SECONDS) -> None:
+                 display: str, refresh_hz: float, poll: float = POLL_SECONDS,
+                 price_of: Callable[[str | None], Price | None] = lambda _: None) -> None:
         self.function = function
         self.id = batch_id
         self.wire = wire
@@ -180,6 +203,9 @@ class BatchJob:
         self._parse = parse
         self._poll = poll
         self._results: list[Any] | None = None
+        self._price_of = price_of
+        self.usage = Usage()  # the tokens the batch's answers report, once read
+        self.cost: float | None = None  # at the providers' batch price (half the list price), when known
         self._changed = threading.Event()
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -205,8 +231,12 @@ class BatchJob:
         finished = f"{p.succeeded + p.failed}/{p.total}" if p.total else "?"
         elapsed = time.monotonic() - self.started
         problem = f" · {self._error}" if self._error is not None else ""
+        tokens = f" · {(self.usage.input_tokens or 0) + (self.usage.output_tokens or 0):,} tokens" \
+            if self._results is not None else ""
+        spent = f" · {money(self.cost)} at batch price (half of {money(2 * self.cost)})" \
+            if self.cost is not None else ""
         return (f"{self.function}.batch {self.id} · {p.status} · {finished} done · {p.failed} failed"
-                f" · {elapsed:.0f} s{problem}")
+                f" · {elapsed:.0f} s{tokens}{spent}{problem}")
 
     def __repr__(self) -> str:
         return f"<BatchJob {self.summary()}>"
@@ -265,9 +295,12 @@ class BatchJob:
             raise self._error
         if self._results is None:
             got = answers(self.wire, self.id, self.progress)
+            self.usage = Usage(got.input_tokens, got.output_tokens)
+            full = cost(self.usage, self._price_of(got.model))
+            self.cost = None if full is None else full * BATCH_DISCOUNT
             results: list[Any] = []
             for index in range(self.progress.total):
-                text, error = got.get(index, (None, "not answered: the batch ended before this item ran"))
+                text, error = got.texts.get(index, (None, "not answered: the batch ended before this item ran"))
                 if text is None:
                     results.append(BatchItemError(f"{self.function} batch item {index}: {error}"))
                     continue

@@ -19,6 +19,7 @@ from baml_magic._errors import RequestBuildError, clean_message, interrupted, on
 from baml_magic._grid import GridResult
 from baml_magic._live import Live
 from baml_magic._map import MapResult, as_call, run_map
+from baml_magic._prices import price_for
 from baml_magic._project import Compiled, FunctionSpec
 from baml_magic._providers import messages_of
 from baml_magic._ratelimit import Pace, estimate_tokens
@@ -249,7 +250,8 @@ class BamlFunction:
                                               dict(os.environ))
 
         return BatchJob(self.spec.name, batch_id, total, wire, parse, display=self._session.settings.display,
-                        refresh_hz=self._session.settings.refresh_hz, poll=poll)
+                        refresh_hz=self._session.settings.refresh_hz, poll=poll,
+                        price_of=lambda model: price_for(model, self._session.settings.prices))
 
     def compare(self, inputs: Iterable[Any], clients: Iterable[str] = (), *, repeat: int = 1,
                 concurrency: int = 8) -> GridResult:

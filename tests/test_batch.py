@@ -51,10 +51,15 @@ def test_cancel_cancels_the_provider_batch_and_keeps_what_finished(shell, llm) -
 def test_anthropic_message_batches(shell, llm) -> None:
     baml_cell(shell, ANTHROPIC + 'function Hi(x: string) -> string {\n  client Claude\n'
                                  '  prompt #"{{ _.role("user") }} Say {{ x }}"#\n}\n')
+    shell.run_line_magic("config", "BamlMagic.prices = {'local': (1.0, 2.0)}")
     job = shell.user_ns["Hi"].batch(["a", "b", "c"], poll=0.1)
     assert job.id.startswith("msgbatch_")
     assert [v.startswith("Say") or "say" in v for v in job.result(timeout=30)] == [True] * 3
     assert job.status == "ended"
+    usage = job.usage
+    assert usage.input_tokens and usage.output_tokens
+    assert job.cost == pytest.approx((usage.input_tokens * 1.0 + usage.output_tokens * 2.0) / 1e6 / 2)
+    assert "at batch price (half of $" in job.summary()
 
 
 def test_no_batch_api_bad_inputs_and_missing_keys_are_clear_and_send_nothing(shell, llm, monkeypatch) -> None:
