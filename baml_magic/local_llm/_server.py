@@ -111,23 +111,39 @@ class ServerState:
             self.max_in_flight = self.in_flight
 
 
+def _messages(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """A chat request's messages, with Anthropic's separate system prompt (a string or text blocks) first."""
+    system = request.get("system")
+    return ([{"content": system}] if system else []) + (request.get("messages") or [])
+
+
+def usage_body(anthropic: bool, tokens_in: int, tokens_out: int) -> dict[str, int]:
+    if anthropic:
+        return {"input_tokens": tokens_in, "output_tokens": tokens_out}
+    return {"prompt_tokens": tokens_in, "completion_tokens": tokens_out, "total_tokens": tokens_in + tokens_out}
+
+
+def completion_body(anthropic: bool, ident: object, model: str, text: str, tokens_in: int,
+                    tokens_out: int) -> dict[str, Any]:
+    """A whole answer as the provider's response body: an Anthropic message or an OpenAI chat.completion."""
+    usage = usage_body(anthropic, tokens_in, tokens_out)
+    if anthropic:
+        return {"id": f"msg_local_{ident}", "type": "message", "role": "assistant", "model": model,
+                "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
+                "usage": usage}
+    return {"id": f"chatcmpl-local-{ident}", "object": "chat.completion", "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": usage}
+
+
 def answer_body(request: dict[str, Any], anthropic: bool, default_words: int) -> dict[str, Any]:
     """A whole answer to a chat request, as the provider's response body (for batches: no pace, no faults)."""
     model, params = _split_model(str(request.get("model", "local")))
-    system = request.get("system")
-    messages = ([{"content": system}] if system else []) + (request.get("messages") or [])
+    messages = _messages(request)
     prompt = _prompt_text(messages)
     text = answer_for(prompt, int(params.get("words", default_words)), _received(_media_parts(messages)),
                       seed=params.get("seed", ""))
-    tokens_in, tokens_out = len(_tokens(prompt)), len(_tokens(text))
-    if anthropic:
-        return {"id": "msg_local_batch", "type": "message", "role": "assistant", "model": model,
-                "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
-                "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out}}
-    return {"id": "chatcmpl-local-batch", "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out,
-                      "total_tokens": tokens_in + tokens_out}}
+    return completion_body(anthropic, "batch", model, text, len(_tokens(prompt)), len(_tokens(text)))
 
 
 def _multipart_file(content_type: str, raw: bytes) -> bytes | None:
@@ -372,8 +388,7 @@ class Handler(BaseHTTPRequestHandler):
         stream = bool(request.get("stream"))
         tps = float(params.get("tps", self.state.tps))
         words = int(params.get("words", self.state.words))
-        system = request.get("system")  # Anthropic keeps it apart, as a string or text blocks
-        prompt = _prompt_text(([{"content": system}] if system else []) + (request.get("messages") or []))
+        prompt = _prompt_text(_messages(request))
         record = self.state.open_record(str(request.get("model")), stream, fault)
         record.prompt_tokens = len(_tokens(prompt))
         record.media = _media_parts(request.get("messages") or [])
@@ -416,13 +431,7 @@ class Handler(BaseHTTPRequestHandler):
             self.state.close_record(record, outcome)
 
     def _usage(self, record: RequestRecord) -> dict[str, int]:
-        if self.anthropic:
-            return {"input_tokens": record.prompt_tokens, "output_tokens": record.tokens_sent}
-        return {
-            "prompt_tokens": record.prompt_tokens,
-            "completion_tokens": record.tokens_sent,
-            "total_tokens": record.prompt_tokens + record.tokens_sent,
-        }
+        return usage_body(self.anthropic, record.prompt_tokens, record.tokens_sent)
 
     def _plain(self, model: str, tokens: list[str], tps: float, record: RequestRecord,
                fault: str | None, params: dict[str, str]) -> None:
@@ -432,21 +441,8 @@ class Handler(BaseHTTPRequestHandler):
         self._wait(len(tokens) / tps)
         record.first_token = time.time()
         record.tokens_sent = len(tokens)
-        if self.anthropic:
-            self._send_json(200, {
-                "id": f"msg_local_{record.id}", "type": "message", "role": "assistant", "model": model,
-                "content": [{"type": "text", "text": "".join(tokens)}], "stop_reason": "end_turn",
-                "stop_sequence": None, "usage": self._usage(record)})
-            return
-        self._send_json(200, {
-            "id": f"chatcmpl-local-{record.id}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(tokens)},
-                         "finish_reason": "stop"}],
-            "usage": self._usage(record),
-        })
+        self._send_json(200, completion_body(self.anthropic, record.id, model, "".join(tokens), record.prompt_tokens,
+                                             record.tokens_sent))
 
     def _stream(self, model: str, tokens: list[str], tps: float, record: RequestRecord,
                 fault: str | None, params: dict[str, str]) -> None:
