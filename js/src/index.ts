@@ -15,13 +15,16 @@ import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { BAML } from '@boundaryml/baml-lezer';
 import { syntaxHighlighting } from '@codemirror/language';
 import { Diagnostic, forceLinting, linter } from '@codemirror/lint';
-import { Compartment, EditorState, Extension, Prec } from '@codemirror/state';
+import { Compartment, EditorState, Extension, Prec, StateEffect } from '@codemirror/state';
 import { EditorView, ViewPlugin } from '@codemirror/view';
 import { classHighlighter } from '@lezer/highlight';
 
 const COMM_TARGET = 'baml_magic.check';
 const MAGIC = /^%%baml\b/;
 const PAUSE_MS = 500;
+
+/** Dispatched to every %%baml editor when a cell has run: the project it is checked against may have changed. */
+const projectChanged = StateEffect.define<null>();
 
 interface Mark {
   line: number;
@@ -110,7 +113,11 @@ function bamlCell(tracker: INotebookTracker, checker: Checker, cellId: () => str
           } as Diagnostic;
         });
     },
-    { delay: PAUSE_MS }
+    {
+      delay: PAUSE_MS,
+      // forceLinting alone does nothing unless an edit is waiting to be checked: ask for a check.
+      needsRefresh: update => update.transactions.some(tr => tr.effects.some(e => e.is(projectChanged)))
+    }
   );
   return [
     Prec.highest(BAML()),
@@ -135,7 +142,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const checker = new Checker();
     // A cell that ran may have changed the project every %%baml cell is checked against.
-    NotebookActions.executed.connect(() => bamlViews.forEach(view => forceLinting(view)));
+    NotebookActions.executed.connect(() =>
+      bamlViews.forEach(view => {
+        view.dispatch({ effects: projectChanged.of(null) });
+        forceLinting(view);
+      })
+    );
     languages?.addLanguage({ name: 'BAML', mime: 'text/x-baml', extensions: ['baml'], support: BAML() });
     app.docRegistry.addFileType({
       name: 'baml',
