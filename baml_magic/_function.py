@@ -77,18 +77,30 @@ class BamlFunction:
         return values, options, client, override
 
     def open_run(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, foreground: bool = True,
-                 stream: bool = True) -> Run:
+                 stream: bool | None = True) -> Run:
         """Check the arguments and start the call; the Run is what ``Fn.last`` will hold.
 
-        ``stream=False`` when nobody will read partials: the answer then comes in one piece.
+        ``stream=False`` when nobody will read partials: the answer then comes in one piece;
+        ``None``: as the options or the session say.
+        """
+        return self._new_run(args, kwargs, foreground=foreground, stream=stream).begin()
+
+    def _new_run(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, foreground: bool = True,
+                 stream: bool | None = True) -> Run:
+        """Check the arguments and record the call, not started yet.
+
+        ``stream=None``: as the options or the session say (a stall watch always needs the stream).
         """
         values, options, client, override = self._prepare(args, dict(kwargs))
+        if stream is None:
+            chosen = options.stream if options.stream is not None else self._session.settings.stream
+            stream = chosen or options.idle_timeout is not None
         cache = self._session.cache
         run = Run(self.spec.name, values, self.compiled.runtime, self.compiled.types, client=client,
                   override=override, options=options, stream=stream,
                   cache=cache if cache.mode != "off" else None, returns=self.spec.baml_signature)
         self._session.record(run, foreground)
-        return run.begin()
+        return run
 
     def _http_request(self, args: tuple[Any, ...], kwargs: dict[str, Any], stream: bool, *,
                       sending: bool = False) -> Any:
@@ -127,7 +139,15 @@ class BamlFunction:
         return None if isinstance(view, NullView) else self._live(run, view).start()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        run = self.open_run(args, kwargs)
+        run = self._new_run(args, kwargs, stream=None)
+        if run.can_run_here:
+            try:
+                run.run_here()
+            except KeyboardInterrupt:
+                raise interrupted(f"{run.function} after {run.elapsed:.2f} s",
+                                  "it was not streaming (stream=False), so there is no partial") from None
+            return outcome(run.value, run.error)
+        run.begin()
         live = self._follow(run)
         try:
             run.wait()
@@ -154,7 +174,7 @@ class BamlFunction:
 
     async def aio(self, *args: Any, **kwargs: Any) -> Any:
         """Await the call; the live view updates while the event loop runs."""
-        run = self.open_run(args, kwargs)
+        run = self.open_run(args, kwargs, stream=None)
         live = self._follow(run)
         try:
             # Short sleeps, not an event: ipykernel cancels an await-cell's task from a signal handler.
@@ -279,9 +299,10 @@ class BamlFunction:
         return self._session.last_map.get(self.spec.name)
 
     def with_options(self, *, client: str | None = None, timeout: float | None = None,
-                     idle_timeout: float | None = None, tb: Any = None) -> BamlFunction:
+                     idle_timeout: float | None = None, tb: Any = None, stream: bool | None = None) -> BamlFunction:
         """A copy of this function bound to another client, a deadline in seconds, a longest wait
-        for the next token (``idle_timeout``) and/or a TypeBuilder."""
+        for the next token (``idle_timeout``), a TypeBuilder, and/or whether its calls stream
+        (``stream=False``: the answer in one piece, cheaper, with no partials; see ``BamlMagic.stream``)."""
         try:
             options = dataclasses.replace(
                 self.options,
@@ -289,6 +310,7 @@ class BamlFunction:
                 timeout=timeout if timeout is not None else self.options.timeout,
                 idle_timeout=idle_timeout if idle_timeout is not None else self.options.idle_timeout,
                 tb=tb if tb is not None else self.options.tb,
+                stream=stream if stream is not None else self.options.stream,
             )
         except (TypeError, ValueError) as exc:
             raise one_line(exc) from None

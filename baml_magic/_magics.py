@@ -92,6 +92,10 @@ class BamlMagic(Magics):
         ["auto", "widget", "text", "none"], default_value="auto",
         help="How calls show their stream: auto (widget in Jupyter, text in a terminal), widget, text or none.",
     ).tag(config=True)
+    stream = Bool(True, help="Whether Fn() and Fn.aio() calls stream. False: the answer comes in one piece, the "
+                             "cheaper way for pipelines of many small calls, but with no partial after a fault or "
+                             "an interrupt and no time to first token (a call with an idle_timeout still streams); "
+                             "Fn.stream() and Fn.start() always stream.").tag(config=True)
     max_retry_wait = Float(60.0, help="The longest Retry-After (seconds) a map waits out before it retries; a "
                                       "longer one fails the item with a clear error.").tag(config=True)
     history = Integer(1000, help="How many past calls the session keeps (Fn.last, %baml usage details); the "

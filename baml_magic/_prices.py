@@ -7,6 +7,7 @@ adds models. A model that matches nothing has no cost: views then show tokens on
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 from baml_magic._types import Usage
@@ -33,8 +34,20 @@ def price_for(model: str | None, overrides: Mapping[str, object] | None = None) 
     (``gpt-4o-mini-2024-07-18`` is ``gpt-4o-mini``), the longest name that fits wins."""
     if not model:
         return None
+    try:  # every call ends with this look-up: remembered per model and overrides
+        return _price(model, tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in (overrides or {}).items()))
+    except TypeError:  # an override that can't be a key is not a price either: say which
+        return _look_up(model, overrides or {})
+
+
+@functools.lru_cache(maxsize=256)
+def _price(model: str, overrides: tuple[tuple[str, object], ...]) -> Price | None:
+    return _look_up(model, dict(overrides))
+
+
+def _look_up(model: str, overrides: Mapping[str, object]) -> Price | None:
     model = model.split("?", 1)[0].rsplit("/", 1)[-1].lower()
-    for table in (checked_prices(overrides or {}), PRICES):
+    for table in (checked_prices(overrides), PRICES):
         fits = [name for name in table if model == name or model.startswith(name + "-")]
         if fits:
             return table[max(fits, key=len)]

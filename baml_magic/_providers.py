@@ -112,20 +112,25 @@ def stream_cut_short(log: Any) -> bool:
     sse = call.sse_responses() if call is not None and hasattr(call, "sse_responses") else None
     if not sse:
         return False
-    events = []
-    for response in sse:
+    styled = False  # whether any event had a known provider's shape
+    for response in reversed(sse):  # the end marker is last: a whole stream is told by its last events
         if response.text.strip() == "[DONE]":
             return False
         try:
-            events.append(response.json())
+            event = response.json()
         except Exception:  # noqa: BLE001 - an event that is not JSON says nothing either way
             continue
-    events = [e for e in events if isinstance(e, dict)]
-    if any("choices" in e for e in events):  # OpenAI style
-        return not any(c.get("finish_reason") for e in events for c in e.get("choices") or [])
-    if any("type" in e for e in events):  # Anthropic style
-        return not any(e.get("type") == "message_stop" for e in events)
-    return False
+        if not isinstance(event, dict):
+            continue
+        if "choices" in event:  # OpenAI style
+            styled = True
+            if any(c.get("finish_reason") for c in event.get("choices") or []):
+                return False
+        elif "type" in event:  # Anthropic style
+            styled = True
+            if event.get("type") == "message_stop":
+                return False
+    return styled
 
 
 def retry_after(error: BaseException | None, log: Any) -> float | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import os
 import re
 import threading
 import time
@@ -26,6 +25,7 @@ from baml_magic import events
 from baml_magic._cache import Answer, CacheMiss, ResponseCache, request_key
 from baml_magic._codegen import TypeModules
 from baml_magic._errors import short_error
+from baml_magic._interrupt import abort_on_interrupt, can_watch
 from baml_magic._media import summary
 from baml_magic._providers import retry_after, stream_cut_short
 from baml_magic._redact import redact, remember_headers, scrub
@@ -51,16 +51,19 @@ def checked_timeout(value: object, name: str = "timeout") -> float | None:
 
 @dataclass(frozen=True)
 class CallOptions:
-    """Per-call settings: a client to use instead of the function's own, a deadline, a TypeBuilder."""
+    """Per-call settings: a client to use instead of the function's own, deadlines, a TypeBuilder, streaming."""
 
     client: str | None = None
     timeout: float | None = None
     idle_timeout: float | None = None  # the longest wait for the next token before the call ends as a stall
     tb: Any = None  # the generated TypeBuilder (for @@dynamic types), or None
+    stream: bool | None = None  # whether Fn() streams; None: as the session says (BamlMagic.stream)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "timeout", checked_timeout(self.timeout))
         object.__setattr__(self, "idle_timeout", checked_timeout(self.idle_timeout, "idle_timeout"))
+        if self.stream is not None and not isinstance(self.stream, bool):
+            raise TypeError(f"stream must be True or False, got {self.stream!r:.40}")
 
 
 def type_builder(tb: Any) -> baml_py.baml_py.TypeBuilder | None:
@@ -93,6 +96,7 @@ class Run:
         self.end: float | None = None
         self.partials = 0
         self.collector: baml_py.Collector | None = baml_py.Collector("baml_magic")
+        self._log: baml_py.FunctionLog | None = None
         self._kept: tuple[Usage, str | None, str | None, str | None] | None = None  # after compact(): usage,
         # provider, client, model
         self.retry_after: float | None = None  # seconds a 429 answer asked to wait, if it did
@@ -113,10 +117,74 @@ class Run:
     # -- life cycle ------------------------------------------------------------
 
     def begin(self) -> Run:
+        """Start the call on the worker's loop and return at once."""
         self.status = Status.STREAMING
         self._emit("start")
         worker().submit(self._drive())
         return self
+
+    @property
+    def can_run_here(self) -> bool:
+        """Whether ``run_here`` may make this call: an answer in one piece, no deadline, stall watch or cache
+        (those need the worker's loop), and a thread a SIGINT can reach."""
+        return not self.stream and self.cache is None and self.options.timeout is None \
+            and self.options.idle_timeout is None and can_watch()
+
+    def run_here(self) -> None:
+        """Make the call on this (main) thread through baml-py's blocking API, and return when it has ended.
+
+        For an answer in one piece that is the cheapest way: no thread or loop hop. The GIL is
+        released while it waits, and a SIGINT aborts the request at once (see ``_interrupt``);
+        the KeyboardInterrupt is raised once the call's outcome is recorded.
+        """
+        self.status = Status.STREAMING
+        self._emit("start")
+        try:
+            with abort_on_interrupt(self.cancel):
+                ctx = self._runtime.create_context_manager()
+                if self._cancel_reason is not None:  # the blocking call ignores a controller aborted before it starts
+                    raise BamlAbortError("cancelled")
+                result = self._runtime.call_function_sync(
+                    self.function, self.args, ctx, type_builder(self.options.tb), clients.registry(self.override),
+                    [self.collector] if self.collector is not None else [], clients.environ(), {},
+                    abort_controller=self._abort)
+                value = self._value(result)
+        except BaseException as exc:  # every outcome is recorded; an interrupt is raised again
+            if isinstance(exc, KeyboardInterrupt):
+                self.cancel()
+            self._fail(exc)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+        else:
+            self._finish(Status.DONE, value=value)
+
+    def _value(self, result: Any) -> Any:
+        """The typed value of a finished call; a stream that ended without its end marker is an error."""
+        value = result.cast_to(self._types.types, self._types.types, self._types.stream_types, False, self._runtime)
+        if self.stream and stream_cut_short(self.log):
+            with self._cond:
+                self.partial = value
+            raise BamlClientError(
+                f"{self.function}: the stream ended before the model finished (the connection closed "
+                "mid-stream); the partial result is kept")
+        return value
+
+    def _fail(self, exc: BaseException) -> None:
+        """End as an error; an answer that came whole but did not parse leaves what did as the partial."""
+        if not self.stream and self.partial is None and self._cancel_reason is None:
+            self._partial_from_raw()
+        self._finish(Status.ERROR, error=scrub(self._translate(exc)))
+
+    def _partial_from_raw(self) -> None:
+        raw = self.raw_response
+        if not raw:
+            return
+        types = self._types
+        with contextlib.suppress(Exception):  # nothing of it parses: no partial
+            self.partial = self._runtime.parse_llm_response(
+                self.function, raw, types.types, types.types, types.stream_types, True,
+                self._runtime.create_context_manager(), type_builder(self.options.tb),
+                clients.registry(self.override), clients.environ())
 
     def _emit(self, kind: str) -> None:
         if not events.active():  # partials are a hot path: build nothing when nobody listens
@@ -137,7 +205,7 @@ class Run:
                 watchdog = asyncio.ensure_future(self._watch_idle(self.options.idle_timeout))
             ctx = self._runtime.create_context_manager()
             collectors = [self.collector] if self.collector is not None else []
-            tb, registry, env = type_builder(self.options.tb), clients.registry(self.override), dict(os.environ)
+            tb, registry, env = type_builder(self.options.tb), clients.registry(self.override), clients.environ()
             key = await self._cache_key(ctx, tb, registry, env) if self.cache is not None else None
             if key is not None and self.cache is not None and self.cache.reads:
                 answer = await asyncio.to_thread(self.cache.store().get, key)
@@ -158,18 +226,11 @@ class Run:
             else:
                 result = await self._runtime.call_function(
                     self.function, self.args, ctx, tb, registry, collectors, env, {}, abort_controller=self._abort)
-            value = result.cast_to(self._types.types, self._types.types, self._types.stream_types, False,
-                                   self._runtime)
-            if stream_cut_short(self.log):
-                with self._cond:
-                    self.partial = value
-                raise BamlClientError(
-                    f"{self.function}: the stream ended before the model finished (the connection closed "
-                    "mid-stream); the partial result is kept")
+            value = self._value(result)
             if key is not None and self.cache is not None and self.cache.writes and self._cancel_reason is None:
                 await self._record(key)
         except BaseException as exc:  # noqa: BLE001 - every outcome is recorded, then re-raised to the caller
-            self._finish(Status.ERROR, error=scrub(self._translate(exc)))
+            self._fail(exc)
         else:
             self._finish(Status.DONE, value=value)
         finally:
@@ -224,6 +285,11 @@ class Run:
                     self._take_partial(parse(answer.raw[:end], True))
                 except Exception:  # noqa: BLE001 - a prefix that does not parse yet is skipped, as in a stream
                     continue
+        elif self.cache.pace:  # in one piece, when the recorded call ended
+            while time.monotonic() < self.start + answer.duration and self._cancel_reason is None:
+                await asyncio.sleep(min(0.02, self.start + answer.duration - time.monotonic()))
+            if self._cancel_reason is not None:
+                raise BamlAbortError("cancelled")
         return parse(answer.raw, False)
 
     async def _watch_idle(self, idle: float) -> None:
@@ -244,7 +310,7 @@ class Run:
             return BamlTimeoutError(self.client or "", f"{self.function} did not finish within {timeout:g} s")
         if self._cancel_reason is not None or isinstance(exc, (BamlAbortError, asyncio.CancelledError)):
             return exc if isinstance(exc, BamlAbortError) else BamlAbortError("cancelled")
-        if not isinstance(exc, BamlClientError) and stream_cut_short(self.log):
+        if self.stream and not isinstance(exc, BamlClientError) and stream_cut_short(self.log):
             # A connection that closed mid-answer, whatever the parser made of the rest.
             return BamlClientError(f"{self.function}: the stream ended before the model finished (the connection "
                                    f"closed mid-stream); the partial result is kept")
@@ -305,6 +371,7 @@ class Run:
             return
         self._kept = (self.usage, self.provider, self.client_name, self.model)
         self.collector = None
+        self._log = None
         self.listeners = []  # all called already
 
     def _remember_headers(self) -> None:
@@ -405,7 +472,13 @@ class Run:
 
     @property
     def log(self) -> baml_py.FunctionLog | None:
-        return self.collector.last if self.collector is not None else None
+        """The call's log in BAML's collector (read once when the call has ended: each read is a new object)."""
+        if self._log is not None:
+            return self._log
+        log = self.collector.last if self.collector is not None else None
+        if self.end is not None:
+            self._log = log
+        return log
 
     @property
     def usage(self) -> Usage:

@@ -21,6 +21,7 @@ class Settings(Protocol):
 
     refresh_hz: float
     display: str
+    stream: bool
     max_retry_wait: float
     history: int
     prices: dict[str, Any]
@@ -30,6 +31,7 @@ class Settings(Protocol):
 class DefaultSettings:
     refresh_hz: float = 20.0
     display: str = "auto"
+    stream: bool = True
     max_retry_wait: float = 60.0
     history: int = 1000
     prices: dict[str, Any] = field(default_factory=dict)

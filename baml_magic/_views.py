@@ -143,6 +143,34 @@ class WidgetView:
         self.fields.close()
 
 
+class OutputView:
+    """A foreground call's live view as one output updated in place (``update_display_data``).
+
+    No widget models to open and close for each call: frontends apply display updates while the
+    cell runs, and the last update is the static output a saved notebook keeps.
+    """
+
+    def __init__(self, run: Run) -> None:
+        self.inputs = inputs_html(run)
+        self.shown = self._frame(run)
+        self.handle: DisplayHandle = display(self.shown, raw=True, display_id=True)
+
+    def _frame(self, run: Run) -> dict[str, str]:
+        # While the call runs: the status line as text (the whole text is rendered once, at the end).
+        return {"text/plain": status_text(run),
+                "text/html": f'<div class="baml-magic-view baml-magic-live" data-status="{run.status}">'
+                             f"{status_html(run)}{self.inputs}{body_html(run)}</div>"}
+
+    def update(self, run: Run) -> None:
+        frame = self._frame(run)
+        if frame != self.shown:
+            self.shown = frame
+            self.handle.update(frame, raw=True)
+
+    def finish(self, run: Run) -> None:
+        self.handle.update(static_bundle(run, self.inputs), raw=True)
+
+
 class TextView:
     """Prints the stream as it grows (IPython in a terminal, or display="text")."""
 
@@ -207,14 +235,18 @@ def _stopper(run: Run) -> Callable[[], None]:
 def make_view(mode: str, run: Run, *, background: bool = False) -> View:
     """The view for a display mode: auto | widget | text | none.
 
-    A background run gets a Stop button, and no text view (printing from a thread would garble
-    a terminal's prompt): its handle is there to query instead.
+    In Jupyter, "auto" shows a foreground call as one output updated in place (no widget models:
+    it has no Stop button, since a click waits for the cell to end) and a background run as
+    ipywidgets with a Stop button; "widget" uses ipywidgets for both. A background run gets no
+    text view (printing from a thread would garble a terminal's prompt): its handle is there to query.
     """
     if mode == "none":
         return NullView()
-    if wants_widgets(mode):
-        return WidgetView(run, stop=_stopper(run) if background else None)
-    return NullView() if background else TextView(run)
+    if background:
+        return WidgetView(run, stop=_stopper(run)) if wants_widgets(mode) else NullView()
+    if mode == "widget":
+        return WidgetView(run)
+    return OutputView(run) if wants_widgets(mode) else TextView(run)
 
 
 class StatusLine:

@@ -95,9 +95,12 @@ def test_live_view_grows_then_interrupt_cancels_and_next_cell_runs(page, slow_ll
     _idle(page)
 
     run_cell(page, 2)
-    body = cell(page, 2).locator(".baml-magic-body-widget")
+    # The live view is one output updated in place: each update is a new node, so read it by selector.
+    body = cell(page, 2).locator(".baml-magic-live .baml-magic-body")
     body.locator(".baml-string").first.wait_for(timeout=30_000)
-    page.wait_for_function("el => el.innerText.length > 40", arg=body.element_handle(), timeout=30_000)
+    deadline = time.time() + 30
+    while len(body.inner_text()) <= 40 and time.time() < deadline:
+        time.sleep(0.1)
     first = body.inner_text()
     page.screenshot(path=str(ARTIFACTS / "1-streaming-a.png"))
     time.sleep(1.0)
@@ -107,7 +110,7 @@ def test_live_view_grows_then_interrupt_cancels_and_next_cell_runs(page, slow_ll
     cell(page, 2).locator(".baml-magic-view[data-status='done']").wait_for(timeout=60_000)
 
     run_cell(page, 3)
-    live = cell(page, 3).locator(".baml-magic-body-widget .baml-string")
+    live = cell(page, 3).locator(".baml-magic-live .baml-string")
     live.first.wait_for(timeout=30_000)
     time.sleep(0.5)
     page.locator("[data-command='notebook:interrupt-kernel']").first.click()

@@ -17,9 +17,9 @@ def _cell(kernel: Kernel, text: str, cell_id: str | None = None) -> Execution:
 
 
 def _updates(execution: Execution) -> list[tuple[float, dict]]:
-    """Widget value updates sent while the cell ran."""
-    return [(t, m) for t, m in execution.messages
-            if m["header"]["msg_type"] == "comm_msg" and m["content"]["data"].get("method") == "update"]
+    """Live view updates sent while the cell ran: the output updated in place, or widget values."""
+    return [(t, m) for t, m in execution.messages if m["header"]["msg_type"] == "update_display_data"
+            or (m["header"]["msg_type"] == "comm_msg" and m["content"]["data"].get("method") == "update")]
 
 
 def _final_view(execution: Execution) -> str:
@@ -65,6 +65,20 @@ def test_view_updates_reach_the_frontend_while_the_cell_runs(story_kernel: Kerne
     final = _final_view(execution)
     assert 'data-status="done"' in final and "baml-class" in final
     assert llm.requests()[-1]["outcome"] == "completed"
+    assert not execution.of_type("comm_open"), "a foreground call's view opens no widget model"
+
+
+def test_display_widget_streams_through_widget_models_and_closes_them(story_kernel: Kernel) -> None:
+    story_kernel.ok("%config BamlMagic.display = 'widget'")
+    try:
+        execution = story_kernel.ok("story = SlowStory('a harbour')")
+    finally:
+        story_kernel.ok("%config BamlMagic.display = 'auto'")
+    opened = {m["content"]["comm_id"] for m in execution.of_type("comm_open")}
+    closed = {m["content"]["comm_id"] for m in execution.of_type("comm_close")}
+    widget_updates = [m for m in execution.of_type("comm_msg") if m["content"]["data"].get("method") == "update"]
+    assert opened and opened == closed, "every widget model the view opened was closed"
+    assert len(widget_updates) >= 5 and 'data-status="done"' in _final_view(execution)
 
 
 def _interrupt_after_updates(kernel: Kernel, code: str, updates: int = 4) -> tuple[float, Execution]:
@@ -112,6 +126,21 @@ def test_interrupt_during_top_level_await(story_kernel: Kernel, llm) -> None:
     at, execution = _interrupt_after_updates(story_kernel, "await SlowStory.aio('bells')")
     # ipykernel interrupts an await-cell by cancelling its task: the cell ends with CancelledError.
     _assert_cancelled(story_kernel, llm, at, execution, ename="CancelledError")
+
+
+def test_interrupt_of_a_one_piece_call(story_kernel: Kernel, llm) -> None:
+    # stream=False blocks in baml-py on the kernel's main thread: ipykernel's SIGINT must still abort it.
+    msg_id, execution = story_kernel.start("SlowStory.with_options(stream=False)('a gale')")
+    time.sleep(0.8)
+    at = story_kernel.interrupt()
+    story_kernel.collect(msg_id, execution, timeout=10)
+    assert execution.status == "error" and execution.reply["content"]["ename"] == "KeyboardInterrupt"
+    record = llm.requests()[-1]
+    assert record["stream"] is False and record["outcome"] == "client_closed", record
+    assert record["ended"] - at < 0.5 and execution.idle_at - at < 1.0
+    state = story_kernel.ok("print(SlowStory.last.status, SlowStory.last.partial)").text.strip().splitlines()[-1]
+    assert state == "cancelled None"
+    assert "True" in story_kernel.ok("print(bool(GenerateStory.with_options(stream=False)('next').title))").text
 
 
 def test_interrupt_during_async_for(story_kernel: Kernel, llm) -> None:

@@ -6,6 +6,7 @@ import _thread
 import gc
 import io
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -250,3 +251,65 @@ def test_no_fatal_error_at_interpreter_exit(llm, tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     assert "Fatal Python error" not in done.stderr
     assert done.stdout.split()[-2:] == ["True", "interrupted"]
+
+
+def test_stream_false_answers_in_one_piece(fns, llm, shell) -> None:
+    fn = fns["GenerateStory"]
+    llm.reset()
+    assert fn.with_options(stream=False)("owls").title
+    assert llm.requests()[-1]["stream"] is False
+    last = fn.last
+    assert last.status == "done" and last.partials == 0 and last.timing.time_to_first_token is None
+    assert last.usage.output_tokens == llm.requests()[-1]["tokens_sent"]
+    shell.run_line_magic("config", "BamlMagic.stream = False")
+    try:
+        assert fn("bats").title and llm.requests()[-1]["stream"] is False
+        assert fn.with_options(stream=True)("rats").title and llm.requests()[-1]["stream"] is True
+        fn("gnats", idle_timeout=5)
+        assert llm.requests()[-1]["stream"] is True, "a stall watch needs the stream"
+    finally:
+        shell.run_line_magic("config", "BamlMagic.stream = True")
+    assert fn("cats").title and llm.requests()[-1]["stream"] is True
+    with pytest.raises(TypeError, match="stream must be True or False"):
+        fn.with_options(stream="no")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("how", ["interrupt_main", "sigint"])
+def test_ctrl_c_during_a_one_piece_call_closes_the_connection(fns, llm, how) -> None:
+    # The call blocks in baml-py on the main thread: the SIGINT reaches it through the wakeup fd.
+    fn = fns["SlowModel"].with_options(stream=False)
+    llm.reset()
+    send = _thread.interrupt_main if how == "interrupt_main" else lambda: os.kill(os.getpid(), signal.SIGINT)
+    threading.Timer(0.5, send).start()
+    started = time.time()
+    with pytest.raises(KeyboardInterrupt, match="no partial"):
+        fn("x")
+    assert time.time() - started < 1.2, "the interrupt ended the call, not the answer"
+    record = _closed(llm)
+    assert record["stream"] is False and record["ended"] - started < 1.2
+    last = fns["SlowModel"].last
+    assert last.status == "cancelled" and last.partial is None
+    assert signal.set_wakeup_fd(-1) == -1, "the wakeup fd is given back after the call"
+    assert fns["GenerateStory"].with_options(stream=False)("next").title, "the next call works"
+
+
+def test_one_piece_faults_raise_bamls_errors_and_keep_what_parses(fns, shell) -> None:
+    for name, error in (("Http500", BamlClientHttpError), ("Unparsable", BamlValidationError)):
+        with pytest.raises(error):
+            fns[name].with_options(stream=False)("x")
+        assert fns[name].last.status == "error"
+    assert fns["Unparsable"].last.raw_response, "the answer that did not parse is kept"
+    # An answer that parses but fails an @assert: what parsed stays as the partial.
+    strict = STORY.replace("GenerateStory", "Strict").replace(
+        "title string", "title string @assert(tiny, {{ this|length < 2 }})")
+    baml_cell(shell, CLIENT + strict)
+    with pytest.raises(BamlValidationError):
+        shell.user_ns["Strict"].with_options(stream=False)("owls")
+    last = shell.user_ns["Strict"].last
+    assert last.status == "error" and last.partial is not None and last.partial.body
+
+
+def test_environ_copies_the_environment_exactly(monkeypatch) -> None:
+    from baml_magic._clients import environ
+    monkeypatch.setenv("BAML_MAGIC_TEST_VALUE", "caf\u00e9 \u2603")
+    assert environ() == dict(os.environ)
