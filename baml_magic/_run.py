@@ -118,10 +118,13 @@ class Run:
 
     def begin(self) -> Run:
         """Start the call on the worker's loop and return at once."""
-        self.status = Status.STREAMING
-        self._emit("start")
+        self._started()
         worker().submit(self._drive())
         return self
+
+    def _started(self) -> None:
+        self.status = Status.STREAMING
+        self._emit("start")
 
     @property
     def can_run_here(self) -> bool:
@@ -137,8 +140,7 @@ class Run:
         released while it waits, and a SIGINT aborts the request at once (see ``_interrupt``);
         the KeyboardInterrupt is raised once the call's outcome is recorded.
         """
-        self.status = Status.STREAMING
-        self._emit("start")
+        self._started()
         try:
             with abort_on_interrupt(self.cancel):
                 ctx = self._runtime.create_context_manager()
@@ -179,12 +181,16 @@ class Run:
         raw = self.raw_response
         if not raw:
             return
-        types = self._types
         with contextlib.suppress(Exception):  # nothing of it parses: no partial
-            self.partial = self._runtime.parse_llm_response(
-                self.function, raw, types.types, types.types, types.stream_types, True,
-                self._runtime.create_context_manager(), type_builder(self.options.tb),
-                clients.registry(self.override), clients.environ())
+            self.partial = self._parse(raw, True, self._runtime.create_context_manager(),
+                                       type_builder(self.options.tb), clients.registry(self.override),
+                                       clients.environ())
+
+    def _parse(self, text: str, partial: bool, ctx: Any, tb: Any, registry: Any, env: dict[str, str]) -> Any:
+        """An answer's text parsed by BAML into this function's type (``partial``: as far as it goes)."""
+        types = self._types
+        return self._runtime.parse_llm_response(self.function, text, types.types, types.types, types.stream_types,
+                                                partial, ctx, tb, registry, env)
 
     def _emit(self, kind: str) -> None:
         if not events.active():  # partials are a hot path: build nothing when nobody listens
@@ -262,11 +268,9 @@ class Run:
         assert self.cache is not None
         self.cached = answer
         self.cache.hit(answer)
-        types = self._types
 
         def parse(text: str, partial: bool) -> Any:
-            return self._runtime.parse_llm_response(self.function, text, types.types, types.types,
-                                                    types.stream_types, partial, ctx, tb, registry, env)
+            return self._parse(text, partial, ctx, tb, registry, env)
 
         if self.stream:
             cuts = _cuts(answer.raw)

@@ -62,6 +62,12 @@ def inputs_html(run: Run) -> str:
     return f'<div class="baml-magic-inputs">{"".join(media_html(preview(m)) for m in media)}</div>'
 
 
+def view_html(run: Run, inputs: str, *, live: bool = False) -> str:
+    """The whole view as HTML: status line, media previews, fields (``live``: while the call runs)."""
+    return (f'<div class="baml-magic-view{" baml-magic-live" if live else ""}" data-status="{run.status}">'
+            f"{status_html(run)}{inputs}{body_html(run)}</div>")
+
+
 def static_bundle(run: Run, inputs: str | None = None) -> dict[str, str]:
     """The view as plain output: what a saved or headless notebook shows (with previews of media inputs)."""
     text = status_text(run)
@@ -69,10 +75,7 @@ def static_bundle(run: Run, inputs: str | None = None) -> dict[str, str]:
         text += "\n" + (run.error_message or "")
     if run.partial is not None:
         text += "\n" + render.to_text(run.partial)
-    inputs = inputs_html(run) if inputs is None else inputs
-    html_out = (f'<div class="baml-magic-view" data-status="{run.status}">'
-                f"{status_html(run)}{inputs}{body_html(run)}</div>")
-    return {"text/plain": text, "text/html": html_out}
+    return {"text/plain": text, "text/html": view_html(run, inputs_html(run) if inputs is None else inputs)}
 
 
 def close_widgets(*widgets: Any) -> None:
@@ -157,9 +160,7 @@ class OutputView:
 
     def _frame(self, run: Run) -> dict[str, str]:
         # While the call runs: the status line as text (the whole text is rendered once, at the end).
-        return {"text/plain": status_text(run),
-                "text/html": f'<div class="baml-magic-view baml-magic-live" data-status="{run.status}">'
-                             f"{status_html(run)}{self.inputs}{body_html(run)}</div>"}
+        return {"text/plain": status_text(run), "text/html": view_html(run, self.inputs, live=True)}
 
     def update(self, run: Run) -> None:
         frame = self._frame(run)

@@ -7,6 +7,7 @@ import gc
 import io
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -291,6 +292,27 @@ def test_ctrl_c_during_a_one_piece_call_closes_the_connection(fns, llm, how) -> 
     assert last.status == "cancelled" and last.partial is None
     assert signal.set_wakeup_fd(-1) == -1, "the wakeup fd is given back after the call"
     assert fns["GenerateStory"].with_options(stream=False)("next").title, "the next call works"
+
+
+def test_a_wakeup_fd_set_before_still_hears_the_interrupt(fns, llm) -> None:
+    # asyncio and prompt_toolkit learn of signals through the wakeup fd: a one-piece call borrows it, forwards
+    # every byte, and gives it back.
+    read, write = socket.socketpair()
+    read.setblocking(False)
+    write.setblocking(False)
+    previous = signal.set_wakeup_fd(write.fileno())
+    try:
+        threading.Timer(0.4, _thread.interrupt_main).start()
+        with pytest.raises(KeyboardInterrupt):
+            fns["SlowModel"].with_options(stream=False)("x")
+        time.sleep(0.05)
+        assert signal.SIGINT in read.recv(64), "the byte reached the fd that was there before"
+        assert signal.set_wakeup_fd(write.fileno()) == write.fileno(), "and that fd is back"
+        _closed(llm)
+    finally:
+        signal.set_wakeup_fd(previous)
+        read.close()
+        write.close()
 
 
 def test_one_piece_faults_raise_bamls_errors_and_keep_what_parses(fns, shell) -> None:
