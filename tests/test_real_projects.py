@@ -151,6 +151,9 @@ def test_corpus_project_binds_every_function_and_answers_offline(shell, project:
         value = fn(**args)
         assert conforms(value, fn.spec.returns, fn.compiled.types.types), f"{name} returned {value!r:.200}"
         assert fn.last.status == "done"
+        whole = fn.with_options(stream=False)(**args)  # in one piece, through baml-py's blocking call
+        assert conforms(whole, fn.spec.returns, fn.compiled.types.types), f"{name} returned {whole!r:.200}"
+        assert fn.last.status == "done" and fn.last.partials == 0
 
 
 def test_literal_and_recursive_types_in_signatures_and_arguments(shell) -> None:
