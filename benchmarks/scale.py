@@ -183,7 +183,7 @@ def kernel_rows(llm: local_llm.LocalLLM, calls: int = 600) -> None:
     try:
         kernel.ok("%load_ext baml_magic\nimport os, gc, time")
         kernel.ok("%%baml\n" + STREAMED.replace("WORDS", "12"))
-        pid = int(kernel.ok("print(os.getpid())").text.strip().splitlines()[-1])
+        pid = int(kernel.ok("print(os.getpid())").printed.strip().splitlines()[-1])
         loop = f"for i in range({calls // 6}):\n    Tell('owls')\ngc.collect()"
         # Warm up past the session's history (1,000 calls kept): from then on a session must stay flat.
         kernel.ok("for i in range(1000):\n    Tell('owls')\ngc.collect()", timeout=600)
@@ -236,11 +236,10 @@ def kernel_rows(llm: local_llm.LocalLLM, calls: int = 600) -> None:
                 kernel.ok(f"%config BamlMagic.display = '{mode}'")
                 ours_wall, plain_wall = [], []
                 for _ in range(5):  # each of ours next to a plain stream, so drift weighs on both alike
-                    ours_wall.append(float(kernel.ok("t = time.perf_counter(); Tell('x'); "
-                                                     "print(time.perf_counter() - t)").text.strip().splitlines()[-1]))
+                    ours_wall.append(float(kernel.ok(
+                        "t = time.perf_counter(); Tell('x'); print(time.perf_counter() - t)").printed))
                     plain_wall.append(float(kernel.ok(
-                        "t = time.perf_counter(); plain('Tell', 'x'); print(time.perf_counter() - t)"
-                    ).text.strip().splitlines()[-1]))
+                        "t = time.perf_counter(); plain('Tell', 'x'); print(time.perf_counter() - t)").printed))
                 ratios = sorted(o / p for o, p in zip(ours_wall, plain_wall, strict=True))
                 view = "the live output (default)" if mode == "auto" else "ipywidgets (display='widget')"
                 print(f"view cost at 5,000 tok/s, {words} words, {view}: Fn() {statistics.median(ours_wall):.3f} s, "

@@ -104,7 +104,7 @@ def _assert_cancelled(kernel: Kernel, llm, interrupted_at: float, execution: Exe
     assert record["tokens_sent"] < record["tokens_planned"]
     assert execution.idle_at - interrupted_at < 1.0
     state = json.loads(kernel.ok("import json; print(json.dumps([SlowStory.last.status, "
-                                 "SlowStory.last.partial is not None]))").text.strip().splitlines()[-1])
+                                 "SlowStory.last.partial is not None]))").printed.strip().splitlines()[-1])
     assert state == ["cancelled", True]
     assert "True" in kernel.ok("print(bool(GenerateStory('next').title))").text
 
@@ -138,7 +138,7 @@ def test_interrupt_of_a_one_piece_call(story_kernel: Kernel, llm) -> None:
     record = llm.requests()[-1]
     assert record["stream"] is False and record["outcome"] == "client_closed", record
     assert record["ended"] - at < 0.5 and execution.idle_at - at < 1.0
-    state = story_kernel.ok("print(SlowStory.last.status, SlowStory.last.partial)").text.strip().splitlines()[-1]
+    state = story_kernel.ok("print(SlowStory.last.status, SlowStory.last.partial)").printed.strip().splitlines()[-1]
     assert state == "cancelled None"
     assert "True" in story_kernel.ok("print(bool(GenerateStory.with_options(stream=False)('next').title))").text
 

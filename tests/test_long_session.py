@@ -20,14 +20,14 @@ def test_two_thousand_calls_with_the_live_view_keep_memory_flat_and_close_every_
     kernel.ok("%config BamlMagic.display = 'widget'\nimport os, gc\nfrom comm import get_comm_manager")
     kernel.ok("%%baml\n" + CLIENT.replace('model "local"', 'model "local?tps=100000&words=8"')
               + STORY.replace("GenerateStory", "Quick"))
-    pid = int(kernel.ok("print(os.getpid())").text.strip().splitlines()[-1])
-    comms_before = int(kernel.ok("print(len(get_comm_manager().comms))").text.strip().splitlines()[-1])
+    pid = int(kernel.ok("print(os.getpid())").printed.strip().splitlines()[-1])
+    comms_before = int(kernel.ok("print(len(get_comm_manager().comms))").printed.strip().splitlines()[-1])
     kernel.ok("for i in range(100):\n    Quick('owls')\ngc.collect()", timeout=120)
     after_100 = _rss_mib(kernel, pid)
     kernel.ok(f"for i in range({CALLS - 100}):\n    Quick('owls')\ngc.collect()", timeout=600)
     after_all = _rss_mib(kernel, pid)
     assert after_all - after_100 < 10, f"kernel grew {after_all - after_100:.1f} MiB from call 100 to {CALLS}"
-    comms_after = int(kernel.ok("print(len(get_comm_manager().comms))").text.strip().splitlines()[-1])
+    comms_after = int(kernel.ok("print(len(get_comm_manager().comms))").printed.strip().splitlines()[-1])
     assert comms_after == comms_before, "every widget model opened for a view was closed"
     row = kernel.ok("print([r for r in _BamlUsage().rows if r[0] == 'Quick'][0][:4])".replace(
         "_BamlUsage()", "get_ipython().run_line_magic('baml', 'usage')")).text

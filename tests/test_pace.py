@@ -65,7 +65,7 @@ def test_a_map_at_600_rpm_keeps_the_limit_and_the_ideal_pace(llm, tmp_path) -> N
         started = time.time()
         kernel.ok("values = Say.map([f'item {i}' for i in range(200)], concurrency=16, rpm=600)", timeout=120)
         wall = time.time() - started
-        assert kernel.ok("print(len(values), all(isinstance(v, str) and v for v in values))").text.split()[-2:] \
+        assert kernel.ok("print(len(values), all(isinstance(v, str) and v for v in values))").printed.split()[-2:] \
             == ["200", "True"]
     finally:
         kernel.shutdown()

@@ -65,6 +65,11 @@ class Execution:
         return self.reply["content"]["status"] if self.reply else None
 
     @property
+    def printed(self) -> str:
+        """What the cell printed (stdout), without displays: a live view may redraw after a print."""
+        return "".join(m["content"]["text"] for m in self.of_type("stream") if m["content"].get("name") == "stdout")
+
+    @property
     def text(self) -> str:
         """All stream text, results and errors, as one string."""
         parts = []
