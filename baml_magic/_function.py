@@ -77,16 +77,17 @@ class BamlFunction:
         return values, options, client, override
 
     def open_run(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, foreground: bool = True,
-                 stream: bool | None = True) -> Run:
+                 stream: bool | None = True, env: dict[str, str] | None = None) -> Run:
         """Check the arguments and start the call; the Run is what ``Fn.last`` will hold.
 
         ``stream=False`` when nobody will read partials: the answer then comes in one piece;
-        ``None``: as the options or the session say.
+        ``None``: as the options or the session say. ``env``: the environment to call with (else a
+        copy of the process's, taken now).
         """
-        return self._new_run(args, kwargs, foreground=foreground, stream=stream).begin()
+        return self._new_run(args, kwargs, foreground=foreground, stream=stream, env=env).begin()
 
     def _new_run(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, foreground: bool = True,
-                 stream: bool | None = True) -> Run:
+                 stream: bool | None = True, env: dict[str, str] | None = None) -> Run:
         """Check the arguments and record the call, not started yet.
 
         ``stream=None``: as the options or the session say (a stall watch always needs the stream).
@@ -98,7 +99,7 @@ class BamlFunction:
         cache = self._session.cache
         run = Run(self.spec.name, values, self.compiled.runtime, self.compiled.types, client=client,
                   override=override, options=options, stream=stream,
-                  cache=cache if cache.mode != "off" else None, returns=self.spec.baml_signature)
+                  cache=cache if cache.mode != "off" else None, returns=self.spec.baml_signature, env=env)
         self._session.record(run, foreground)
         return run
 
@@ -221,7 +222,8 @@ class BamlFunction:
         def estimate(call: tuple[tuple[Any, ...], dict[str, Any]]) -> int:
             return estimate_tokens(self._http_request(call[0], dict(call[1]), stream=False).body.text())
 
-        return run_map(lambda a, k: fn.open_run(a, k, stream=streaming), list(self.__signature__.parameters),
+        env = clients.environ()  # one copy for every call of the map, taken as it starts
+        return run_map(lambda a, k: fn.open_run(a, k, stream=streaming, env=env), list(self.__signature__.parameters),
                        inputs, state, concurrency=concurrency, on_error=on_error,
                        display=self._session.settings.display, refresh_hz=self._session.settings.refresh_hz,
                        max_retry_wait=self._session.settings.max_retry_wait, pace=pace, estimate=estimate)

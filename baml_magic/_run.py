@@ -79,7 +79,7 @@ class Run:
 
     def __init__(self, function: str, args: dict[str, Any], runtime: baml_py.BamlRuntime, types: TypeModules,
                  *, client: str | None, override: str | None, options: CallOptions, stream: bool = True,
-                 cache: ResponseCache | None = None, returns: str = "") -> None:
+                 cache: ResponseCache | None = None, returns: str = "", env: dict[str, str] | None = None) -> None:
         self.function = function
         self.args = args
         self.client = client  # the client this call asked for
@@ -103,6 +103,7 @@ class Run:
         self.cache = cache  # the session's response cache, when it is on
         self.cached: Answer | None = None  # the recorded answer this run replayed
         self._returns = returns  # the return type, part of the cache key
+        self._env = env  # the environment to call with (a map's calls share one copy); None: a copy at the start
         self._runtime = runtime
         self._types = types
         self._abort = baml_py.AbortController()
@@ -211,7 +212,8 @@ class Run:
                 watchdog = asyncio.ensure_future(self._watch_idle(self.options.idle_timeout))
             ctx = self._runtime.create_context_manager()
             collectors = [self.collector] if self.collector is not None else []
-            tb, registry, env = type_builder(self.options.tb), clients.registry(self.override), clients.environ()
+            tb, registry = type_builder(self.options.tb), clients.registry(self.override)
+            env = self._env if self._env is not None else clients.environ()
             key = await self._cache_key(ctx, tb, registry, env) if self.cache is not None else None
             if key is not None and self.cache is not None and self.cache.reads:
                 answer = await asyncio.to_thread(self.cache.store().get, key)
