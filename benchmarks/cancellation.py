@@ -88,8 +88,9 @@ def interrupt_runs(kernel: Kernel, llm: local_llm.LocalLLM, call: str) -> dict[s
 
 
 def update_gaps(execution: Execution) -> float:
-    times = [t for t, m in execution.messages
-             if m["header"]["msg_type"] == "comm_msg" and m["content"]["data"].get("method") == "update"]
+    """The longest gap between live view updates: the output updated in place, or widget values."""
+    times = [t for t, m in execution.messages if m["header"]["msg_type"] == "update_display_data"
+             or (m["header"]["msg_type"] == "comm_msg" and m["content"]["data"].get("method") == "update")]
     return max((b - a for a, b in itertools.pairwise(times)), default=float("nan"))
 
 
