@@ -90,7 +90,8 @@ class BamlMagic(Magics):
         config=True)
     display = CaselessStrEnum(
         ["auto", "widget", "text", "none"], default_value="auto",
-        help="How calls show their stream: auto (widget in Jupyter, text in a terminal), widget, text or none.",
+        help="How calls show their stream: auto (a live output in Jupyter, ipywidgets for Fn.start; text in a "
+             "terminal), widget (ipywidgets), text or none.",
     ).tag(config=True)
     stream = Bool(True, help="Whether Fn() and Fn.aio() calls stream. False: the answer comes in one piece, the "
                              "cheaper way for pipelines of many small calls, but with no partial after a fault or "
