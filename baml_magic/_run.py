@@ -149,15 +149,15 @@ class Run:
                     raise BamlAbortError("cancelled")
                 result = self._runtime.call_function_sync(
                     self.function, self.args, ctx, type_builder(self.options.tb), clients.registry(self.override),
-                    [self.collector] if self.collector is not None else [], clients.environ(), {},
+                    [self.collector] if self.collector is not None else [], self._environment(), {},
                     abort_controller=self._abort)
                 value = self._value(result)
-        except BaseException as exc:  # every outcome is recorded; an interrupt is raised again
-            if isinstance(exc, KeyboardInterrupt):
-                self.cancel()
+        except KeyboardInterrupt as exc:  # recorded as a cancellation, then raised again
+            self.cancel()
             self._fail(exc)
-            if isinstance(exc, KeyboardInterrupt):
-                raise
+            raise
+        except BaseException as exc:  # noqa: BLE001 - every outcome is recorded and reaches the caller as the error
+            self._fail(exc)
         else:
             self._finish(Status.DONE, value=value)
 
@@ -185,7 +185,11 @@ class Run:
         with contextlib.suppress(Exception):  # nothing of it parses: no partial
             self.partial = self._parse(raw, True, self._runtime.create_context_manager(),
                                        type_builder(self.options.tb), clients.registry(self.override),
-                                       clients.environ())
+                                       self._environment())
+
+    def _environment(self) -> dict[str, str]:
+        """The environment to call with: the one given (a map's calls share one), else a copy taken now."""
+        return self._env if self._env is not None else clients.environ()
 
     def _parse(self, text: str, partial: bool, ctx: Any, tb: Any, registry: Any, env: dict[str, str]) -> Any:
         """An answer's text parsed by BAML into this function's type (``partial``: as far as it goes)."""
@@ -212,8 +216,7 @@ class Run:
                 watchdog = asyncio.ensure_future(self._watch_idle(self.options.idle_timeout))
             ctx = self._runtime.create_context_manager()
             collectors = [self.collector] if self.collector is not None else []
-            tb, registry = type_builder(self.options.tb), clients.registry(self.override)
-            env = self._env if self._env is not None else clients.environ()
+            tb, registry, env = type_builder(self.options.tb), clients.registry(self.override), self._environment()
             key = await self._cache_key(ctx, tb, registry, env) if self.cache is not None else None
             if key is not None and self.cache is not None and self.cache.reads:
                 answer = await asyncio.to_thread(self.cache.store().get, key)
@@ -281,22 +284,22 @@ class Run:
             first, span = (answer.first_token or 0.0, answer.duration) if self.cache.pace else \
                 (0.0, min(REPLAY_SECONDS, REPLAY_SHARE * answer.duration))
             for i, end in enumerate(cuts):
-                due = self.start + first + (span - first) * i / max(1, len(cuts) - 1)
-                while time.monotonic() < due and self._cancel_reason is None:
-                    await asyncio.sleep(min(0.02, due - time.monotonic()))
-                await asyncio.sleep(0)  # let a cancellation in
-                if self._cancel_reason is not None:
-                    raise BamlAbortError("cancelled")
+                await self._until(self.start + first + (span - first) * i / max(1, len(cuts) - 1))
                 try:
                     self._take_partial(parse(answer.raw[:end], True))
                 except Exception:  # noqa: BLE001 - a prefix that does not parse yet is skipped, as in a stream
                     continue
         elif self.cache.pace:  # in one piece, when the recorded call ended
-            while time.monotonic() < self.start + answer.duration and self._cancel_reason is None:
-                await asyncio.sleep(min(0.02, self.start + answer.duration - time.monotonic()))
-            if self._cancel_reason is not None:
-                raise BamlAbortError("cancelled")
+            await self._until(self.start + answer.duration)
         return parse(answer.raw, False)
+
+    async def _until(self, due: float) -> None:
+        """Wait until ``due`` (a monotonic time) in short sleeps; a cancellation ends the wait as an abort."""
+        while time.monotonic() < due and self._cancel_reason is None:
+            await asyncio.sleep(min(0.02, due - time.monotonic()))
+        await asyncio.sleep(0)  # let a cancellation in
+        if self._cancel_reason is not None:
+            raise BamlAbortError("cancelled")
 
     async def _watch_idle(self, idle: float) -> None:
         """End the call as a stall when no token has come for ``idle`` seconds."""
