@@ -67,8 +67,24 @@ def request_key(function: str, returns: str, request: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _damaged(error: sqlite3.DatabaseError) -> bool:
+    """Whether an error says the file is damaged (not a database, malformed), rather than busy or unwritable.
+
+    Only a damaged file is set aside: another kernel holding a lock for a moment must not cost its answers.
+    """
+    return not isinstance(error, sqlite3.OperationalError)
+
+
+def _busy(error: sqlite3.OperationalError) -> bool:
+    """Whether another connection holds the lock (worth waiting for), as opposed to read-only or unopenable."""
+    name = getattr(error, "sqlite_errorname", "")
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(error)
+
+
 class ResponseStore:
     """One sqlite3 file of answers; safe for threads of this kernel and for other kernels."""
+
+    busy_seconds = 30.0  # how long a statement waits for another kernel's lock
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -92,22 +108,33 @@ class ResponseStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 self._db = self._connect()
-            except sqlite3.DatabaseError:  # not a database (truncated, overwritten): start anew
-                self._set_aside()
+            except sqlite3.DatabaseError as error:
+                if not _damaged(error):
+                    raise
+                self._set_aside()  # not a database (truncated, overwritten): start anew
                 self._db = self._connect()
             self._inode = self._identity()
         return self._db
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, function TEXT NOT NULL, "
-                       "created REAL NOT NULL, answer TEXT NOT NULL)")
-        except sqlite3.DatabaseError:
-            db.close()
-            raise
-        return db
+        db = sqlite3.connect(self.path, timeout=self.busy_seconds, check_same_thread=False, isolation_level=None)
+        deadline = time.monotonic() + self.busy_seconds
+        while True:
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, function TEXT NOT NULL, "
+                           "created REAL NOT NULL, answer TEXT NOT NULL)")
+                return db
+            except sqlite3.OperationalError as error:
+                # Another kernel creating the file or switching it to WAL at this moment: sqlite says
+                # "locked" at once rather than waiting. Try again, as long as a statement would wait.
+                if not _busy(error) or time.monotonic() >= deadline:
+                    db.close()
+                    raise
+                time.sleep(0.02)
+            except sqlite3.DatabaseError:
+                db.close()
+                raise
 
     def _set_aside(self) -> None:
         if self._db is not None:
@@ -126,8 +153,9 @@ class ResponseStore:
         with self._lock:
             try:
                 row = self._open().execute("SELECT answer FROM answers WHERE key = ?", (key,)).fetchone()
-            except sqlite3.DatabaseError:
-                self._set_aside()
+            except sqlite3.DatabaseError as error:  # damaged: set aside; busy beyond the wait: a miss
+                if _damaged(error):
+                    self._set_aside()
                 return None
         if row is None:
             return None
@@ -142,8 +170,9 @@ class ResponseStore:
             try:
                 self._open().execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)",
                                      (key, function, time.time(), json.dumps(asdict(answer))))
-            except sqlite3.DatabaseError:  # unwritable or damaged: this answer simply isn't kept
-                self._set_aside()
+            except sqlite3.DatabaseError as error:  # busy, unwritable or damaged: this answer simply isn't kept
+                if _damaged(error):
+                    self._set_aside()
 
     def delete(self, key: str) -> None:
         with self._lock, contextlib.suppress(sqlite3.DatabaseError):

@@ -194,6 +194,26 @@ def test_two_kernels_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     assert store.get("a-299") == Answer("x" * 200, 1, 2, 0.1, 0.2, "openai", "C")
 
 
+def test_a_file_another_kernel_holds_locked_is_never_set_aside(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "shared.sqlite3"
+    answer = Answer("x" * 20, 1, 2, 0.1, 0.2, "openai", "C")
+    ResponseStore(path).put("kept", "F", answer)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another kernel in the middle of a write
+    busy = ResponseStore(path)
+    busy.busy_seconds = 0.2
+    try:
+        busy.put("new", "F", answer)  # not kept: the lock outlasted the wait
+        assert busy.get("kept") == answer, "WAL: reading goes on while another kernel writes"
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert "set aside" not in capsys.readouterr().err and not list(tmp_path.glob("*.damaged-*"))
+    assert busy.get("kept") == answer, "the file and its answers are still there"
+    busy.put("new", "F", answer)
+    assert ResponseStore(path).count() == {"F": 2}
+
+
 def test_cache_commands_check_their_arguments(ns, shell) -> None:
     with pytest.raises(UsageError, match="--all"):
         shell.run_line_magic("baml", "cache clear")
