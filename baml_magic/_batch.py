@@ -1,189 +1,31 @@
 """``Fn.batch``: many calls through the provider's own batch API, built and parsed by BAML.
 
-BAML renders each request (``build_request``); they go up as one batch (OpenAI-compatible
-``/v1/files`` + ``/v1/batches``, or Anthropic's ``/v1/messages/batches``); the answers come back
-in a file and BAML parses each (``parse_llm_response``) into the function's type. A batch lives at
-the provider, so a handle can be made again from its id in a new kernel. Requests carry their
-input's index as ``custom_id``, so results come back in input order.
+BAML renders each request (``build_request``); they go up as one batch (``_batch_wire``); the
+answers come back in a file and BAML parses each (``parse_llm_response``) into the function's
+type. A batch lives at the provider, so a handle can be made again from its id in a new kernel.
+Requests carry their function and input's index as ``custom_id``, so results come back in input
+order and a batch is never read as another function's.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import threading
 import time
-import urllib.error
-import urllib.request
-import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Literal
 
-from baml_magic._errors import ShortError
+from baml_magic._batch_wire import BatchError, BatchItemError, Progress, Wire, answers
+from baml_magic._checks import checked_wait
+from baml_magic._errors import interrupted
 from baml_magic._live import Live
 from baml_magic._prices import Price, cost, money
-from baml_magic._redact import redact, remember_headers
 from baml_magic._types import Usage
 from baml_magic._views import ProgressView, wants_widgets
 
 POLL_SECONDS = 1.0
 BATCH_DISCOUNT = 0.5  # OpenAI's and Anthropic's batch APIs cost half their standard price
-_ENDED = {"completed", "cancelled", "failed", "expired", "ended"}
 
-
-class BatchError(ShortError):
-    """A batch could not be sent, or its provider has no batch API here."""
-
-
-class BatchItemError(ShortError):
-    """One item of a batch failed at the provider (or was cancelled before it ran)."""
-
-
-@dataclass(frozen=True)
-class Wire:
-    """Where and how a client's provider takes batches: its API style, base URL and headers (never shown)."""
-
-    style: Literal["openai", "anthropic"]
-    base: str
-    headers: dict[str, str] = field(repr=False)
-
-    @classmethod
-    def of(cls, request: Any, client: str | None) -> Wire:
-        url = str(request.url).split("?", 1)[0].rstrip("/")
-        headers = {str(k): str(v) for k, v in dict(request.headers).items()}
-        remember_headers(headers)
-        headers.pop("baml-original-url", None)
-        if url.endswith("/chat/completions"):
-            return cls("openai", url[: -len("/chat/completions")], headers)
-        if url.endswith("/v1/messages"):
-            return cls("anthropic", url[: -len("/messages")], headers)
-        raise BatchError(f"client {client or '?'} sends to {redact(url)}, which has no batch API that baml_magic "
-                         "knows (OpenAI-compatible /v1/batches or Anthropic's /v1/messages/batches); use Fn.map")
-
-    def call(self, method: str, path: str, body: bytes | None = None, content_type: str = "application/json",
-             timeout: float = 60.0) -> bytes:
-        headers = {**self.headers, "content-type": content_type}
-        if self.style == "anthropic":
-            headers.setdefault("anthropic-version", "2023-06-01")
-        request = urllib.request.Request(self.base + path, data=body, headers=headers, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                data: bytes = response.read()
-                return data
-        except urllib.error.HTTPError as exc:
-            detail = exc.read()[:300].decode(errors="replace")
-            raise BatchError(redact(f"{method} {path}: HTTP {exc.code} {detail}")) from None
-        except urllib.error.URLError as exc:
-            raise BatchError(redact(f"{method} {path}: {exc.reason}")) from None
-
-    def json(self, method: str, path: str, payload: Any = None) -> Any:
-        body = None if payload is None else json.dumps(payload).encode()
-        return json.loads(self.call(method, path, body))
-
-
-def _multipart(content: bytes, filename: str) -> tuple[bytes, str]:
-    boundary = f"baml-magic-{uuid.uuid4().hex}"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
-            "Content-Type: application/jsonl\r\n\r\n").encode()
-    return head + content + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
-
-
-def submit(wire: Wire, bodies: Iterable[tuple[int, str]], function: str) -> tuple[str, int]:
-    """Send the requests (each body as the JSON text BAML rendered) as one batch; its id and their number."""
-    out = io.BytesIO()
-    count = 0
-    if wire.style == "anthropic":
-        out.write(b'{"requests": [')
-        for index, body in bodies:
-            out.write(b"," if count else b"")
-            out.write(f'{{"custom_id": "{index}", "params": {body}}}'.encode())
-            count += 1
-        out.write(b"]}")
-        created = json.loads(wire.call("POST", "/messages/batches", out.getvalue(), timeout=600))
-        return str(created["id"]), count
-    for index, body in bodies:
-        out.write(f'{{"custom_id": "{index}", "method": "POST", "url": "/v1/chat/completions", "body": {body}}}\n'
-                  .encode())
-        count += 1
-    form, content_type = _multipart(out.getvalue(), f"{function}.jsonl")
-    uploaded = json.loads(wire.call("POST", "/files", form, content_type, timeout=600))
-    created = wire.json("POST", "/batches", {"input_file_id": uploaded["id"], "endpoint": "/v1/chat/completions",
-                                             "completion_window": "24h",
-                                             "metadata": {"baml_magic_function": function}})
-    return str(created["id"]), count
-
-
-@dataclass
-class Progress:
-    """What the provider says of a batch: its status and counts."""
-
-    status: str = "submitted"
-    total: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    output_file_id: str | None = None
-
-    @property
-    def ended(self) -> bool:
-        return self.status in _ENDED
-
-    @classmethod
-    def read(cls, style: str, data: dict[str, Any], total: int) -> Progress:
-        counts = data.get("request_counts") or {}
-        if style == "anthropic":
-            known = total or sum(int(v) for v in counts.values())
-            return cls(str(data.get("processing_status", "?")), known, int(counts.get("succeeded", 0)),
-                       int(counts.get("errored", 0)) + int(counts.get("expired", 0)))
-        return cls(str(data.get("status", "?")), int(counts.get("total") or total), int(counts.get("completed", 0)),
-                   int(counts.get("failed", 0)), data.get("output_file_id"))
-
-
-@dataclass
-class Answers:
-    """A batch's output: each item's answer text (or its error) by input index, the tokens, the model."""
-
-    texts: dict[int, tuple[str | None, str | None]] = field(default_factory=dict)
-    input_tokens: int = 0
-    output_tokens: int = 0
-    model: str | None = None
-
-    def count(self, usage: dict[str, Any], model: Any) -> None:
-        self.input_tokens += int(usage.get("prompt_tokens", usage.get("input_tokens", 0)) or 0)
-        self.output_tokens += int(usage.get("completion_tokens", usage.get("output_tokens", 0)) or 0)
-        self.model = self.model or (str(model) if model else None)
-
-
-def answers(wire: Wire, batch_id: str, progress: Progress) -> Answers:
-    """What the provider answered, read from its results (Anthropic) or its output file (OpenAI)."""
-    out = Answers()
-    if wire.style == "anthropic":
-        lines = wire.call("GET", f"/messages/batches/{batch_id}/results").decode().splitlines()
-        for line in filter(None, lines):
-            item = json.loads(line)
-            result = item.get("result") or {}
-            if result.get("type") == "succeeded":
-                message = result.get("message") or {}
-                out.texts[int(item["custom_id"])] = ("".join(c.get("text", "") for c in message.get("content") or []),
-                                                     None)
-                out.count(message.get("usage") or {}, message.get("model"))
-            else:
-                out.texts[int(item["custom_id"])] = (None, str(result.get("error") or result.get("type")))
-        return out
-    if progress.output_file_id:
-        lines = wire.call("GET", f"/files/{progress.output_file_id}/content", timeout=600).decode().splitlines()
-        for line in filter(None, lines):
-            item = json.loads(line)
-            response = item.get("response") or {}
-            if response.get("status_code") == 200:
-                body = response.get("body") or {}
-                choices = body.get("choices") or [{}]
-                out.texts[int(item["custom_id"])] = (str((choices[0].get("message") or {}).get("content") or ""), None)
-                out.count(body.get("usage") or {}, body.get("model"))
-            else:
-                out.texts[int(item["custom_id"])] = (None, json.dumps(item.get("error") or response)[:300])
-    return out
+__all__ = ["BatchError", "BatchItemError", "BatchJob"]
 
 
 class BatchJob:
@@ -230,12 +72,14 @@ class BatchJob:
         p = self.progress
         finished = f"{p.succeeded + p.failed}/{p.total}" if p.total else "?"
         elapsed = time.monotonic() - self.started
-        problem = f" · {self._error}" if self._error is not None else ""
+        problem = f" · {self._error}" if self._error is not None else \
+            f" · {'; '.join(p.errors)}" if p.errors else ""
+        later = " (the provider counts results when the batch ends)" if p.counts_at_end and not p.ended else ""
         tokens = f" · {(self.usage.input_tokens or 0) + (self.usage.output_tokens or 0):,} tokens" \
             if self._results is not None else ""
         spent = f" · {money(self.cost)} at batch price (half of {money(2 * self.cost)})" \
             if self.cost is not None else ""
-        return (f"{self.function}.batch {self.id} · {p.status} · {finished} done · {p.failed} failed"
+        return (f"{self.function}.batch {self.id} · {p.status} · {finished} done · {p.failed} failed{later}"
                 f" · {elapsed:.0f} s{tokens}{spent}{problem}")
 
     def __repr__(self) -> str:
@@ -251,10 +95,19 @@ class BatchJob:
 
     def refresh(self) -> Progress:
         """Ask the provider now."""
-        path = f"/messages/batches/{self.id}" if self.wire.style == "anthropic" else f"/batches/{self.id}"
-        self.progress = Progress.read(self.wire.style, self.wire.json("GET", path), self.progress.total)
+        progress = Progress.read(self.wire.style, self.wire.json("GET", self.wire.status_path(self.id)),
+                                 self.progress.total)
+        if progress.function is not None and progress.function != self.function:
+            raise BatchError(f"batch {self.id} was sent by {progress.function}.batch, not {self.function}.batch: "
+                             f"resume it with {progress.function}.batch_resume")
+        self.progress = progress
         self._changed.set()
         return self.progress
+
+    def stop(self) -> None:
+        """Stop watching the batch here (it goes on at the provider) and close the view."""
+        self._stop.set()
+        self._live.stop()
 
     def _watch(self) -> None:
         while not self._stop.is_set():
@@ -277,12 +130,17 @@ class BatchJob:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait (interruptibly) until the batch has ended; True if it has."""
+        timeout = checked_wait(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.done:
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
-            self._changed.wait(0.05)
-            self._changed.clear()
+        try:
+            while not self.done:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+                self._changed.wait(0.05)
+                self._changed.clear()
+        except KeyboardInterrupt:
+            raise interrupted(f"waiting for batch {self.id}", "the batch goes on at the provider: "
+                              "job.result() again later, or job.cancel()") from None
         return True
 
     # -- results and cancelling --------------------------------------------------------------
@@ -293,8 +151,12 @@ class BatchJob:
             raise TimeoutError(f"batch {self.id} still {self.status} after {timeout} s")
         if self._error is not None:
             raise self._error
+        if self.progress.status == "failed" and self.progress.errors:
+            raise BatchError(f"batch {self.id} failed at the provider: {'; '.join(self.progress.errors)}")
         if self._results is None:
-            got = answers(self.wire, self.id, self.progress)
+            got = answers(self.wire, self.id, self.progress, self.function)
+            if got.foreign and not got.texts:
+                raise BatchError(f"batch {self.id} holds another function's requests, not {self.function}'s")
             self.usage = Usage(got.input_tokens, got.output_tokens)
             full = cost(self.usage, self._price_of(got.model))
             self.cost = None if full is None else full * BATCH_DISCOUNT
@@ -317,6 +179,6 @@ class BatchJob:
 
     def cancel(self) -> None:
         """Cancel the batch at the provider; items that finished stay in ``result(on_error="return")``."""
-        path = f"/messages/batches/{self.id}/cancel" if self.wire.style == "anthropic" else f"/batches/{self.id}/cancel"
-        self.progress = Progress.read(self.wire.style, self.wire.json("POST", path), self.progress.total)
+        self.progress = Progress.read(self.wire.style, self.wire.json("POST", self.wire.status_path(self.id, "cancel")),
+                                      self.progress.total)
         self._changed.set()

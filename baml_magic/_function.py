@@ -14,7 +14,9 @@ from baml_magic import _clients as clients
 from baml_magic import _codegen as codegen
 from baml_magic import _evaluate as evaluate
 from baml_magic._background import Background
-from baml_magic._batch import BatchJob, Wire, submit
+from baml_magic._batch import POLL_SECONDS, BatchJob
+from baml_magic._batch_wire import Wire, submit
+from baml_magic._checks import checked_timeout
 from baml_magic._errors import RequestBuildError, clean_message, interrupted, one_line, one_line_as, outcome
 from baml_magic._grid import GridResult
 from baml_magic._live import Live
@@ -228,7 +230,7 @@ class BamlFunction:
                        display=self._session.settings.display, refresh_hz=self._session.settings.refresh_hz,
                        max_retry_wait=self._session.settings.max_retry_wait, pace=pace, estimate=estimate)
 
-    def batch(self, inputs: Iterable[Any], *, poll: float = 1.0) -> BatchJob:
+    def batch(self, inputs: Iterable[Any], *, poll: float = POLL_SECONDS) -> BatchJob:
         """Send every input through the client's provider batch API; returns a handle at once.
 
         BAML renders each request and parses each answer, so ``job.result()`` gives typed values
@@ -236,6 +238,7 @@ class BamlFunction:
         ``job.cancel()`` cancels the batch at the provider; ``Fn.batch_resume(job.id)`` picks it up
         again, also in a new kernel. A provider without a batch API is a clear error: use ``map``.
         """
+        poll = checked_timeout(poll, "poll") or POLL_SECONDS
         params = list(self.__signature__.parameters)
         wire: Wire | None = None
         bodies: list[tuple[int, str]] = []
@@ -248,17 +251,29 @@ class BamlFunction:
             wire = wire or Wire.of(request, self.options.client or self._session.client_override or self.spec.client)
             bodies.append((index, request.body.text()))
         if wire is None:
-            raise ValueError(f"{self.spec.name}.batch: no inputs")
-        batch_id, total = submit(wire, bodies, self.spec.name)
+            raise ValueError(f"{self.spec.name}.batch: no inputs; nothing was sent")
+        try:
+            batch_id, total = submit(wire, bodies, self.spec.name)
+        except KeyboardInterrupt:
+            raise interrupted(f"{self.spec.name}.batch", "the batch may or may not have reached the provider: "
+                              "see its batch list before sending it again") from None
         del bodies
         return self._job(batch_id, total, wire, poll)
 
-    def batch_resume(self, batch_id: str, *, poll: float = 1.0) -> BatchJob:
+    def batch_resume(self, batch_id: str, *, poll: float = POLL_SECONDS) -> BatchJob:
         """A handle on a batch sent before (by ``Fn.batch``, in this kernel or another), from its id."""
+        poll = checked_timeout(poll, "poll") or POLL_SECONDS
+        if not isinstance(batch_id, str) or not batch_id.strip():
+            raise TypeError(f"{self.spec.name}.batch_resume: batch_id must be a batch's id (a string), "
+                            f"got {batch_id!r:.40}")
         request = self._http_request((), sample_args(self), stream=False, sending=True)
         wire = Wire.of(request, self.options.client or self._session.client_override or self.spec.client)
         job = self._job(batch_id, 0, wire, poll)
-        job.refresh()
+        try:
+            job.refresh()
+        except BaseException:
+            job.stop()  # no view or poller is left behind for a batch that can't be resumed
+            raise
         return job
 
     def _job(self, batch_id: str, total: int, wire: Wire, poll: float) -> BatchJob:

@@ -291,7 +291,8 @@ class BamlMagic(Magics):
 
     def _usage(self, options: argparse.Namespace) -> Table:
         rows = usage.rows(self.session.ledger, self.session.runs)
-        return Table(usage.HEADERS, rows, "baml-magic-usage", "no calls yet")
+        notes = [f"~ estimated: {hint}" for hint in self.session.ledger.hints]
+        return Table(usage.HEADERS, rows, "baml-magic-usage", "no calls yet", notes)
 
     def _test(self, options: argparse.Namespace) -> Any:
         if options.last:

@@ -1,8 +1,9 @@
 """Fn.map: one function over many inputs, concurrently on BAML's async runtime, results in input order.
 
 At most ``concurrency`` requests are in flight; the inputs are consumed lazily as slots free.
-BAML's own retry_policy runs inside each call; on top of it, a 429 answer that says
-``Retry-After`` is waited out and tried again. An interrupt aborts every request in flight and
+BAML's own retry_policy runs inside each call; on top of it, a 429 answer is waited out (as long as
+it asks: ``retry-after-ms``, ``Retry-After``, ``x-ratelimit-reset-*``; else a doubling backoff with
+jitter) and tried again. An interrupt aborts every request in flight and
 keeps what finished in ``Fn.last_map``. The progress view is redrawn by the live driver.
 """
 
@@ -18,7 +19,7 @@ from typing import Any, Literal
 from baml_magic._errors import RetryWaitTooLong, interrupted
 from baml_magic._live import Live
 from baml_magic._prices import money
-from baml_magic._ratelimit import Concurrency, Pace, Start
+from baml_magic._ratelimit import Concurrency, Pace, Start, backoff
 from baml_magic._run import POLL_SECONDS, Run
 from baml_magic._types import Status
 from baml_magic._views import ProgressView
@@ -39,6 +40,7 @@ class MapResult:
     ended: float | None = None
     status: Status = Status.RUNNING
     tokens_out: int = 0  # summed as each call ends, not recounted on every redraw
+    estimated: bool = False  # some calls' counts are estimated from the text (the provider sent none)
     cost_of: Callable[[Run], float | None] | None = field(default=None, repr=False)
     cost: float | None = None  # US dollars, when the calls' model has a price
     note: str = ""  # how the map is paced now (concurrency backed off after 429s)
@@ -57,7 +59,9 @@ class MapResult:
         return (self.ended or time.monotonic()) - self.started
 
     def ended_call(self, run: Run) -> None:
-        self.tokens_out += run.usage.output_tokens or 0
+        usage = run.usage
+        self.tokens_out += usage.output_tokens or 0
+        self.estimated = self.estimated or usage.estimated
         spent = self.cost_of(run) if self.cost_of is not None else None
         if spent is not None:
             self.cost = (self.cost or 0.0) + spent
@@ -74,8 +78,9 @@ class MapResult:
         done, failed, running = self.count("done"), self.count("error"), self.count("running")
         total = f"/{self.total}" if self.total is not None else ""
         rate = done / self.elapsed if self.elapsed > 0 else 0.0
+        tokens = f"{'~' if self.estimated else ''}{self.tokens_out} tokens out"
         return (f"{self.function}.map · {self.status} · {done}{total} done · {failed} failed · {running} in flight"
-                f" · {rate:.1f}/s · {self.tokens_out} tokens out{' · ' + money(self.cost) if self.cost else ''}"
+                f" · {rate:.1f}/s · {tokens}{' · ' + money(self.cost) if self.cost else ''}"
                 f" · {self.elapsed:.1f} s{' · ' + self.note if self.note else ''}")
 
     def __repr__(self) -> str:
@@ -199,9 +204,11 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
                     state.results[index] = run.value
                     state.states[index] = Status.DONE
                     continue
+                asked = run.retry_after
                 if getattr(run.error, "status_code", None) == 429:
                     lanes.rate_limited()
-                asked = run.retry_after
+                    if asked is None:  # the answer did not say how long: back off, as the official SDKs do
+                        asked = backoff(rate_waits.get(index, 0))
                 if asked is not None and asked > max_retry_wait:
                     fail(index, RetryWaitTooLong(state.function, asked, max_retry_wait, run.error))
                     continue

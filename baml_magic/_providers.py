@@ -1,15 +1,13 @@
 """What this package knows of providers' wire formats, in one place.
 
-Request bodies (OpenAI, Anthropic and Google chat messages), stream end markers (baml-py's
-lenient parser turns a truncated answer into a final value when the JSON can be completed),
-``Retry-After`` on 429 answers, and the keys BAML's provider/model shorthand reads.
+Request bodies (OpenAI, Anthropic and Google chat messages) and the keys BAML's provider/model
+shorthand reads. What an answer says besides its text (usage, stop reasons, end markers,
+``Retry-After``) is read in ``_replies``.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,51 +99,3 @@ def messages_of(body: dict[str, Any]) -> list[Message]:
     for message in body.get("contents", []):  # Google
         out.append(Message(str(message.get("role", "user")), _text_of(message.get("parts", []))))
     return out
-
-
-def stream_cut_short(log: Any) -> bool:
-    """True when a streamed answer stopped without the provider's end marker.
-
-    OpenAI-style streams say ``finish_reason`` (or ``[DONE]``), Anthropic-style ``message_stop``.
-    """
-    call = getattr(log, "selected_call", None) if log is not None else None
-    sse = call.sse_responses() if call is not None and hasattr(call, "sse_responses") else None
-    if not sse:
-        return False
-    styled = False  # whether any event had a known provider's shape
-    for response in reversed(sse):  # the end marker is last: a whole stream is told by its last events
-        if response.text.strip() == "[DONE]":
-            return False
-        try:
-            event = response.json()
-        except Exception:  # noqa: BLE001 - an event that is not JSON says nothing either way
-            continue
-        if not isinstance(event, dict):
-            continue
-        if "choices" in event:  # OpenAI style
-            styled = True
-            if any(c.get("finish_reason") for c in event.get("choices") or []):
-                return False
-        elif "type" in event:  # Anthropic style
-            styled = True
-            if event.get("type") == "message_stop":
-                return False
-    return styled
-
-
-def retry_after(error: BaseException | None, log: Any) -> float | None:
-    """Seconds a 429 answer asked to wait (``Retry-After`` as seconds or an HTTP date), if any."""
-    if getattr(error, "status_code", None) != 429 or log is None:
-        return None
-    for call in reversed(log.calls):
-        response = call.http_response
-        headers = {k.lower(): v for k, v in (response.headers or {}).items()} if response is not None else {}
-        value = headers.get("retry-after")
-        if value is None:
-            continue
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            when = email.utils.parsedate_to_datetime(value)
-            return max(0.0, when.timestamp() - time.time())
-    return None

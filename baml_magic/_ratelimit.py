@@ -8,6 +8,7 @@ the calls so far) until the call ends and reports its usage, which then replaces
 
 from __future__ import annotations
 
+import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -15,6 +16,14 @@ from dataclasses import dataclass, field
 WINDOW = 60.0
 MARGIN = 0.05  # seconds of slack on both limits: our clock and the provider's differ by a little
 CHARS_PER_TOKEN = 4  # the usual estimate for English text under the common tokenizers
+
+
+BACKOFF_FIRST, BACKOFF_MOST = 0.5, 8.0  # seconds: the official OpenAI and Anthropic SDKs' defaults
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry ``attempt`` (0-based) when a 429 said nothing: doubling, with jitter."""
+    return min(BACKOFF_FIRST * 2.0**attempt, BACKOFF_MOST) * (1 - 0.25 * random.random())
 
 
 def estimate_tokens(request_body: str) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import html
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
@@ -86,8 +87,10 @@ def to_html(value: Any) -> str:
 class Table:
     """Rows shown as an HTML table in a notebook and as aligned text in a terminal."""
 
-    def __init__(self, headers: list[str], rows: list[list[str]], css: str, empty: str = "(none)") -> None:
+    def __init__(self, headers: list[str], rows: list[list[str]], css: str, empty: str = "(none)",
+                 notes: Iterable[str] = ()) -> None:
         self.headers, self.rows, self.css, self.empty = headers, rows, css, empty
+        self.notes = list(notes)  # one line each, under the table
 
     def __repr__(self) -> str:
         if not self.rows:
@@ -96,7 +99,7 @@ class Table:
         lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
                  for row in [self.headers, *self.rows]]
         lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines)
+        return "\n".join([*lines, *self.notes])
 
     def _repr_html_(self) -> str:
         if not self.rows:
@@ -106,7 +109,8 @@ class Table:
             "<tr>" + "".join(f"<td style='text-align:left'><code>{html.escape(str(c))}</code></td>" for c in row)
             + "</tr>" for row in self.rows
         )
-        return f"<table class='{self.css}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        notes = "".join(f"<div class='baml-magic-note'>{html.escape(n)}</div>" for n in self.notes)
+        return f"<table class='{self.css}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{notes}"
 
 
 class Bound:

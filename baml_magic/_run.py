@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-import re
+import dataclasses
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -18,16 +17,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import baml_py
-from baml_py.errors import BamlAbortError, BamlClientError, BamlTimeoutError
+from baml_py.errors import BamlAbortError, BamlClientError, BamlTimeoutError, BamlValidationError
 
 from baml_magic import _clients as clients
 from baml_magic import events
 from baml_magic._cache import Answer, CacheMiss, ResponseCache, request_key
+from baml_magic._checks import checked_timeout
 from baml_magic._codegen import TypeModules
 from baml_magic._errors import short_error
+from baml_magic._facts import Facts, read_log, reply_of, selected_call
 from baml_magic._interrupt import abort_on_interrupt, can_watch
 from baml_magic._media import summary
-from baml_magic._providers import retry_after, stream_cut_short
 from baml_magic._redact import redact, remember_headers, scrub
 from baml_magic._types import Status, Timing, Usage
 from baml_magic._worker import worker
@@ -36,17 +36,6 @@ POLL_SECONDS = 0.05  # longest uninterruptible wait of the calling thread
 ASYNC_POLL_SECONDS = 0.02  # how often async waiters look for news (and let a cancellation in)
 CANCEL_GRACE_SECONDS = 0.5  # how long a cancelled call may take to wind down before we move on
 REPLAY_SHARE, REPLAY_SECONDS = 0.1, 0.02  # a replay not at the recorded pace: a tenth of it, 20 ms at most
-
-
-def checked_timeout(value: object, name: str = "timeout") -> float | None:
-    """A deadline in seconds, checked before any work starts: a positive, finite number or None."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds, got {value!r:.40}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive, finite number of seconds, got {value!r}")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -96,10 +85,7 @@ class Run:
         self.end: float | None = None
         self.partials = 0
         self.collector: baml_py.Collector | None = baml_py.Collector("baml_magic")
-        self._log: baml_py.FunctionLog | None = None
-        self._kept: tuple[Usage, str | None, str | None, str | None] | None = None  # after compact(): usage,
-        # provider, client, model
-        self.retry_after: float | None = None  # seconds a 429 answer asked to wait, if it did
+        self._facts: Facts | None = None  # what the call's log says, read once when the call has ended
         self.cache = cache  # the session's response cache, when it is on
         self.cached: Answer | None = None  # the recorded answer this run replayed
         self._returns = returns  # the return type, part of the cache key
@@ -109,7 +95,6 @@ class Run:
         self._abort = baml_py.AbortController()
         self._cancel_reason: str | None = None
         self._last_token: float | None = None  # when the last partial came (idle_timeout watches it)
-        self._model: str | None = None  # the answering model, read once the call has ended
         self._cond = threading.Condition()  # news: partials and the end
         self._ended = threading.Event()  # the end only: waiting for it is not woken by every token
         self._version = 0
@@ -164,22 +149,41 @@ class Run:
     def _value(self, result: Any) -> Any:
         """The typed value of a finished call; a stream that ended without its end marker is an error."""
         value = result.cast_to(self._types.types, self._types.types, self._types.stream_types, False, self._runtime)
-        if self.stream and stream_cut_short(self.log):
+        facts = self._read_facts()
+        if (self.stream and facts.reply.cut_short) or not (facts.raw or "").strip():
+            problem = self._problem() if not (facts.raw or "").strip() else None
+            if not (self.stream and facts.reply.cut_short) and problem is None:
+                return value
             with self._cond:
                 self.partial = value
-            raise BamlClientError(
-                f"{self.function}: the stream ended before the model finished (the connection closed "
-                "mid-stream); the partial result is kept")
+            if problem is not None:  # an empty answer the provider explained: a refusal, a filter, the limit
+                raise BamlValidationError("", f"{self.function}: {problem}", facts.raw or "", "")
+            raise BamlClientError(f"{self.function}: the stream ended before the model finished "
+                                  f"({facts.reply.error or 'the connection closed mid-stream'}); the partial "
+                                  "result is kept")
         return value
+
+    def _read_facts(self, error: BaseException | None = None) -> Facts:
+        """What the call's log says, read once (the call has ended at BAML: its log is whole)."""
+        if self._facts is None:
+            log = self.collector.last if self.collector is not None else None
+            self._facts = read_log(log, status_code=getattr(error, "status_code", None))
+        return self._facts
+
+    def _problem(self) -> str | None:
+        """Why the answer is not what was asked, when the provider said so (every stream event is read)."""
+        log = self.collector.last if self.collector is not None else None
+        return reply_of(selected_call(log), whole=True).problem() if log is not None else None
 
     def _fail(self, exc: BaseException) -> None:
         """End as an error; an answer that came whole but did not parse leaves what did as the partial."""
+        self._read_facts(exc)
         if not self.stream and self.partial is None and self._cancel_reason is None:
             self._partial_from_raw()
         self._finish(Status.ERROR, error=scrub(self._translate(exc)))
 
     def _partial_from_raw(self) -> None:
-        raw = self.raw_response
+        raw = self._read_facts().raw
         if not raw:
             return
         with contextlib.suppress(Exception):  # nothing of it parses: no partial
@@ -319,10 +323,16 @@ class Run:
             return BamlTimeoutError(self.client or "", f"{self.function} did not finish within {timeout:g} s")
         if self._cancel_reason is not None or isinstance(exc, (BamlAbortError, asyncio.CancelledError)):
             return exc if isinstance(exc, BamlAbortError) else BamlAbortError("cancelled")
-        if self.stream and not isinstance(exc, BamlClientError) and stream_cut_short(self.log):
+        reply = self._read_facts(exc).reply
+        if self.stream and not isinstance(exc, BamlClientError) and reply.cut_short:
             # A connection that closed mid-answer, whatever the parser made of the rest.
-            return BamlClientError(f"{self.function}: the stream ended before the model finished (the connection "
-                                   f"closed mid-stream); the partial result is kept")
+            return BamlClientError(f"{self.function}: the stream ended before the model finished "
+                                   f"({reply.error or 'the connection closed mid-stream'}); the partial result is kept")
+        if isinstance(exc, BamlValidationError):
+            problem = self._problem()
+            if problem is not None:  # say what the provider said, not only what the parser missed
+                return BamlValidationError(exc.prompt, f"{self.function}: {problem}; BAML could not parse the answer",
+                                           exc.raw_output, exc.detailed_message)
         return exc
 
     def _on_event(self, result: Any) -> None:
@@ -362,9 +372,8 @@ class Run:
                 self.partial = value
             self._bump()
             self._ended.set()
-        self._remember_headers()
-        # Read now, while the call's log is whole: a map may ask for it after the session compacted the run.
-        self.retry_after = retry_after(error, self.log) if error is not None else None
+        for headers in self._read_facts(error).headers:  # the headers sent hold secrets: scrub their values
+            remember_headers(headers)
         self._emit("error" if error is not None else "finish")
         for listener in list(self.listeners):
             with contextlib.suppress(Exception):
@@ -376,20 +385,11 @@ class Run:
         The session does this to a function's previous run when a new one starts: ``Fn.last`` keeps
         everything, older runs stay small.
         """
-        if self.end is None or self._kept is not None:
+        if self.end is None or self.collector is None:
             return
-        self._kept = (self.usage, self.provider, self.client_name, self.model)
+        self._facts = dataclasses.replace(self._read_facts(), raw=None, headers=())
         self.collector = None
-        self._log = None
         self.listeners = []  # all called already
-
-    def _remember_headers(self) -> None:
-        """The headers this call sent hold secrets (keys, tokens): scrub their values from every output."""
-        log = self.log
-        for call in (log.calls if log is not None else []):
-            request = getattr(call, "http_request", None)
-            with contextlib.suppress(Exception):  # a call that never built a request has none
-                remember_headers(dict(request.headers) if request is not None else {})
 
     def _bump(self) -> None:
         self._version += 1
@@ -480,27 +480,19 @@ class Run:
         return None if self.first_partial is None else self.first_partial - self.start
 
     @property
-    def log(self) -> baml_py.FunctionLog | None:
-        """The call's log in BAML's collector (read once when the call has ended: each read is a new object)."""
-        if self._log is not None:
-            return self._log
-        log = self.collector.last if self.collector is not None else None
-        if self.end is not None:
-            self._log = log
-        return log
+    def facts(self) -> Facts:
+        """What the call's log says (usage, who answered, the raw answer), once it has ended."""
+        return self._read_facts() if self.end is not None else Facts()
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds a 429 answer asked to wait, if it said."""
+        return self.facts.retry_after
 
     @property
     def usage(self) -> Usage:
         """Tokens this call spent (none when it replayed a recorded answer: see ``saved``)."""
-        if self.cached is not None:
-            return Usage(0, 0)
-        if self._kept is not None:
-            return self._kept[0]
-        log = self.log
-        usage = log.usage if log is not None else None
-        if usage is None:
-            return Usage()
-        return Usage(usage.input_tokens, usage.output_tokens)
+        return Usage(0, 0) if self.cached is not None else self.facts.usage
 
     @property
     def saved(self) -> Usage:
@@ -509,52 +501,19 @@ class Run:
 
     @property
     def provider(self) -> str | None:
-        if self.cached is not None:
-            return self.cached.provider
-        if self._kept is not None:
-            return self._kept[1]
-        call = self._selected_call()
-        return call.provider if call is not None else None
+        return self.cached.provider if self.cached is not None else self.facts.provider
 
     @property
     def model(self) -> str | None:
         """The model that answered, as the request named it (what prices are looked up by)."""
-        if self.cached is not None:
-            return self.cached.model
-        if self._kept is not None:
-            return self._kept[3]
-        if self._model is not None:
-            return self._model or None
-        call = self._selected_call()
-        request = getattr(call, "http_request", None) if call is not None else None
-        if request is None:
-            return None
-        try:
-            model = request.body.json().get("model")
-        except Exception:  # noqa: BLE001 - a body that is not JSON names no model
-            model = None
-        if not model:  # Google names it in the URL: .../models/gemini-2.5-flash:generateContent
-            found = re.search(r"/models/([^/:?]+)", str(request.url))
-            model = found.group(1) if found else None
-        if self.end is not None:
-            self._model = str(model) if model else ""
-        return str(model) if model else None
+        return self.cached.model if self.cached is not None else self.facts.model
 
     @property
     def client_name(self) -> str | None:
         """The client that answered, as BAML names it (after any fallback or retry)."""
         if self.cached is not None:
             return self.cached.client
-        if self._kept is not None:
-            return self._kept[2]
-        call = self._selected_call()
-        return call.client_name if call is not None else self.client
-
-    def _selected_call(self) -> Any:
-        log = self.log
-        if log is None:
-            return None
-        return log.selected_call or (log.calls[-1] if log.calls else None)
+        return self.facts.client or self.client
 
     @property
     def timing(self) -> Timing:
@@ -562,10 +521,7 @@ class Run:
 
     @property
     def raw_response(self) -> str | None:
-        if self.cached is not None:
-            return self.cached.raw
-        log = self.log
-        return log.raw_llm_response if log is not None else None
+        return self.cached.raw if self.cached is not None else self.facts.raw
 
     @property
     def error_message(self) -> str | None:

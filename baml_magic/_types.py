@@ -22,10 +22,16 @@ class Status(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Usage:
-    """Tokens a call used, as the provider reported them (None where it did not)."""
+    """Tokens a call used, as the provider reported them (None where it did not).
+
+    ``input_tokens`` includes input read from the provider's prompt cache (``cached_input_tokens``,
+    None when none was). ``estimated``: the provider sent no counts, these are counted from the text.
+    """
 
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    estimated: bool = False
 
 
 @dataclass(frozen=True)

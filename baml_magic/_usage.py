@@ -33,6 +33,7 @@ class Totals:
     priced: int = 0  # calls whose model has a price (cost counts only those)
     cached: int = 0
     saved_cost: float = 0.0
+    estimated: bool = False  # some calls' tokens are counted from the text: the provider sent no counts
 
     def add(self, run: Run, cost: float | None = None, saved_cost: float | None = None) -> None:
         usage = run.usage
@@ -47,6 +48,7 @@ class Totals:
         self.cancelled += run.status is Status.CANCELLED
         self.tokens_in += usage.input_tokens or 0
         self.tokens_out += usage.output_tokens or 0
+        self.estimated = self.estimated or usage.estimated
         self.latency += run.elapsed
         if run.time_to_first_token is not None:
             self.first_token += run.time_to_first_token
@@ -58,9 +60,12 @@ class Ledger:
     """Totals per function, added to as each call ends."""
 
     by_function: dict[str, Totals] = field(default_factory=dict)
+    hints: dict[str, None] = field(default_factory=dict)  # how to get real counts where they are estimated
 
     def add(self, run: Run, cost: float | None = None, saved_cost: float | None = None) -> None:
         self.by_function.setdefault(run.function, Totals()).add(run, cost, saved_cost)
+        if run.usage.estimated and run.facts.hint:
+            self.hints[run.facts.hint] = None
 
 
 def _ms(seconds: float | None) -> str:
@@ -82,8 +87,9 @@ def rows(ledger: Ledger, recent: Iterable[Run]) -> list[list[str]]:
             latencies.setdefault(run.function, []).append(run.elapsed)
     out = []
     for function, t in sorted(ledger.by_function.items()):
+        mark = "~" if t.estimated else ""
         out.append([
-            function, str(t.calls), str(t.failed), str(t.cancelled), str(t.tokens_in), str(t.tokens_out),
+            function, str(t.calls), str(t.failed), str(t.cancelled), f"{mark}{t.tokens_in}", f"{mark}{t.tokens_out}",
             money(t.cost) if t.priced else "",
             _ms(t.latency / t.calls if t.calls else None),
             _ms(_p95(latencies.get(function, []))),

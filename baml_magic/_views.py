@@ -33,9 +33,10 @@ def status_text(run: Run) -> str:
     if run.time_to_first_token is not None:
         parts.append(f"first token {run.time_to_first_token:.2f} s")
     if run.done:
-        tokens_out = run.usage.output_tokens
-        if tokens_out is not None:
-            parts.append(f"{tokens_out} token{'s' if tokens_out != 1 else ''} out")
+        usage = run.usage
+        if usage.output_tokens is not None:
+            mark, note = ("~", " (estimated)") if usage.estimated else ("", "")
+            parts.append(f"{mark}{usage.output_tokens} token{'s' if usage.output_tokens != 1 else ''} out{note}")
     return " · ".join(parts)
 
 

@@ -37,10 +37,10 @@ def test_answer_for_enum_categories_and_plain_prose() -> None:
     assert len(prose.split()) == 7 and not prose.startswith("{")
 
 
-def _post(server: local_llm.LocalLLM, model: str, stream: bool) -> http.client.HTTPResponse:
+def _post(server: local_llm.LocalLLM, model: str, stream: bool, **extra: object) -> http.client.HTTPResponse:
     url = urlparse(server.base_url)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-    body = json.dumps({"model": model, "stream": stream,
+    body = json.dumps({"model": model, "stream": stream, **extra,
                        "messages": [{"role": "user", "content": "Hello. Answer in JSON using this schema:\n"
                                      "{\n  title: string,\n}"}]})
     conn.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
@@ -48,7 +48,7 @@ def _post(server: local_llm.LocalLLM, model: str, stream: bool) -> http.client.H
 
 
 def test_stream_sends_sse_chunks_usage_and_done(llm: local_llm.LocalLLM) -> None:
-    response = _post(llm, "local", stream=True)
+    response = _post(llm, "local", stream=True, stream_options={"include_usage": True})
     assert response.status == 200
     assert response.getheader("Content-Type") == "text/event-stream"
     events = [line[6:] for line in response.read().decode().splitlines() if line.startswith("data: ")]
@@ -58,6 +58,9 @@ def test_stream_sends_sse_chunks_usage_and_done(llm: local_llm.LocalLLM) -> None
     assert isinstance(json.loads(text)["title"], str)
     usage = chunks[-1]["usage"]
     assert usage["completion_tokens"] == len(chunks) - 2 and usage["prompt_tokens"] > 0
+    # As the real API (openai.types.chat.ChatCompletionChunk.usage): no usage chunk unless asked for
+    unasked = [line for line in _post(llm, "local", stream=True).read().decode().splitlines() if "usage" in line]
+    assert unasked == []
 
 
 def test_plain_reply_and_http_faults(llm: local_llm.LocalLLM) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import email.parser
-import email.policy
 import hashlib
 import json
 import random
@@ -17,12 +15,13 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
 
 from baml_magic.local_llm._answers import answer_for
-from baml_magic.local_llm._batches import Batches
+from baml_magic.local_llm._batch_routes import BatchRoutes
+from baml_magic.local_llm._batches import Batches, anthropic_error, openai_error
 
 DEFAULT_TPS = 40.0
 DEFAULT_WORDS = 40
@@ -146,17 +145,6 @@ def answer_body(request: dict[str, Any], anthropic: bool, default_words: int) ->
     return completion_body(anthropic, "batch", model, text, len(_tokens(prompt)), len(_tokens(text)))
 
 
-def _multipart_file(content_type: str, raw: bytes) -> bytes | None:
-    """The ``file`` part of a multipart/form-data body."""
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
-    for part in message.iter_parts():
-        if part.get_param("name", header="content-disposition") == "file":
-            payload = part.get_payload(decode=True)
-            return payload if isinstance(payload, bytes) else None
-    return None
-
-
 class ClientClosed(Exception):
     """The client closed the connection before the answer was complete."""
 
@@ -225,13 +213,17 @@ def _prompt_text(messages: list[dict[str, Any]]) -> str:
     return "\n".join(parts)
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(BatchRoutes):
     server_version = "local_llm/1.0"
     state: ServerState  # set on the subclass made by make_server
     anthropic = False  # this request came to /messages: answer as Anthropic does
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+    @property
+    def batches(self) -> Batches:
+        return self.state.batches
 
     # -- plumbing -------------------------------------------------------------
 
@@ -275,73 +267,6 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- routes ---------------------------------------------------------------
 
-    def _batch_get(self, route: str) -> bool:
-        """GET routes of the batch APIs; False when the route is not one of them."""
-        batches = self.state.batches
-        parts = route.strip("/").split("/")
-        if route.endswith("/content") and "/files/" in route:
-            content = batches.files.get(parts[-2])
-            if content is None:
-                self._send_json(404, {"error": {"message": f"no file {parts[-2]}"}})
-            else:
-                self._send_bytes(content, "application/jsonl")
-            return True
-        if "/messages/batches/" in route:
-            batch = batches.batches.get(parts[-2] if route.endswith("/results") else parts[-1])
-            if batch is None:
-                self._send_json(404, {"type": "error", "error": {"type": "not_found_error", "message": "no batch"}})
-            elif route.endswith("/results"):
-                self._send_bytes(batches.anthropic_results(batch), "application/binary")
-            else:
-                self._send_json(200, batch.anthropic_view())
-            return True
-        if "/batches/" in route:
-            batch = batches.batches.get(parts[-1])
-            if batch is None:
-                self._send_json(404, {"error": {"message": f"no batch {parts[-1]}"}})
-            else:
-                self._send_json(200, batch.openai())
-            return True
-        return False
-
-    def _batch_post(self, route: str, raw: bytes) -> bool:
-        """POST routes of the batch APIs; False when the route is not one of them."""
-        batches = self.state.batches
-        if route.endswith("/files"):
-            content = _multipart_file(str(self.headers.get("Content-Type", "")), raw)
-            if content is None:
-                self._send_json(400, {"error": {"message": "a multipart form with a file part is needed"}})
-            else:
-                self._send_json(200, batches.add_file(content))
-            return True
-        if route.endswith("/cancel") and "/batches/" in route:
-            batch = batches.cancel(route.strip("/").split("/")[-2])
-            if batch is None:
-                self._send_json(404, {"error": {"message": "no batch"}})
-            else:
-                self._send_json(200, batch.anthropic_view() if batch.anthropic else batch.openai())
-            return True
-        if route.endswith("/messages/batches"):
-            request = json.loads(raw or b"{}")
-            requests = [(str(r["custom_id"]), r["params"]) for r in request.get("requests", [])]
-            self._send_json(200, batches.create(requests, anthropic=True).anthropic_view())
-            return True
-        if route.endswith("/batches"):
-            created = batches.create_openai(str(json.loads(raw or b"{}").get("input_file_id")))
-            if created is None:
-                self._send_json(400, {"error": {"message": "no such input_file_id"}})
-            else:
-                self._send_json(200, created.openai())
-            return True
-        return False
-
-    def _send_bytes(self, body: bytes, content_type: str) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
     def do_GET(self) -> None:
         if self._batch_get(self.path.split("?", 1)[0].rstrip("/")):
             return
@@ -350,7 +275,8 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path.rstrip("/").endswith("/models"):
             self._send_json(200, {"object": "list", "data": [{"id": "local", "object": "model"}]})
         else:
-            self._send_json(404, {"error": {"message": f"no route {self.path}"}})
+            self._error(404, "not_found_error" if "/messages" in self.path else "invalid_request_error",
+                        f"local_llm: no route {self.path}")
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -363,13 +289,14 @@ class Handler(BaseHTTPRequestHandler):
         if self._batch_post(route, raw):
             return
         if not route.endswith(("/chat/completions", "/messages")):
-            self._send_json(404, {"error": {"message": f"no route {self.path}"}})
+            self._error(404, "not_found_error" if "/messages" in self.path else "invalid_request_error",
+                        f"local_llm: no route {self.path}")
             return
         self.anthropic = route.endswith("/messages")
         try:
             request = json.loads(raw or b"{}")
         except json.JSONDecodeError:
-            self._send_json(400, {"error": {"message": "request body is not JSON", "type": "invalid_request_error"}})
+            self._error(400, "invalid_request_error", "local_llm: the request body is not JSON")
             return
         self._complete(request)
 
@@ -403,24 +330,12 @@ class Handler(BaseHTTPRequestHandler):
             tps = len(tokens) / max(float(params["seconds"]), 1e-3)
         outcome = "completed"
         try:
-            if fault == "http_500":
+            if fault in ("http_500", "http_401_echo", "http_429"):
                 outcome = "fault"
-                error = {"message": "local_llm: simulated server error", "type": "server_error"}
-                self._send_json(500, {"error": error})
-            elif fault == "http_401_echo":  # a provider that repeats the key it was given, as some do
-                outcome = "fault"
-                given = str(self.headers.get("Authorization", "")).removeprefix("Bearer ")
-                self._send_json(401, {"error": {"message": f"local_llm: invalid API key {given!r}",
-                                                "type": "invalid_request_error"}})
-            elif fault == "http_429":
-                outcome = "fault"
-                self._send_json(
-                    429,
-                    {"error": {"message": "local_llm: simulated rate limit", "type": "rate_limit_error"}},
-                    {"Retry-After": params.get("retry_after", "1")},
-                )
+                self._fault_answer(fault, params)
             elif stream:
-                self._stream(model, tokens, tps, record, fault, params)
+                self._stream(model, tokens, tps, record, fault, params,
+                             bool((request.get("stream_options") or {}).get("include_usage")))
                 outcome = "fault" if fault else "completed"
             else:
                 self._plain(model, tokens, tps, record, fault, params)
@@ -429,6 +344,34 @@ class Handler(BaseHTTPRequestHandler):
             outcome = "client_closed"
         finally:
             self.state.close_record(record, outcome)
+
+    def _error(self, status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> None:
+        """An error body as the provider's API shapes it (OpenAI's or Anthropic's)."""
+        body = anthropic_error(kind, message) if self.anthropic else openai_error(None, message, kind)
+        self._send_json(status, body, headers)
+
+    def _fault_answer(self, fault: str, params: dict[str, str]) -> None:
+        """An HTTP fault: a server error, a 401 that echoes the key, or a 429 with the headers asked for.
+
+        A 429 says ``Retry-After: 1`` unless the settings say otherwise: ``retry_after=`` (seconds, an
+        HTTP date, or ``none``), ``retry_after_ms=``, ``reset_requests=`` / ``reset_tokens=`` (``"1m2s"``).
+        """
+        if fault == "http_500":
+            self._error(500, "api_error" if self.anthropic else "server_error", "local_llm: simulated server error")
+        elif fault == "http_401_echo":  # a provider that repeats the key it was given, as some do
+            given = str(self.headers.get("Authorization") or self.headers.get("x-api-key") or "")
+            self._error(401, "authentication_error" if self.anthropic else "invalid_request_error",
+                        f"local_llm: invalid API key {given.removeprefix('Bearer ')!r}")
+        else:
+            headers = {"retry-after-ms": params["retry_after_ms"]} if "retry_after_ms" in params else {}
+            for name in ("requests", "tokens"):
+                if f"reset_{name}" in params:
+                    headers[f"x-ratelimit-reset-{name}"] = params[f"reset_{name}"]
+                    headers[f"x-ratelimit-remaining-{name}"] = "0"
+            after = params.get("retry_after", "none" if headers else "1")
+            if after != "none":
+                headers["Retry-After"] = after
+            self._error(429, "rate_limit_error", "local_llm: simulated rate limit", headers)
 
     def _usage(self, record: RequestRecord) -> dict[str, int]:
         return usage_body(self.anthropic, record.prompt_tokens, record.tokens_sent)
@@ -445,7 +388,7 @@ class Handler(BaseHTTPRequestHandler):
                                              record.tokens_sent))
 
     def _stream(self, model: str, tokens: list[str], tps: float, record: RequestRecord,
-                fault: str | None, params: dict[str, str]) -> None:
+                fault: str | None, params: dict[str, str], include_usage: bool) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -468,7 +411,8 @@ class Handler(BaseHTTPRequestHandler):
         if record.tokens_sent < len(tokens):  # a fault cut it short
             return
         self._write(event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
-        self._write(event({"choices": [], "usage": self._usage(record)}))
+        if include_usage:  # as the real API: a usage chunk only when the request asked for one
+            self._write(event({"choices": [], "usage": self._usage(record)}))
         self._write(b"data: [DONE]\n\n")
 
     def _stream_anthropic(self, model: str, tokens: list[str], tps: float, record: RequestRecord,

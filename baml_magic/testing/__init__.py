@@ -23,6 +23,9 @@ client<llm> Fast {
   options {
     base_url env.LOCAL_LLM_BASE_URL
     model "local"
+    stream_options {
+      include_usage true  // token counts in a stream: OpenAI-compatible servers send them only when asked
+    }
   }
 }
 """

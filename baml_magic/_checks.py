@@ -1,0 +1,69 @@
+"""Checks of our own arguments, made before any work starts: a bad value is a TypeError or ValueError at once.
+
+Each says the parameter's name and what it takes; none hangs, sends or loses anything.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def _number(value: object, name: str, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be {what}, got {value!r:.40}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return float(value)
+
+
+def checked_timeout(value: object, name: str = "timeout") -> float | None:
+    """A deadline in seconds: a positive, finite number, or None."""
+    if value is None:
+        return None
+    seconds = _number(value, name, "a positive, finite number of seconds")
+    if seconds <= 0:
+        raise ValueError(f"{name} must be a positive, finite number of seconds, got {value!r}")
+    return seconds
+
+
+def checked_wait(value: object, name: str = "timeout") -> float | None:
+    """How long to wait for something in seconds: zero or more, finite, or None (as long as it takes)."""
+    if value is None:
+        return None
+    seconds = _number(value, name, "a number of seconds (0 or more), or None")
+    if seconds < 0:
+        raise ValueError(f"{name} must be a number of seconds (0 or more), or None, got {value!r}")
+    return seconds
+
+
+def checked_count(value: object, name: str, least: int = 1) -> int:
+    """A whole number of at least ``least`` (not a bool, not a float)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a whole number of at least {least}, got {value!r:.40}")
+    if value < least:
+        raise ValueError(f"{name} must be a whole number of at least {least}, got {value!r}")
+    return value
+
+
+def checked_rate(value: object, name: str) -> float | None:
+    """A limit per minute: a positive, finite number, or None (no limit)."""
+    if value is None:
+        return None
+    rate = _number(value, name, "a positive number per minute, or None")
+    if rate <= 0:
+        raise ValueError(f"{name} must be a positive number per minute, or None, got {value!r}")
+    return rate
+
+
+def checked_names(value: object, name: str) -> list[str]:
+    """A list of names: a list or tuple of strings (a lone string is not read as its letters)."""
+    if isinstance(value, str):
+        raise TypeError(f"{name} must be a list of names, got the string {value!r:.40}: write [{value!r:.40}]")
+    try:
+        names: list[object] = list(value)  # type: ignore[call-overload]
+    except TypeError:
+        raise TypeError(f"{name} must be a list of names, got {value!r:.40}") from None
+    for item in names:
+        if not isinstance(item, str):
+            raise TypeError(f"{name} must be a list of names, got {item!r:.40} in it")
+    return [str(item) for item in names]
