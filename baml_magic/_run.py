@@ -482,7 +482,9 @@ class Run:
     @property
     def facts(self) -> Facts:
         """What the call's log says (usage, who answered, the raw answer), once it has ended."""
-        return self._read_facts() if self.end is not None else Facts()
+        if self._facts is not None or self.end is not None:
+            return self._read_facts()
+        return Facts()
 
     @property
     def retry_after(self) -> float | None:

@@ -121,3 +121,26 @@ def test_anthropic_batch_counts_wait_for_the_end(shell) -> None:
     assert job.status == "in_progress" and "counts results when the batch ends" in job.summary()
     assert len(job.result(timeout=20)) == 2 and job.progress.results_url
     assert "counts results" not in job.summary()
+
+
+def test_batch_arguments_ids_and_provider_text_are_checked(shell, llm) -> None:
+    # issue #29 cases 4, 5, 7, 10 (part): a bad poll, another function's batch id, a key echoed past the cut
+    other_fn = STORY[STORY.index("function"):].replace("GenerateStory", "Other")
+    baml_cell(shell, BATCHING + STORY + other_fn)
+    story, other = shell.user_ns["GenerateStory"], shell.user_ns["Other"]
+    for bad in (0, -1, float("nan"), True):
+        with pytest.raises((TypeError, ValueError), match="poll"):
+            story.batch(["a"], poll=bad)
+    job = story.batch(["a", "b"], poll=0.1)
+    with pytest.raises(BatchError, match="sent by GenerateStory.batch, not Other.batch"):
+        other.batch_resume(job.id)
+    with pytest.raises(ValueError, match="timeout"):
+        job.result(timeout=-5)
+    assert len(job.result(timeout=20)) == 2
+    from baml_magic._batch_wire import shown
+    from baml_magic._redact import remember_headers
+
+    key = "sk-echoed-0123456789abcdefghijklmnopqrstuv"
+    remember_headers({"authorization": f"Bearer {key}"})
+    text = shown("x" * 270 + f" invalid key {key}")  # the key straddles the cut at 300 characters
+    assert key[:8] not in text and "[redacted]" in text
