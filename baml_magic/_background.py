@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from baml_magic._errors import interrupted
+from baml_magic._checks import checked_wait
+from baml_magic._errors import argument_errors, interrupted
 from baml_magic._live import Live
 from baml_magic._run import Run
 from baml_magic._types import Status
@@ -28,11 +29,13 @@ class Background:
         self.run.cancel()
         self.run.settle()
 
+    @argument_errors
     def result(self, timeout: float | None = None) -> Any:
         """The final value, waiting up to ``timeout`` seconds; raises the call's error.
 
         An interrupt while waiting leaves the call running: cancel it with ``cancel()``.
         """
+        timeout = checked_wait(timeout)
         try:
             return self.run.result(timeout)
         except KeyboardInterrupt:

@@ -16,9 +16,10 @@ from typing import Any, Literal
 
 from baml_magic._batch_wire import BatchError, BatchItemError, Progress, Wire, answers
 from baml_magic._checks import checked_wait
-from baml_magic._errors import interrupted
+from baml_magic._errors import argument_errors, interrupted, shown
 from baml_magic._live import Live
 from baml_magic._prices import Price, cost, money
+from baml_magic._redact import scrub
 from baml_magic._types import Usage
 from baml_magic._views import ProgressView, wants_widgets
 
@@ -145,6 +146,7 @@ class BatchJob:
 
     # -- results and cancelling --------------------------------------------------------------
 
+    @argument_errors
     def result(self, timeout: float | None = None, *, on_error: Literal["raise", "return"] = "raise") -> list[Any]:
         """The typed values in input order once the batch has ended (errors raised, or in their slots)."""
         if not self.wait(timeout):
@@ -169,12 +171,12 @@ class BatchJob:
                 try:
                     results.append(self._parse(text))
                 except Exception as exc:  # noqa: BLE001 - a parse failure belongs to its item
-                    results.append(exc)
+                    results.append(scrub(exc))
             self._results = results
         if on_error == "raise":
             for value in self._results:
                 if isinstance(value, BaseException):
-                    raise value
+                    raise shown(value)
         return list(self._results)
 
     def cancel(self) -> None:

@@ -5,22 +5,28 @@ typing; the kernel compiles it with the project's other sources the way running 
 (BAML's own compiler, no generator), and answers with BAML's diagnostics placed on the cell's
 lines and, where the message names the word, its columns. Nothing in the session changes. Comm
 messages wait while the kernel runs a cell, so a check never interrupts one.
+
+BAML's compiler holds the GIL and is exponential in some inputs (types nested ten deep take
+seconds), so it runs in a child process with a deadline: a check that takes too long says so under
+the cell's first line, and the kernel stays free.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
+import sys
 from dataclasses import asdict, dataclass
 from typing import Any
-
-import baml_py
-from baml_py.errors import BamlError
 
 from baml_magic._errors import ShortError, parse_diagnostics
 from baml_magic._project import SOURCE_ROOT, Project, cell_source, effective_files
 
 COMM_TARGET = "baml_magic.check"
+CHECK_SECONDS = 5.0  # the longest a check as you type may take
+MAX_CHECKED_CHARS = 1_000_000
 _NAMED = re.compile(r"`([^`\n]{1,80})`")
 
 
@@ -46,26 +52,64 @@ def _place(line_text: str, message: str) -> tuple[int, int]:
     return start, start + max(1, len(stripped))
 
 
-def check_cell(project: Project, cell_id: str | None, text: str) -> list[Mark]:
+def _compile(files: dict[str, str], seconds: float) -> str | None:
+    """BAML's compiler message for these files (None: they compile), in a child process that is ended at the
+    deadline (``TimeoutError``)."""
+    child = subprocess.Popen([sys.executable, "-c", _COMPILE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, env={**os.environ, "RUST_BACKTRACE": "0"})
+    try:
+        out, _ = child.communicate(json.dumps({"root": SOURCE_ROOT, "files": files}).encode(), timeout=seconds)
+    except BaseException:  # the deadline, or an interrupt: the compiler goes with its process
+        child.kill()
+        child.wait()
+        raise
+    message: str | None = json.loads(out or b"null")
+    return message
+
+
+# The child: only baml_py, so it starts in about 60 ms.
+_COMPILE = """
+import json, os, sys
+import baml_py
+job = json.loads(sys.stdin.buffer.read())
+try:
+    baml_py.BamlRuntime.from_files(job["root"], {job["root"] + "/" + n: t for n, t in job["files"].items()},
+                                   dict(os.environ))
+    message = None
+except Exception as exc:
+    message = str(exc) or type(exc).__name__
+sys.stdout.write(json.dumps(message))
+"""
+
+
+def check_cell(project: Project, cell_id: str | None, text: str, seconds: float = CHECK_SECONDS) -> list[Mark]:
     """BAML's diagnostics for a ``%%baml`` cell's text (first line included) with the project around it."""
     body = text.split("\n", 1)[1] if text.startswith("%%baml") and "\n" in text else ""
+    lines = text.splitlines()
+    first = lines[0] if lines else ""
+    if len(text) > MAX_CHECKED_CHARS:
+        return [Mark(1, 0, len(first), "warning", f"this cell is too large to check as you type "
+                                                  f"({len(text):,} characters); run it to compile it")]
     source = cell_source(cell_id or "checked", "cell", body)
     ordered = [s for k, s in project.sources.items() if k != source.key] + [source]
-    lines = text.splitlines()
     try:
         files, _ = effective_files(ordered)
-        baml_py.BamlRuntime.from_files(SOURCE_ROOT, {f"{SOURCE_ROOT}/{n}": t for n, t in files.items()},
-                                       dict(os.environ))
-    except (BamlError, ShortError) as exc:
+        problem = _compile(files, seconds)
+    except subprocess.TimeoutExpired:
+        return [Mark(1, 0, len(first), "warning", f"BAML took more than {seconds:g} s to check this cell (types "
+                                                  "nested very deep?); run it to compile it")]
+    except ShortError as exc:
+        problem = str(exc)
+    except Exception:  # noqa: BLE001 - text the lexer can't read yet (mid-typing): nothing to say
+        return []
+    if problem is not None:
         marks = []
-        for severity, message, path, line in parse_diagnostics(str(exc)):
+        for severity, message, path, line in parse_diagnostics(problem):
             if not path.endswith(source.filename) or not 0 < line <= len(lines):
                 continue
             start, end = _place(lines[line - 1], message)
             marks.append(Mark(line, start, end, severity, message))
         return marks
-    except Exception:  # noqa: BLE001 - text the lexer can't read yet (mid-typing): nothing to say
-        return []
     return []
 
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from baml_magic._redact import redact, strip_noise
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def clean_message(text: str) -> str:
@@ -113,6 +118,27 @@ def parse_diagnostics(message: str) -> list[tuple[str, str, str, int]]:
     ]
 
 
+def argument_errors(method: Callable[P, R]) -> Callable[P, R]:
+    """A public method whose TypeError / ValueError (bad arguments of ours, raised before any work) IPython
+    shows as one line, not a traceback."""
+    @functools.wraps(method)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except (TypeError, ValueError) as exc:
+            raise one_line(exc) from None
+
+    return checked
+
+
+def shown(error: BaseException) -> BaseException:
+    """A call's error as IPython shows it: its short message (no traceback, no backtrace, secrets redacted)."""
+    message = redact(short_error(error))
+    with contextlib.suppress(AttributeError):
+        error._render_traceback_ = lambda: [message]  # type: ignore[attr-defined]
+    return error
+
+
 def interrupted(what: str, where: str) -> KeyboardInterrupt:
     """A KeyboardInterrupt that IPython shows as one line: what was cancelled and where its result is."""
     error = KeyboardInterrupt(f"{what} cancelled; {where}")
@@ -137,10 +163,7 @@ def outcome(value: Any, error: BaseException | None) -> Any:
     """A call's value, or its error raised so that IPython shows its short message (secrets redacted)."""
     if error is None:
         return value
-    message = redact(short_error(error))
-    with contextlib.suppress(AttributeError):
-        error._render_traceback_ = lambda: [message]  # type: ignore[attr-defined]
-    raise error
+    raise shown(error)
 
 
 class RequestBuildError(ShortError):

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from baml_magic import _clients as clients
+from baml_magic._checks import checked_count, checked_names
 from baml_magic._grid import Case, GridResult, run_grid
 from baml_magic._map import as_call
 from baml_magic._media import summary
@@ -109,6 +110,7 @@ def compare(fn: Callee, session: Session, inputs: Iterable[Any], client_names: I
             repeat: int, concurrency: int) -> GridResult:
     """``Fn.compare``: each input (a row) on each client (a column), ``repeat`` times."""
     _check_counts(repeat, concurrency)
+    client_names = checked_names(client_names, "clients")
     params = list(fn.__signature__.parameters)
     cases = []
     for index, item in enumerate(inputs):
@@ -117,7 +119,7 @@ def compare(fn: Callee, session: Session, inputs: Iterable[Any], client_names: I
         label = ", ".join(f"{v!r:.40}" if len(bound) == 1 else f"{k}={v!r:.30}" for k, v in summary(bound).items())
         cases.append(Case(f"{index + 1}. {label}", fn.spec.name, dict(bound)))
     if not cases:
-        raise ValueError(f"{fn.spec.name}.compare: no inputs")
+        raise ValueError(f"{fn.spec.name}.compare: no inputs (give a list of inputs, as to map)")
     grid = GridResult("compare", f"{fn.spec.name}.compare", [c.row for c in cases],
                       checked_clients(client_names, fn.compiled), repeat)
     session.last_compare[fn.spec.name] = grid
@@ -129,6 +131,5 @@ def compare(fn: Callee, session: Session, inputs: Iterable[Any], client_names: I
 
 
 def _check_counts(repeat: int, concurrency: int) -> None:
-    for name, value in (("repeat", repeat), ("concurrency", concurrency)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+    checked_count(repeat, "repeat")
+    checked_count(concurrency, "concurrency")

@@ -17,7 +17,15 @@ from baml_magic._background import Background
 from baml_magic._batch import POLL_SECONDS, BatchJob
 from baml_magic._batch_wire import Wire, submit
 from baml_magic._checks import checked_timeout
-from baml_magic._errors import RequestBuildError, clean_message, interrupted, one_line, one_line_as, outcome
+from baml_magic._errors import (
+    RequestBuildError,
+    argument_errors,
+    clean_message,
+    interrupted,
+    one_line,
+    one_line_as,
+    outcome,
+)
 from baml_magic._grid import GridResult
 from baml_magic._live import Live
 from baml_magic._map import MapResult, as_call, run_map
@@ -33,7 +41,9 @@ from baml_magic._session import Session
 from baml_magic._signature import Arguments, docstring, python_signature
 from baml_magic._streams import AsyncPartialStream, PartialStream
 from baml_magic._views import NullView, View, make_view
+from baml_magic._worker import wait_for
 
+REQUEST_BUILD_SECONDS = 30.0  # the longest a request may take to build (media URLs are fetched then)
 _CALL_OPTIONS = ("timeout", "idle_timeout", "tb")  # keywords a call takes besides the function's own parameters
 
 
@@ -111,12 +121,18 @@ class BamlFunction:
         values, options, _, override = self._prepare(args, kwargs, sending=sending)
         runtime = self.compiled.runtime
         env = dict(os.environ) if sending else {**clients.placeholders(self.compiled.clients), **os.environ}
+        build = (self.spec.name, values, runtime.create_context_manager(), type_builder(options.tb),
+                 clients.registry(override), env, stream)
         try:
-            return runtime.build_request_sync(self.spec.name, values, runtime.create_context_manager(),
-                                              type_builder(options.tb), clients.registry(override), env, stream)
+            if not self._arguments.takes_media:
+                return runtime.build_request_sync(*build)
+            # Media URLs are fetched while the request is built: on the worker, with a deadline and an interrupt
+            return wait_for(lambda: runtime.build_request(*build), REQUEST_BUILD_SECONDS,
+                            f"building {self.spec.name}'s request (fetching its media)")
         except BamlError as exc:
             raise RequestBuildError(redact(clean_message(str(exc)))) from None
 
+    @argument_errors
     def prompt(self, *args: Any, **kwargs: Any) -> PromptView:
         """The rendered prompt for these arguments, as messages with roles; no LLM call."""
         request = self._http_request(args, kwargs, stream=False)
@@ -126,6 +142,7 @@ class BamlFunction:
             body = {}
         return PromptView(self.spec.name, messages_of(body if isinstance(body, dict) else {}))
 
+    @argument_errors
     def request(self, *args: Any, **kwargs: Any) -> RequestView:
         """The HTTP request a call would send (method, url, headers, body); secrets redacted."""
         return RequestView.from_http(self._http_request(args, kwargs, stream=True))
@@ -147,8 +164,7 @@ class BamlFunction:
             try:
                 run.run_here()
             except KeyboardInterrupt:
-                raise interrupted(f"{run.function} after {run.elapsed:.2f} s",
-                                  "it was not streaming (stream=False), so there is no partial") from None
+                raise interrupted(f"{run.function} after {run.elapsed:.2f} s", run.kept()) from None
             return outcome(run.value, run.error)
         run.begin()
         live = self._follow(run)
@@ -159,8 +175,7 @@ class BamlFunction:
             run.settle()
             if live is not None:
                 live.stop()
-            raise interrupted(f"{run.function} after {run.elapsed:.2f} s",
-                              f"the partial is in {run.function}.last.partial") from None
+            raise interrupted(f"{run.function} after {run.elapsed:.2f} s", run.kept()) from None
         if live is not None:
             live.stop()
         return outcome(run.value, run.error)
@@ -190,8 +205,7 @@ class BamlFunction:
                 live.stop()
             if isinstance(exc, asyncio.CancelledError):  # ipykernel's interrupt of an await-cell
                 # One line, not asyncio's long traceback (which also took ipykernel 30-100 ms to format).
-                one_line_as(exc, "CancelledError", f"{run.function} after {run.elapsed:.2f} s cancelled; the "
-                            f"partial is in {run.function}.last.partial")
+                one_line_as(exc, "CancelledError", f"{run.function} after {run.elapsed:.2f} s cancelled; {run.kept()}")
             raise
         if live is not None:
             live.stop()
@@ -201,6 +215,7 @@ class BamlFunction:
         """An async iterator (and async context manager) of typed partials."""
         return AsyncPartialStream(self.open_run(args, kwargs))
 
+    @argument_errors
     def map(self, inputs: Iterable[Any], concurrency: int = 8, *, on_error: Literal["raise", "return"] = "raise",
             timeout: float | None = None, idle_timeout: float | None = None, rpm: float | None = None,
             tpm: float | None = None) -> list[Any]:
@@ -230,6 +245,7 @@ class BamlFunction:
                        display=self._session.settings.display, refresh_hz=self._session.settings.refresh_hz,
                        max_retry_wait=self._session.settings.max_retry_wait, pace=pace, estimate=estimate)
 
+    @argument_errors
     def batch(self, inputs: Iterable[Any], *, poll: float = POLL_SECONDS) -> BatchJob:
         """Send every input through the client's provider batch API; returns a handle at once.
 
@@ -260,6 +276,7 @@ class BamlFunction:
         del bodies
         return self._job(batch_id, total, wire, poll)
 
+    @argument_errors
     def batch_resume(self, batch_id: str, *, poll: float = POLL_SECONDS) -> BatchJob:
         """A handle on a batch sent before (by ``Fn.batch``, in this kernel or another), from its id."""
         poll = checked_timeout(poll, "poll") or POLL_SECONDS
@@ -290,6 +307,7 @@ class BamlFunction:
                         refresh_hz=self._session.settings.refresh_hz, poll=poll,
                         price_of=lambda model: price_for(model, self._session.settings.prices))
 
+    @argument_errors
     def compare(self, inputs: Iterable[Any], clients: Iterable[str] = (), *, repeat: int = 1,
                 concurrency: int = 8) -> GridResult:
         """Each input (a row) on each client (a column), ``repeat`` times, as a live grid.
@@ -298,7 +316,7 @@ class BamlFunction:
         tokens, cost when the model has a price, and the function's own checks. An input is
         what ``map`` takes. The result stays in ``Fn.last_compare``.
         """
-        return evaluate.compare(self, self._session, inputs, list(clients), repeat=repeat, concurrency=concurrency)
+        return evaluate.compare(self, self._session, inputs, clients, repeat=repeat, concurrency=concurrency)
 
     @property
     def last_compare(self) -> GridResult | None:

@@ -8,6 +8,8 @@ Arguments are parsed with IPython's ``magic_arguments``: unknown flags and bad q
 from __future__ import annotations
 
 import argparse
+import math
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from baml_magic._cache import MODES, cache_file
 from baml_magic._codegen import default_cache_dir, writable_cache_dir
 from baml_magic._errors import BamlFunctionNotFound
 from baml_magic._function import BamlFunction
+from baml_magic._media import Limits as media_limits
 from baml_magic._playground import Playground
 from baml_magic._prices import checked_prices, money
 from baml_magic._project import Compiled, cell_source, folder_sources
@@ -110,6 +113,8 @@ class BamlMagic(Magics):
                                   "responses.sqlite3 in $BAML_MAGIC_CACHE or ~/.cache/baml_magic).").tag(config=True)
     cache_pace = Bool(False, help="Replay recorded answers at their recorded pace instead of at once.").tag(
         config=True)
+    max_media_mb = Float(50.0, help="The largest media file, bytes or data: URL a call reads, in MB (checked "
+                                    "before reading; a larger one is a one-line error).").tag(config=True)
     prices = Dict(help="Prices by model, (input, output) US dollars per million tokens, over the built-in table "
                        "(e.g. {'gpt-4o-mini': (0.15, 0.6)}).").tag(config=True)
 
@@ -120,6 +125,7 @@ class BamlMagic(Magics):
         self.bound = self.binder.bound
         self.session.open_playground = self._open_playground
         self._cache_changed()
+        self._media_limit_changed()
         self._cell_id: str | None = None
         self._runs = 0
         if shell is not None:
@@ -133,6 +139,17 @@ class BamlMagic(Magics):
         except ValueError as exc:
             raise TraitError(str(exc)) from None
         return proposal["value"]
+
+    @validate("max_media_mb")
+    def _valid_media_limit(self, proposal: Any) -> Any:
+        value = proposal["value"]
+        if not math.isfinite(value) or value <= 0:
+            raise TraitError(f"max_media_mb must be a positive number of MB, got {value!r}")
+        return value
+
+    @observe("max_media_mb")
+    def _media_limit_changed(self, change: Any = None) -> None:
+        media_limits.max_bytes = int(self.max_media_mb * 1e6)
 
     @observe("cache", "cache_path", "cache_pace")
     def _cache_changed(self, change: Any = None) -> None:
@@ -342,13 +359,38 @@ class BamlMagic(Magics):
         if options.functions and options.action != "clear":
             raise UsageError(f"%baml cache {options.action} takes no function names (only clear does)")
         if options.action in MODES:
+            before = self.cache
             self.cache = options.action
             cache = self.session.cache
+            if cache.mode != "off":
+                problem = self._store_problem()
+                if problem is not None:  # a file that can't hold answers: say so now, not by failing every call
+                    self.cache = before if before != options.action else "off"
+                    raise UsageError(problem)
             where = f" ({cache.path})" if cache.path is not None else ""
             return f"response cache: {cache.mode}{where}" + (", replayed at the recorded pace" if cache.pace else "")
         cache = self.session.cache
         if cache.path is None:
             cache.path = self._cache_file()
+        problem = self._store_problem()
+        if problem is not None:
+            raise UsageError(problem)
+        try:
+            return self._cache_report(options, cache)
+        except (OSError, sqlite3.Error) as exc:
+            raise UsageError(f"the response cache {cache.path} can't be read: {exc}") from None
+
+    def _store_problem(self) -> str | None:
+        """Why the session's cache file can't hold answers, if it can't (one line)."""
+        cache = self.session.cache
+        try:
+            cache.store().count()
+        except (OSError, sqlite3.Error, RuntimeError) as exc:
+            return f"can't use {cache.path} as the response cache ({exc}); give a writable file or folder with " \
+                   "--path"
+        return None
+
+    def _cache_report(self, options: argparse.Namespace, cache: Any) -> Table | str:
         store = cache.store()
         if options.action == "clear":
             if not options.functions and not options.all:

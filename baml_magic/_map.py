@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from baml_magic._errors import RetryWaitTooLong, interrupted
+from baml_magic._checks import checked_count
+from baml_magic._errors import RetryWaitTooLong, interrupted, shown
 from baml_magic._live import Live
 from baml_magic._prices import money
 from baml_magic._ratelimit import Concurrency, Pace, Start, backoff
@@ -116,10 +117,9 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
     ``pace`` keeps requests and tokens per minute, with ``estimate(call)`` the tokens a call will send.
     Concurrency halves on a 429 answer and grows back as calls succeed.
     """
-    if concurrency < 1:
-        raise ValueError("concurrency must be at least 1")
+    checked_count(concurrency, "concurrency")
     if on_error not in ("raise", "return"):
-        raise ValueError("on_error must be 'raise' or 'return'")
+        raise ValueError(f"on_error must be 'raise' or 'return', got {on_error!r:.40}")
     items: Iterator[Any] = iter(inputs)
     exhausted = False
     finished = threading.Event()
@@ -241,7 +241,7 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
             state.status = Status.ERROR if first_error is not None else Status.DONE
         live.stop()
     if first_error is not None and on_error == "raise":
-        raise first_error
+        raise shown(first_error)
     return list(state.results)
 
 

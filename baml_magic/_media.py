@@ -11,6 +11,7 @@ import base64
 import enum
 import io
 import mimetypes
+import stat
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,33 @@ class MediaError(TypeError):
     """A value that can't be made into the media a parameter wants."""
 
 
+class Limits:
+    """The largest media we read or encode (``BamlMagic.max_media_mb``): checked before a byte is read."""
+
+    max_bytes = 50 * 1024 * 1024  # more than any provider takes inline (OpenAI 50 MB a request, Gemini 20 MB)
+
+
+def _too_big(size: int, what: str) -> MediaError:
+    return MediaError(f"{what}: {size / 1e6:,.1f} MB is more than the media limit of {Limits.max_bytes / 1e6:,.0f} MB "
+                      "(%config BamlMagic.max_media_mb = N to raise it); nothing was read or sent")
+
+
+def _read_file(path: Path, what: str) -> bytes:
+    """A file's bytes, refused before reading when it is larger than the limit (or is not a plain file)."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise MediaError(f"{what}: {path!s:.200} is not a regular file")
+        if path.stat().st_size > Limits.max_bytes:
+            raise _too_big(path.stat().st_size, what)
+        with path.open("rb") as file:  # files like /proc's say size 0: read no more than the limit allows
+            data = file.read(Limits.max_bytes + 1)
+    except OSError as exc:
+        raise MediaError(f"{what}: can't read {path!s:.200} ({exc.strerror or exc})") from None
+    if len(data) > Limits.max_bytes:
+        raise _too_big(len(data), what)
+    return data
+
+
 def sniff(data: bytes) -> str | None:
     """The media type the bytes say they are, if they say."""
     for prefix, media_type in _MAGIC:
@@ -49,6 +77,8 @@ def sniff(data: bytes) -> str | None:
 
 
 def _from_bytes(kind: type, data: bytes, media_type: str | None, what: str) -> Any:
+    if len(data) > Limits.max_bytes:
+        raise _too_big(len(data), what)
     media_type = media_type or sniff(data)
     if media_type is None and kind is not baml_py.Pdf:
         name = MEDIA_TYPES[kind].capitalize()
@@ -71,13 +101,23 @@ def to_media(kind: type, value: Any, what: str) -> Any:
         return kind.from_url(value)  # type: ignore[attr-defined]
     if isinstance(value, str) and value.startswith("data:") and ";base64," in value:
         media_type, encoded = value[5:].split(";base64,", 1)
-        return _from_bytes(kind, base64.b64decode(encoded), media_type or None, what)
+        if len(encoded) * 3 // 4 > Limits.max_bytes:
+            raise _too_big(len(encoded) * 3 // 4, what)
+        try:
+            data = base64.b64decode(encoded, validate=True)
+        except ValueError:
+            raise MediaError(f"{what}: the data: URL's base64 is not valid") from None
+        return _from_bytes(kind, data, media_type or None, what)
     if isinstance(value, (str, Path)):
         path = Path(value).expanduser()
-        if not path.is_file():
+        try:
+            found = path.exists()
+        except (OSError, ValueError):  # a name too long for a path, a NUL byte: not a file
+            found = False
+        if not found:
             raise MediaError(f"{what}: no file at {value!s:.200} (give a path, a URL, bytes or a "
                              f"{MEDIA_TYPES[kind]} object)")
-        return _from_bytes(kind, path.read_bytes(), mimetypes.guess_type(path.name)[0], what)
+        return _from_bytes(kind, _read_file(path, what), mimetypes.guess_type(path.name)[0], what)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _from_bytes(kind, bytes(value), None, what)
     if type(value).__module__.startswith("PIL.") and hasattr(value, "save"):
@@ -87,9 +127,9 @@ def to_media(kind: type, value: Any, what: str) -> Any:
     if type(value).__name__ in ("Image", "Audio", "Video") and type(value).__module__.startswith("IPython"):
         if getattr(value, "url", None):
             return kind.from_url(value.url)  # type: ignore[attr-defined]
-        data = getattr(value, "data", None)
-        if isinstance(data, bytes):
-            return _from_bytes(kind, data, getattr(value, "mimetype", None), what)
+        held = getattr(value, "data", None)
+        if isinstance(held, bytes):
+            return _from_bytes(kind, held, getattr(value, "mimetype", None), what)
     raise MediaError(f"{what} must be {MEDIA_TYPES[kind]}: a path, a URL, bytes or baml_magic."
                      f"{MEDIA_TYPES[kind].capitalize()}, got {type(value).__name__}")
 

@@ -13,6 +13,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from baml_magic._checks import checked_rate
+
 WINDOW = 60.0
 MARGIN = 0.05  # seconds of slack on both limits: our clock and the provider's differ by a little
 CHARS_PER_TOKEN = 4  # the usual estimate for English text under the common tokenizers
@@ -46,9 +48,7 @@ class Pace:
     output_tokens: list[int] = field(default_factory=list)  # reported by the calls that ended
 
     def __post_init__(self) -> None:
-        for name, value in (("rpm", self.rpm), ("tpm", self.tpm)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-                raise ValueError(f"{name} must be a positive number per minute, got {value!r}")
+        self.rpm, self.tpm = checked_rate(self.rpm, "rpm"), checked_rate(self.tpm, "tpm")
 
     @property
     def limited(self) -> bool:

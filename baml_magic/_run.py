@@ -22,7 +22,7 @@ from baml_py.errors import BamlAbortError, BamlClientError, BamlTimeoutError, Ba
 from baml_magic import _clients as clients
 from baml_magic import events
 from baml_magic._cache import Answer, CacheMiss, ResponseCache, request_key
-from baml_magic._checks import checked_timeout
+from baml_magic._checks import checked_timeout, checked_wait
 from baml_magic._codegen import TypeModules
 from baml_magic._errors import short_error
 from baml_magic._facts import Facts, read_log, reply_of, selected_call
@@ -463,7 +463,7 @@ class Run:
 
     def result(self, timeout: float | None = None) -> Any:
         """The final value (raising the call's error), waiting up to ``timeout`` seconds."""
-        if not self.wait(timeout):
+        if not self.wait(checked_wait(timeout)):
             raise TimeoutError(f"{self.function} still running after {timeout} s")
         if self.error is not None:
             raise self.error
@@ -524,6 +524,14 @@ class Run:
     @property
     def raw_response(self) -> str | None:
         return self.cached.raw if self.cached is not None else self.facts.raw
+
+    def kept(self) -> str:
+        """Where what arrived before a cancel is, in words (there may be nothing)."""
+        if self.partial is not None:
+            return f"the partial is in {self.function}.last.partial"
+        if not self.stream:
+            return f"it was not streaming (stream=False), so there is no partial; {self.function}.last has the run"
+        return f"nothing had arrived yet, so there is no partial; {self.function}.last has the run"
 
     @property
     def error_message(self) -> str | None:

@@ -12,7 +12,7 @@ import types
 import typing
 from typing import Any
 
-from pydantic import PydanticUserError, TypeAdapter, ValidationError
+from pydantic import BaseModel, PydanticUserError, TypeAdapter, ValidationError
 
 from baml_magic._media import convert, has_media
 from baml_magic._project import FunctionSpec
@@ -93,6 +93,26 @@ def _adapter(annotation: Any, module: str) -> TypeAdapter[Any]:
         return TypeAdapter(Any)
 
 
+def _not_unicode(value: Any, depth: int = 0) -> str | None:
+    """Where a value holds text that can't be sent (a lone surrogate, as from a bad decode), if it does."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            return f"{value[exc.start]!r} at position {exc.start} (a lone surrogate)"
+        return None
+    if depth > 50:
+        return None
+    if isinstance(value, BaseModel):
+        value = dict(value)
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+    for key, item in items:
+        found = _not_unicode(key, depth + 1) or _not_unicode(item, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
 class Arguments:
     """Binds a call's arguments to a function's signature and checks them against its types."""
 
@@ -102,6 +122,10 @@ class Arguments:
         self._module = types_module
         self._adapters: dict[str, TypeAdapter[Any]] = {}
         self._media = {name for name, annotation in spec.params if has_media(annotation)}
+
+    @property
+    def takes_media(self) -> bool:
+        return bool(self._media)
 
     def check(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """The arguments by name, validated; a ``TypeError`` naming the parameter otherwise."""
@@ -132,4 +156,7 @@ class Arguments:
                 detail = (f"{where}: " if where else "") + errors[0]["msg"] if errors else str(exc)
                 raise TypeError(f"{self.spec.name}() argument {name!r} must be {short_type(annotation)}, "
                                 f"got {value!r:.60}: {detail}") from None
+            at = _not_unicode(values[name])
+            if at is not None:
+                raise TypeError(f"{self.spec.name}() argument {name!r} is not valid Unicode text: {at}")
         return values

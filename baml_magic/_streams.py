@@ -36,7 +36,7 @@ class PartialStream(Iterator[Any]):
                     raise StopIteration
         except KeyboardInterrupt:
             self.close()
-            raise interrupted(f"{self.run.function} stream", f"the partial is in {self.run.function}.last.partial") \
+            raise interrupted(f"{self.run.function} stream", self.run.kept()) \
                 from None
 
     @property

@@ -13,8 +13,13 @@ import asyncio
 import atexit
 import concurrent.futures
 import threading
-from collections.abc import Coroutine
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from baml_magic._errors import RequestBuildError, interrupted
+
+T = TypeVar("T")
 
 
 class Worker:
@@ -43,6 +48,31 @@ class Worker:
         if self.thread.is_alive():
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(timeout)
+
+
+def wait_for(start: Callable[[], Awaitable[T]], seconds: float, what: str) -> T:
+    """Await on the worker from this thread, in short waits (an interrupt lands), for at most ``seconds``.
+
+    For work with no abort of its own (building a request fetches media URLs): on an interrupt or at the
+    deadline the work is cancelled and the caller gets one line saying nothing was sent.
+    """
+    async def run() -> T:  # started on the worker's loop: BAML's awaitables belong to the loop they start on
+        return await start()
+
+    future = worker().submit(run())
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            try:
+                result: T = future.result(timeout=max(0.0, min(0.05, deadline - time.monotonic())))
+                return result
+            except concurrent.futures.TimeoutError:
+                if time.monotonic() >= deadline:
+                    future.cancel()
+                    raise RequestBuildError(f"{what} took more than {seconds:g} s; nothing was sent") from None
+    except KeyboardInterrupt:
+        future.cancel()
+        raise interrupted(what, "nothing was sent") from None
 
 
 _worker: Worker | None = None
