@@ -122,9 +122,13 @@ def register(shell: Any, project_of: Any) -> bool:
 
     def opened(comm: Any, _open_msg: Any) -> None:
         def on_msg(msg: Any) -> None:
-            data = msg.get("content", {}).get("data", {})
-            marks = check_cell(project_of(), data.get("cell_id"), str(data.get("code", "")))
-            comm.send({"id": data.get("id"), "diagnostics": [asdict(m) for m in marks]})
+            data = (msg.get("content") or {}).get("data") if isinstance(msg, dict) else None
+            if not isinstance(data, dict) or not isinstance(data.get("code"), str):
+                return  # not a check request: nothing to answer
+            cell_id = data.get("cell_id") if isinstance(data.get("cell_id"), str) else None
+            marks = check_cell(project_of(), cell_id, data["code"])
+            comm.send({"id": data.get("id") if isinstance(data.get("id"), (str, int)) else None,
+                       "diagnostics": [asdict(m) for m in marks]})
 
         comm.on_msg(on_msg)
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 import math
 
 
-def _number(value: object, name: str, what: str) -> float:
+def _number(value: object, name: str, kind: str, what: str) -> float:
+    """A finite number (``kind`` names what type is wanted, ``what`` the values)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be {what}, got {value!r:.40}")
+        raise TypeError(f"{name} must be {kind}, got {value!r:.40}")
     if not math.isfinite(value):
         raise ValueError(f"{name} must be {what}, got {value!r}")
     return float(value)
@@ -20,7 +21,7 @@ def checked_timeout(value: object, name: str = "timeout") -> float | None:
     """A deadline in seconds: a positive, finite number, or None."""
     if value is None:
         return None
-    seconds = _number(value, name, "a positive, finite number of seconds")
+    seconds = _number(value, name, "a number of seconds", "a positive, finite number of seconds")
     if seconds <= 0:
         raise ValueError(f"{name} must be a positive, finite number of seconds, got {value!r}")
     return seconds
@@ -30,7 +31,7 @@ def checked_wait(value: object, name: str = "timeout") -> float | None:
     """How long to wait for something in seconds: zero or more, finite, or None (as long as it takes)."""
     if value is None:
         return None
-    seconds = _number(value, name, "a number of seconds (0 or more), or None")
+    seconds = _number(value, name, "a number of seconds or None", "a number of seconds (0 or more), or None")
     if seconds < 0:
         raise ValueError(f"{name} must be a number of seconds (0 or more), or None, got {value!r}")
     return seconds
@@ -49,7 +50,7 @@ def checked_rate(value: object, name: str) -> float | None:
     """A limit per minute: a positive, finite number, or None (no limit)."""
     if value is None:
         return None
-    rate = _number(value, name, "a positive number per minute, or None")
+    rate = _number(value, name, "a number per minute or None", "a positive number per minute, or None")
     if rate <= 0:
         raise ValueError(f"{name} must be a positive number per minute, or None, got {value!r}")
     return rate

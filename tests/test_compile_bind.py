@@ -182,8 +182,10 @@ def test_baml_logs_stay_out_unless_baml_log_is_set(shell, capfd) -> None:
 
 
 def test_several_client_options_on_one_line_are_caught_at_compile_time(shell) -> None:
-    one_line = CLIENT.replace('options {\n    base_url env.LOCAL_LLM_BASE_URL\n    model "local"\n  }',
-                              'options { base_url env.LOCAL_LLM_BASE_URL  model "local" }')
+    plain = 'client<llm> Fast {\n  provider "openai-generic"\n  options {\n    base_url env.LOCAL_LLM_BASE_URL\n' \
+            '    model "local"\n  }\n}\n'
+    one_line = plain.replace('options {\n    base_url env.LOCAL_LLM_BASE_URL\n    model "local"\n  }',
+                             'options { base_url env.LOCAL_LLM_BASE_URL  model "local" }')
     with pytest.raises(BamlCompileError, match="put each option on its own line") as info:
         baml_cell(shell, one_line + STORY)
     cell = ("%%baml\n" + (one_line + STORY).strip("\n")).splitlines()

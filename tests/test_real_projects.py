@@ -178,7 +178,8 @@ def test_a_reserved_parameter_name_gets_the_generators_own_reason(shell) -> None
         baml_cell(shell, CLIENT + 'function Uses(list: string) -> string {\n  client Fast\n'
                   '  prompt #"{{ list }}"#\n}\n')
     message = str(caught.value)
-    assert "list is a reserved word" in message and "line 9: " in message  # the cell's own line
+    line = len(("%%baml\n" + CLIENT.strip("\n")).splitlines()) + 1  # the function's line in the cell
+    assert "list is a reserved word" in message and f"line {line}: " in message  # the cell's own line
     assert "Failed to build" not in message
     assert "Stack backtrace" not in message
 
