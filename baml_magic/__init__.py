@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import baml_py
 from baml_py import Audio, Image, Pdf, Video
 
 from baml_magic import _check as check
@@ -31,6 +30,7 @@ from baml_magic._request_view import PromptView, RequestView
 from baml_magic._run import CallOptions, Run
 from baml_magic._streams import AsyncPartialStream, PartialStream
 from baml_magic._types import Status, Timing, Usage
+from baml_magic.engine import v0 as engine_v0
 
 __all__ = [
     "AsyncPartialStream",
@@ -69,7 +69,7 @@ _magics: dict[int, BamlMagic] = {}
 def load_ipython_extension(ipython: Any) -> None:
     """Register the magics; keep BAML's own log lines out of the notebook unless BAML_LOG is set."""
     if "BAML_LOG" not in os.environ:
-        baml_py.baml_py.set_log_level("OFF")
+        engine_v0.quiet()
     if id(ipython) in _magics:
         return
     magics = BamlMagic(ipython, parent=ipython)

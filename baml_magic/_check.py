@@ -23,6 +23,7 @@ from typing import Any
 
 from baml_magic._errors import ShortError, parse_diagnostics
 from baml_magic._project import SOURCE_ROOT, Project, cell_source, effective_files
+from baml_magic.engine.v0 import COMPILE_SCRIPT
 
 COMM_TARGET = "baml_magic.check"
 CHECK_SECONDS = 5.0  # the longest a check as you type may take
@@ -55,7 +56,7 @@ def _place(line_text: str, message: str) -> tuple[int, int]:
 def _compile(files: dict[str, str], seconds: float) -> str | None:
     """BAML's compiler message for these files (None: they compile), in a child process that is ended at the
     deadline (``TimeoutError``)."""
-    child = subprocess.Popen([sys.executable, "-c", _COMPILE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    child = subprocess.Popen([sys.executable, "-c", COMPILE_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, env={**os.environ, "RUST_BACKTRACE": "0"})
     try:
         out, _ = child.communicate(json.dumps({"root": SOURCE_ROOT, "files": files}).encode(), timeout=seconds)
@@ -65,21 +66,6 @@ def _compile(files: dict[str, str], seconds: float) -> str | None:
         raise
     message: str | None = json.loads(out or b"null")
     return message
-
-
-# The child: only baml_py, so it starts in about 60 ms.
-_COMPILE = """
-import json, os, sys
-import baml_py
-job = json.loads(sys.stdin.buffer.read())
-try:
-    baml_py.BamlRuntime.from_files(job["root"], {job["root"] + "/" + n: t for n, t in job["files"].items()},
-                                   dict(os.environ))
-    message = None
-except Exception as exc:
-    message = str(exc) or type(exc).__name__
-sys.stdout.write(json.dumps(message))
-"""
 
 
 def check_cell(project: Project, cell_id: str | None, text: str, seconds: float = CHECK_SECONDS) -> list[Mark]:

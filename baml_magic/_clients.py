@@ -7,9 +7,6 @@ import os
 import re
 import sys
 
-import baml_py
-from baml_py.errors import BamlError
-
 from baml_magic._blocks import env_references
 from baml_magic._errors import MissingEnvVarError, ShortError
 from baml_magic._project import Compiled
@@ -93,12 +90,9 @@ def validate(client: str, compiled: Compiled) -> str:
     if function is None:
         return client
     env = {**placeholders(compiled.clients), **os.environ}
-    runtime = compiled.runtime
-    try:
-        runtime.build_request_sync(function, {}, runtime.create_context_manager(), None, registry(client), env,
-                                   False)
-    except BamlError as exc:
-        reason = strip_noise(str(exc)).splitlines()[0] if str(exc).strip() else type(exc).__name__
+    problem = compiled.engine.client_problem(function, client, env)
+    if problem is not None:
+        reason = strip_noise(problem).splitlines()[0] if problem.strip() else "?"
         if any(marker in reason for marker in _NOT_A_CLIENT):
             raise UnknownClientError(f"BAML can't make a client of {client!r}: {reason} (project clients: "
                                      f"{known})") from None
@@ -110,12 +104,3 @@ def describe(block_text: str) -> tuple[str, str]:
     provider = re.search(r'^\s*provider\s+"?([\w\-/]+)"?', block_text, re.M)
     model = re.search(r'^\s*model\s+"([^"]*)"', block_text, re.M)
     return (provider.group(1) if provider else "?", model.group(1) if model else "")
-
-
-def registry(client: str | None) -> baml_py.ClientRegistry | None:
-    """A ClientRegistry making ``client`` the primary (a project client or a shorthand), or None."""
-    if client is None:
-        return None
-    reg = baml_py.ClientRegistry()
-    reg.set_primary(client)
-    return reg

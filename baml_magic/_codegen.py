@@ -221,26 +221,6 @@ def load_types(client_dir: Path) -> TypeModules:
     return modules
 
 
-_RUNTIME_NAME = "DO_NOT_USE_DIRECTLY_UNLESS_YOU_KNOW_WHAT_YOURE_DOING_RUNTIME"
-
-
-def type_builder_class(modules: TypeModules, runtime: baml_py.BamlRuntime) -> Any:
-    """The generated ``TypeBuilder`` class, bound to this runtime (for ``@@dynamic`` types).
-
-    The generated module imports its runtime from the package's ``globals``, which would build a
-    global runtime: a stand-in ``globals`` module hands it ours instead.
-    """
-    package_name = modules.types.__name__.rsplit(".", 1)[0]
-    stand_in = sys.modules.get(f"{package_name}.globals")
-    if stand_in is None:
-        stand_in = pytypes.ModuleType(f"{package_name}.globals")
-        sys.modules[stand_in.__name__] = stand_in
-    setattr(stand_in, _RUNTIME_NAME, runtime)
-    module = importlib.import_module(f"{package_name}.type_builder")
-    setattr(module, _RUNTIME_NAME, runtime)  # the same generated text may come back with a new runtime
-    return module.TypeBuilder
-
-
 _METHOD = re.compile(
     r"^    def (\w+)\(self,[ ]?([^\n]*)\n\s*baml_options: BamlCallOptions = \{\},\n\s*\) -> ([^\n]+):$", re.M)
 _QUOTED_TYPE = re.compile(r"\"((?:types|stream_types)\.\w+)\"")

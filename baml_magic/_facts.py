@@ -1,24 +1,17 @@
-"""What one finished call's log in BAML's collector says, read once into a frozen record.
+"""What one finished call says, as a frozen record read once when it has ended (by the engine that ran it).
 
-Token counts come from the provider's own answer (``_replies``) where it sent them, else from
-BAML's collector, else they are estimated from the text and marked so, with a hint that says how
-to get real counts. A call that fell back or retried counts every attempt's tokens.
+Token counts come from the provider's own answer where it sent them, else from the runtime's own
+count, else they are estimated from the text and marked so, with a hint that says how to get real
+counts. A call that fell back or retried counts every attempt's tokens.
 """
 
 from __future__ import annotations
 
-import contextlib
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from baml_magic._ratelimit import estimate_tokens
-from baml_magic._replies import Reply, parse_events, read_body, read_stream, retry_after, total
+from baml_magic._replies import Reply
 from baml_magic._types import Usage
-
-EDGE_EVENTS = 8  # a stream's usage and end marker are among its first two and last events
-INCLUDE_USAGE_HINT = ("add `stream_options {{ include_usage true }}` to client {client}'s options for real token "
-                      "counts (an OpenAI-compatible server counts streamed tokens only when asked)")
 
 
 @dataclass(frozen=True)
@@ -34,101 +27,3 @@ class Facts:
     retry_after: float | None = None  # seconds a 429 answer asked to wait
     hint: str | None = None  # how to get real token counts, when they are estimated
     headers: tuple[dict[str, Any], ...] = ()  # what each attempt sent (their values are secrets)
-
-
-def _events(call: Any, whole: bool) -> list[Any] | None:
-    sse = call.sse_responses() if hasattr(call, "sse_responses") else None
-    if sse is None:
-        return None
-    picked = sse if whole or len(sse) <= 2 + EDGE_EVENTS else [*sse[:2], *sse[-EDGE_EVENTS:]]
-    return parse_events(r.text for r in picked)
-
-
-def reply_of(call: Any, *, whole: bool = False) -> Reply:
-    """The provider's answer in one attempt (``whole``: every stream event, for a refusal spread over deltas)."""
-    if call is None:
-        return Reply()
-    with contextlib.suppress(Exception):  # an attempt that never got an answer has nothing to read
-        events = _events(call, whole)
-        if events:
-            return read_stream(events)
-        response = call.http_response
-        if response is not None:
-            return read_body(response.body.json())
-    return Reply()
-
-
-def selected_call(log: Any) -> Any:
-    if log is None:
-        return None
-    return log.selected_call or (log.calls[-1] if log.calls else None)
-
-
-def read_log(log: Any, *, status_code: int | None = None) -> Facts:
-    """The facts of a call's log (None: the call never reached BAML's collector)."""
-    if log is None:
-        return Facts()
-    calls = list(log.calls)
-    # BAML's objects are new at every read (``selected_call`` is not one of ``calls`` by identity)
-    at = next((i for i, call in enumerate(calls) if getattr(call, "selected", False)), len(calls) - 1)
-    chosen = calls[at] if calls else None
-    replies = [reply_of(call) for call in calls]
-    reply = replies[at] if calls else Reply()
-    raw = log.raw_llm_response
-    usage = total(r.usage for r in replies) or _baml_usage(log)
-    hint = None
-    if usage is None:
-        usage, hint = _estimate(calls, raw, chosen, reply)
-    request = getattr(chosen, "http_request", None)
-    headers = []
-    for call in calls:
-        with contextlib.suppress(Exception):  # an attempt that never built a request sent nothing
-            if call.http_request is not None:
-                headers.append(dict(call.http_request.headers))
-    wait = None
-    if status_code == 429:
-        for call in reversed(calls):
-            response = call.http_response
-            if response is not None and response.headers:
-                wait = retry_after(response.headers)
-                if wait is not None:
-                    break
-    return Facts(usage, getattr(chosen, "provider", None), getattr(chosen, "client_name", None),
-                 _request_model(request) or reply.model, raw, reply, wait, hint, tuple(headers))
-
-
-def _baml_usage(log: Any) -> Usage | None:
-    usage = log.usage
-    if usage is None or (usage.input_tokens is None and usage.output_tokens is None):
-        return None
-    return Usage(usage.input_tokens, usage.output_tokens, getattr(usage, "cached_input_tokens", None) or None)
-
-
-def _estimate(calls: list[Any], raw: str | None, chosen: Any, reply: Reply) -> tuple[Usage, str | None]:
-    """Counts from the text when the provider sent none, and how to get real ones."""
-    sent = 0
-    for call in calls:
-        with contextlib.suppress(Exception):
-            sent += estimate_tokens(call.http_request.body.text()) if call.http_request is not None else 0
-    if not sent and not raw:
-        return Usage(), None
-    usage = Usage(sent or None, estimate_tokens(raw) if raw else 0, None, True)
-    client = getattr(chosen, "client_name", None) or "?"
-    openai_stream = reply.styled and hasattr(chosen, "sse_responses") and "chat/completions" in str(
-        getattr(getattr(chosen, "http_request", None), "url", ""))
-    hint = INCLUDE_USAGE_HINT.format(client=client) if openai_stream else \
-        f"client {client}'s provider sent no token counts: these are estimated from the text"
-    return usage, hint
-
-
-def _request_model(request: Any) -> str | None:
-    """The model a request named: in its JSON body, or (Google) in its URL ``.../models/NAME:generateContent``."""
-    if request is None:
-        return None
-    model = None
-    with contextlib.suppress(Exception):  # a body that is not JSON names no model
-        model = request.body.json().get("model")
-    if not model:
-        found = re.search(r"/models/([^/:?]+)", str(request.url))
-        model = found.group(1) if found else None
-    return str(model) if model else None

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from baml_py.errors import BamlError
 
 from baml_magic import _clients as clients
-from baml_magic import _codegen as codegen
+from baml_magic import _drive as drive
 from baml_magic import _evaluate as evaluate
 from baml_magic._background import Background
 from baml_magic._batch import POLL_SECONDS, BatchJob
@@ -35,7 +35,7 @@ from baml_magic._providers import messages_of
 from baml_magic._ratelimit import Pace, estimate_tokens
 from baml_magic._redact import redact
 from baml_magic._request_view import PromptView, RequestView
-from baml_magic._run import ASYNC_POLL_SECONDS, CallOptions, Run, type_builder
+from baml_magic._run import ASYNC_POLL_SECONDS, CallOptions, Run
 from baml_magic._samples import sample_args
 from baml_magic._session import Session
 from baml_magic._signature import Arguments, docstring, python_signature
@@ -96,7 +96,7 @@ class BamlFunction:
         ``None``: as the options or the session say. ``env``: the environment to call with (else a
         copy of the process's, taken now).
         """
-        return self._new_run(args, kwargs, foreground=foreground, stream=stream, env=env).begin()
+        return drive.begin(self._new_run(args, kwargs, foreground=foreground, stream=stream, env=env))
 
     def _new_run(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, foreground: bool = True,
                  stream: bool | None = True, env: dict[str, str] | None = None) -> Run:
@@ -109,7 +109,7 @@ class BamlFunction:
             chosen = options.stream if options.stream is not None else self._session.settings.stream
             stream = chosen or options.idle_timeout is not None
         cache = self._session.cache
-        run = Run(self.spec.name, values, self.compiled.runtime, self.compiled.types, client=client,
+        run = Run(self.spec.name, values, self.compiled.engine, client=client,
                   override=override, options=options, stream=stream,
                   cache=cache if cache.mode != "off" else None, returns=self.spec.baml_signature, env=env)
         self._session.record(run, foreground)
@@ -119,16 +119,15 @@ class BamlFunction:
                       sending: bool = False) -> Any:
         """The request BAML would send; ``sending``: with the real keys (a missing one is an error)."""
         values, options, _, override = self._prepare(args, kwargs, sending=sending)
-        runtime = self.compiled.runtime
+        engine = self.compiled.engine
         env = dict(os.environ) if sending else {**clients.placeholders(self.compiled.clients), **os.environ}
-        build = (self.spec.name, values, runtime.create_context_manager(), type_builder(options.tb),
-                 clients.registry(override), env, stream)
+        options_of = {"client": override, "tb": options.tb, "env": env, "stream": stream}
         try:
             if not self._arguments.takes_media:
-                return runtime.build_request_sync(*build)
+                return engine.build_request(self.spec.name, values, **options_of)
             # Media URLs are fetched while the request is built: on the worker, with a deadline and an interrupt
-            return wait_for(lambda: runtime.build_request(*build), REQUEST_BUILD_SECONDS,
-                            f"building {self.spec.name}'s request (fetching its media)")
+            return wait_for(lambda: engine.build_request_async(self.spec.name, values, **options_of),
+                            REQUEST_BUILD_SECONDS, f"building {self.spec.name}'s request (fetching its media)")
         except BamlError as exc:
             raise RequestBuildError(redact(clean_message(str(exc)))) from None
 
@@ -160,13 +159,13 @@ class BamlFunction:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         run = self._new_run(args, kwargs, stream=None)
-        if run.can_run_here:
+        if drive.can_run_here(run):
             try:
-                run.run_here()
+                drive.run_here(run)
             except KeyboardInterrupt:
                 raise interrupted(f"{run.function} after {run.elapsed:.2f} s", run.kept()) from None
             return outcome(run.value, run.error)
-        run.begin()
+        drive.begin(run)
         live = self._follow(run)
         try:
             run.wait()
@@ -294,14 +293,12 @@ class BamlFunction:
         return job
 
     def _job(self, batch_id: str, total: int, wire: Wire, poll: float) -> BatchJob:
-        runtime, types, options = self.compiled.runtime, self.compiled.types, self.options
+        engine, options = self.compiled.engine, self.options
         override = options.client if options.client != self.spec.client else None
 
         def parse(text: str) -> Any:
-            return runtime.parse_llm_response(self.spec.name, text, types.types, types.types, types.stream_types,
-                                              False, runtime.create_context_manager(), type_builder(options.tb),
-                                              clients.registry(override or self._session.client_override),
-                                              dict(os.environ))
+            return engine.parse(self.spec.name, text, partial=False, client=override or self._session.client_override,
+                                tb=options.tb, env=dict(os.environ))
 
         return BatchJob(self.spec.name, batch_id, total, wire, parse, display=self._session.settings.display,
                         refresh_hz=self._session.settings.refresh_hz, poll=poll,
@@ -356,7 +353,7 @@ class BamlFunction:
 
         Pass it per call (``Fn(..., tb=tb)``) or bind it (``Fn.with_options(tb=tb)``).
         """
-        return codegen.type_builder_class(self.compiled.types, self.compiled.runtime)()
+        return self.compiled.engine.type_builder()
 
     @property
     def last(self) -> Run | None:

@@ -13,7 +13,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import baml_py
 from baml_py.errors import BamlError
 
 from baml_magic import _codegen as codegen
@@ -22,6 +21,8 @@ from baml_magic._blocks import FunctionFacts, env_references, function_facts, on
 from baml_magic._errors import BamlCompileError, BamlSourceError, Diagnostic, clean_message, parse_diagnostics
 from baml_magic._providers import SHORTHAND_KEYS
 from baml_magic._redact import watch
+from baml_magic.engine import Engine
+from baml_magic.engine.v0 import V0Engine
 
 SOURCE_ROOT = "baml_src"
 
@@ -57,9 +58,9 @@ class FunctionSpec:
 
 @dataclass
 class Compiled:
-    """A compiled project: the runtime, the generated types and what each function is."""
+    """A compiled project: its engine, the generated types and what each function is."""
 
-    runtime: baml_py.BamlRuntime
+    engine: Engine
     types: codegen.TypeModules
     functions: dict[str, FunctionSpec]
     clients: dict[str, str]  # client name -> its block text
@@ -145,7 +146,7 @@ def generator_files(ordered: list[Source], live: dict[str, list[sources.Block]],
 def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
     """Compile sources (earlier first) into a runtime, generated types and function specs.
 
-    BAML's generator runs in a child process while BAML compiles the runtime in this one.
+    BAML's generator runs in a child process while the engine compiles the project in this one.
     """
     files, live = effective_files(ordered)
     by_file = {s.filename: s for s in ordered}
@@ -161,9 +162,7 @@ def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
     except codegen.GeneratorError as exc:
         raise _compile_error(str(exc), by_file, "BAML's generator: ") from None
     try:
-        runtime = baml_py.BamlRuntime.from_files(
-            SOURCE_ROOT, {f"{SOURCE_ROOT}/{name}": text for name, text in files.items()}, dict(os.environ)
-        )
+        engine = V0Engine.compile(SOURCE_ROOT, files, dict(os.environ))
     except BamlError as exc:
         generation.cancel()
         raise _compile_error(str(exc), by_file) from None
@@ -211,7 +210,8 @@ def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
             bindable.add(name)
     # A cell's relative paths (media in test blocks) are the notebook's: its working directory.
     origins = {s.filename: Path(s.key) if not s.is_cell else Path.cwd() / "cell.baml" for s in ordered}
-    return Compiled(runtime, types, functions, clients, files, bindable, origins)
+    engine.use_types(types)
+    return Compiled(engine, types, functions, clients, files, bindable, origins)
 
 
 def _find_function(name: str, ordered: list[Source]) -> tuple[Source, FunctionFacts | None, int] | None:

@@ -49,7 +49,7 @@ def main() -> None:
         shell.run_line_magic("config", "BamlMagic.display = 'none'")
         shell.run_cell("%%baml\n" + PROJECT)
         rate = shell.user_ns["Rate"]
-        runtime = rate.compiled.runtime
+        runtime = rate.compiled.engine.runtime
         for size in SIZES:
             inputs = [f"item number {i}" for i in range(size)]
             started = time.perf_counter()

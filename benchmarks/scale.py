@@ -47,7 +47,7 @@ STREAMED = CLIENT.replace('model "local"', 'model "local?words=WORDS"') + \
 PLAIN_STREAM = """
 def plain(name, x):
     fn = globals()[name]
-    rt, types = fn.compiled.runtime, fn.compiled.types
+    rt, types = fn.compiled.engine.runtime, fn.compiled.types
     def cast(result):
         if result.is_ok():
             result.cast_to(types.types, types.types, types.stream_types, True, rt)
@@ -89,7 +89,7 @@ def compile_rows(shell: TestingShell) -> None:
 def tiny_rows(shell: TestingShell, n: int = 150, rounds: int = 7) -> None:
     quiet_cell(shell, TINY, "tiny")
     fn = shell.user_ns["Say"]
-    runtime = fn.compiled.runtime
+    runtime = fn.compiled.engine.runtime
     env = dict(os.environ)
 
     whole = fn.with_options(stream=False)

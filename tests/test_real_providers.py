@@ -132,7 +132,7 @@ def test_batch_arguments_ids_and_provider_text_are_checked(shell, llm) -> None:
         with pytest.raises((TypeError, ValueError), match="poll"):
             story.batch(["a"], poll=bad)
     job = story.batch(["a", "b"], poll=0.1)
-    with pytest.raises(BatchError, match="sent by GenerateStory.batch, not Other.batch"):
+    with pytest.raises(BatchError, match=r"sent by GenerateStory\.batch, not Other\.batch"):
         other.batch_resume(job.id)
     with pytest.raises(ValueError, match="timeout"):
         job.result(timeout=-5)
