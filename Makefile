@@ -21,7 +21,7 @@ $(OLD)/.installed: pyproject.toml
 	$(OLD)/bin/pip install --quiet -e ".[test]" "baml-py==$(BAML_OLDEST)"
 	touch $@
 
-.PHONY: demo demos test test-oldest lab lint bench browser editor clean
+.PHONY: demo demos test test-fast test-oldest lab lint bench browser editor clean
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/python scripts/run_demo.py notebooks/quickstart.ipynb
@@ -41,6 +41,10 @@ lint: $(VENV)/.installed-test
 
 test: $(VENV)/.installed-test browser lint test-oldest
 	$(BIN)/python -m pytest -q
+
+# The inner loop: everything that needs no kernel, no browser and no seconds (markers set in tests/conftest.py).
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q -m "not kernel and not browser and not slow"
 
 # The core tests on the oldest supported baml-py (the main run above uses the newest).
 test-oldest: $(OLD)/.installed

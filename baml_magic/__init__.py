@@ -13,6 +13,8 @@ from baml_py import Audio, Image, Pdf, Video
 
 from baml_magic import _check as check
 from baml_magic._background import Background
+from baml_magic._batch import BatchJob
+from baml_magic._batch_wire import BatchError, BatchItemError
 from baml_magic._cache import CacheMiss
 from baml_magic._clients import UnknownClientError
 from baml_magic._errors import (
@@ -23,13 +25,18 @@ from baml_magic._errors import (
     RequestBuildError,
     RetryWaitTooLong,
 )
+from baml_magic._facts import Facts
 from baml_magic._function import BamlFunction
+from baml_magic._grid_result import GridResult, Outcome
 from baml_magic._magics import BamlMagic
 from baml_magic._map import MapResult
+from baml_magic._media import MediaError
+from baml_magic._playground import Playground
+from baml_magic._replies import Reply
 from baml_magic._request_view import PromptView, RequestView
 from baml_magic._run import CallOptions, Run
 from baml_magic._streams import AsyncPartialStream, PartialStream
-from baml_magic._types import Status, Timing, Usage
+from baml_magic._types import Status, Timing, Usage, Verdict
 from baml_magic.engine import v0 as engine_v0
 
 __all__ = [
@@ -41,14 +48,23 @@ __all__ = [
     "BamlFunctionNotFound",
     "BamlMagic",
     "BamlSourceError",
+    "BatchError",
+    "BatchItemError",
+    "BatchJob",
     "CacheMiss",
     "CallOptions",
+    "Facts",
+    "GridResult",
     "Image",
     "MapResult",
+    "MediaError",
     "MissingEnvVarError",
+    "Outcome",
     "PartialStream",
     "Pdf",
+    "Playground",
     "PromptView",
+    "Reply",
     "RequestBuildError",
     "RequestView",
     "RetryWaitTooLong",
@@ -57,6 +73,7 @@ __all__ = [
     "Timing",
     "UnknownClientError",
     "Usage",
+    "Verdict",
     "Video",
     "load_ipython_extension",
     "unload_ipython_extension",

@@ -18,8 +18,11 @@ from pathlib import Path
 from baml_magic import _codegen as codegen
 from baml_magic import _lexer as sources
 from baml_magic._blocks import rebase_files
-from baml_magic._errors import clean_message
+from baml_magic._errors import BamlFunctionNotFound, clean_message
+from baml_magic._project import Compiled
 from baml_magic._redact import redact
+from baml_magic._render import Table
+from baml_magic._views import StatusLine
 
 _RESULT = re.compile(r"^\s*([\d.]+)s\s+([A-Z][A-Z _\-]*?)\s+(\w+)::(\w+)\s*$")
 _FINISHED_CALL = re.compile(r"\[BAML \w+\] Function \w+:")
@@ -123,3 +126,26 @@ def run(files: dict[str, str], functions: list[str], client: str | None,
         if not results and process.returncode not in (0, None):
             raise RuntimeError(redact(f"BAML's test runner failed: {text[-2000:]}"))
         return results
+
+
+def table(results: list[TestResult]) -> Table:
+    """``%baml test --cli``'s results: test, function, pass or BAML's status, the reason, the duration."""
+    rows = [[r.test, r.function, "pass" if r.passed else r.status.lower(), r.reason, f"{r.duration:.2f} s"]
+            for r in results]
+    return Table(["test", "function", "result", "reason", "duration"], rows, "baml-magic-tests", "no BAML test blocks")
+
+
+def run_command(compiled: Compiled, functions: list[str], client: str | None, display: str) -> Table:
+    """``%baml test --cli``: BAML's own runner over the project, with a progress line, as a table."""
+    unknown = [a for a in functions if a not in compiled.functions]
+    if unknown:
+        raise BamlFunctionNotFound(f"no function {', '.join(unknown)}; the project defines: "
+                                   f"{', '.join(sorted(compiled.functions))}")
+    line = StatusLine("running BAML tests…", display)
+    results = run(compiled.files, functions, client,
+                  lambda n, _: line.update(f"running BAML tests… {n} call{'s' if n != 1 else ''} done"),
+                  compiled.origins)
+    passed = sum(r.passed for r in results)
+    line.update(f"{len(results)} test{'s' if len(results) != 1 else ''}: {passed} passed, "
+                f"{len(results) - passed} failed")
+    return table(results)

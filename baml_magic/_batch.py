@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
+from baml_magic import _export as export
 from baml_magic._batch_wire import BatchError, BatchItemError, Progress, Wire, answers
 from baml_magic._checks import checked_wait
 from baml_magic._errors import argument_errors, interrupted, shown
@@ -178,6 +179,19 @@ class BatchJob:
                 if isinstance(value, BaseException):
                     raise shown(value)
         return list(self._results)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per input once the results are read (``result()``): index, status, value or error."""
+        return [export.row(i, "error" if isinstance(v, BaseException) else "done", v)
+                for i, v in enumerate(self._results or [])]
+
+    def to_json(self) -> str:
+        return export.to_json(self.rows(), function=self.function, id=self.id, status=self.status,
+                              tokens_in=self.usage.input_tokens, tokens_out=self.usage.output_tokens, cost=self.cost)
+
+    def to_pandas(self) -> Any:
+        """One row per input (needs pandas); read the results first with ``result(on_error="return")``."""
+        return export.to_pandas(self.rows())
 
     def cancel(self) -> None:
         """Cancel the batch at the provider; items that finished stay in ``result(on_error="return")``."""

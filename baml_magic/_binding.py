@@ -45,3 +45,10 @@ class Binder:
             if namespace.get(name) is self.bound.get(name):
                 namespace.pop(name, None)
             self.bound.pop(name, None)
+
+
+def bound_note(note: str, taken: list[str]) -> str:
+    """What a cell or a load bound says under its signatures, with the names a variable of the user's kept."""
+    kept = (f"not bound: {', '.join(taken)} (a variable of yours has that name; rename it or `del` it, then run "
+            "this again)") if taken else ""
+    return "; ".join(n for n in (note, kept) if n)

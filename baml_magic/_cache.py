@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from baml_magic._prices import money
+from baml_magic._render import Table
 from baml_magic._types import Usage
 
 MODES = ("off", "on", "record", "replay")
@@ -243,3 +245,18 @@ def cache_file(where: str | Path) -> Path:
     """A cache file from what a user gives: a file, or a folder that will hold ``responses.sqlite3``."""
     path = Path(where).expanduser()
     return path / FILE_NAME if path.is_dir() or not path.suffix else path
+
+
+def cache_table(cache: ResponseCache, saved_cost: float) -> Table:
+    """``%baml cache info``: mode, file, entries per function, size, this session's hits and what they saved."""
+    store = cache.store()
+    counts = store.count()
+    each = ", ".join(f"{f}: {n}" for f, n in sorted(counts.items()))
+    rows = [["mode", cache.mode + (" (paced replay)" if cache.pace else "")], ["file", str(cache.path)],
+            ["entries", f"{sum(counts.values())}" + (f" ({each})" if each else "")],
+            ["size", f"{store.size() / 1024:.1f} KB"],
+            ["this session", f"{cache.hits} hits, {cache.misses} misses, {cache.stored} stored"],
+            ["tokens saved", f"{cache.saved_in} in, {cache.saved_out} out"]]
+    if saved_cost:
+        rows.append(["cost saved", money(saved_cost)])
+    return Table(["", ""], rows, "baml-magic-cache", "")

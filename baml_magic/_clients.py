@@ -12,6 +12,7 @@ from baml_magic._errors import MissingEnvVarError, ShortError
 from baml_magic._project import Compiled
 from baml_magic._providers import SHORTHAND_KEYS
 from baml_magic._redact import strip_noise
+from baml_magic._render import Table
 
 
 class UnknownClientError(ShortError):
@@ -104,3 +105,14 @@ def describe(block_text: str) -> tuple[str, str]:
     provider = re.search(r'^\s*provider\s+"?([\w\-/]+)"?', block_text, re.M)
     model = re.search(r'^\s*model\s+"([^"]*)"', block_text, re.M)
     return (provider.group(1) if provider else "?", model.group(1) if model else "")
+
+
+def table(compiled: Compiled, override: str | None) -> Table:
+    """``%baml clients``: each client's provider, model, the variables it reads, and whether it is in force."""
+    rows = []
+    for name, block in sorted(compiled.clients.items()):
+        provider, model = describe(block)
+        in_force = "every call" if name == override else ""
+        rows.append([name, provider, model, ", ".join(required_env(name, compiled.clients)), in_force])
+    return Table(["client", "provider", "model", "reads", "in force for"], rows, "baml-magic-clients",
+                 "no clients in the project")

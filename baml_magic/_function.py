@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 from collections.abc import Iterable, Sized
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from baml_py.errors import BamlError
-
+from baml_magic import _batching as batching
 from baml_magic import _clients as clients
 from baml_magic import _drive as drive
 from baml_magic import _evaluate as evaluate
+from baml_magic import _requests as requests
 from baml_magic._background import Background
 from baml_magic._batch import POLL_SECONDS, BatchJob
-from baml_magic._batch_wire import Wire, submit
-from baml_magic._checks import checked_timeout
 from baml_magic._errors import (
-    RequestBuildError,
     argument_errors,
-    clean_message,
     interrupted,
     one_line,
     one_line_as,
@@ -28,22 +23,20 @@ from baml_magic._errors import (
 )
 from baml_magic._grid import GridResult
 from baml_magic._live import Live
-from baml_magic._map import MapResult, as_call, run_map
-from baml_magic._prices import price_for
+from baml_magic._map import MapResult, run_map
 from baml_magic._project import Compiled, FunctionSpec
 from baml_magic._providers import messages_of
 from baml_magic._ratelimit import Pace, estimate_tokens
-from baml_magic._redact import redact
 from baml_magic._request_view import PromptView, RequestView
 from baml_magic._run import ASYNC_POLL_SECONDS, CallOptions, Run
-from baml_magic._samples import sample_args
 from baml_magic._session import Session
 from baml_magic._signature import Arguments, docstring, python_signature
 from baml_magic._streams import AsyncPartialStream, PartialStream
 from baml_magic._views import NullView, View, make_view
-from baml_magic._worker import wait_for
 
-REQUEST_BUILD_SECONDS = 30.0  # the longest a request may take to build (media URLs are fetched then)
+if TYPE_CHECKING:  # the playground module builds on this one
+    from baml_magic._playground import Playground
+
 _CALL_OPTIONS = ("timeout", "idle_timeout", "tb")  # keywords a call takes besides the function's own parameters
 
 
@@ -82,7 +75,7 @@ class BamlFunction:
             values = self._arguments.check(args, kwargs)
         except (TypeError, ValueError) as exc:
             raise one_line(exc) from None
-        client = options.client or self._session.client_override or self.spec.client
+        client = self.client_in_force  # per-call options never change the client
         if client is not None and sending:
             clients.check_env(client, self.compiled.clients)
         override = client if client != self.spec.client else None
@@ -119,17 +112,8 @@ class BamlFunction:
                       sending: bool = False) -> Any:
         """The request BAML would send; ``sending``: with the real keys (a missing one is an error)."""
         values, options, _, override = self._prepare(args, kwargs, sending=sending)
-        engine = self.compiled.engine
-        env = dict(os.environ) if sending else {**clients.placeholders(self.compiled.clients), **os.environ}
-        options_of = {"client": override, "tb": options.tb, "env": env, "stream": stream}
-        try:
-            if not self._arguments.takes_media:
-                return engine.build_request(self.spec.name, values, **options_of)
-            # Media URLs are fetched while the request is built: on the worker, with a deadline and an interrupt
-            return wait_for(lambda: engine.build_request_async(self.spec.name, values, **options_of),
-                            REQUEST_BUILD_SECONDS, f"building {self.spec.name}'s request (fetching its media)")
-        except BamlError as exc:
-            raise RequestBuildError(redact(clean_message(str(exc)))) from None
+        return requests.build(self.compiled, self.spec.name, values, client=override, tb=options.tb, stream=stream,
+                              sending=sending, fetches_media=self._arguments.takes_media)
 
     @argument_errors
     def prompt(self, *args: Any, **kwargs: Any) -> PromptView:
@@ -253,56 +237,17 @@ class BamlFunction:
         ``job.cancel()`` cancels the batch at the provider; ``Fn.batch_resume(job.id)`` picks it up
         again, also in a new kernel. A provider without a batch API is a clear error: use ``map``.
         """
-        poll = checked_timeout(poll, "poll") or POLL_SECONDS
-        params = list(self.__signature__.parameters)
-        wire: Wire | None = None
-        bodies: list[tuple[int, str]] = []
-        for index, item in enumerate(inputs):  # every input checked and rendered before anything is sent
-            try:
-                args, kwargs = as_call(item, params, index, self.spec.name)
-                request = self._http_request(args, kwargs, stream=False, sending=True)
-            except TypeError as exc:
-                raise TypeError(f"{self.spec.name}.batch: input {index}: {exc}; nothing was sent") from None
-            wire = wire or Wire.of(request, self.options.client or self._session.client_override or self.spec.client)
-            bodies.append((index, request.body.text()))
-        if wire is None:
-            raise ValueError(f"{self.spec.name}.batch: no inputs; nothing was sent")
-        try:
-            batch_id, total = submit(wire, bodies, self.spec.name)
-        except KeyboardInterrupt:
-            raise interrupted(f"{self.spec.name}.batch", "the batch may or may not have reached the provider: "
-                              "see its batch list before sending it again") from None
-        del bodies
-        return self._job(batch_id, total, wire, poll)
+        return batching.send(self, inputs, poll)
 
     @argument_errors
     def batch_resume(self, batch_id: str, *, poll: float = POLL_SECONDS) -> BatchJob:
         """A handle on a batch sent before (by ``Fn.batch``, in this kernel or another), from its id."""
-        poll = checked_timeout(poll, "poll") or POLL_SECONDS
-        if not isinstance(batch_id, str) or not batch_id.strip():
-            raise TypeError(f"{self.spec.name}.batch_resume: batch_id must be a batch's id (a string), "
-                            f"got {batch_id!r:.40}")
-        request = self._http_request((), sample_args(self), stream=False, sending=True)
-        wire = Wire.of(request, self.options.client or self._session.client_override or self.spec.client)
-        job = self._job(batch_id, 0, wire, poll)
-        try:
-            job.refresh()
-        except BaseException:
-            job.stop()  # no view or poller is left behind for a batch that can't be resumed
-            raise
-        return job
+        return batching.resume(self, batch_id, poll)
 
-    def _job(self, batch_id: str, total: int, wire: Wire, poll: float) -> BatchJob:
-        engine, options = self.compiled.engine, self.options
-        override = options.client if options.client != self.spec.client else None
-
-        def parse(text: str) -> Any:
-            return engine.parse(self.spec.name, text, partial=False, client=override or self._session.client_override,
-                                tb=options.tb, env=dict(os.environ))
-
-        return BatchJob(self.spec.name, batch_id, total, wire, parse, display=self._session.settings.display,
-                        refresh_hz=self._session.settings.refresh_hz, poll=poll,
-                        price_of=lambda model: price_for(model, self._session.settings.prices))
+    @property
+    def client_in_force(self) -> str | None:
+        """The client a call of this function uses: its own options', else the session's, else its own."""
+        return self.options.client or self._session.client_override or self.spec.client
 
     @argument_errors
     def compare(self, inputs: Iterable[Any], clients: Iterable[str] = (), *, repeat: int = 1,
@@ -321,9 +266,10 @@ class BamlFunction:
         found: GridResult | None = self._session.last_compare.get(self.spec.name)
         return found
 
-    def playground(self) -> Any:
+    def playground(self) -> Playground:
         """The interactive playground widget for this function."""
-        return self._session.open_playground(self.spec.name)
+        opened: Playground = self._session.open_playground(self.spec.name)
+        return opened
 
     @property
     def last_map(self) -> MapResult | None:

@@ -10,79 +10,34 @@ from __future__ import annotations
 import argparse
 import math
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import MagicArgumentParser, argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, TraitError, Unicode, observe, validate
 
 from baml_magic import _baml_tests as baml_tests
 from baml_magic import _clients as clients
 from baml_magic import _evaluate as evaluate
+from baml_magic import _render as render
 from baml_magic import _usage as usage
-from baml_magic._binding import Binder
-from baml_magic._cache import MODES, cache_file
+from baml_magic._binding import Binder, bound_note
+from baml_magic._cache import MODES, cache_file, cache_table
 from baml_magic._codegen import default_cache_dir, writable_cache_dir
+from baml_magic._commands import COMMANDS, documented, help_text
 from baml_magic._errors import BamlFunctionNotFound
 from baml_magic._function import BamlFunction
 from baml_magic._media import Limits as media_limits
 from baml_magic._playground import Playground
-from baml_magic._prices import checked_prices, money
+from baml_magic._prices import checked_prices
 from baml_magic._project import Compiled, cell_source, folder_sources
 from baml_magic._render import Bound, Table
 from baml_magic._session import Session
-from baml_magic._signature import python_signature, short_type
-from baml_magic._views import StatusLine
-
-
-def _parser(command: str, description: str) -> MagicArgumentParser:
-    return MagicArgumentParser(prog=f"%baml {command}", description=description, add_help=False)
-
-
-_LOAD = _parser("load", "add a baml_src folder (default baml_src) and bind its functions, or only those named")
-_LOAD.add_argument("targets", nargs="*", metavar="[DIR] [FUNCTION ...]")
-_LIST = _parser("list", "bound functions: parameters, return type, client, where defined")
-_CLIENT = _parser("client", "show or set the client every call uses (a project client or provider/model)")
-_CLIENT.add_argument("name", nargs="?")
-_CLIENT.add_argument("--reset", action="store_true", help="each function uses its own client again")
-_CLIENTS = _parser("clients", "the project's clients")
-_USAGE = _parser("usage", "this session's calls per function: tokens, latency, first token")
-_TEST = _parser("test", "run the project's BAML test blocks: each test x client x repeat, as a live grid")
-_TEST.add_argument("patterns", nargs="*", metavar="PATTERN",
-                   help="functions, tests or Function::Test to run (wildcards allowed); all when none")
-_TEST.add_argument("--clients", default="", help="comma-separated clients, one column each (default: each "
-                                                   "function's own)")
-_TEST.add_argument("--repeat", type=int, default=1, help="runs of each test on each client")
-_TEST.add_argument("--concurrency", type=int, default=8, help="calls in flight at once")
-_TEST.add_argument("--cli", action="store_true", help="run them with BAML's own runner (baml-cli test) instead")
-_TEST.add_argument("--last", action="store_true", help="the last grid again (also after an interrupt), as data")
-_PLAYGROUND = _parser("playground", "the playground widget (same as FUNCTION.playground())")
-_PLAYGROUND.add_argument("function")
-_CACHE = _parser("cache", "the response cache: on (read and write), record (always call, write), replay (read "
-                            "only; a miss is an error), off, clear, info (the default)")
-_CACHE.add_argument("action", nargs="?", default="info", choices=[*MODES, "clear", "info"])
-_CACHE.add_argument("functions", nargs="*", help="clear: the functions whose answers to forget")
-_CACHE.add_argument("--all", action="store_true", help="clear: every answer in the file")
-_CACHE.add_argument("--path", help="the cache file, or a folder for responses.sqlite3 (e.g. next to the notebook)")
-_CACHE.add_argument("--pace", action="store_true", help="replay at the recorded pace instead of at once")
-_CACHE.add_argument("--no-pace", dest="pace", action="store_false")
-_CACHE.set_defaults(pace=None)
-SUBCOMMANDS = {"load": _LOAD, "list": _LIST, "client": _CLIENT, "clients": _CLIENTS, "usage": _USAGE,
-               "test": _TEST, "playground": _PLAYGROUND, "cache": _CACHE}
-
-
-def _not_bound(taken: list[str]) -> str:
-    if not taken:
-        return ""
-    return (f"not bound: {', '.join(taken)} (a variable of yours has that name; rename it or `del` it, then run "
-            "this again)")
-
-
-def _join(*notes: str) -> str:
-    return "; ".join(n for n in notes if n)
+from baml_magic._signature import python_signature
 
 
 @magics_class
@@ -186,23 +141,11 @@ class BamlMagic(Magics):
     # -- the magic ---------------------------------------------------------------
 
     @magic_arguments()
-    @argument("command", nargs="?", default="help",
-              help="load | list | client | clients | usage | test | playground | cache | help (none for a cell)")
-    @argument("args", nargs=argparse.REMAINDER, help="the command's own arguments (see: baml help)")
+    @argument("command", nargs="?", default="help", help=f"{' | '.join([*COMMANDS, 'help'])} (none for a cell)")
+    @argument("args", nargs=argparse.REMAINDER, help="the command's own arguments (see: %%baml help COMMAND)")
     @line_cell_magic
+    @documented
     def baml(self, line: str, cell: str | None = None) -> Any:
-        """%%baml: compile this cell's BAML with the project and bind its functions.
-
-        %baml load [DIR] [FUNCTION ...]  add a baml_src folder (default baml_src)
-        %baml list                        bound functions: parameters, return type, client, where
-        %baml client [NAME | --reset]     show or set the client every call uses (NAME or provider/model)
-        %baml clients                     the project's clients
-        %baml usage                       this session's calls per function: tokens, latency, first token
-        %baml test [PATTERN ...] [--clients A,B] [--repeat N] [--concurrency K] [--cli]
-                                          run the project's BAML test blocks as a live grid
-        %baml playground FUNCTION         the playground widget (same as FUNCTION.playground())
-        %baml cache [on|off|record|replay|clear|info] [--path P] [--pace]   record and replay answers
-        """
         if cell is not None:
             if line.strip():
                 raise UsageError(f"%%baml takes no arguments (got {line.strip()!r}); the BAML goes in the cell")
@@ -212,15 +155,18 @@ class BamlMagic(Magics):
         except ValueError as exc:  # shlex: "No closing quotation"
             raise UsageError(f"%baml {line.strip()}: {exc}") from None
         if options.command == "help":
-            print(self.baml.__doc__)
+            topic = options.args[0] if options.args else None
+            try:
+                print(help_text(topic))
+            except KeyError:
+                raise UsageError(f"no %baml command {topic!r}; commands: {', '.join(COMMANDS)}") from None
             return None
-        parser = SUBCOMMANDS.get(options.command)
-        if parser is None:
+        command = COMMANDS.get(options.command)
+        if command is None:
             raise UsageError(f"unknown %baml command {options.command!r}; try one of: "
-                             f"{', '.join(SUBCOMMANDS)}, help")
-        handlers = {"load": self._load, "list": self._list, "client": self._client, "clients": self._clients,
-                    "usage": self._usage, "test": self._test, "playground": self._playground, "cache": self._cache}
-        return handlers[options.command](parser.parse_args(options.args))
+                             f"{', '.join(COMMANDS)}, help")
+        handler: Callable[[argparse.Namespace], Any] = getattr(self, command.handler)
+        return handler(command.parser.parse_args(options.args))
 
     def _run_cell(self, cell: str) -> None:
         count = getattr(self.shell, "execution_count", 0)
@@ -235,7 +181,7 @@ class BamlMagic(Magics):
         note = "" if names else "no functions in this cell; the project compiled"
         shown = [n for n in names if n not in taken]
         display(Bound([python_signature(compiled.functions[n]) for n in shown[:Bound.LIMIT + 1]],
-                      _join(note, _not_bound(taken)), total=len(shown)))
+                      bound_note(note, taken), total=len(shown)))
 
     def _load(self, options: argparse.Namespace) -> None:
         targets = [t.strip("'\"") for t in options.targets]
@@ -266,17 +212,10 @@ class BamlMagic(Magics):
         if dropped:
             note += f"; no longer bound (not named): {', '.join(dropped)}"
         display(Bound([python_signature(compiled.functions[n]) for n in names[:Bound.LIMIT + 1]],
-                      _join(note, _not_bound(taken)), total=len(names)))
+                      bound_note(note, taken), total=len(names)))
 
     def _list(self, options: argparse.Namespace) -> Table:
-        rows = []
-        for name, fn in sorted(self.bound.items()):
-            spec = fn.spec
-            params = ", ".join(f"{p}: {short_type(a)}" for p, a in spec.params)
-            client = self.session.client_override or spec.client or ""
-            rows.append([name, params, short_type(spec.returns), client, spec.where])
-        return Table(["function", "parameters", "returns", "client", "defined in"], rows, "baml-magic-list",
-                     "no BAML functions bound yet: write a %%baml cell or %baml load a folder")
+        return render.bound_table({n: fn.spec for n, fn in self.bound.items()}, self.session.client_override)
 
     def _compiled(self) -> Compiled:
         compiled = self.session.project.compiled
@@ -297,14 +236,7 @@ class BamlMagic(Magics):
         return f"each function uses its own client ({own or 'no functions bound'})"
 
     def _clients(self, options: argparse.Namespace) -> Table:
-        compiled = self._compiled()
-        rows = []
-        for name, block in sorted(compiled.clients.items()):
-            provider, model = clients.describe(block)
-            in_force = "every call" if name == self.session.client_override else ""
-            rows.append([name, provider, model, ", ".join(clients.required_env(name, compiled.clients)), in_force])
-        return Table(["client", "provider", "model", "reads", "in force for"], rows, "baml-magic-clients",
-                     "no clients in the project")
+        return clients.table(self._compiled(), self.session.client_override)
 
     def _usage(self, options: argparse.Namespace) -> Table:
         rows = usage.rows(self.session.ledger, self.session.runs)
@@ -318,30 +250,13 @@ class BamlMagic(Magics):
             return self.session.last_grid
         compiled = self._compiled()
         if options.cli:
-            return self._test_cli(compiled, options.patterns)
+            return baml_tests.run_command(compiled, options.patterns, self.session.client_override, self.display)
         try:
             return evaluate.run_tests(
                 self.session, compiled, lambda name: BamlFunction(compiled.functions[name], compiled, self.session),
                 options.patterns, options.clients.split(","), repeat=options.repeat, concurrency=options.concurrency)
         except (LookupError, ValueError) as exc:
             raise UsageError(str(exc)) from None
-
-    def _test_cli(self, compiled: Compiled, functions: list[str]) -> Table:
-        unknown = [a for a in functions if a not in compiled.functions]
-        if unknown:
-            raise BamlFunctionNotFound(f"no function {', '.join(unknown)}; the project defines: "
-                                       f"{', '.join(sorted(compiled.functions))}")
-        line = StatusLine("running BAML tests…", self.display)
-        results = baml_tests.run(compiled.files, functions, self.session.client_override,
-                                 lambda n, _: line.update(f"running BAML tests… {n} call{'s' if n != 1 else ''} done"),
-                                 compiled.origins)
-        passed = sum(r.passed for r in results)
-        line.update(f"{len(results)} test{'s' if len(results) != 1 else ''}: {passed} passed, "
-                    f"{len(results) - passed} failed")
-        rows = [[r.test, r.function, "pass" if r.passed else r.status.lower(), r.reason, f"{r.duration:.2f} s"]
-                for r in results]
-        return Table(["test", "function", "result", "reason", "duration"], rows, "baml-magic-tests",
-                     "no BAML test blocks")
 
     def _open_playground(self, name: str) -> Playground:
         if name not in self.bound:
@@ -375,8 +290,14 @@ class BamlMagic(Magics):
         problem = self._store_problem()
         if problem is not None:
             raise UsageError(problem)
+        saved = sum(t.saved_cost for t in self.session.ledger.by_function.values())
         try:
-            return self._cache_report(options, cache)
+            if options.action == "clear":
+                if not options.functions and not options.all:
+                    raise UsageError("%baml cache clear FUNCTION [...] forgets those answers; --all forgets every one")
+                gone = cache.store().clear(None if options.all else options.functions)
+                return f"forgot {gone} answer{'s' if gone != 1 else ''}"
+            return cache_table(cache, saved)
         except (OSError, sqlite3.Error) as exc:
             raise UsageError(f"the response cache {cache.path} can't be read: {exc}") from None
 
@@ -389,22 +310,3 @@ class BamlMagic(Magics):
             return f"can't use {cache.path} as the response cache ({exc}); give a writable file or folder with " \
                    "--path"
         return None
-
-    def _cache_report(self, options: argparse.Namespace, cache: Any) -> Table | str:
-        store = cache.store()
-        if options.action == "clear":
-            if not options.functions and not options.all:
-                raise UsageError("%baml cache clear FUNCTION [...] forgets those answers; --all forgets every one")
-            gone = store.clear(None if options.all else options.functions)
-            return f"forgot {gone} answer{'s' if gone != 1 else ''}"
-        counts = store.count()
-        each = ", ".join(f"{f}: {n}" for f, n in sorted(counts.items()))
-        rows = [["mode", cache.mode + (" (paced replay)" if cache.pace else "")], ["file", str(cache.path)],
-                ["entries", f"{sum(counts.values())}" + (f" ({each})" if each else "")],
-                ["size", f"{store.size() / 1024:.1f} KB"],
-                ["this session", f"{cache.hits} hits, {cache.misses} misses, {cache.stored} stored"],
-                ["tokens saved", f"{cache.saved_in} in, {cache.saved_out} out"]]
-        saved = sum(t.saved_cost for t in self.session.ledger.by_function.values())
-        if saved:
-            rows.append(["cost saved", money(saved)])
-        return Table(["", ""], rows, "baml-magic-cache", "")

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from baml_magic import _export as export
 from baml_magic._checks import checked_count
 from baml_magic._errors import RetryWaitTooLong, interrupted, shown
 from baml_magic._live import Live
@@ -83,6 +84,19 @@ class MapResult:
         return (f"{self.function}.map · {self.status} · {done}{total} done · {failed} failed · {running} in flight"
                 f" · {rate:.1f}/s · {tokens}{' · ' + money(self.cost) if self.cost else ''}"
                 f" · {self.elapsed:.1f} s{' · ' + self.note if self.note else ''}")
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per input: index, status, value or error, tokens, latency."""
+        return [export.row(i, str(state), result, run.usage if run is not None else None,
+                           run.elapsed if run is not None else None)
+                for i, (state, result, run) in enumerate(zip(self.states, self.results, self.runs, strict=True))]
+
+    def to_json(self) -> str:
+        return export.to_json(self.rows(), function=self.function, status=str(self.status), elapsed=self.elapsed)
+
+    def to_pandas(self) -> Any:
+        """One row per input (needs pandas)."""
+        return export.to_pandas(self.rows())
 
     def __repr__(self) -> str:
         return f"<MapResult {self.summary()}>"

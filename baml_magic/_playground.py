@@ -160,7 +160,7 @@ class Playground:
         if fn.spec.client and fn.spec.client not in options:
             options.append(fn.spec.client)
         self.client = widgets.Dropdown(description="client", options=options,
-                                       value=session.client_override or fn.spec.client or (options or [None])[0])
+                                       value=fn.client_in_force or (options or [None])[0])
         self.client.add_class("baml-magic-client")
         self.run_button = widgets.Button(description="Run", icon="play", button_style="primary")
         self.run_button.add_class("baml-magic-run")

@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from baml_magic._signature import short_type
+
 PENDING = "…"
 
 
@@ -132,3 +134,13 @@ class Bound:
         lines = "".join(f"<div><code>{html.escape(s)}</code></div>" for s in self.signatures)
         note = f"<div style='opacity:.7'>{html.escape(self.note)}</div>" if self.note else ""
         return f"<div class='baml-magic-bound'>{lines}{note}</div>"
+
+
+def bound_table(specs: dict[str, Any], override: str | None) -> Table:
+    """``%baml list``: each bound function's parameters, return type, client and where it is defined."""
+    rows = []
+    for name, spec in sorted(specs.items()):
+        params = ", ".join(f"{p}: {short_type(a)}" for p, a in spec.params)
+        rows.append([name, params, short_type(spec.returns), override or spec.client or "", spec.where])
+    return Table(["function", "parameters", "returns", "client", "defined in"], rows, "baml-magic-list",
+                 "no BAML functions bound yet: write a %%baml cell or %baml load a folder")

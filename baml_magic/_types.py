@@ -20,6 +20,20 @@ class Status(str, enum.Enum):
         return self.value
 
 
+class Verdict(str, enum.Enum):
+    """What came of one call of a grid: BAML's verdict on a test block (pass / fail), an ad-hoc input's answer
+    (done), or an error or a cancellation. Compares equal to its string."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    DONE = "done"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class Usage:
     """Tokens a call used, as the provider reported them (None where it did not).

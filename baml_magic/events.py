@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from baml_magic._types import Usage
+from baml_magic._types import Status, Usage
 
 KINDS = ("start", "partial", "finish", "error")
 
@@ -32,7 +32,7 @@ class Event:
     function: str
     args: dict[str, Any]
     client: str | None
-    status: str
+    status: Status
     partial: Any
     value: Any
     error: BaseException | None

@@ -9,7 +9,6 @@ import urllib.request
 import pytest
 
 from baml_magic._batch import BatchError
-from baml_magic.testing import Kernel
 from tests.conftest import CLIENT, STORY, baml_cell
 from tests.test_media import ANTHROPIC
 
@@ -76,20 +75,15 @@ def test_no_batch_api_bad_inputs_and_missing_keys_are_clear_and_send_nothing(she
     assert len(json.loads(urllib.request.urlopen(f"{llm.url}/_stats").read()).get("records", [])) == files_before
 
 
-def test_a_new_kernel_resumes_a_running_batch_by_id(llm, tmp_path) -> None:
+def test_a_new_kernel_resumes_a_running_batch_by_id(llm, tmp_path, kernel_factory) -> None:
     (tmp_path / "tell.baml").write_text(BATCHED.replace("batch_seconds=3", "batch_seconds=6") + TOPICS)
-    first = Kernel(tmp_path)
-    try:
-        first.ok("%load_ext baml_magic\n%baml load .")
-        batch_id = first.ok("job = Tell.batch([f'topic {i}' for i in range(300)])\nprint(job.id)").printed.split()[-1]
-    finally:
-        first.shutdown()
+    first = kernel_factory(tmp_path)
+    first.ok("%load_ext baml_magic\n%baml load .")
+    batch_id = first.ok("job = Tell.batch([f'topic {i}' for i in range(300)])\nprint(job.id)").printed.split()[-1]
+    first.shutdown()
     assert _batch(llm, batch_id)["status"] == "in_progress", "the batch outlives the kernel that sent it"
-    second = Kernel(tmp_path)
-    try:
-        second.ok("%load_ext baml_magic\n%baml load .")
-        out = second.ok(f"job = Tell.batch_resume({batch_id!r})\nvalues = job.result(timeout=60)\n"
-                        "print(job.status, len(values), 'topic 299' in values[299].title.lower())", timeout=90).printed
-    finally:
-        second.shutdown()
+    second = kernel_factory(tmp_path)
+    second.ok("%load_ext baml_magic\n%baml load .")
+    out = second.ok(f"job = Tell.batch_resume({batch_id!r})\nvalues = job.result(timeout=60)\n"
+                    "print(job.status, len(values), 'topic 299' in values[299].title.lower())", timeout=90).printed
     assert out.split() == ["completed", "300", "True"]

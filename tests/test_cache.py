@@ -13,7 +13,6 @@ from pathlib import Path
 import nbformat
 import pytest
 from IPython.core.error import UsageError
-from nbclient import NotebookClient
 
 from baml_magic import CacheMiss
 from baml_magic._cache import Answer, ResponseStore, request_key
@@ -236,7 +235,7 @@ def _timed(nb) -> float:
     return total
 
 
-def test_a_notebook_run_twice_replays_everything_the_second_time(llm, tmp_path: Path) -> None:
+def test_a_notebook_run_twice_replays_everything_the_second_time(llm, tmp_path: Path, run_notebook) -> None:
     one_second = CLIENT.replace('model "local"', 'model "local?seconds=1"')
     cells = ["%load_ext baml_magic", "%%baml\n" + one_second + STORY, "%baml cache on --path .",
              'print(GenerateStory("owls"))', 'print(GenerateStory("bees"))',
@@ -245,8 +244,7 @@ def test_a_notebook_run_twice_replays_everything_the_second_time(llm, tmp_path: 
     for _ in range(2):
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
         before = len(llm.requests())
-        NotebookClient(nb, timeout=120, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+        run_notebook(nb, tmp_path)
         outputs.append([[o.get("text") for o in c.outputs if o.output_type == "stream"] for c in nb.cells[3:]])
         took.append((_timed(nb), len(llm.requests()) - before))
     (first_time, first_sent), (second_time, second_sent) = took

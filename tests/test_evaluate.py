@@ -9,7 +9,6 @@ from pathlib import Path
 import nbformat
 import pytest
 from IPython.core.error import UsageError
-from nbclient import NotebookClient
 from traitlets import TraitError
 
 from baml_magic._grid import GridResult
@@ -175,7 +174,7 @@ def test_compare_puts_inputs_against_clients_and_marks_what_differs(project, llm
     alpha, beta = grid.cell("1. 'apples'", "Alpha")[0], grid.cell("1. 'apples'", "Beta")[0]
     assert alpha.value != beta.value, "two seeds, two answers"
     assert "small" in alpha.checks, "the function's own @check results"
-    from baml_magic._grid import table_html
+    from baml_magic._grid_view import table_html
 
     page = table_html(grid, True)
     assert 'class="baml-differs"' in page and 'data-final="true"' in page
@@ -253,12 +252,12 @@ def test_an_interrupt_mid_grid_closes_every_connection_and_keeps_the_partial_gri
     assert status == "cancelled" and 8 <= int(finished) < int(total) == 40
 
 
-def test_the_grid_fills_live_and_ends_as_a_static_table_in_a_saved_notebook(llm, tmp_path: Path) -> None:
+def test_the_grid_fills_live_and_ends_as_a_static_table_in_a_saved_notebook(llm, tmp_path: Path, run_notebook) -> None:
     (tmp_path / "evals.baml").write_text(PROJECT.replace("client Alpha", "client Slowish"))
     cells = ["%load_ext baml_magic", "%baml load .", "%baml test CountIt::Small Strict::* --clients Alpha,Beta "
              "--repeat 3"]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    run_notebook(nb, tmp_path)
     outputs = nb.cells[2].outputs
     tables = [o["data"]["text/html"] for o in outputs if "baml-magic-grid\"" in o.get("data", {}).get("text/html", "")]
     assert tables and 'data-final="true"' in tables[-1] and tables[-1].count('data-state="done"') == 4

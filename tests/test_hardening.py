@@ -22,7 +22,6 @@ import IPython
 import nbformat
 import pytest
 from IPython.core.error import UsageError
-from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
 from baml_magic import BamlSourceError, UnknownClientError
@@ -126,7 +125,7 @@ def test_a_key_under_any_name_is_scrubbed_from_errors_views_and_requests(shell, 
     assert "[redacted]" in str(caught.value), "the provider did echo it: the scrub is what removed it"
 
 
-def test_an_executed_notebook_with_keys_under_any_names_holds_none_of_them(llm, tmp_path: Path) -> None:
+def test_an_executed_notebook_with_keys_under_any_names_holds_none_of_them(llm, tmp_path: Path, run_notebook) -> None:
     """Every view, error, request display and export of a notebook run with nbclient: grep for the values."""
     keys = {"MY_LLM_CREDS": KEY, "TEAM_PASSPHRASE_X": "pp-" + KEY[::-1], "PLAIN": "plain-" + KEY[:12] + "-v"}
     header_value = "hv-" + KEY[5:20]
@@ -165,8 +164,7 @@ function Leaky2(topic: string) -> string {{
     old = dict(os.environ)
     os.environ.update(env)
     try:
-        NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+        run_notebook(nb, tmp_path, allow_errors=True)
     finally:
         os.environ.clear()
         os.environ.update(old)

@@ -14,7 +14,6 @@ import baml_py
 import nbformat
 import pytest
 from IPython.display import Image as IPythonImage
-from nbclient import NotebookClient
 
 from baml_magic import Image, Pdf
 from baml_magic._media import MediaError, sniff
@@ -109,7 +108,8 @@ def _noise_png(path: Path, side: int) -> bytes:
     return path.read_bytes()
 
 
-def test_a_saved_notebook_shows_the_images_sent_and_stays_small_with_a_five_megabyte_pdf(llm, tmp_path: Path) -> None:
+def test_a_saved_notebook_shows_the_images_sent_and_stays_small_with_a_five_megabyte_pdf(llm, tmp_path: Path,
+                                                                                          run_notebook) -> None:
     big = tmp_path / "big.pdf"
     big.write_bytes(b"%PDF-1.4\n" + os.urandom(5 * 1024 * 1024))
     photo = tmp_path / "photo.png"
@@ -120,7 +120,7 @@ def test_a_saved_notebook_shows_the_images_sent_and_stays_small_with_a_five_mega
              f"SummarizePdf.request({str(big)!r})", "SummarizePdf.last",
              "r = ReadReceipt('receipt.png')", f"r = ReadReceipt({str(photo)!r})"]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    run_notebook(nb, tmp_path)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors, errors
     saved = tmp_path / "out.ipynb"

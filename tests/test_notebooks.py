@@ -9,6 +9,8 @@ import pytest
 
 from scripts.run_demo import run
 
+pytestmark = pytest.mark.kernel  # each notebook runs in a real kernel (nbclient)
+
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
 

@@ -7,7 +7,6 @@ import os
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 import baml_magic.events
 from baml_magic import Usage, local_llm
@@ -161,7 +160,7 @@ def test_event_hooks_see_start_partials_and_finish(shell) -> None:
     assert seen[-1][2] and seen[-1][2] > 0, "finish carries usage"
 
 
-def test_saved_notebook_never_holds_the_key(llm, tmp_path) -> None:
+def test_saved_notebook_never_holds_the_key(llm, tmp_path, run_notebook) -> None:
     cells = [
         "%load_ext baml_magic",
         "%%baml\n" + CLIENT + STORY + KEYED,
@@ -182,8 +181,7 @@ def test_saved_notebook_never_holds_the_key(llm, tmp_path) -> None:
     env_before = os.environ.get("BAML_MAGIC_TEST_API_KEY")
     os.environ["BAML_MAGIC_TEST_API_KEY"] = SECRET
     try:
-        NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+        run_notebook(nb, tmp_path, allow_errors=True)
     finally:
         if env_before is None:
             os.environ.pop("BAML_MAGIC_TEST_API_KEY")

@@ -9,7 +9,6 @@ import time
 import pytest
 
 from baml_magic._ratelimit import WINDOW, Concurrency, Pace
-from baml_magic.testing import Kernel
 from tests.conftest import CLIENT, STORY, baml_cell
 
 
@@ -55,20 +54,18 @@ def test_concurrency_halves_on_429_and_grows_back() -> None:
     assert lanes.now == 16
 
 
-def test_a_map_at_600_rpm_keeps_the_limit_and_the_ideal_pace(llm, tmp_path) -> None:
-    kernel = Kernel(tmp_path)
-    try:
-        kernel.ok("%load_ext baml_magic")
-        kernel.ok("%%baml\n" + CLIENT + 'function Say(x: string) -> string {\n  client Fast\n'
-                  '  prompt #"Say {{ x }}"#\n}\n')
-        llm.reset()
-        started = time.time()
-        kernel.ok("values = Say.map([f'item {i}' for i in range(200)], concurrency=16, rpm=600)", timeout=120)
-        wall = time.time() - started
-        assert kernel.ok("print(len(values), all(isinstance(v, str) and v for v in values))").printed.split()[-2:] \
-            == ["200", "True"]
-    finally:
-        kernel.shutdown()
+def test_a_map_at_600_rpm_keeps_the_limit_and_the_ideal_pace(llm, tmp_path, kernel_factory) -> None:
+    kernel = kernel_factory(tmp_path)
+    kernel.ok("%load_ext baml_magic")
+    kernel.ok("%%baml\n" + CLIENT + 'function Say(x: string) -> string {\n  client Fast\n'
+              '  prompt #"Say {{ x }}"#\n}\n')
+    llm.reset()
+    started = time.time()
+    kernel.ok("values = Say.map([f'item {i}' for i in range(200)], concurrency=16, rpm=600)", timeout=120)
+    wall = time.time() - started
+    assert kernel.ok("print(len(values), all(isinstance(v, str) and v for v in values))").printed.split()[-2:] \
+        == ["200", "True"]
+    kernel.shutdown()
     records = llm.requests()
     times = [r["started"] for r in records]
     assert len(records) == 200

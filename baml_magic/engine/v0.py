@@ -209,3 +209,4 @@ class V0Call:
     def release(self) -> None:
         self._facts = dataclasses.replace(self.facts(), raw=None, headers=())
         self._collector = None
+        self.env, self.tb = {}, None  # a copy of the environment per call in the history would add up

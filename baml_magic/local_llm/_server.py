@@ -3,25 +3,30 @@ faults, and a request log."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import json
-import random
-import re
 import select
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
 from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl
 
 from baml_magic.local_llm._answers import answer_for
 from baml_magic.local_llm._batch_routes import BatchRoutes
 from baml_magic.local_llm._batches import Batches, anthropic_error, openai_error
+from baml_magic.local_llm._state import RequestRecord, ServerState
+from baml_magic.local_llm._wire import (
+    chat_messages,
+    completion_body,
+    media_parts,
+    prompt_text,
+    received,
+    split_model,
+    split_tokens,
+    usage_body,
+)
 
 DEFAULT_TPS = 40.0
 DEFAULT_WORDS = 40
@@ -29,188 +34,8 @@ UNPARSABLE_ANSWER = "I'm sorry, I can only answer in plain words today."
 FAULTS = ("http_500", "http_429", "http_401_echo", "stall", "malformed", "disconnect", "unparsable")
 
 
-@dataclass
-class RequestRecord:
-    """What the server saw of one request."""
-
-    id: int
-    model: str
-    stream: bool
-    fault: str | None
-    started: float
-    first_token: float | None = None
-    ended: float | None = None
-    tokens_planned: int = 0
-    tokens_sent: int = 0
-    prompt_tokens: int = 0
-    outcome: str = "running"  # running | completed | client_closed | fault
-    sent_at: list[float] = field(default_factory=list)  # when each streamed token was written
-    media: list[dict[str, Any]] = field(default_factory=list)  # media parts received: kind, type, bytes, sha256
-    prompt_sha256: str = ""  # of the prompt's text, to tell two runners sent the same prompt
-
-
-@dataclass
-class ServerState:
-    tps: float
-    words: int
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    records: list[RequestRecord] = field(default_factory=list)
-    in_flight: int = 0
-    max_in_flight: int = 0
-    faults_served: dict[str, int] = field(default_factory=dict)
-    draws: dict[str, int] = field(default_factory=dict)  # requests per model that drew a random number
-    batches: Batches = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.batches = Batches(lambda body, anthropic: answer_body(body, anthropic, self.words))
-
-    def draw(self, model: str) -> random.Random:
-        """A random source for this request of ``model``: the same sequence on every run of the server."""
-        with self.lock:
-            served = self.draws.get(model, 0)
-            self.draws[model] = served + 1
-        return random.Random(f"{model}#{served}")
-
-    def take_fault(self, model: str, times: int | None) -> bool:
-        """Whether this request gets the model's fault: always, or only for its first ``times`` requests."""
-        with self.lock:
-            served = self.faults_served.get(model, 0)
-            if times is not None and served >= times:
-                return False
-            self.faults_served[model] = served + 1
-            return True
-
-    def open_record(self, model: str, stream: bool, fault: str | None) -> RequestRecord:
-        with self.lock:
-            record = RequestRecord(len(self.records) + 1, model, stream, fault, time.time())
-            self.records.append(record)
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            return record
-
-    def close_record(self, record: RequestRecord, outcome: str) -> None:
-        with self.lock:
-            record.ended = time.time()
-            record.outcome = outcome
-            self.in_flight -= 1
-
-    def snapshot(self) -> dict[str, Any]:
-        with self.lock:
-            return {
-                "requests": [asdict(r) for r in self.records],
-                "in_flight": self.in_flight,
-                "max_in_flight": self.max_in_flight,
-            }
-
-    def reset(self) -> None:
-        with self.lock:
-            self.records.clear()
-            self.faults_served.clear()
-            self.draws.clear()
-            self.max_in_flight = self.in_flight
-
-
-def _messages(request: dict[str, Any]) -> list[dict[str, Any]]:
-    """A chat request's messages, with Anthropic's separate system prompt (a string or text blocks) first."""
-    system = request.get("system")
-    return ([{"content": system}] if system else []) + (request.get("messages") or [])
-
-
-def usage_body(anthropic: bool, tokens_in: int, tokens_out: int) -> dict[str, int]:
-    if anthropic:
-        return {"input_tokens": tokens_in, "output_tokens": tokens_out}
-    return {"prompt_tokens": tokens_in, "completion_tokens": tokens_out, "total_tokens": tokens_in + tokens_out}
-
-
-def completion_body(anthropic: bool, ident: object, model: str, text: str, tokens_in: int,
-                    tokens_out: int) -> dict[str, Any]:
-    """A whole answer as the provider's response body: an Anthropic message or an OpenAI chat.completion."""
-    usage = usage_body(anthropic, tokens_in, tokens_out)
-    if anthropic:
-        return {"id": f"msg_local_{ident}", "type": "message", "role": "assistant", "model": model,
-                "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
-                "usage": usage}
-    return {"id": f"chatcmpl-local-{ident}", "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": usage}
-
-
-def answer_body(request: dict[str, Any], anthropic: bool, default_words: int) -> dict[str, Any]:
-    """A whole answer to a chat request, as the provider's response body (for batches: no pace, no faults)."""
-    model, params = _split_model(str(request.get("model", "local")))
-    messages = _messages(request)
-    prompt = _prompt_text(messages)
-    text = answer_for(prompt, int(params.get("words", default_words)), _received(_media_parts(messages)),
-                      seed=params.get("seed", ""))
-    return completion_body(anthropic, "batch", model, text, len(_tokens(prompt)), len(_tokens(text)))
-
-
 class ClientClosed(Exception):
     """The client closed the connection before the answer was complete."""
-
-
-def _split_model(model: str) -> tuple[str, dict[str, str]]:
-    name, _, query = model.partition("?")
-    return name, dict(parse_qsl(query))
-
-
-def _tokens(text: str) -> list[str]:
-    return re.findall(r"\s*\S+", text) or [text]
-
-
-def _media(part: dict[str, Any]) -> dict[str, Any] | None:
-    """A media part of a message (OpenAI-style content parts, Anthropic-style blocks), decoded."""
-    kind, media_type, encoded, url = part.get("type", ""), None, None, None
-    if kind == "image_url":
-        url = (part.get("image_url") or {}).get("url")
-    elif kind == "input_audio":
-        audio = part.get("input_audio") or {}
-        encoded, media_type = audio.get("data"), f"audio/{audio.get('format', '')}"
-    elif kind == "file":
-        url = (part.get("file") or {}).get("file_data")
-    elif kind in ("image", "document") and isinstance(part.get("source"), dict):  # Anthropic
-        source = part["source"]
-        encoded, media_type, url = source.get("data"), source.get("media_type"), source.get("url")
-    else:
-        return None
-    if isinstance(url, str) and url.startswith("data:") and ";base64," in url:
-        media_type, encoded = url[5:].split(";base64,", 1)
-    if not isinstance(encoded, str):
-        return {"kind": kind, "media_type": media_type, "url": url, "bytes": None, "sha256": None}
-    try:
-        data = base64.b64decode(encoded)
-    except ValueError:  # not base64 after all: recorded, not decoded
-        return {"kind": kind, "media_type": media_type, "url": None, "bytes": None, "sha256": None}
-    return {"kind": kind, "media_type": media_type, "url": None, "bytes": len(data),
-            "sha256": hashlib.sha256(data).hexdigest()}
-
-
-def _media_parts(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    found = []
-    for message in messages:
-        content = message.get("content")
-        for part in content if isinstance(content, list) else []:
-            media = _media(part) if isinstance(part, dict) else None
-            if media is not None:
-                found.append(media)
-    return found
-
-
-def _received(media: list[dict[str, Any]]) -> str:
-    """What media came, as the offline model says it: ``image/png, 356 bytes, sha256 1f2e3d4c5b6a``."""
-    return "; ".join(f"{m['media_type'] or m['kind']}, {m['bytes']} bytes, sha256 {m['sha256'][:12]}"
-                     if m["bytes"] is not None else f"{m['kind']} at {m['url'] or 'an unreadable source'}"
-                     for m in media)
-
-
-def _prompt_text(messages: list[dict[str, Any]]) -> str:
-    parts = []
-    for message in messages:
-        content = message.get("content", "")
-        if isinstance(content, list):
-            content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-        parts.append(str(content))
-    return "\n".join(parts)
 
 
 class Handler(BatchRoutes):
@@ -301,7 +126,7 @@ class Handler(BatchRoutes):
         self._complete(request)
 
     def _complete(self, request: dict[str, Any]) -> None:
-        model, params = _split_model(str(request.get("model", "local")))
+        model, params = split_model(str(request.get("model", "local")))
         fault = params.get("fault")
         times = int(params["times"]) if "times" in params else None
         if fault and not self.state.take_fault(str(request.get("model")), times):
@@ -315,16 +140,16 @@ class Handler(BatchRoutes):
         stream = bool(request.get("stream"))
         tps = float(params.get("tps", self.state.tps))
         words = int(params.get("words", self.state.words))
-        prompt = _prompt_text(_messages(request))
+        prompt = prompt_text(chat_messages(request))
         record = self.state.open_record(str(request.get("model")), stream, fault)
-        record.prompt_tokens = len(_tokens(prompt))
-        record.media = _media_parts(request.get("messages") or [])
+        record.prompt_tokens = len(split_tokens(prompt))
+        record.media = media_parts(request.get("messages") or [])
         record.prompt_sha256 = hashlib.sha256(prompt.encode()).hexdigest()
         # seed= makes a client answer differently from another; vary=1 makes each answer differ from the last
         salt = params.get("seed", "") + (f"#{chance.random()}" if chance is not None and "vary" in params else "")
         text = UNPARSABLE_ANSWER if fault == "unparsable" else \
-            answer_for(prompt, words, _received(record.media), seed=salt)
-        tokens = _tokens(text)
+            answer_for(prompt, words, received(record.media), seed=salt)
+        tokens = split_tokens(text)
         record.tokens_planned = len(tokens)
         if "seconds" in params:  # a fixed duration for the whole answer
             tps = len(tokens) / max(float(params["seconds"]), 1e-3)

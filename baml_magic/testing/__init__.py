@@ -159,6 +159,10 @@ class Kernel:
         return at
 
     def shutdown(self) -> None:
+        """Stop the kernel (once: a second call does nothing)."""
+        if getattr(self, "_down", False):
+            return
+        self._down = True
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=True)
 
