@@ -41,6 +41,8 @@ class Background:
         except KeyboardInterrupt:
             raise interrupted(f"waiting for {self.run.function}", "it is still running; .cancel() stops it") \
                 from None
+        finally:
+            self.live.finish_if_ended()  # the view's final frame is out before result() returns
 
     def wait_view(self, timeout: float = 5.0) -> None:
         """Wait until the view has drawn the end state (tests, scripts)."""

@@ -17,6 +17,7 @@ import heapq
 import itertools
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from types import TracebackType
 
@@ -43,6 +44,7 @@ class Live:
         self._drawn = 0.0
 
     def start(self) -> Live:
+        _active.add(self)
         _scheduler().add(self, time.monotonic() + self.interval)
         return self
 
@@ -86,6 +88,24 @@ class Live:
                 return
             _safely(self._final)
             self._done.set()
+        _active.discard(self)
+
+    def finish_if_ended(self) -> None:
+        """Draw the final frame now, on this thread, if the source has finished (else leave it refreshing)."""
+        with self._lock:
+            if self._done.is_set() or not self._finished():
+                return
+        self._finish()
+
+
+_active: weakref.WeakSet[Live] = weakref.WeakSet()  # started, final frame not drawn yet
+
+
+def finish_ended() -> None:
+    """Every view whose source has finished gets its final frame now (a cell ends: before it goes idle, so a
+    saved notebook holds the final frame however busy the machine is)."""
+    for live in list(_active):
+        live.finish_if_ended()
 
 
 def _safely(step: Callable[[], None]) -> None:

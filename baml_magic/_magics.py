@@ -31,6 +31,7 @@ from baml_magic._codegen import default_cache_dir, writable_cache_dir
 from baml_magic._commands import COMMANDS, documented, help_text
 from baml_magic._errors import BamlFunctionNotFound
 from baml_magic._function import BamlFunction
+from baml_magic._live import finish_ended
 from baml_magic._media import Limits as media_limits
 from baml_magic._playground import Playground
 from baml_magic._prices import checked_prices
@@ -125,6 +126,7 @@ class BamlMagic(Magics):
         self._cell_id = getattr(info, "cell_id", None)
 
     def _post_run_cell(self, result: Any) -> None:
+        finish_ended()  # views whose calls ended draw their final frame before the cell goes idle
         if isinstance(result.error_in_exec, KeyboardInterrupt):
             self.session.cancel_foreground()
         else:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 
 import pytest
 
 from baml_magic._batch import BatchError
+from baml_magic.testing import wait_until
 from tests.conftest import CLIENT, STORY, baml_cell
 from tests.test_media import ANTHROPIC
 
@@ -37,7 +37,7 @@ def test_ten_thousand_inputs_come_back_typed_and_in_order(shell, llm) -> None:
 def test_cancel_cancels_the_provider_batch_and_keeps_what_finished(shell, llm) -> None:
     baml_cell(shell, BATCHED + TOPICS)
     job = shell.user_ns["Tell"].batch([f"topic {i}" for i in range(100)], poll=0.1)
-    time.sleep(1.0)
+    wait_until(lambda: _batch(llm, job.id)["request_counts"]["completed"] >= 5, what="some items to finish")
     job.cancel()
     assert job.wait(10) and job.status == "cancelled" and _batch(llm, job.id)["status"] == "cancelled"
     results = job.result(on_error="return")
@@ -69,10 +69,14 @@ def test_no_batch_api_bad_inputs_and_missing_keys_are_clear_and_send_nothing(she
                                       'function G(x: string) -> string {\n  client Gemini\n  prompt #"{{ x }}"#\n}\n')
     with pytest.raises(BatchError, match=r"no batch API .*use Fn\.map"):
         shell.user_ns["G"].batch(["a"])
-    files_before = len(json.loads(urllib.request.urlopen(f"{llm.url}/_stats").read()).get("records", []))
+    def sent() -> tuple[int, int]:  # files uploaded, and chat requests
+        files = json.loads(urllib.request.urlopen(f"{llm.base_url}/files").read())["data"]
+        return len(files), len(llm.requests())
+
+    before = sent()
     with pytest.raises(TypeError, match="input 1"):
         shell.user_ns["GenerateStory"].batch(["fine", 3, "fine"])
-    assert len(json.loads(urllib.request.urlopen(f"{llm.url}/_stats").read()).get("records", [])) == files_before
+    assert sent() == before, "nothing was uploaded or sent"
 
 
 def test_a_new_kernel_resumes_a_running_batch_by_id(llm, tmp_path, kernel_factory) -> None:

@@ -16,6 +16,7 @@ from IPython.core.error import UsageError
 
 from baml_magic import CacheMiss
 from baml_magic._cache import Answer, ResponseStore, request_key
+from baml_magic.testing import wait_until
 from tests.conftest import CLIENT, STORY, baml_cell
 
 SLOW = CLIENT.replace("Fast", "Slow").replace('model "local"', 'model "local?tps=20&words=60"')
@@ -102,7 +103,7 @@ def test_record_mode_always_calls_and_keeps_the_newest(ns, llm, shell) -> None:
 
 def test_a_cancelled_or_failed_call_is_not_kept(ns, llm, shell) -> None:
     handle = ns["SlowStory"].start("a long night")
-    time.sleep(0.5)
+    wait_until(lambda: handle.partial is not None, what="a partial")
     handle.cancel()
     assert handle.status == "cancelled" and handle.partial is not None
     with pytest.raises(Exception, match="500"):
@@ -114,6 +115,7 @@ def test_a_cancelled_or_failed_call_is_not_kept(ns, llm, shell) -> None:
     assert _sent(llm) == before + 1 and ns["SlowStory"].last.cached is None, "the re-run calls the model again"
 
 
+@pytest.mark.slow
 def test_paced_replay_takes_the_recorded_time(ns, llm, shell) -> None:
     ns["SlowStory"]("dawn")
     recorded = ns["SlowStory"].last.elapsed

@@ -15,7 +15,7 @@ from baml_magic._grid import GridResult
 from baml_magic._prices import cost, price_for
 from baml_magic._test_blocks import read_tests
 from baml_magic._types import Usage
-from baml_magic.testing import Kernel
+from baml_magic.testing import Kernel, wait_until
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -126,6 +126,7 @@ def test_test_blocks_read_as_data() -> None:
     assert corpus["RankTwo"].args["candidates"][1] == {"name": "Grace", "skills": ["compilers"], "years": 30}
 
 
+@pytest.mark.slow
 def test_verdicts_equal_baml_s_own_runner_on_every_client(project, llm) -> None:
     """Each test x client: the grid's verdict is the one baml-cli test gives with that client."""
     grid = project.run_line_magic("baml", "test --clients Alpha,Beta,Down")
@@ -202,6 +203,7 @@ def test_prices_give_costs_where_known_and_never_a_guess(project, llm) -> None:
     assert magic.prices == {"local": (1.0, 2.0)}, "a bad price changes nothing"
 
 
+@pytest.mark.slow
 def test_the_offline_model_can_make_clients_differ_fail_and_vary(llm) -> None:
     import urllib.request
 
@@ -242,7 +244,7 @@ def test_an_interrupt_mid_grid_closes_every_connection_and_keeps_the_partial_gri
     assert sum(r["outcome"] == "running" for r in llm.requests()) > 0, "calls are in flight"
     at = grid_kernel.interrupt()
     grid_kernel.collect(msg_id, execution, timeout=30)
-    time.sleep(0.3)
+    wait_until(lambda: not [r for r in llm.requests() if r["outcome"] == "running"], what="every request to end")
     closed = [r for r in llm.requests() if r["outcome"] == "client_closed"]
     assert closed and all(r["ended"] - at < 0.05 for r in closed), [round(r["ended"] - at, 3) for r in closed]
     assert not [r for r in llm.requests() if r["outcome"] == "running"]

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from baml_magic.testing import wait_until
 from tests.conftest import CLIENT, STORY, Execution, Kernel
 
 SLOW = CLIENT.replace("Fast", "Slow").replace('model "local"', 'model "local?tps=20&words=30"')
@@ -131,7 +132,7 @@ def test_interrupt_during_top_level_await(story_kernel: Kernel, llm) -> None:
 def test_interrupt_of_a_one_piece_call(story_kernel: Kernel, llm) -> None:
     # stream=False blocks in baml-py on the kernel's main thread: ipykernel's SIGINT must still abort it.
     msg_id, execution = story_kernel.start("SlowStory.with_options(stream=False)('a gale')")
-    time.sleep(0.8)
+    wait_until(lambda: llm.requests() and llm.requests()[-1]["outcome"] == "running", what="the request")
     at = story_kernel.interrupt()
     story_kernel.collect(msg_id, execution, timeout=10)
     assert execution.status == "error" and execution.reply["content"]["ename"] == "KeyboardInterrupt"
@@ -154,7 +155,7 @@ def test_interrupt_before_the_first_token(story_kernel: Kernel, llm) -> None:
           + "function" + STORY.split("function", 1)[1].replace("GenerateStory", "Waits")
           .replace("client Fast", "client Stalled"))
     msg_id, execution = story_kernel.start("Waits('nothing yet')")
-    time.sleep(0.8)
+    wait_until(lambda: llm.requests() and llm.requests()[-1]["outcome"] == "running", what="the request")
     at = story_kernel.interrupt()
     story_kernel.collect(msg_id, execution, timeout=10)
     assert execution.reply["content"]["ename"] == "KeyboardInterrupt"
@@ -195,8 +196,7 @@ def test_playground_runs_and_stops_through_widget_comms(story_kernel: Kernel, ll
     after = story_kernel.drain(3, until=lambda ms: any(
         "cancelled" in json.dumps(m["content"]) for m in status_updates(ms)))
     assert any("cancelled" in json.dumps(m["content"]) for m in status_updates(after))
-    time.sleep(0.1)
-    record = llm.requests()[-1]
+    record = wait_until(lambda: (r := llm.requests()[-1])["outcome"] != "running" and r, what="the request to end")
     assert record["outcome"] == "client_closed" and record["ended"] - stopped_at < 1.0
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from baml_magic import local_llm
 from baml_magic.local_llm._answers import answer_for
+from baml_magic.testing import wait_until
 
 
 def test_answer_fits_nested_schema() -> None:
@@ -81,11 +82,10 @@ def test_server_records_client_closing_the_connection(llm: local_llm.LocalLLM) -
     sock.sendall(f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                  f"Content-Length: {len(body)}\r\n\r\n{body}".encode())
     sock.recv(4096)
-    time.sleep(0.2)
+    wait_until(lambda: llm.requests()[-1]["tokens_sent"] > 0, what="tokens to flow")
     closed_at = time.time()
     sock.close()
-    time.sleep(0.3)
-    record = llm.requests()[-1]
+    record = wait_until(lambda: (r := llm.requests()[-1])["outcome"] != "running" and r, what="the close to be seen")
     assert record["outcome"] == "client_closed"
     assert record["ended"] - closed_at < 0.05
     assert 0 < record["tokens_sent"] < record["tokens_planned"]

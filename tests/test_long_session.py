@@ -29,6 +29,6 @@ def test_two_thousand_calls_with_the_live_view_keep_memory_flat_and_close_every_
     assert after_all - after_100 < 10, f"kernel grew {after_all - after_100:.1f} MiB from call 100 to {CALLS}"
     comms_after = int(kernel.ok("print(len(get_comm_manager().comms))").printed.strip().splitlines()[-1])
     assert comms_after == comms_before, "every widget model opened for a view was closed"
-    row = kernel.ok("print([r for r in _BamlUsage().rows if r[0] == 'Quick'][0][:4])".replace(
-        "_BamlUsage()", "get_ipython().run_line_magic('baml', 'usage')")).text
+    row = kernel.ok("rows = get_ipython().run_line_magic('baml', 'usage').rows\n"
+                    "print([r for r in rows if r[0] == 'Quick'][0][:4])").printed
     assert f"'Quick', '{CALLS}', '0', '0'" in row, row  # every call counted, none failed, though history keeps 1000

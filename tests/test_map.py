@@ -9,6 +9,7 @@ import time
 import pytest
 from baml_py.errors import BamlClientHttpError
 
+from baml_magic.testing import wait_until
 from tests.conftest import CLIENT, baml_cell
 
 ECHO = """
@@ -91,7 +92,7 @@ def test_interrupt_closes_every_connection_and_keeps_finished_results(shell, llm
     interrupted = time.time() + 0.8
     with pytest.raises(KeyboardInterrupt):
         ns["Echo"].map([f"long {i}" for i in range(20)], concurrency=5)
-    time.sleep(0.2)
+    wait_until(lambda: llm.stats()["in_flight"] == 0, what="every request to end")
     records = llm.requests()
     assert len(records) == 5 and llm.stats()["in_flight"] == 0
     assert all(r["outcome"] == "client_closed" for r in records)

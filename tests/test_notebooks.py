@@ -25,12 +25,13 @@ def test_notebook_runs_headless_and_shows_results(notebook: Path, tmp_path: Path
         data = output.get("data", {})
         if "application/vnd.jupyter.widget-view+json" in data:
             assert "text/html" in data and "text/plain" in data, "no widget-only output"
-    views = [o["data"]["text/html"] for o in outputs if "baml-magic-view" in o.get("data", {}).get("text/html", "")]
+    views = [o["data"]["text/html"] for o in outputs
+             if any(k in o.get("data", {}).get("text/html", "") for k in ("baml-magic-view", "baml-magic-grid"))]
     html = exported.read_text()
     for view in views:
         assert 'data-status="' in view
-    if views:
-        assert 'data-status="done"' in html, "the HTML export shows the final results"
+    assert views, "every demo notebook shows a call's view or a grid"
+    assert 'data-status="done"' in html, "the HTML export shows the final results"
     # A live view is a widget bundle whose HTML fallback is a baml-magic-view; at the end it is replaced.
     live_views_left = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
                        and "baml-magic-view" in o["data"].get("text/html", "")]

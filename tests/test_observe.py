@@ -12,6 +12,7 @@ import baml_magic.events
 from baml_magic import Usage, local_llm
 from baml_magic._clients import UnknownClientError
 from baml_magic._errors import MissingEnvVarError
+from baml_magic.testing import wait_until
 from tests.conftest import CLIENT, STORY, baml_cell
 
 SECRET = "sk-test-0123456789abcdefSECRET"
@@ -227,6 +228,5 @@ test Long {
     with pytest.raises(KeyboardInterrupt):
         shell.run_line_magic("baml", "test --cli")
     assert time.monotonic() - started < 4.0, "stopped at the interrupt, not at the end of the test"
-    time.sleep(0.3)
-    record = llm.requests()[-1]
+    record = wait_until(lambda: (r := llm.requests()[-1])["outcome"] != "running" and r, what="the request to end")
     assert record["outcome"] == "client_closed" and record["tokens_sent"] < record["tokens_planned"]

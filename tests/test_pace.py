@@ -9,6 +9,7 @@ import time
 import pytest
 
 from baml_magic._ratelimit import WINDOW, Concurrency, Pace
+from baml_magic.testing import wait_until
 from tests.conftest import CLIENT, STORY, baml_cell
 
 
@@ -99,8 +100,8 @@ def test_idle_timeout_ends_a_stalled_stream_and_keeps_the_partial(shell, llm) ->
         story("owls", idle_timeout=0.5)
     assert time.monotonic() - started < 3.0
     assert story.last.status == "error" and story.last.partial is not None
-    time.sleep(0.2)
-    assert llm.requests()[-1]["outcome"] == "client_closed"
+    assert wait_until(lambda: llm.requests()[-1]["outcome"] != "running", what="the request to end") \
+        and llm.requests()[-1]["outcome"] == "client_closed"
     with pytest.raises(ValueError, match="idle_timeout must be a positive"):
         story("owls", idle_timeout=-1)
     results = story.map(["a", "b"], idle_timeout=0.5, on_error="return")

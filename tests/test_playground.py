@@ -8,6 +8,7 @@ import time
 import pytest
 
 from baml_magic._playground import Playground
+from baml_magic.testing import wait_until
 from tests.conftest import CLIENT, STORY, baml_cell
 
 SLOW = CLIENT.replace("Fast", "Slow").replace('model "local"', 'model "local?tps=20&words=30"')
@@ -39,8 +40,7 @@ def ns(shell):
 
 
 def _closed(llm) -> dict:
-    time.sleep(0.1)
-    record = llm.requests()[-1]
+    record = wait_until(lambda: (r := llm.requests()[-1])["outcome"] != "running" and r, what="the request to end")
     assert record["outcome"] == "client_closed" and record["tokens_sent"] < record["tokens_planned"]
     return record
 
@@ -51,8 +51,7 @@ def test_start_runs_in_the_background_and_cancel_closes_the_connection(ns, llm) 
     handle = ns["SlowStory"].start("bees")
     assert time.monotonic() - started < 0.5, "start returns at once"
     assert not handle.done
-    time.sleep(0.7)
-    assert handle.partial is not None
+    wait_until(lambda: handle.partial is not None, what="a partial")
     stopped_at = time.time()
     handle.view.stop_button.click()
     record = _closed(llm)
@@ -91,7 +90,8 @@ def test_playground_run_fills_tabs_and_history(ns, llm) -> None:
     assert "tokens out: " in pg.panes["Usage"].value
     pg.client.value = "Slow"
     pg.run_button.click()
-    time.sleep(0.6)
+    wait_until(lambda: (llm.requests()[-1]["tokens_sent"] > 0 and llm.requests()[-1]["outcome"] == "running"),
+               what="the second run to stream")
     pg.stop_button.click()
     pg.wait()
     _closed(llm)

@@ -273,6 +273,7 @@ test Fine {
 # -- the offline model reads every output format ---------------------------------------------------
 
 
+@pytest.mark.slow
 def test_offline_answers_fit_every_rendered_format(shell) -> None:
     """Each format BAML renders (options included) is parsed back by BAML from the offline answer."""
     baml_cell(shell, CLIENT + '''

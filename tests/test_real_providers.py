@@ -13,6 +13,7 @@ import pytest
 
 from baml_magic._batch_wire import BatchError, Wire
 from baml_magic._replies import read_stream, retry_after
+from baml_magic.testing import wait_until
 from tests.conftest import CLIENT, STORY, baml_cell
 
 BATCHING = CLIENT.replace('model "local"', 'model "local?batch_seconds=0.5&item_error_every=3"')
@@ -117,7 +118,7 @@ def test_anthropic_batch_counts_wait_for_the_end(shell) -> None:
     baml_cell(shell, ANTHROPIC.replace('model "local"', 'model "local?batch_seconds=2"') +
               'function Hi(x: string) -> string {\n  client Claude\n  prompt #"{{ _.role("user") }} Say {{ x }}"#\n}\n')
     job = shell.user_ns["Hi"].batch(["a", "b"], poll=0.1)
-    time.sleep(0.5)
+    wait_until(lambda: job.status == "in_progress", what="the batch to be in progress")
     assert job.status == "in_progress" and "counts results when the batch ends" in job.summary()
     assert len(job.result(timeout=20)) == 2 and job.progress.results_url
     assert "counts results" not in job.summary()

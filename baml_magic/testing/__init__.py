@@ -5,6 +5,7 @@ Needs the ``test`` extra (jupyter_client, ipykernel).
 
 from __future__ import annotations
 
+import atexit
 import os
 import time
 from dataclasses import dataclass, field
@@ -42,6 +43,21 @@ function GenerateStory(prompt: string) -> Story {
 """
 
 
+def wait_until(condition: Any, timeout: float = 10.0, what: str = "") -> Any:
+    """Wait for ``condition()`` to be true (checked every 10 ms), rather than for a guessed time; its value.
+
+    Raises ``TimeoutError`` saying ``what`` was waited for: a slow machine waits longer, never fails sooner.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"waited {timeout:g} s for {what or 'a condition'}")
+        time.sleep(0.01)
+
+
 class TestingShell(InteractiveShell):
     """An in-process IPython shell whose run_cell raises the cell's error instead of printing it."""
 
@@ -49,6 +65,14 @@ class TestingShell(InteractiveShell):
         result = super().run_cell(raw_cell, *args, **kwargs)  # type: ignore[no-untyped-call]
         result.raise_error()
         return result
+
+    @classmethod
+    def clear_instance(cls) -> None:
+        """Forget the shell, and its exit hook: IPython runs a full reset and collection at exit for every shell
+        it ever made (0.4 s each; a test suite that makes hundreds waited minutes to exit)."""
+        if cls.initialized():
+            atexit.unregister(cls.instance().atexit_operations)
+        super().clear_instance()
 
 
 @dataclass
