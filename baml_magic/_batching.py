@@ -3,6 +3,7 @@ a handle whose answers the engine parses into the function's type."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from baml_magic._errors import interrupted
 from baml_magic._map import as_call
 from baml_magic._prices import price_for
 from baml_magic._samples import sample_args
+from baml_magic.local_llm import _expect as offline
 
 if TYPE_CHECKING:  # the function module calls this one
     from baml_magic._function import BamlFunction
@@ -36,6 +38,9 @@ def send(fn: BamlFunction, inputs: Iterable[Any], poll: float) -> BatchJob:
         bodies.append((index, request.body.text()))
     if wire is None:
         raise ValueError(f"{name}.batch: no inputs; nothing was sent")
+    hint = fn.returns_hint
+    if hint is not None and offline.is_offline_model(wire.base):
+        offline.tell(wire.base, [(offline.prompt_key(json.loads(body)), hint) for _, body in bodies])
     try:
         batch_id, total = submit(wire, bodies, name)
     except KeyboardInterrupt:

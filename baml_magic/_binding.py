@@ -47,8 +47,13 @@ class Binder:
             self.bound.pop(name, None)
 
 
-def bound_note(note: str, taken: list[str]) -> str:
+def bound_note(note: str, taken: list[str], *others: str) -> str:
     """What a cell or a load bound says under its signatures, with the names a variable of the user's kept."""
     kept = (f"not bound: {', '.join(taken)} (a variable of yours has that name; rename it or `del` it, then run "
             "this again)") if taken else ""
-    return "; ".join(n for n in (note, kept) if n)
+    return "; ".join(n for n in (note, kept, *others) if n)
+
+
+def notes_of(compiled: Compiled, labels: list[str]) -> list[str]:
+    """The compile's notes about these sources (what was just run or loaded), each once."""
+    return [n for n in dict.fromkeys(compiled.notes) if any(n.startswith(label + ":") for label in labels)]

@@ -122,3 +122,11 @@ _FILE_ARG = re.compile(r'(\bfile\s+)"([^"\n]+)"')
 def rebase_files(block_text: str, rewrite: Callable[[str], str]) -> str:
     """A test block with each ``file "path"`` passed through ``rewrite(path) -> path``."""
     return _FILE_ARG.sub(lambda m: f'{m.group(1)}"{rewrite(m.group(2))}"', block_text)
+
+
+_ALIASED = re.compile(r'^[ \t]*(\w+)\b[^\n]*?@alias\(\s*(?:"([^"\n]*)"|([\w\-.]+))\s*\)', re.M)
+
+
+def aliases(block_text: str) -> dict[str, str]:
+    """A class's fields (or an enum's values) renamed with ``@alias``: name -> the name a model answers with."""
+    return {m.group(1): m.group(2) if m.group(2) is not None else m.group(3) for m in _ALIASED.finditer(block_text)}

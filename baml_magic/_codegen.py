@@ -27,7 +27,14 @@ from typing import Any
 import baml_py
 import typing_extensions
 
+from baml_magic._aliases import Aliases
 from baml_magic._errors import clean_message
+
+
+def baml_version() -> str:
+    """The installed baml-py's BAML version (what the generator and runtime speak)."""
+    return str(baml_py.baml_py.get_version())
+
 
 GENERATOR_FILE = "_baml_magic_generator.baml"
 _loaded: dict[str, TypeModules] = {}
@@ -57,7 +64,7 @@ def default_cache_dir() -> Path:
 
 
 def project_hash(files: dict[str, str]) -> str:
-    digest = hashlib.sha256(baml_py.baml_py.get_version().encode())
+    digest = hashlib.sha256(baml_version().encode())
     for name in sorted(files):
         digest.update(name.encode() + b"\0" + files[name].encode() + b"\0")
     return digest.hexdigest()[:20]
@@ -93,7 +100,7 @@ class Generation:
                 "generator baml_magic {\n"
                 '  output_type "python/pydantic"\n'
                 f'  output_dir "{(self.work / "out").as_posix()}"\n'
-                f'  version "{baml_py.baml_py.get_version()}"\n'
+                f'  version "{baml_version()}"\n'
                 "}\n"
             )
         # At log level "error" the generator says why it failed (at "off" only "Failed to build BAML runtime").
@@ -275,8 +282,10 @@ def signatures(client_dir: Path, modules: TypeModules) -> dict[str, GeneratedSig
         return eval(_QUOTED_TYPE.sub(r"\1", source), namespace)  # generated code of BAML's own generator
 
     result = {}
+    aliases = Aliases(modules.types)
     for match in _METHOD.finditer(body):
-        params = tuple((name, evaluate(annotation)) for name, annotation in _split_params(match.group(2)))
-        result[match.group(1)] = GeneratedSignature(params, evaluate(match.group(3)))
+        params = tuple((name, aliases.resolve(evaluate(annotation))) for name, annotation in
+                       _split_params(match.group(2)))
+        result[match.group(1)] = GeneratedSignature(params, aliases.resolve(evaluate(match.group(3))))
     _signatures[client_dir] = result
     return result

@@ -20,13 +20,14 @@ from baml_magic._redact import scrub
 from baml_magic._run import Run
 from baml_magic._types import Status
 from baml_magic._worker import worker
+from baml_magic.local_llm import _expect as offline
 
 
 def can_run_here(run: Run) -> bool:
     """Whether ``run_here`` may make this call: an answer in one piece, no deadline, stall watch or cache
     (those need the worker's loop), and a thread a SIGINT can reach."""
     return not run.stream and run.cache is None and run.options.timeout is None \
-        and run.options.idle_timeout is None and can_watch()
+        and run.options.idle_timeout is None and run.returns_hint is None and can_watch()
 
 
 def begin(run: Run) -> Run:
@@ -67,6 +68,8 @@ async def drive(run: Run) -> None:
             deadline = asyncio.get_running_loop().call_later(run.options.timeout, run.cancel, "timeout")
         if run.options.idle_timeout is not None:
             watchdog = asyncio.ensure_future(_watch_idle(run, run.options.idle_timeout))
+        if run.returns_hint is not None:
+            await _tell_offline_model(run)
         key = await replay.cache_key(run) if run.cache is not None else None
         if key is not None:
             replayed = await replay.lookup(run, key)
@@ -86,6 +89,22 @@ async def drive(run: Run) -> None:
             deadline.cancel()
         if watchdog is not None:
             watchdog.cancel()
+
+
+async def _tell_offline_model(run: Run) -> None:
+    """A prompt that writes its format by hand: tell the offline model (only it) what the function returns."""
+    hint = run.returns_hint
+    try:
+        request = await run.call.request()
+    except Exception:  # noqa: BLE001 - the call itself will say what is wrong
+        return
+    url, body = str(request.url), request.body.json()
+
+    def tell() -> None:
+        if hint is not None and offline.is_offline_model(url):
+            offline.tell(url, [(offline.prompt_key(body), hint)])
+
+    await asyncio.to_thread(tell)
 
 
 async def _watch_idle(run: Run, idle: float) -> None:

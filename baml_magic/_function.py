@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import Iterable, Sized
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -33,6 +34,7 @@ from baml_magic._session import Session
 from baml_magic._signature import Arguments, docstring, python_signature
 from baml_magic._streams import AsyncPartialStream, PartialStream
 from baml_magic._views import NullView, View, make_view
+from baml_magic.local_llm import _expect as offline
 
 if TYPE_CHECKING:  # the playground module builds on this one
     from baml_magic._playground import Playground
@@ -63,10 +65,8 @@ class BamlFunction:
 
     def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, sending: bool = True,
                  ) -> tuple[dict[str, Any], CallOptions, str | None, str | None]:
-        """Arguments checked, options, the client in force and the override to send (if any).
-
-        Only a call that sends a request needs the client's environment variables.
-        """
+        """Arguments checked, options, the client in force and the override to send (if any); only a call that
+        sends a request needs the client's environment variables."""
         options = self.options
         try:
             for option in _CALL_OPTIONS:
@@ -104,7 +104,8 @@ class BamlFunction:
         cache = self._session.cache
         run = Run(self.spec.name, values, self.compiled.engine, client=client,
                   override=override, options=options, stream=stream,
-                  cache=cache if cache.mode != "off" else None, returns=self.spec.baml_signature, env=env)
+                  cache=cache if cache.mode != "off" else None, returns=self.spec.baml_signature, env=env,
+                  returns_hint=self.returns_hint)
         self._session.record(run, foreground)
         return run
 
@@ -243,6 +244,14 @@ class BamlFunction:
     def batch_resume(self, batch_id: str, *, poll: float = POLL_SECONDS) -> BatchJob:
         """A handle on a batch sent before (by ``Fn.batch``, in this kernel or another), from its id."""
         return batching.resume(self, batch_id, poll)
+
+    @functools.cached_property
+    def returns_hint(self) -> dict[str, Any] | None:
+        """The return type to tell the offline model, for a prompt that writes its output format by hand."""
+        if self.spec.returns is str or "ctx.output_format" in (self.spec.prompt or ""):
+            return None
+        hint: dict[str, Any] = offline.notation(self.spec.returns, self.compiled.aliases)
+        return hint
 
     @property
     def client_in_force(self) -> str | None:

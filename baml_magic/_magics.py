@@ -25,7 +25,7 @@ from baml_magic import _clients as clients
 from baml_magic import _evaluate as evaluate
 from baml_magic import _render as render
 from baml_magic import _usage as usage
-from baml_magic._binding import Binder, bound_note
+from baml_magic._binding import Binder, bound_note, notes_of
 from baml_magic._cache import MODES, cache_file, cache_table
 from baml_magic._codegen import default_cache_dir, writable_cache_dir
 from baml_magic._commands import COMMANDS, documented, help_text
@@ -183,7 +183,7 @@ class BamlMagic(Magics):
         note = "" if names else "no functions in this cell; the project compiled"
         shown = [n for n in names if n not in taken]
         display(Bound([python_signature(compiled.functions[n]) for n in shown[:Bound.LIMIT + 1]],
-                      bound_note(note, taken), total=len(shown)))
+                      bound_note(note, taken, *notes_of(compiled, [source.label])), total=len(shown)))
 
     def _load(self, options: argparse.Namespace) -> None:
         targets = [t.strip("'\"") for t in options.targets]
@@ -214,7 +214,7 @@ class BamlMagic(Magics):
         if dropped:
             note += f"; no longer bound (not named): {', '.join(dropped)}"
         display(Bound([python_signature(compiled.functions[n]) for n in names[:Bound.LIMIT + 1]],
-                      bound_note(note, taken), total=len(names)))
+                      bound_note(note, taken, *notes_of(compiled, [s.label for s in new])), total=len(names)))
 
     def _list(self, options: argparse.Namespace) -> Table:
         return render.bound_table({n: fn.spec for n, fn in self.bound.items()}, self.session.client_override)

@@ -17,7 +17,7 @@ from baml_py.errors import BamlError
 
 from baml_magic import _codegen as codegen
 from baml_magic import _lexer as sources
-from baml_magic._blocks import FunctionFacts, env_references, function_facts, one_line_options
+from baml_magic._blocks import FunctionFacts, aliases, env_references, function_facts, one_line_options
 from baml_magic._errors import BamlCompileError, BamlSourceError, Diagnostic, clean_message, parse_diagnostics
 from baml_magic._providers import SHORTHAND_KEYS
 from baml_magic._redact import watch
@@ -67,6 +67,8 @@ class Compiled:
     files: dict[str, str]
     bindable: set[str] = field(default_factory=set)  # functions the user asked to bind
     origins: dict[str, Path] = field(default_factory=dict)  # file -> where its text came from
+    notes: list[str] = field(default_factory=list)  # what a user should know of the load (versions)
+    aliases: dict[str, dict[str, str]] = field(default_factory=dict)  # class or enum -> name -> its @alias
 
 
 class Project:
@@ -211,7 +213,27 @@ def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
     # A cell's relative paths (media in test blocks) are the notebook's: its working directory.
     origins = {s.filename: Path(s.key) if not s.is_cell else Path.cwd() / "cell.baml" for s in ordered}
     engine.use_types(types)
-    return Compiled(engine, types, functions, clients, files, bindable, origins)
+    notes = version_notes(ordered)
+    renamed = {block.name: named for s in ordered for block in live[s.key] if block.kind in ("class", "enum")
+               and (named := aliases(s.text[block.start:block.end]))}
+    return Compiled(engine, types, functions, clients, files, bindable, origins, notes, renamed)
+
+
+_VERSION = re.compile(r'^\s*version\s+"([^"]+)"', re.M)
+
+
+def version_notes(ordered: list[Source]) -> list[str]:
+    """A line for each generator block that names another BAML version than the one installed (as BAML's own
+    CLI warns): the project still loads, with the installed runtime."""
+    installed = codegen.baml_version()
+    notes = []
+    for s in ordered:
+        for block in sources.split_blocks(s.text):
+            found = _VERSION.search(s.text[block.start:block.end]) if block.kind == "generator" else None
+            if found is not None and found.group(1) != installed:
+                notes.append(f"{s.label}: generator {block.name} names BAML {found.group(1)}; running with the "
+                             f"installed baml-py {installed}")
+    return notes
 
 
 def _find_function(name: str, ordered: list[Source]) -> tuple[Source, FunctionFacts | None, int] | None:

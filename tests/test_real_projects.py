@@ -139,12 +139,13 @@ def test_corpus_project_binds_every_function_and_answers_offline(shell, project:
     folder = CORPUS / project
     shell.run_line_magic("baml", f"load {folder}")
     bound = _bound_here(shell, folder)
-    declared = {name for path in folder.glob("*.baml") for name in HEADER.findall(path.read_text())}
+    declared = {name for path in folder.rglob("*.baml") for name in HEADER.findall(path.read_text())}
     assert set(bound) == declared, "every function BAML compiled is bound"
     for name, fn in sorted(bound.items()):
         sig = inspect.signature(fn)
         assert list(sig.parameters) == _param_names(fn.spec.baml_signature), name
         assert all(p.annotation is not typing.Any for p in sig.parameters.values()), name
+        assert "ForwardRef" not in repr(fn.spec.params) + repr(fn.spec.returns), f"{name}: every name resolved"
         args = sample_args(fn)
         prompt = fn.prompt(**args)
         assert prompt.messages and any(m.content.strip() for m in prompt.messages), name

@@ -41,10 +41,6 @@ def quiet() -> None:
     baml_py.baml_py.set_log_level("OFF")
 
 
-def version() -> str:
-    return str(baml_py.baml_py.get_version())
-
-
 def registry(client: str | None) -> baml_py.ClientRegistry | None:
     """A ClientRegistry making ``client`` the primary (a project client or a shorthand), or None."""
     if client is None:

@@ -16,6 +16,7 @@ from typing import Any
 from baml_magic.local_llm._answers import answer_for
 from baml_magic.local_llm._batch_routes import BatchRoutes
 from baml_magic.local_llm._batches import Batches, anthropic_error, openai_error
+from baml_magic.local_llm._expect import WHOAMI
 from baml_magic.local_llm._state import RequestRecord, ServerState
 from baml_magic.local_llm._wire import (
     chat_messages,
@@ -97,6 +98,8 @@ class Handler(BatchRoutes):
             return
         if self.path == "/_stats":
             self._send_json(200, self.state.snapshot())
+        elif self.path == "/_whoami":  # how baml_magic knows it may tell this server a function's return type
+            self._send_json(200, {"server": WHOAMI})
         elif self.path.rstrip("/").endswith("/models"):
             self._send_json(200, {"object": "list", "data": [{"id": "local", "object": "model"}]})
         else:
@@ -108,6 +111,11 @@ class Handler(BatchRoutes):
         raw = self.rfile.read(length) if length else b""
         if self.path == "/_reset":
             self.state.reset()
+            self._send_json(200, {"ok": True})
+            return
+        if self.path == "/_expect":
+            items = json.loads(raw or b"[]")
+            self.state.expect(items if isinstance(items, list) else [])
             self._send_json(200, {"ok": True})
             return
         route = self.path.split("?", 1)[0].rstrip("/")
@@ -148,7 +156,8 @@ class Handler(BatchRoutes):
         # seed= makes a client answer differently from another; vary=1 makes each answer differ from the last
         salt = params.get("seed", "") + (f"#{chance.random()}" if chance is not None and "vary" in params else "")
         text = UNPARSABLE_ANSWER if fault == "unparsable" else \
-            answer_for(prompt, words, received(record.media), seed=salt)
+            answer_for(prompt, words, received(record.media), seed=salt,
+                       returns=self.state.returns_of(record.prompt_sha256))
         tokens = split_tokens(text)
         record.tokens_planned = len(tokens)
         if "seconds" in params:  # a fixed duration for the whole answer

@@ -5,11 +5,14 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from baml_magic.local_llm._batches import Batches
 from baml_magic.local_llm._wire import answer_body
+
+EXPECTED_MAX = 100_000  # return types told ahead of their prompts, kept at most
 
 
 @dataclass
@@ -43,9 +46,23 @@ class ServerState:
     faults_served: dict[str, int] = field(default_factory=dict)
     draws: dict[str, int] = field(default_factory=dict)  # requests per model that drew a random number
     batches: Batches = field(init=False)
+    expected: OrderedDict[str, Any] = field(default_factory=OrderedDict)  # prompt sha256 -> its return type
 
     def __post_init__(self) -> None:
-        self.batches = Batches(lambda body, anthropic: answer_body(body, anthropic, self.words))
+        self.batches = Batches(lambda body, anthropic: answer_body(body, anthropic, self.words, self.returns_of))
+
+    def expect(self, items: list[dict[str, Any]]) -> None:
+        """Return types for prompts about to come (``_expect``), the newest kept (a bounded table)."""
+        with self.lock:
+            for item in items:
+                self.expected[str(item.get("prompt_sha256"))] = item.get("returns")
+                self.expected.move_to_end(str(item.get("prompt_sha256")))
+            while len(self.expected) > EXPECTED_MAX:
+                self.expected.popitem(last=False)
+
+    def returns_of(self, prompt_sha256: str) -> Any:
+        with self.lock:
+            return self.expected.get(prompt_sha256)
 
     def draw(self, model: str) -> random.Random:
         """A random source for this request of ``model``: the same sequence on every run of the server."""

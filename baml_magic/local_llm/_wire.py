@@ -7,6 +7,7 @@ import base64
 import hashlib
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -38,13 +39,17 @@ def completion_body(anthropic: bool, ident: object, model: str, text: str, token
             "usage": usage}
 
 
-def answer_body(request: dict[str, Any], anthropic: bool, default_words: int) -> dict[str, Any]:
-    """A whole answer to a chat request, as the provider's response body (for batches: no pace, no faults)."""
+def answer_body(request: dict[str, Any], anthropic: bool, default_words: int,
+                returns_of: Callable[[str], Any] = lambda _: None) -> dict[str, Any]:
+    """A whole answer to a chat request, as the provider's response body (for batches: no pace, no faults).
+
+    ``returns_of(prompt sha256)``: the return type the client told for this prompt, if it did.
+    """
     model, params = split_model(str(request.get("model", "local")))
     messages = chat_messages(request)
     prompt = prompt_text(messages)
     text = answer_for(prompt, int(params.get("words", default_words)), received(media_parts(messages)),
-                      seed=params.get("seed", ""))
+                      seed=params.get("seed", ""), returns=returns_of(hashlib.sha256(prompt.encode()).hexdigest()))
     return completion_body(anthropic, "batch", model, text, len(split_tokens(prompt)), len(split_tokens(text)))
 
 

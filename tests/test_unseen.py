@@ -1,0 +1,101 @@
+"""Issue #24: projects nobody here has seen. Hand-written formats answered by the declared type, classifiers
+that read their input, recursive aliases resolved in signatures, other BAML versions named in one line."""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import json
+
+import pytest
+
+from baml_magic.local_llm import _expect as offline
+from baml_magic.local_llm._answers import answer_for, classify
+from baml_magic.testing.replay import replay_server
+from tests.conftest import CLIENT, baml_cell
+
+HANDWRITTEN = CLIENT + '''
+class Step {
+  thought string
+  tool "search" | "answer"
+}
+class Turn {
+  sutra_memory string @alias("memory")
+  steps Step[]
+  finished bool @alias("done")
+}
+function Plan(task: string) -> Turn {
+  client Fast
+  prompt #"
+    Task: {{ task }}
+    Reply with JSON like:
+    ```json
+    {"memory": "...", /* what you remember */ "steps": [{"thought": "...", "tool": "search|answer"}] "done": false}
+    ```
+  "#
+}
+'''
+
+
+class Sentiment(enum.Enum):
+    POSITIVE = "POSITIVE"
+    NEGATIVE = "NEGATIVE"
+    NEUTRAL = "NEUTRAL"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("The soup was cold and the waiter rude.", "NEGATIVE"), ("Lovely food, friendly staff!", "POSITIVE"),
+    ("It is a chair.", "NEUTRAL"), ("Five stars, the kids adore it.", "POSITIVE"),
+])
+def test_a_sentiment_classifier_reads_its_input(text: str, expected: str) -> None:
+    prompt = f"Classify the review as POSITIVE, NEGATIVE or NEUTRAL.\nReview: {text}"
+    assert classify(["POSITIVE", "NEGATIVE", "NEUTRAL"], prompt) == {expected}
+    assert answer_for(prompt, returns=offline.notation(Sentiment)) == expected
+
+
+def test_value_words_decide_other_classifiers() -> None:
+    assert classify(["Bug", "FeatureRequest", "Question"], "Ticket: the app crashes, a bug in settings") == {"Bug"}
+    assert classify(["SPAM", "NOT_SPAM"], "hello there") == {"SPAM", "NOT_SPAM"}, "no evidence: every value"
+
+
+def test_a_hand_written_format_is_answered_with_the_declared_type(shell, llm) -> None:
+    baml_cell(shell, HANDWRITTEN)
+    plan = shell.user_ns["Plan"]
+    for value in (plan("find owls"), plan.with_options(stream=False)("find owls")):
+        assert type(value).__name__ == "Turn" and value.sutra_memory and value.steps
+        assert all(step.tool in ("search", "answer") for step in value.steps)
+        assert "owls" in value.sutra_memory, "sentences on the prompt's topic"
+    values = plan.batch(["a", "b"], poll=0.1).result(timeout=30)
+    assert [type(v).__name__ for v in values] == ["Turn", "Turn"]
+
+
+def test_the_return_type_is_told_only_to_the_offline_model(llm) -> None:
+    assert offline.is_offline_model(llm.base_url + "/chat/completions")
+    assert not offline.is_offline_model("https://api.openai.com/v1/chat/completions"), "never asked"
+    with replay_server() as other:  # a server on loopback that is not the offline model
+        other.use({"source": "a stand-in", "body": {"status": 404, "json": {}}})
+        assert not offline.is_offline_model(other.url + "/v1/chat/completions")
+
+
+def test_recursive_aliases_resolve_in_signatures_and_take_arguments(shell) -> None:
+    baml_cell(shell, CLIENT + '''
+type JsonValue = int | float | bool | string | null | JsonValue[] | map<string, JsonValue>
+function Echo(data: JsonValue) -> JsonValue {
+  client Fast
+  prompt #"{{ data }}"#
+}
+''')
+    echo = shell.user_ns["Echo"]
+    annotation = inspect.signature(echo).parameters["data"].annotation
+    assert "ForwardRef" not in repr(annotation) and "JsonValue" in repr(annotation)
+    prompt = echo.prompt({"a": [1, {"b": None}]})
+    assert json.loads(prompt.messages[-1].content.replace("none", "null")) == {"a": [1, {"b": None}]}
+    with pytest.raises(TypeError, match="data"):
+        echo(object())
+
+
+def test_another_baml_version_is_named_in_one_line(shell, capsys) -> None:
+    baml_cell(shell, 'generator target {\n  output_type "python/pydantic"\n  version "0.55.0"\n}\n' + CLIENT)
+    out = capsys.readouterr().out
+    assert "generator target names BAML 0.55.0; running with the installed baml-py" in out
+    assert out.count("0.55.0") == 1
