@@ -85,7 +85,7 @@ def test_a_new_kernel_resumes_a_running_batch_by_id(llm, tmp_path, kernel_factor
     first.ok("%load_ext baml_magic\n%baml load .")
     batch_id = first.ok("job = Tell.batch([f'topic {i}' for i in range(300)])\nprint(job.id)").printed.split()[-1]
     first.shutdown()
-    assert _batch(llm, batch_id)["status"] == "in_progress", "the batch outlives the kernel that sent it"
+    assert _batch(llm, batch_id)["status"] in ("validating", "in_progress"), "the batch outlives its kernel"
     second = kernel_factory(tmp_path)
     second.ok("%load_ext baml_magic\n%baml load .")
     out = second.ok(f"job = Tell.batch_resume({batch_id!r})\nvalues = job.result(timeout=60)\n"

@@ -121,12 +121,12 @@ def test_each_block_compiled_on_its_own_means_what_it_meant_in_the_file(shell, p
     shell.run_line_magic("baml", f"load {folder}")
     whole = {n: python_signature(f.spec) for n, f in _bound_here(shell, folder).items()}
     cells = []
-    for path in sorted(folder.glob("*.baml")):
+    for n, path in enumerate(sorted(folder.rglob("*.baml"))):
         text = path.read_text()
         blocks = sources.split_blocks(text)
         assert blocks, path
-        cells += [Source(f"cell:{path.stem}-{i}", f"cell {i}", f"cells/{path.stem}_{i}.baml", text[b.start:b.end])
-                  for i, b in enumerate(blocks)]
+        cells += [Source(f"cell:{n}-{path.stem}-{i}", f"cell {i}", f"cells/{n}_{path.stem}_{i}.baml",
+                         text[b.start:b.end]) for i, b in enumerate(blocks)]
     compiled = Project(Path(os.environ["BAML_MAGIC_CACHE"])).update(cells)
     assert {n: python_signature(spec) for n, spec in compiled.functions.items()} == whole
 
