@@ -38,8 +38,10 @@ class BatchJob:
 
     def __init__(self, function: str, batch_id: str, total: int, wire: Wire, parse: Callable[[str], Any], *,
                  display: str, refresh_hz: float, poll: float = POLL_SECONDS,
-                 price_of: Callable[[str | None], Price | None] = lambda _: None) -> None:
+                 price_of: Callable[[str | None], Price | None] = lambda _: None,
+                 on_results: Callable[[BatchJob, str | None], None] = lambda job, model: None) -> None:
         self.function = function
+        self._on_results = on_results  # told once the answers are read (traces)
         self.id = batch_id
         self.wire = wire
         self.progress = Progress(total=total)
@@ -174,6 +176,7 @@ class BatchJob:
                 except Exception as exc:  # noqa: BLE001 - a parse failure belongs to its item
                     results.append(scrub(exc))
             self._results = results
+            self._on_results(self, got.model)
         if on_error == "raise":
             for value in self._results:
                 if isinstance(value, BaseException):

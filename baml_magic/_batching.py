@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from baml_magic._batch import POLL_SECONDS, BatchJob
-from baml_magic._batch_wire import Wire, submit
+from baml_magic._batch_wire import BatchItemError, Wire, submit
 from baml_magic._checks import checked_timeout
 from baml_magic._errors import interrupted
 from baml_magic._map import as_call
@@ -73,6 +73,17 @@ def _job(fn: BamlFunction, batch_id: str, total: int, wire: Wire, poll: float) -
     def parse(text: str) -> Any:
         return engine.parse(fn.spec.name, text, partial=False, client=override, tb=options.tb, env=dict(os.environ))
 
+    def traced(job: BatchJob, model: str | None) -> None:
+        """The batch as a span, with a span for each item under it, once its answers are read."""
+        tracing = session.tracing
+        attributes = {"baml.function": job.function, "baml.batch.id": job.id, "baml.batch.status": job.status,
+                      "gen_ai.usage.input_tokens": job.usage.input_tokens,
+                      "gen_ai.usage.output_tokens": job.usage.output_tokens, "baml.cost_usd": job.cost}
+        with tracing.group(f"baml.batch {job.function}", **attributes) as span:
+            for value in job.rows():
+                tracing.item(span, job.function, model, None if value["error"] is None else
+                             BatchItemError(value["error"]))
+
     return BatchJob(fn.spec.name, batch_id, total, wire, parse, display=session.settings.display,
                     refresh_hz=session.settings.refresh_hz, poll=poll,
-                    price_of=lambda model: price_for(model, session.settings.prices))
+                    price_of=lambda model: price_for(model, session.settings.prices), on_results=traced)

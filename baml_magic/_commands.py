@@ -47,6 +47,11 @@ _CACHE.add_argument("--path", help="the cache file, or a folder for responses.sq
 _CACHE.add_argument("--pace", action="store_true", help="replay at the recorded pace instead of at once")
 _CACHE.add_argument("--no-pace", dest="pace", action="store_false")
 _CACHE.set_defaults(pace=None)
+_TRACE = _parser("trace", "OpenTelemetry GenAI spans for every call (OTEL_EXPORTER_OTLP_* honoured): on, off, "
+                            "info (the default), flush (send what was recorded now)")
+_TRACE.add_argument("action", nargs="?", default="info", choices=["on", "off", "info", "flush"])
+_TRACE.add_argument("--content", action="store_true", default=None,
+                    help="on: record prompts and answers too (scrubbed of secrets)")
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ COMMANDS: dict[str, Command] = {
     "load": Command(_LOAD, "_load"), "list": Command(_LIST, "_list"), "client": Command(_CLIENT, "_client"),
     "clients": Command(_CLIENTS, "_clients"), "usage": Command(_USAGE, "_usage"), "test": Command(_TEST, "_test"),
     "playground": Command(_PLAYGROUND, "_playground"), "cache": Command(_CACHE, "_cache"),
+    "trace": Command(_TRACE, "_trace"),
 }
 _HELP = _parser("help", "this help, or one command's: every option with what it does")
 _HELP.add_argument("topic", nargs="?", metavar="COMMAND")

@@ -100,9 +100,11 @@ def run_tests(session: Session, compiled: Compiled, function_for: Callable[[str]
     grid = GridResult("test", "BAML tests", [c.row for c in cases], columns, repeat)
     session.last_grid = grid
     settings = session.settings
-    run_grid(grid, cases, start_on(function_for), concurrency=concurrency, display=settings.display,
-             refresh_hz=settings.refresh_hz, max_retry_wait=settings.max_retry_wait, cost_of=session.cost_of,
-             kept_in="%baml test --last")
+    with session.tracing.group("baml.test", **{"baml.grid.rows": len(cases), "baml.grid.clients": columns,
+                                                "baml.grid.repeat": repeat}):
+        run_grid(grid, cases, start_on(function_for), concurrency=concurrency, display=settings.display,
+                 refresh_hz=settings.refresh_hz, max_retry_wait=settings.max_retry_wait, cost_of=session.cost_of,
+                 kept_in="%baml test --last")
     return grid
 
 
@@ -124,9 +126,11 @@ def compare(fn: Callee, session: Session, inputs: Iterable[Any], client_names: I
                       checked_clients(client_names, fn.compiled), repeat)
     session.last_compare[fn.spec.name] = grid
     settings = session.settings
-    run_grid(grid, cases, start_on(lambda _: fn), concurrency=concurrency, display=settings.display,
-             refresh_hz=settings.refresh_hz, max_retry_wait=settings.max_retry_wait, cost_of=session.cost_of,
-             kept_in=f"{fn.spec.name}.last_compare")
+    with session.tracing.group(f"baml.compare {fn.spec.name}", **{"baml.function": fn.spec.name,
+                                                                   "baml.grid.clients": grid.clients}):
+        run_grid(grid, cases, start_on(lambda _: fn), concurrency=concurrency, display=settings.display,
+                 refresh_hz=settings.refresh_hz, max_retry_wait=settings.max_retry_wait, cost_of=session.cost_of,
+                 kept_in=f"{fn.spec.name}.last_compare")
     return grid
 
 

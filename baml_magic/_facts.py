@@ -27,3 +27,6 @@ class Facts:
     retry_after: float | None = None  # seconds a 429 answer asked to wait
     hint: str | None = None  # how to get real token counts, when they are estimated
     headers: tuple[dict[str, Any], ...] = ()  # what each attempt sent (their values are secrets)
+    params: dict[str, Any] = field(default_factory=dict)  # the request's sampling settings (temperature, ...)
+    request: str | None = None  # the answering request's body (for traces that record content; dropped early)
+    attempts: tuple[tuple[str, str, int | None], ...] = ()  # (client, provider, HTTP status) of each attempt

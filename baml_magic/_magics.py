@@ -32,13 +32,15 @@ from baml_magic._commands import COMMANDS, documented, help_text
 from baml_magic._errors import BamlFunctionNotFound
 from baml_magic._function import BamlFunction
 from baml_magic._live import finish_ended
+from baml_magic._loading import load_folder
 from baml_magic._media import Limits as media_limits
 from baml_magic._playground import Playground
 from baml_magic._prices import checked_prices
-from baml_magic._project import Compiled, cell_source, folder_sources
+from baml_magic._project import Compiled, cell_source
 from baml_magic._render import Bound, Table
 from baml_magic._session import Session
 from baml_magic._signature import python_signature
+from baml_magic._trace import TracingUnavailable
 
 
 @magics_class
@@ -71,6 +73,8 @@ class BamlMagic(Magics):
         config=True)
     max_media_mb = Float(50.0, help="The largest media file, bytes or data: URL a call reads, in MB (checked "
                                     "before reading; a larger one is a one-line error).").tag(config=True)
+    trace = Bool(False, help="OpenTelemetry GenAI spans for every call (needs baml_magic[otel]; the standard "
+                             "OTEL_EXPORTER_OTLP_* variables say where they go).").tag(config=True)
     prices = Dict(help="Prices by model, (input, output) US dollars per million tokens, over the built-in table "
                        "(e.g. {'gpt-4o-mini': (0.15, 0.6)}).").tag(config=True)
 
@@ -98,14 +102,31 @@ class BamlMagic(Magics):
 
     @validate("max_media_mb")
     def _valid_media_limit(self, proposal: Any) -> Any:
-        value = proposal["value"]
-        if not math.isfinite(value) or value <= 0:
-            raise TraitError(f"max_media_mb must be a positive number of MB, got {value!r}")
-        return value
+        if not math.isfinite(proposal["value"]) or proposal["value"] <= 0:
+            raise TraitError(f"max_media_mb must be a positive number of MB, got {proposal['value']!r}")
+        return proposal["value"]
 
     @observe("max_media_mb")
     def _media_limit_changed(self, change: Any = None) -> None:
         media_limits.max_bytes = int(self.max_media_mb * 1e6)
+
+    @observe("trace")
+    def _trace_changed(self, change: Any = None) -> None:
+        tracing = self.session.tracing
+        try:
+            tracing.start() if self.trace else tracing.stop() if tracing.enabled else None
+        except TracingUnavailable as exc:
+            self.trace = False
+            raise UsageError(str(exc)) from None
+
+    def _trace(self, options: argparse.Namespace) -> Table | str:
+        if options.action in ("on", "off"):
+            if options.content is not None:
+                self.session.tracing.content = options.content
+            self.trace = options.action == "on"
+        elif options.action == "flush":
+            return "spans sent" if self.session.tracing.flush() else "some spans were not sent in time"
+        return Table(["", ""], self.session.tracing.describe(), "baml-magic-trace", "")
 
     @observe("cache", "cache_path", "cache_pace")
     def _cache_changed(self, change: Any = None) -> None:
@@ -119,8 +140,6 @@ class BamlMagic(Magics):
             return cache_file(self.cache_path)
         base = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
         return cache_file(writable_cache_dir(base))
-
-    # -- cell tracking -----------------------------------------------------------
 
     def _pre_run_cell(self, info: Any) -> None:
         self._cell_id = getattr(info, "cell_id", None)
@@ -186,25 +205,11 @@ class BamlMagic(Magics):
                       bound_note(note, taken, *notes_of(compiled, [source.label])), total=len(shown)))
 
     def _load(self, options: argparse.Namespace) -> None:
-        targets = [t.strip("'\"") for t in options.targets]
-        directory = Path("baml_src")
-        if targets and (Path(targets[0]).is_dir() or not targets[0].isidentifier() or not directory.is_dir()):
-            directory, targets = Path(targets[0]), targets[1:]
         try:
-            new = folder_sources(directory, frozenset(targets) if targets else None)
+            directory, new, compiled, here = load_folder(self.session.project, options.targets)
         except FileNotFoundError as exc:
             raise UsageError(str(exc)) from None
         root = str(directory.resolve())
-        stale = tuple(k for k in self.session.project.sources if k.startswith(root + "/"))
-        project = self.session.project
-        before = project.sources, project.compiled
-        compiled = project.update(new, drop=stale)
-        here = {n for n, spec in compiled.functions.items() if spec.source_key.startswith(root + "/")}
-        unknown = [a for a in targets if a not in here]
-        if unknown:
-            project.sources, project.compiled = before  # nothing changes on a bad name
-            raise BamlFunctionNotFound(
-                f"{directory} has no function {', '.join(unknown)}; it defines: {', '.join(sorted(here))}")
         was_bound = set(self.bound)
         taken = self.binder.bind_all(compiled)
         names = [n for n, spec in compiled.functions.items()

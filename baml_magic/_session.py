@@ -13,6 +13,7 @@ from baml_magic._map import MapResult
 from baml_magic._prices import cost, price_for
 from baml_magic._project import Project
 from baml_magic._run import Run
+from baml_magic._trace import Tracing
 from baml_magic._usage import Ledger
 
 
@@ -57,6 +58,7 @@ class Session:
     cache: ResponseCache = field(default_factory=ResponseCache)
     last_grid: Any = None  # the last %baml test grid (a GridResult)
     last_compare: dict[str, Any] = field(default_factory=dict)  # each function's last compare (a GridResult)
+    tracing: Tracing = field(default_factory=Tracing)  # OpenTelemetry spans, when switched on
 
     @classmethod
     def create(cls, settings: Settings, cache_dir: Path | None = None) -> Session:
@@ -72,6 +74,8 @@ class Session:
         elif previous is not None:
             previous.listeners.append(Run.compact)
         self.last[run.function] = run
+        if self.tracing.enabled:
+            self.tracing.follow(run, self.cost_of)
         run.listeners.append(lambda ended: self.ledger.add(
             ended, self.cost_of(ended), self.cost_of(ended, saved=True) if ended.cached is not None else None))
         if foreground:

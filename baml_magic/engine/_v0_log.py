@@ -61,11 +61,14 @@ def read_log(log: Any, *, status_code: int | None = None) -> Facts:
     if usage is None:
         usage, hint = _estimate(calls, raw, chosen, reply)
     request = getattr(chosen, "http_request", None)
-    headers = []
+    headers, attempts = [], []
     for call in calls:
         with contextlib.suppress(Exception):  # an attempt that never built a request sent nothing
             if call.http_request is not None:
                 headers.append(dict(call.http_request.headers))
+        response = getattr(call, "http_response", None)
+        attempts.append((str(getattr(call, "client_name", "?")), str(getattr(call, "provider", "?")),
+                         response.status if response is not None else None))
     wait = None
     if status_code == 429:
         for call in reversed(calls):
@@ -74,8 +77,9 @@ def read_log(log: Any, *, status_code: int | None = None) -> Facts:
                 wait = retry_after(response.headers)
                 if wait is not None:
                     break
+    model, params, body = _request_facts(request)
     return Facts(usage, getattr(chosen, "provider", None), getattr(chosen, "client_name", None),
-                 _request_model(request) or reply.model, raw, reply, wait, hint, tuple(headers))
+                 model or reply.model, raw, reply, wait, hint, tuple(headers), params, body, tuple(attempts))
 
 
 def _baml_usage(log: Any) -> Usage | None:
@@ -102,14 +106,23 @@ def _estimate(calls: list[Any], raw: str | None, chosen: Any, reply: Reply) -> t
     return usage, hint
 
 
-def _request_model(request: Any) -> str | None:
-    """The model a request named: in its JSON body, or (Google) in its URL ``.../models/NAME:generateContent``."""
+SAMPLING = ("temperature", "top_p", "top_k", "max_tokens", "max_completion_tokens", "stop", "seed",
+            "frequency_penalty", "presence_penalty")
+
+
+def _request_facts(request: Any) -> tuple[str | None, dict[str, Any], str | None]:
+    """What a request named: its model (in its JSON body, or Google's URL ``.../models/NAME:generateContent``),
+    its sampling settings, and its body's text."""
     if request is None:
-        return None
-    model = None
+        return None, {}, None
+    model, params, text = None, {}, None
     with contextlib.suppress(Exception):  # a body that is not JSON names no model
-        model = request.body.json().get("model")
+        text = request.body.text()
+        body = request.body.json()
+        model = body.get("model")
+        settings = {**body, **(body.get("generationConfig") or {})}  # Google keeps them apart
+        params = {k: settings[k] for k in SAMPLING if settings.get(k) is not None}
     if not model:
         found = re.search(r"/models/([^/:?]+)", str(request.url))
         model = found.group(1) if found else None
-    return str(model) if model else None
+    return (str(model) if model else None), params, text

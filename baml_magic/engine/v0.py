@@ -203,6 +203,6 @@ class V0Call:
         return reply_of(selected_call(log), whole=True).problem() if log is not None else None
 
     def release(self) -> None:
-        self._facts = dataclasses.replace(self.facts(), raw=None, headers=())
+        self._facts = dataclasses.replace(self.facts(), raw=None, headers=(), request=None)
         self._collector = None
         self.env, self.tb = {}, None  # a copy of the environment per call in the history would add up

@@ -1,0 +1,212 @@
+"""OpenTelemetry spans for every call, following the GenAI semantic conventions, streamed calls included.
+
+One CLIENT span per call, named ``{operation} {model}`` (``chat gpt-4o-mini``), started when the call
+is made (its parent is whatever span is current: a map's, a grid's, a batch's, or the user's own) and
+ended when it ends, on whatever thread that is. Attributes: ``gen_ai.operation.name``,
+``gen_ai.provider.name``, ``gen_ai.request.model`` / ``gen_ai.response.model``, the request's
+sampling settings, ``gen_ai.usage.*``, ``gen_ai.response.finish_reasons``, ``error.type``; our own
+under ``baml.*`` (function, client, cost, cache, attempts). Time to first token is an event. Prompt
+and answer content only when asked (``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`` or
+``%baml trace on --content``), scrubbed of secrets like every other output.
+
+OpenTelemetry is imported only when tracing is switched on: off costs one boolean test per call.
+An existing tracer provider is used as it is; otherwise one is made that exports over OTLP/HTTP,
+configured by the standard ``OTEL_EXPORTER_OTLP_*`` and ``OTEL_SERVICE_NAME`` variables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from baml_magic._errors import short_error
+from baml_magic._providers import messages_of
+from baml_magic._redact import redact
+from baml_magic._run import Run
+from baml_magic._types import Status
+
+CONTENT_VARIABLE = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+# BAML's provider names as OpenTelemetry's well-known gen_ai.provider.name values (others as BAML names them)
+PROVIDERS = {"openai": "openai", "openai-responses": "openai", "azure-openai": "azure.ai.openai",
+             "anthropic": "anthropic", "google-ai": "gcp.gemini", "vertex-ai": "gcp.vertex_ai",
+             "aws-bedrock": "aws.bedrock"}
+
+
+class TracingUnavailable(ImportError):
+    """OpenTelemetry is not installed."""
+
+
+class Tracing:
+    """The session's tracing: off, or on with a tracer from the process's (or our own) tracer provider."""
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.content = os.environ.get(CONTENT_VARIABLE, "").lower() == "true"
+        self.provider: Any = None
+        self.own_provider = False  # made here (and so flushed here), not the user's
+        self._tracer: Any = None
+        self.spans = 0
+
+    def start(self, *, content: bool | None = None) -> None:
+        """Switch tracing on (importing OpenTelemetry now); ``content``: record prompts and answers."""
+        try:
+            from opentelemetry import trace
+        except ImportError:
+            raise TracingUnavailable("tracing needs OpenTelemetry: pip install 'baml_magic[otel]'") from None
+        if content is not None:
+            self.content = content
+        if self.provider is None:
+            current = trace.get_tracer_provider()
+            if type(current).__name__ in ("ProxyTracerProvider", "NoOpTracerProvider"):
+                current, self.own_provider = _own_provider(), True
+            self.provider = current
+        self._tracer = self.provider.get_tracer("baml_magic")
+        self.enabled = True
+
+    def stop(self) -> None:
+        """Switch tracing off; what was recorded is sent first."""
+        self.flush()
+        self.enabled = False
+
+    def flush(self, timeout_ms: int = 10_000) -> bool:
+        """Send the spans recorded so far (True when the exporter took them all in time)."""
+        flush = getattr(self.provider, "force_flush", None)
+        return bool(flush(timeout_ms)) if flush is not None else True
+
+    def describe(self) -> list[list[str]]:
+        """``%baml trace info``: whether it is on, where spans go, whether content is recorded."""
+        endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or \
+            os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://localhost:4318 (OTLP/HTTP default)"
+        provider = "none yet" if self.provider is None else \
+            f"baml_magic's own, exporting to {endpoint}" if self.own_provider else \
+            f"the process's ({type(self.provider).__name__})"
+        return [["tracing", "on" if self.enabled else "off"], ["tracer provider", provider],
+                ["content", "recorded (scrubbed of secrets)" if self.content else f"not recorded ({CONTENT_VARIABLE})"],
+                ["spans this session", str(self.spans)]]
+
+    # -- spans ---------------------------------------------------------------------------
+
+    def follow(self, run: Run, cost_of: Any) -> None:
+        """A span for this call, from now until it ends (its parent: the span current on this thread)."""
+        from opentelemetry import trace
+
+        span = self._tracer.start_span("chat", kind=trace.SpanKind.CLIENT, start_time=time.time_ns(),
+                                       attributes={"gen_ai.operation.name": "chat", "baml.function": run.function})
+        self.spans += 1
+        run.listeners.append(lambda ended: _safely(_end, span, ended, cost_of(ended), self.content))
+
+    @contextlib.contextmanager
+    def group(self, name: str, **attributes: Any) -> Iterator[Any]:
+        """A parent span for many calls (a map, a grid, a batch): current on this thread while they start."""
+        if not self.enabled:
+            yield None
+            return
+        from opentelemetry import trace
+
+        with self._tracer.start_as_current_span(name, kind=trace.SpanKind.INTERNAL,
+                                                attributes=_clean(attributes)) as span:
+            self.spans += 1
+            yield span
+
+    def item(self, parent: Any, function: str, model: str | None, failed: BaseException | None) -> None:
+        """A span for one item of a batch, under the batch's span."""
+        if not self.enabled or parent is None:
+            return
+        from opentelemetry import trace
+
+        context = trace.set_span_in_context(parent)
+        with self._tracer.start_as_current_span(f"chat {model or 'batch'}", context=context,
+                                                kind=trace.SpanKind.CLIENT) as span:
+            span.set_attributes(_clean({"gen_ai.operation.name": "chat", "gen_ai.request.model": model,
+                                        "baml.function": function, "baml.batch": True}))
+            if failed is not None:
+                _fail(span, failed)
+            self.spans += 1
+
+
+def _own_provider() -> Any:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    service = os.environ.get("OTEL_SERVICE_NAME", "baml_magic")
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    return provider
+
+
+def _safely(step: Any, *args: Any) -> None:
+    with contextlib.suppress(Exception):  # a span that can't be finished never breaks the call it traces
+        step(*args)
+
+
+def _clean(attributes: dict[str, Any]) -> dict[str, Any]:
+    """Attributes OpenTelemetry takes (no None), every text scrubbed of secrets."""
+    out: dict[str, Any] = {}
+    for key, value in attributes.items():
+        if value is None:
+            continue
+        if isinstance(value, str):
+            value = redact(value)
+        elif isinstance(value, (list, tuple)):
+            value = [redact(v) if isinstance(v, str) else v for v in value]
+        out[key] = value
+    return out
+
+
+def _fail(span: Any, error: BaseException) -> None:
+    from opentelemetry.trace import Status as SpanStatus
+    from opentelemetry.trace import StatusCode
+
+    span.set_attribute("error.type", type(error).__name__)
+    span.set_status(SpanStatus(StatusCode.ERROR, redact(short_error(error))[:500]))
+
+
+def _ns(run: Run, monotonic: float) -> int:
+    return int((run.started_at + (monotonic - run.start)) * 1e9)
+
+
+def _end(span: Any, run: Run, cost: float | None, content: bool) -> None:
+    facts = run.facts
+    model = facts.model or facts.reply.model or "unknown"
+    span.update_name(f"chat {model}")
+    usage = run.usage
+    params = {f"gen_ai.request.{'max_tokens' if k == 'max_completion_tokens' else k}": v
+              for k, v in facts.params.items() if isinstance(v, (int, float, str))}
+    span.set_attributes(_clean({
+        "gen_ai.provider.name": PROVIDERS.get(facts.provider or "", facts.provider),
+        "gen_ai.request.model": facts.model, "gen_ai.response.model": facts.reply.model,
+        "gen_ai.usage.input_tokens": usage.input_tokens, "gen_ai.usage.output_tokens": usage.output_tokens,
+        "gen_ai.usage.cache_read.input_tokens": usage.cached_input_tokens,
+        "gen_ai.response.finish_reasons": [facts.reply.finish] if facts.reply.finish else None,
+        "baml.client": facts.client or run.client, "baml.status": str(run.status), "baml.cost_usd": cost,
+        "baml.cached": run.cached is not None, "baml.usage.estimated": usage.estimated or None,
+        "baml.stream": run.stream, **params,
+    }))
+    if run.first_partial is not None:
+        span.add_event("gen_ai.first_token", timestamp=_ns(run, run.first_partial),
+                       attributes={"baml.time_to_first_token_s": run.time_to_first_token or 0.0})
+    if len(facts.attempts) > 1:  # a retry_policy's or fallback's attempts, inside this one call's span
+        for client, provider, status in facts.attempts:
+            span.add_event("baml.attempt", attributes=_clean({"baml.client": client, "gen_ai.provider.name":
+                                                              PROVIDERS.get(provider, provider),
+                                                              "http.response.status_code": status}))
+    if content and facts.request:
+        with contextlib.suppress(ValueError):
+            messages = [{"role": m.role, "content": m.content} for m in messages_of(json.loads(facts.request))]
+            span.set_attribute("gen_ai.input.messages", redact(json.dumps(messages)))
+        if facts.raw:
+            span.set_attribute("gen_ai.output.messages", redact(json.dumps([{"role": "assistant",
+                                                                              "content": facts.raw}])))
+    if run.status is Status.CANCELLED:
+        span.set_attribute("baml.cancelled", True)
+        span.set_attribute("baml.partial.length", len(str(run.partial)) if run.partial is not None else 0)
+        span.add_event("baml.cancelled")
+    elif run.error is not None:
+        _fail(span, run.error)
+    span.end(end_time=_ns(run, run.end or time.monotonic()))
