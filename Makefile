@@ -21,6 +21,17 @@ $(OLD)/.installed: pyproject.toml
 	$(OLD)/bin/pip install --quiet -e ".[test]" "baml-py==$(BAML_OLDEST)"
 	touch $@
 
+# Arize Phoenix, the tracing backend the trace tests export to and read back from, in a venv of its own
+# (its many dependencies never meet the project's).
+PHOENIX := .venv-phoenix
+PHOENIX_VERSION := 20.26.1
+
+$(PHOENIX)/.installed:
+	test -x $(PHOENIX)/bin/python || $(PYTHON) -m venv $(PHOENIX)
+	$(PHOENIX)/bin/pip install --quiet --upgrade pip
+	$(PHOENIX)/bin/pip install --quiet "arize-phoenix==$(PHOENIX_VERSION)"
+	touch $@
+
 .PHONY: demo demos test test-fast test-oldest lab lint bench browser editor clean
 
 demo: $(VENV)/.installed-demo
@@ -39,7 +50,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy baml_magic
 
-test: $(VENV)/.installed-test browser lint test-oldest
+test: $(VENV)/.installed-test $(PHOENIX)/.installed browser lint test-oldest
 	$(BIN)/python -m pytest -q
 
 # The inner loop: everything that needs no kernel, no browser and no seconds (markers set in tests/conftest.py).
@@ -68,4 +79,4 @@ editor: $(VENV)/.installed-test
 	$(BIN)/pip install --quiet -e ".[test]"
 
 clean:
-	rm -rf $(VENV) $(OLD) notebooks/executed tests/artifacts
+	rm -rf $(VENV) $(OLD) $(PHOENIX) notebooks/executed tests/artifacts

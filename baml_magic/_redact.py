@@ -39,23 +39,44 @@ def remember_headers(headers: dict[str, Any]) -> None:
         _seen_values.update(v for v in values if len(v) >= MIN_SECRET_LENGTH)
 
 
+_cache: tuple[Any, list[str]] = (None, [])  # (what the list was made from, the list)
+
+
 def secret_values() -> list[str]:
-    """Every value to scrub, longest first (so a key inside a longer secret goes with it)."""
+    """Every value to scrub, longest first (so a key inside a longer secret goes with it).
+
+    Made again only when the environment or the watched names and values changed (telling that is
+    one hash of the environment's items, in C): outputs scrub often, the environment rarely changes.
+    """
+    global _cache
+    data = getattr(os.environ, "_data", None)
     with _lock:
+        basis = (hash(frozenset(data.items())) if isinstance(data, dict) else None, len(_watched_names),
+                 len(_seen_values))
+        if basis[0] is not None and _cache[0] == basis:
+            return _cache[1]
         names, seen = set(_watched_names), set(_seen_values)
     values = {v for k, v in os.environ.items() if (k in names or SECRET_NAME.search(k))
               and len(v) >= MIN_SECRET_LENGTH}
     values |= seen
     bearer_tokens = {v.split(None, 1)[1] for v in seen if v.lower().startswith("bearer ") and " " in v}
     values |= {t for t in bearer_tokens if len(t) >= MIN_SECRET_LENGTH}
-    return sorted(values, key=len, reverse=True)
+    made = sorted(values, key=len, reverse=True)
+    with _lock:
+        _cache = (basis, made)
+    return made
 
 
-def redact(text: str) -> str:
-    """The text with every secret value replaced."""
-    for value in secret_values():
-        text = text.replace(value, REDACTED)
-    return re.sub(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}", r"\1" + REDACTED, text)
+def redact(text: str, values: list[str] | None = None) -> str:
+    """The text with every secret value replaced (``values``: the secrets, when the caller has just read them:
+    reading them walks the environment, so many texts at once read them once)."""
+    for value in secret_values() if values is None else values:
+        if value in text:
+            text = text.replace(value, REDACTED)
+    return _BEARER.sub(r"\1" + REDACTED, text)
+
+
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}")
 
 
 def redact_headers(headers: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Any
 
 from baml_magic._errors import short_error
 from baml_magic._providers import messages_of
-from baml_magic._redact import redact
+from baml_magic._redact import redact, secret_values
 from baml_magic._run import Run
 from baml_magic._types import Status
 
@@ -145,16 +145,17 @@ def _safely(step: Any, *args: Any) -> None:
         step(*args)
 
 
-def _clean(attributes: dict[str, Any]) -> dict[str, Any]:
-    """Attributes OpenTelemetry takes (no None), every text scrubbed of secrets."""
+def _clean(attributes: dict[str, Any], secrets: list[str] | None = None) -> dict[str, Any]:
+    """Attributes OpenTelemetry takes (no None), every text scrubbed of secrets (read once for them all)."""
+    values = secret_values() if secrets is None else secrets
     out: dict[str, Any] = {}
     for key, value in attributes.items():
         if value is None:
             continue
         if isinstance(value, str):
-            value = redact(value)
+            value = redact(value, values)
         elif isinstance(value, (list, tuple)):
-            value = [redact(v) if isinstance(v, str) else v for v in value]
+            value = [redact(v, values) if isinstance(v, str) else v for v in value]
         out[key] = value
     return out
 
@@ -173,6 +174,7 @@ def _ns(run: Run, monotonic: float) -> int:
 
 def _end(span: Any, run: Run, cost: float | None, content: bool) -> None:
     facts = run.facts
+    secrets = secret_values()
     model = facts.model or facts.reply.model or "unknown"
     span.update_name(f"chat {model}")
     usage = run.usage
@@ -187,7 +189,7 @@ def _end(span: Any, run: Run, cost: float | None, content: bool) -> None:
         "baml.client": facts.client or run.client, "baml.status": str(run.status), "baml.cost_usd": cost,
         "baml.cached": run.cached is not None, "baml.usage.estimated": usage.estimated or None,
         "baml.stream": run.stream, **params,
-    }))
+    }, secrets))
     if run.first_partial is not None:
         span.add_event("gen_ai.first_token", timestamp=_ns(run, run.first_partial),
                        attributes={"baml.time_to_first_token_s": run.time_to_first_token or 0.0})
@@ -195,14 +197,14 @@ def _end(span: Any, run: Run, cost: float | None, content: bool) -> None:
         for client, provider, status in facts.attempts:
             span.add_event("baml.attempt", attributes=_clean({"baml.client": client, "gen_ai.provider.name":
                                                               PROVIDERS.get(provider, provider),
-                                                              "http.response.status_code": status}))
+                                                              "http.response.status_code": status}, secrets))
     if content and facts.request:
         with contextlib.suppress(ValueError):
             messages = [{"role": m.role, "content": m.content} for m in messages_of(json.loads(facts.request))]
-            span.set_attribute("gen_ai.input.messages", redact(json.dumps(messages)))
+            span.set_attribute("gen_ai.input.messages", redact(json.dumps(messages), secrets))
         if facts.raw:
             span.set_attribute("gen_ai.output.messages", redact(json.dumps([{"role": "assistant",
-                                                                              "content": facts.raw}])))
+                                                                              "content": facts.raw}]), secrets))
     if run.status is Status.CANCELLED:
         span.set_attribute("baml.cancelled", True)
         span.set_attribute("baml.partial.length", len(str(run.partial)) if run.partial is not None else 0)

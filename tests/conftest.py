@@ -46,7 +46,7 @@ def baml_cell(shell: TestingShell, text: str) -> Any:
     return shell.run_cell("%%baml\n" + text.strip("\n") + "\n")
 
 
-KERNEL_FIXTURES = {"kernel", "kernel_factory", "run_notebook", "story_kernel", "grid_kernel", "hostile"}
+KERNEL_FIXTURES = {"kernel", "kernel_factory", "run_notebook", "story_kernel", "grid_kernel", "hostile", "traced"}
 BROWSER_FIXTURES = {"lab", "page", "server", "browser"}
 
 
