@@ -43,6 +43,12 @@ client<llm> Other {
     model "local?seed=2"
   }
 }
+client<llm> Either {
+  provider fallback
+  options {
+    strategy [Broken, Fast]
+  }
+}
 test Dragons {
   functions [GenerateStory]
   args {
@@ -100,8 +106,10 @@ def test_every_calling_style_is_one_span_with_the_conventions_attributes(traced:
     traced.ok("%baml trace on --content")
     traced.ok("story = GenerateStory('owls')\nwhole = GenerateStory.with_options(stream=False)('bats')")
     traced.run("GenerateStory.with_options(client='Broken')('x')")
+    traced.ok("saved = GenerateStory.with_options(client='Either')('z')")  # a fallback: two attempts, one call
     msg_id, execution = traced.start("GenerateStory.with_options(client='Slow')('a long night')")
-    wait_until(lambda: llm.requests() and llm.requests()[-1]["tokens_sent"] > 3, what="tokens to flow")
+    wait_until(lambda: any(r["model"] == "local?tps=20&words=40" and r["tokens_sent"] > 3 for r in llm.requests()),
+               what="the slow call's tokens to flow")
     traced.interrupt()
     traced.collect(msg_id, execution, timeout=30)
     traced.ok("values = GenerateStory.map(['a', 'b', 'c'])")
@@ -109,7 +117,8 @@ def test_every_calling_style_is_one_span_with_the_conventions_attributes(traced:
     traced.ok("%baml test")
     traced.ok("job = GenerateStory.batch(['p', 'q'], poll=0.1)\nbatched = job.result(timeout=30)")
     assert "spans sent" in traced.ok("%baml trace flush").text
-    calls = 1 + 1 + 1 + 1 + 3 + 4 + 1 + 2  # streamed, whole, failed, interrupted, map, compare, test, batch items
+    calls = 1 + 1 + 1 + 1 + 1 + 3 + 4 + 1 + 2  # streamed, whole, failed, fallback, interrupted, map, compare, test,
+    # batch items
     def arrived() -> list[dict[str, Any]] | None:
         found = phoenix.spans()
         return found if len(_calls(found, "GenerateStory")) >= calls else None
@@ -148,7 +157,13 @@ def test_every_calling_style_is_one_span_with_the_conventions_attributes(traced:
     assert len(children("baml.test")) == 1
     assert len(children("baml.batch GenerateStory")) == 2
     alone = [s for s in ours if s["parent_id"] is None]
-    assert len(alone) == 4, "a plain call has no parent (nothing was current)"
+    assert len(alone) == 5, "a plain call has no parent (nothing was current)"
+    fallback = [s for s in ours if s["attributes"].get("baml.client") == "Fast" and
+                [e for e in s["events"] if e["name"] == "baml.attempt"]]
+    assert len(fallback) == 1, "the fallback's attempts are events of its one span"
+    attempts = [e["attributes"] for e in fallback[0]["events"] if e["name"] == "baml.attempt"]
+    assert [a["baml.client"] for a in attempts] == ["Broken", "Fast"]
+    assert attempts[0].get("http.response.status_code") != 200 and attempts[1]["http.response.status_code"] == 200
     assert all(s["parent_id"] is None or s["parent_id"] in by_id for s in ours)
 
 

@@ -62,13 +62,16 @@ def read_log(log: Any, *, status_code: int | None = None) -> Facts:
         usage, hint = _estimate(calls, raw, chosen, reply)
     request = getattr(chosen, "http_request", None)
     headers, attempts = [], []
-    for call in calls:
+    for call, answered in zip(calls, replies, strict=True):
         with contextlib.suppress(Exception):  # an attempt that never built a request sent nothing
             if call.http_request is not None:
                 headers.append(dict(call.http_request.headers))
         response = getattr(call, "http_response", None)
-        attempts.append((str(getattr(call, "client_name", "?")), str(getattr(call, "provider", "?")),
-                         response.status if response is not None else None))
+        started = 0
+        with contextlib.suppress(Exception):
+            started = int(call.timing.start_time_utc_ms)
+        status = response.status if response is not None else 200 if answered.styled else None  # a stream: 200
+        attempts.append((started, str(getattr(call, "client_name", "?")), str(getattr(call, "provider", "?")), status))
     wait = None
     if status_code == 429:
         for call in reversed(calls):
@@ -79,7 +82,8 @@ def read_log(log: Any, *, status_code: int | None = None) -> Facts:
                     break
     model, params, body = _request_facts(request)
     return Facts(usage, getattr(chosen, "provider", None), getattr(chosen, "client_name", None),
-                 model or reply.model, raw, reply, wait, hint, tuple(headers), params, body, tuple(attempts))
+                 model or reply.model, raw, reply, wait, hint, tuple(headers), params, body,
+                 tuple(a[1:] for a in sorted(attempts, key=lambda a: a[0])))  # in the order they were made
 
 
 def _baml_usage(log: Any) -> Usage | None:
