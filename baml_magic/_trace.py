@@ -1,8 +1,10 @@
 """OpenTelemetry spans for every call, following the GenAI semantic conventions, streamed calls included.
 
-One CLIENT span per call, named ``{operation} {model}`` (``chat gpt-4o-mini``), started when the call
-is made (its parent is whatever span is current: a map's, a grid's, a batch's, or the user's own) and
-ended when it ends, on whatever thread that is. Attributes: ``gen_ai.operation.name``,
+One CLIENT span per call, named ``{operation} {model}`` (``chat gpt-4o-mini``), timed from when the call
+was made to when it ended; its parent is whatever span was current when the call was made (a map's,
+a grid's, a batch's, or the user's own). The span is written whole once the call has ended (about
+35 µs, the OpenTelemetry SDK's share included), where the caller does not wait for it: on the worker
+that ended the call, or on a writer thread of its own. Attributes: ``gen_ai.operation.name``,
 ``gen_ai.provider.name``, ``gen_ai.request.model`` / ``gen_ai.response.model``, the request's
 sampling settings, ``gen_ai.usage.*``, ``gen_ai.response.finish_reasons``, ``error.type``; our own
 under ``baml.*`` (function, client, cost, cache, attempts). Time to first token is an event. Prompt
@@ -19,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -50,6 +54,8 @@ class Tracing:
         self.own_provider = False  # made here (and so flushed here), not the user's
         self._tracer: Any = None
         self.spans = 0
+        self._pending: queue.Queue[tuple[Run, Any, Any]] = queue.Queue()  # spans of calls ended on the main thread
+        self._writer: threading.Thread | None = None
 
     def start(self, *, content: bool | None = None) -> None:
         """Switch tracing on (importing OpenTelemetry now); ``content``: record prompts and answers."""
@@ -74,6 +80,7 @@ class Tracing:
 
     def flush(self, timeout_ms: int = 10_000) -> bool:
         """Send the spans recorded so far (True when the exporter took them all in time)."""
+        self._pending.join()
         flush = getattr(self.provider, "force_flush", None)
         return bool(flush(timeout_ms)) if flush is not None else True
 
@@ -91,13 +98,38 @@ class Tracing:
     # -- spans ---------------------------------------------------------------------------
 
     def follow(self, run: Run, cost_of: Any) -> None:
-        """A span for this call, from now until it ends (its parent: the span current on this thread)."""
+        """A span for this call, written once it has ended (its parent: the span current on this thread now)."""
+        from opentelemetry import context
+
+        parent = context.get_current()
+        self.spans += 1
+        run.listeners.append(lambda ended: self._later(ended, parent, cost_of))
+
+    def _later(self, run: Run, parent: Any, cost_of: Any) -> None:
+        """Write the span where the caller does not wait for it: on the thread that ended the call (the worker,
+        while the caller goes on), or, for a call that ended on the caller's own thread, on a writer thread."""
+        if threading.current_thread() is not threading.main_thread():
+            _safely(self._write, run, parent, cost_of)
+            return
+        if self._writer is None or not self._writer.is_alive():
+            self._writer = threading.Thread(target=self._drain, name="baml_magic-trace", daemon=True)
+            self._writer.start()
+        self._pending.put((run, parent, cost_of))
+
+    def _drain(self) -> None:
+        while True:
+            item = self._pending.get()
+            _safely(self._write, *item)
+            self._pending.task_done()
+
+    def _write(self, run: Run, parent: Any, cost_of: Any) -> None:
         from opentelemetry import trace
 
-        span = self._tracer.start_span("chat", kind=trace.SpanKind.CLIENT, start_time=time.time_ns(),
-                                       attributes={"gen_ai.operation.name": "chat", "baml.function": run.function})
-        self.spans += 1
-        run.listeners.append(lambda ended: _safely(_end, span, ended, cost_of(ended), self.content))
+        facts = run.facts
+        span = self._tracer.start_span(f"chat {facts.model or facts.reply.model or 'unknown'}", context=parent,
+                                       kind=trace.SpanKind.CLIENT, start_time=int(run.started_at * 1e9),
+                                       attributes=_attributes(run, cost_of(run)))
+        _end(span, run, self.content)
 
     @contextlib.contextmanager
     def group(self, name: str, **attributes: Any) -> Iterator[Any]:
@@ -172,33 +204,42 @@ def _ns(run: Run, monotonic: float) -> int:
     return int((run.started_at + (monotonic - run.start)) * 1e9)
 
 
-def _end(span: Any, run: Run, cost: float | None, content: bool) -> None:
-    facts = run.facts
-    secrets = secret_values()
-    model = facts.model or facts.reply.model or "unknown"
-    span.update_name(f"chat {model}")
-    usage = run.usage
-    params = {f"gen_ai.request.{'max_tokens' if k == 'max_completion_tokens' else k}": v
-              for k, v in facts.params.items() if isinstance(v, (int, float, str))}
-    span.set_attributes(_clean({
+def _attributes(run: Run, cost: float | None) -> dict[str, Any]:
+    """A call's span attributes: the conventions' names, then ours (none of them free text: no secret can be
+    in them, so they are not scrubbed; the error's words and the content are)."""
+    facts, usage = run.facts, run.usage
+    found = {
+        "gen_ai.operation.name": "chat", "baml.function": run.function,
         "gen_ai.provider.name": PROVIDERS.get(facts.provider or "", facts.provider),
         "gen_ai.request.model": facts.model, "gen_ai.response.model": facts.reply.model,
         "gen_ai.usage.input_tokens": usage.input_tokens, "gen_ai.usage.output_tokens": usage.output_tokens,
         "gen_ai.usage.cache_read.input_tokens": usage.cached_input_tokens,
         "gen_ai.response.finish_reasons": [facts.reply.finish] if facts.reply.finish else None,
-        "baml.client": facts.client or run.client, "baml.status": str(run.status), "baml.cost_usd": cost,
+        "baml.client": facts.client or run.client, "baml.status": run.status.value, "baml.cost_usd": cost,
         "baml.cached": run.cached is not None, "baml.usage.estimated": usage.estimated or None,
-        "baml.stream": run.stream, **params,
-    }, secrets))
+        "baml.stream": run.stream,
+    }
+    for key, value in facts.params.items():
+        if isinstance(value, (int, float, str)):
+            found[f"gen_ai.request.{'max_tokens' if key == 'max_completion_tokens' else key}"] = value
+    if run.status is Status.CANCELLED:
+        found["baml.cancelled"] = True
+        found["baml.partial.length"] = len(str(run.partial)) if run.partial is not None else 0
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def _end(span: Any, run: Run, content: bool) -> None:
+    facts = run.facts
     if run.first_partial is not None:
         span.add_event("gen_ai.first_token", timestamp=_ns(run, run.first_partial),
                        attributes={"baml.time_to_first_token_s": run.time_to_first_token or 0.0})
     if len(facts.attempts) > 1:  # a retry_policy's or fallback's attempts, inside this one call's span
         for client, provider, status in facts.attempts:
-            span.add_event("baml.attempt", attributes=_clean({"baml.client": client, "gen_ai.provider.name":
-                                                              PROVIDERS.get(provider, provider),
-                                                              "http.response.status_code": status}, secrets))
+            span.add_event("baml.attempt", attributes={k: v for k, v in (
+                ("baml.client", client), ("gen_ai.provider.name", PROVIDERS.get(provider, provider)),
+                ("http.response.status_code", status)) if v is not None})
     if content and facts.request:
+        secrets = secret_values()
         with contextlib.suppress(ValueError):
             messages = [{"role": m.role, "content": m.content} for m in messages_of(json.loads(facts.request))]
             span.set_attribute("gen_ai.input.messages", redact(json.dumps(messages), secrets))
@@ -206,8 +247,6 @@ def _end(span: Any, run: Run, cost: float | None, content: bool) -> None:
             span.set_attribute("gen_ai.output.messages", redact(json.dumps([{"role": "assistant",
                                                                               "content": facts.raw}]), secrets))
     if run.status is Status.CANCELLED:
-        span.set_attribute("baml.cancelled", True)
-        span.set_attribute("baml.partial.length", len(str(run.partial)) if run.partial is not None else 0)
         span.add_event("baml.cancelled")
     elif run.error is not None:
         _fail(span, run.error)
