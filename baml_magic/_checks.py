@@ -8,33 +8,28 @@ from __future__ import annotations
 import math
 
 
-def _number(value: object, name: str, kind: str, what: str) -> float:
-    """A finite number (``kind`` names what type is wanted, ``what`` the values)."""
+def _optional_number(value: object, name: str, kind: str, what: str, least: float, *, strict: bool) -> float | None:
+    """None, or a finite number above ``least`` (``strict``) or at least it: a TypeError names what type is
+    wanted (``kind``), a ValueError what values (``what``)."""
+    if value is None:
+        return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be {kind}, got {value!r:.40}")
-    if not math.isfinite(value):
+    if not math.isfinite(value) or value < least or (strict and value == least):
         raise ValueError(f"{name} must be {what}, got {value!r}")
     return float(value)
 
 
 def checked_timeout(value: object, name: str = "timeout") -> float | None:
     """A deadline in seconds: a positive, finite number, or None."""
-    if value is None:
-        return None
-    seconds = _number(value, name, "a number of seconds", "a positive, finite number of seconds")
-    if seconds <= 0:
-        raise ValueError(f"{name} must be a positive, finite number of seconds, got {value!r}")
-    return seconds
+    return _optional_number(value, name, "a number of seconds", "a positive, finite number of seconds", 0,
+                            strict=True)
 
 
 def checked_wait(value: object, name: str = "timeout") -> float | None:
     """How long to wait for something in seconds: zero or more, finite, or None (as long as it takes)."""
-    if value is None:
-        return None
-    seconds = _number(value, name, "a number of seconds or None", "a number of seconds (0 or more), or None")
-    if seconds < 0:
-        raise ValueError(f"{name} must be a number of seconds (0 or more), or None, got {value!r}")
-    return seconds
+    return _optional_number(value, name, "a number of seconds or None", "a number of seconds (0 or more), or None",
+                            0, strict=False)
 
 
 def checked_count(value: object, name: str, least: int = 1) -> int:
@@ -48,12 +43,8 @@ def checked_count(value: object, name: str, least: int = 1) -> int:
 
 def checked_rate(value: object, name: str) -> float | None:
     """A limit per minute: a positive, finite number, or None (no limit)."""
-    if value is None:
-        return None
-    rate = _number(value, name, "a number per minute or None", "a positive number per minute, or None")
-    if rate <= 0:
-        raise ValueError(f"{name} must be a positive number per minute, or None, got {value!r}")
-    return rate
+    return _optional_number(value, name, "a number per minute or None", "a positive number per minute, or None", 0,
+                            strict=True)
 
 
 def checked_names(value: object, name: str) -> list[str]:
