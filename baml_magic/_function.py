@@ -223,14 +223,12 @@ class BamlFunction:
         def estimate(call: tuple[tuple[Any, ...], dict[str, Any]]) -> int:
             return estimate_tokens(self._http_request(call[0], dict(call[1]), stream=False).body.text())
 
-        env = clients.environ()  # one copy for every call of the map, taken as it starts
-        with self._session.tracing.group(f"baml.map {self.spec.name}", **{"baml.function": self.spec.name,
-                                                                           "baml.map.inputs": total}):
+        env, settings = clients.environ(), self._session.settings  # one environment for every call of the map
+        with self._session.tracing.group(f"baml.map {self.spec.name}", **{"baml.map.inputs": total}):
             return run_map(lambda a, k: fn.open_run(a, k, stream=streaming, env=env),
                            list(self.__signature__.parameters), inputs, state, concurrency=concurrency,
-                           on_error=on_error, display=self._session.settings.display,
-                           refresh_hz=self._session.settings.refresh_hz,
-                           max_retry_wait=self._session.settings.max_retry_wait, pace=pace, estimate=estimate)
+                           on_error=on_error, display=settings.display, refresh_hz=settings.refresh_hz,
+                           max_retry_wait=settings.max_retry_wait, pace=pace, estimate=estimate)
 
     @argument_errors
     def batch(self, inputs: Iterable[Any], *, poll: float = POLL_SECONDS) -> BatchJob:
