@@ -134,6 +134,7 @@ def test_each_block_compiled_on_its_own_means_what_it_meant_in_the_file(shell, p
 # -- the corpus: load, bind, signatures, prompts, calls -------------------------------------------
 
 
+@pytest.mark.slow  # every function of 12 projects, streamed and in one piece: about 20 s
 @pytest.mark.parametrize("project", PROJECTS)
 def test_corpus_project_binds_every_function_and_answers_offline(shell, project: str) -> None:
     folder = CORPUS / project
