@@ -85,6 +85,8 @@ class Run:
         self.cancel_reason: str | None = None
         self.last_token: float | None = None  # when the last partial came (idle_timeout watches it)
         self._released = False
+        self._settled = False  # every listener has been told of the end
+        self._compact_wanted = False
         self._cond = threading.Condition()  # news: partials and the end
         self._ended = threading.Event()  # the end only: waiting for it is not woken by every token
         self._version = 0
@@ -144,6 +146,11 @@ class Run:
         for listener in list(self.listeners):
             with contextlib.suppress(Exception):
                 listener(self)
+        with self._cond:
+            self._settled = True
+            wanted = self._compact_wanted
+        if wanted:
+            self.compact()
 
     def compact(self) -> None:
         """Keep what the session's history needs (usage, client) and let go of the call's log and raw stream.
@@ -151,7 +158,11 @@ class Run:
         The session does this to a function's previous run when a new one starts: ``Fn.last`` keeps
         everything, older runs stay small.
         """
-        if self.end is None or self._released:
+        with self._cond:
+            if not self._settled:  # its listeners have not all read it yet (the caller may go on before they do)
+                self._compact_wanted = True
+                return
+        if self._released:
             return
         self.call.release()
         self._released = True

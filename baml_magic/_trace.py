@@ -3,8 +3,8 @@
 One CLIENT span per call, named ``{operation} {model}`` (``chat gpt-4o-mini``), timed from when the call
 was made to when it ended; its parent is whatever span was current when the call was made (a map's,
 a grid's, a batch's, or the user's own). The span is written whole once the call has ended (about
-35 µs, the OpenTelemetry SDK's share included), where the caller does not wait for it: on the worker
-that ended the call, or on a writer thread of its own. Attributes: ``gen_ai.operation.name``,
+35 µs, the OpenTelemetry SDK's share included) by a writer thread, in bursts, so neither the caller
+nor the worker waits for it. Attributes: ``gen_ai.operation.name``,
 ``gen_ai.provider.name``, ``gen_ai.request.model`` / ``gen_ai.response.model``, the request's
 sampling settings, ``gen_ai.usage.*``, ``gen_ai.response.finish_reasons``, ``error.type``; our own
 under ``baml.*`` (function, client, cost, cache, attempts). Time to first token is an event. Prompt
@@ -28,12 +28,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from baml_magic._errors import short_error
+from baml_magic._facts import Facts
 from baml_magic._providers import messages_of
 from baml_magic._redact import redact, secret_values
 from baml_magic._run import Run
 from baml_magic._types import Status
 
 CONTENT_VARIABLE = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+WRITE_EVERY = 0.05  # seconds between the writer's bursts
 # BAML's provider names as OpenTelemetry's well-known gen_ai.provider.name values (others as BAML names them)
 PROVIDERS = {"openai": "openai", "openai-responses": "openai", "azure-openai": "azure.ai.openai",
              "anthropic": "anthropic", "google-ai": "gcp.gemini", "vertex-ai": "gcp.vertex_ai",
@@ -54,7 +56,7 @@ class Tracing:
         self.own_provider = False  # made here (and so flushed here), not the user's
         self._tracer: Any = None
         self.spans = 0
-        self._pending: queue.Queue[tuple[Run, Any, Any]] = queue.Queue()  # spans of calls ended on the main thread
+        self._pending: queue.Queue[tuple[Run, Facts, Any, Any]] = queue.Queue()  # ended calls, their spans to write
         self._writer: threading.Thread | None = None
 
     def start(self, *, content: bool | None = None) -> None:
@@ -106,30 +108,32 @@ class Tracing:
         run.listeners.append(lambda ended: self._later(ended, parent, cost_of))
 
     def _later(self, run: Run, parent: Any, cost_of: Any) -> None:
-        """Write the span where the caller does not wait for it: on the thread that ended the call (the worker,
-        while the caller goes on), or, for a call that ended on the caller's own thread, on a writer thread."""
-        if threading.current_thread() is not threading.main_thread():
-            _safely(self._write, run, parent, cost_of)
-            return
+        """Leave the span to the writer thread: the call's own threads (the caller's, the worker's) go on."""
         if self._writer is None or not self._writer.is_alive():
             self._writer = threading.Thread(target=self._drain, name="baml_magic-trace", daemon=True)
             self._writer.start()
-        self._pending.put((run, parent, cost_of))
+        # The facts as they are now: the session lets go of a run's raw answer when the next call starts
+        self._pending.put((run, run.facts, parent, cost_of))
 
     def _drain(self) -> None:
+        """Write the waiting spans in bursts (a thread switch per span would cost the calls more than the span)."""
         while True:
-            item = self._pending.get()
-            _safely(self._write, *item)
-            self._pending.task_done()
+            batch = [self._pending.get()]
+            time.sleep(WRITE_EVERY)
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    batch.append(self._pending.get_nowait())
+            for item in batch:
+                _safely(self._write, *item)
+                self._pending.task_done()
 
-    def _write(self, run: Run, parent: Any, cost_of: Any) -> None:
+    def _write(self, run: Run, facts: Facts, parent: Any, cost_of: Any) -> None:
         from opentelemetry import trace
 
-        facts = run.facts
         span = self._tracer.start_span(f"chat {facts.model or facts.reply.model or 'unknown'}", context=parent,
                                        kind=trace.SpanKind.CLIENT, start_time=int(run.started_at * 1e9),
-                                       attributes=_attributes(run, cost_of(run)))
-        _end(span, run, self.content)
+                                       attributes=_attributes(run, facts, cost_of(run)))
+        _end(span, run, facts, self.content)
 
     @contextlib.contextmanager
     def group(self, name: str, **attributes: Any) -> Iterator[Any]:
@@ -204,10 +208,10 @@ def _ns(run: Run, monotonic: float) -> int:
     return int((run.started_at + (monotonic - run.start)) * 1e9)
 
 
-def _attributes(run: Run, cost: float | None) -> dict[str, Any]:
+def _attributes(run: Run, facts: Facts, cost: float | None) -> dict[str, Any]:
     """A call's span attributes: the conventions' names, then ours (none of them free text: no secret can be
     in them, so they are not scrubbed; the error's words and the content are)."""
-    facts, usage = run.facts, run.usage
+    usage = run.usage
     found = {
         "gen_ai.operation.name": "chat", "baml.function": run.function,
         "gen_ai.provider.name": PROVIDERS.get(facts.provider or "", facts.provider),
@@ -228,8 +232,7 @@ def _attributes(run: Run, cost: float | None) -> dict[str, Any]:
     return {k: v for k, v in found.items() if v is not None}
 
 
-def _end(span: Any, run: Run, content: bool) -> None:
-    facts = run.facts
+def _end(span: Any, run: Run, facts: Facts, content: bool) -> None:
     if run.first_partial is not None:
         span.add_event("gen_ai.first_token", timestamp=_ns(run, run.first_partial),
                        attributes={"baml.time_to_first_token_s": run.time_to_first_token or 0.0})
