@@ -32,7 +32,7 @@ $(PHOENIX)/.installed:
 	$(PHOENIX)/bin/pip install --quiet "arize-phoenix==$(PHOENIX_VERSION)"
 	touch $@
 
-.PHONY: demo demos test test-fast test-oldest lab lint bench browser editor clean
+.PHONY: demo demos test test-fast test-oldest release-check lab lint bench browser editor clean
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/python scripts/run_demo.py notebooks/quickstart.ipynb
@@ -50,8 +50,12 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy baml_magic
 
-test: $(VENV)/.installed-test $(PHOENIX)/.installed browser lint test-oldest
+test: $(VENV)/.installed-test $(PHOENIX)/.installed browser lint test-oldest release-check
 	$(BIN)/python -m pytest -q
+
+# The wheel a user installs: built, checked, installed into a fresh venv, the quickstart run from it.
+release-check: $(VENV)/.installed-test
+	PY=$(BIN)/python bash scripts/check_release.sh
 
 # The inner loop: everything that needs no kernel, no browser and no seconds (markers set in tests/conftest.py).
 test-fast: $(VENV)/.installed-test
