@@ -32,7 +32,7 @@ $(PHOENIX)/.installed:
 	$(PHOENIX)/bin/pip install --quiet "arize-phoenix==$(PHOENIX_VERSION)"
 	touch $@
 
-.PHONY: demo demos test test-fast test-oldest release-check lab lint bench browser editor clean
+.PHONY: demo demos docs test test-fast test-oldest release-check lab lint bench browser editor clean
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/python scripts/run_demo.py notebooks/quickstart.ipynb
@@ -50,8 +50,12 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy baml_magic
 
-test: $(VENV)/.installed-test $(PHOENIX)/.installed browser lint test-oldest release-check
+test: $(VENV)/.installed-test $(PHOENIX)/.installed browser lint test-oldest release-check docs
 	$(BIN)/python -m pytest -q
+
+# The documentation site, built strictly into site/ (the demo notebooks executed and rendered, the API reference).
+docs: $(VENV)/.installed-test
+	NO_MKDOCS_2_WARNING=1 PY=$(BIN)/python bash scripts/build_docs.sh
 
 # The wheel a user installs: built, checked, installed into a fresh venv, the quickstart run from it.
 release-check: $(VENV)/.installed-test
@@ -84,4 +88,4 @@ editor: $(VENV)/.installed-test
 	$(BIN)/pip install --quiet -e ".[test]"
 
 clean:
-	rm -rf $(VENV) $(OLD) $(PHOENIX) notebooks/executed tests/artifacts
+	rm -rf $(VENV) $(OLD) $(PHOENIX) notebooks/executed tests/artifacts site docs/notebooks

@@ -47,7 +47,7 @@ def baml_cell(shell: TestingShell, text: str) -> Any:
 
 
 KERNEL_FIXTURES = {"kernel", "kernel_factory", "run_notebook", "story_kernel", "grid_kernel", "hostile", "traced"}
-BROWSER_FIXTURES = {"lab", "page", "server", "browser"}
+BROWSER_FIXTURES = {"lab", "page", "server", "browser", "site"}
 
 
 def pytest_configure(config: pytest.Config) -> None:

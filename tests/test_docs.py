@@ -1,0 +1,77 @@
+"""Issue #27: the documentation site builds strictly, every public name has a reference entry, and a person
+can open it, search it and follow a link (Debian's chromium, driven by playwright)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import baml_magic
+from tests._jupyter import CHROMIUM, CHROMIUM_FLAGS
+
+ROOT = Path(__file__).resolve().parent.parent
+SITE = ROOT / "site"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def site() -> Path:
+    """The built site (``make test`` builds it first; built here when it is missing)."""
+    if not (SITE / "index.html").exists():
+        subprocess.run(["bash", str(ROOT / "scripts" / "build_docs.sh")], check=True, cwd=ROOT)
+    return SITE
+
+
+def test_every_public_name_has_a_reference_entry(site: Path) -> None:
+    reference = (site / "api" / "index.html").read_text()
+    missing = [name for name in baml_magic.__all__ if f'id="baml_magic.{name}"' not in reference]
+    assert not missing, missing
+
+
+def test_every_notebook_is_rendered_with_its_outputs(site: Path) -> None:
+    for notebook in (ROOT / "notebooks").glob("*.ipynb"):
+        page = (site / "notebooks" / notebook.stem / "index.html").read_text()
+        assert "jp-OutputArea" in page or "output_area" in page, f"{notebook.name} has no outputs on its page"
+
+
+@pytest.fixture(scope="module")
+def served(site: Path) -> Iterator[str]:
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()
+
+
+def test_a_person_searches_the_site_and_follows_a_result(served: str, browser: object) -> None:
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(served + "/")
+    assert "baml_magic" in page.title()
+    page.click("input.md-search__input")
+    page.keyboard.type("interrupt", delay=30)  # typed, as a person does: the search listens to keystrokes
+    result = page.locator(".md-search-result__link").first
+    result.wait_for(timeout=15_000)
+    href = result.get_attribute("href")
+    result.click()
+    page.wait_for_load_state()
+    assert href and page.url.split("#")[0] != served + "/", (href, page.url)
+    assert "interrupt" in page.content().lower()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "docs_search_result.png"))
+    page.close()
