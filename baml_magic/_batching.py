@@ -40,7 +40,7 @@ def send(fn: BamlFunction, inputs: Iterable[Any], poll: float) -> BatchJob:
         raise ValueError(f"{name}.batch: no inputs; nothing was sent")
     hint = fn.returns_hint
     if hint is not None and offline.is_offline_model(wire.base):
-        offline.tell(wire.base, [(offline.prompt_key(json.loads(body)), hint) for _, body in bodies])
+        offline.tell(wire.base, [(offline.request_key(json.loads(body)), hint) for _, body in bodies])
     try:
         batch_id, total = submit(wire, bodies, name)
     except KeyboardInterrupt:

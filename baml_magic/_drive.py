@@ -102,7 +102,7 @@ async def _tell_offline_model(run: Run) -> None:
 
     def tell() -> None:
         if hint is not None and offline.is_offline_model(url):
-            offline.tell(url, [(offline.prompt_key(body), hint)])
+            offline.tell(url, [(offline.request_key(body), hint)])
 
     await asyncio.to_thread(tell)
 

@@ -181,9 +181,9 @@ def _safely(step: Any, *args: Any) -> None:
         step(*args)
 
 
-def _clean(attributes: dict[str, Any], secrets: list[str] | None = None) -> dict[str, Any]:
+def _clean(attributes: dict[str, Any]) -> dict[str, Any]:
     """Attributes OpenTelemetry takes (no None), every text scrubbed of secrets (read once for them all)."""
-    values = secret_values() if secrets is None else secrets
+    values = secret_values()
     out: dict[str, Any] = {}
     for key, value in attributes.items():
         if value is None:

@@ -10,7 +10,6 @@ function's return type, keyed by the prompt's text (``POST /_expect``). Only a s
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 import threading
 import types as pytypes
@@ -21,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from baml_magic.local_llm._wire import chat_messages, prompt_text
+from baml_magic.local_llm._wire import chat_messages, prompt_key, prompt_text
 
 WHOAMI = "baml_magic.local_llm"
 _MEDIA = {"Image": "image", "Audio": "audio", "Pdf": "pdf", "Video": "video"}
@@ -87,9 +86,9 @@ def notation(annotation: Any, renamed: dict[str, dict[str, str]] | None = None) 
     return {"type": convert(annotation), "types": types, "enums": enums}
 
 
-def prompt_key(body: Any) -> str:
+def request_key(body: Any) -> str:
     """The key of a request's prompt: the sha256 of its text as the offline model reads it."""
-    return hashlib.sha256(prompt_text(chat_messages(body if isinstance(body, dict) else {})).encode()).hexdigest()
+    return prompt_key(prompt_text(chat_messages(body if isinstance(body, dict) else {})))
 
 
 def _origin(url: str) -> str | None:

@@ -4,7 +4,6 @@ faults, and a request log."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import select
 import socket
@@ -22,6 +21,7 @@ from baml_magic.local_llm._wire import (
     chat_messages,
     completion_body,
     media_parts,
+    prompt_key,
     prompt_text,
     received,
     split_model,
@@ -152,7 +152,7 @@ class Handler(BatchRoutes):
         record = self.state.open_record(str(request.get("model")), stream, fault)
         record.prompt_tokens = len(split_tokens(prompt))
         record.media = media_parts(request.get("messages") or [])
-        record.prompt_sha256 = hashlib.sha256(prompt.encode()).hexdigest()
+        record.prompt_sha256 = prompt_key(prompt)
         # seed= makes a client answer differently from another; vary=1 makes each answer differ from the last
         salt = params.get("seed", "") + (f"#{chance.random()}" if chance is not None and "vary" in params else "")
         text = UNPARSABLE_ANSWER if fault == "unparsable" else \

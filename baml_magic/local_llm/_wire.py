@@ -49,7 +49,7 @@ def answer_body(request: dict[str, Any], anthropic: bool, default_words: int,
     messages = chat_messages(request)
     prompt = prompt_text(messages)
     text = answer_for(prompt, int(params.get("words", default_words)), received(media_parts(messages)),
-                      seed=params.get("seed", ""), returns=returns_of(hashlib.sha256(prompt.encode()).hexdigest()))
+                      seed=params.get("seed", ""), returns=returns_of(prompt_key(prompt)))
     return completion_body(anthropic, "batch", model, text, len(split_tokens(prompt)), len(split_tokens(text)))
 
 
@@ -115,3 +115,8 @@ def prompt_text(messages: list[dict[str, Any]]) -> str:
             content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
         parts.append(str(content))
     return "\n".join(parts)
+
+
+def prompt_key(prompt: str) -> str:
+    """A prompt's key (the sha256 of its text): how a client's told return type finds its request."""
+    return hashlib.sha256(prompt.encode()).hexdigest()
