@@ -15,6 +15,7 @@ from baml_magic._errors import interrupted
 from baml_magic._map import as_call
 from baml_magic._prices import price_for
 from baml_magic._samples import sample_args
+from baml_magic.engine.v1 import require_v0
 from baml_magic.local_llm import _expect as offline
 
 if TYPE_CHECKING:  # the function module calls this one
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # the function module calls this one
 
 def send(fn: BamlFunction, inputs: Iterable[Any], poll: float) -> BatchJob:
     """Render every input (nothing is sent when one is wrong), send them as one batch, return its handle."""
+    require_v0(fn.compiled.engine_name, "batch")
     poll = checked_timeout(poll, "poll") or POLL_SECONDS
     name = fn.spec.name
     params = list(fn.__signature__.parameters)
@@ -52,6 +54,7 @@ def send(fn: BamlFunction, inputs: Iterable[Any], poll: float) -> BatchJob:
 
 def resume(fn: BamlFunction, batch_id: str, poll: float) -> BatchJob:
     """A handle on a batch this function sent before, from its id (another function's id is refused)."""
+    require_v0(fn.compiled.engine_name, "batch")
     poll = checked_timeout(poll, "poll") or POLL_SECONDS
     if not isinstance(batch_id, str) or not batch_id.strip():
         raise TypeError(f"{fn.spec.name}.batch_resume: batch_id must be a batch's id (a string), got {batch_id!r:.40}")

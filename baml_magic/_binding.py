@@ -32,7 +32,8 @@ class Binder:
                        and not isinstance(namespace[name], BamlFunction))
         fresh = {name: BamlFunction(compiled.functions[name], compiled, self.session)
                  for name in compiled.bindable if name not in taken}
-        self.unbind([name for name in self.bound if name not in fresh])
+        self.unbind([name for name, fn in self.bound.items()
+                     if name not in fresh and fn.compiled.engine_name == compiled.engine_name])
         if self.shell is not None:
             self.shell.push(fresh, interactive=True)
         self.bound.update(fresh)

@@ -21,6 +21,8 @@ def _parser(command: str, description: str) -> MagicArgumentParser:
 
 _LOAD = _parser("load", "add a baml_src folder (default baml_src) and bind its functions, or only those named")
 _LOAD.add_argument("targets", nargs="*", metavar="[DIR] [FUNCTION ...]")
+_LOAD.add_argument("--engine", choices=("v0", "v1"), default=None,
+                   help="the BAML language of the folder: v0 (default) or v1 (experimental; see BamlMagic.engine)")
 _LIST = _parser("list", "bound functions: parameters, return type, client, where defined")
 _CLIENT = _parser("client", "show or set the client every call uses (a project client or provider/model)")
 _CLIENT.add_argument("name", nargs="?")

@@ -20,6 +20,7 @@ from baml_magic._project import Compiled, FunctionSpec
 from baml_magic._run import Run
 from baml_magic._session import Session
 from baml_magic._test_blocks import read_tests
+from baml_magic.engine.v1 import require_v0
 
 OWN = "own client"
 
@@ -111,6 +112,7 @@ def run_tests(session: Session, compiled: Compiled, function_for: Callable[[str]
 def compare(fn: Callee, session: Session, inputs: Iterable[Any], client_names: Iterable[str], *,
             repeat: int, concurrency: int) -> GridResult:
     """``Fn.compare``: each input (a row) on each client (a column), ``repeat`` times."""
+    require_v0(fn.compiled.engine_name, "compare")
     _check_counts(repeat, concurrency)
     client_names = checked_names(client_names, "clients")
     params = list(fn.__signature__.parameters)

@@ -34,6 +34,7 @@ from baml_magic._session import Session
 from baml_magic._signature import Arguments, docstring, python_signature
 from baml_magic._streams import AsyncPartialStream, PartialStream
 from baml_magic._views import NullView, View, make_view
+from baml_magic.engine.v1 import require_v0
 from baml_magic.local_llm import _expect as offline
 
 if TYPE_CHECKING:  # the playground module builds on this one
@@ -102,6 +103,8 @@ class BamlFunction:
             chosen = options.stream if options.stream is not None else self._session.settings.stream
             stream = chosen or options.idle_timeout is not None
         cache = self._session.cache
+        if cache.mode != "off":
+            require_v0(self.compiled.engine_name, "cache")
         run = Run(self.spec.name, values, self.compiled.engine, client=client,
                   override=override, options=options, stream=stream,
                   cache=cache if cache.mode != "off" else None, returns=self.spec.baml_signature, env=env,
@@ -273,8 +276,7 @@ class BamlFunction:
     @property
     def last_compare(self) -> GridResult | None:
         """The last compare of this function (a GridResult)."""
-        found: GridResult | None = self._session.last_compare.get(self.spec.name)
-        return found
+        return self._session.last_compare.get(self.spec.name)
 
     def playground(self) -> Playground:
         """The interactive playground widget for this function."""
@@ -305,10 +307,8 @@ class BamlFunction:
         return BamlFunction(self.spec, self.compiled, self._session, options)
 
     def type_builder(self) -> Any:
-        """A new TypeBuilder of this function's project (BAML's generated class) to extend ``@@dynamic`` types.
-
-        Pass it per call (``Fn(..., tb=tb)``) or bind it (``Fn.with_options(tb=tb)``).
-        """
+        """A new TypeBuilder of this project (BAML's generated class) for ``@@dynamic`` types: pass it per call
+        (``Fn(..., tb=tb)``) or bind it (``Fn.with_options(tb=tb)``)."""
         return self.compiled.engine.type_builder()
 
     @property

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,8 @@ from baml_magic import _evaluate as evaluate
 from baml_magic import _render as render
 from baml_magic import _usage as usage
 from baml_magic._binding import Binder, bound_note, notes_of
-from baml_magic._cache import MODES, cache_file, cache_table
+from baml_magic._cache import MODES, cache_file
+from baml_magic._cache_command import cache_command
 from baml_magic._codegen import default_cache_dir, writable_cache_dir
 from baml_magic._commands import COMMANDS, documented, help_text
 from baml_magic._errors import BamlFunctionNotFound
@@ -75,6 +75,10 @@ class BamlMagic(Magics):
                                     "before reading; a larger one is a one-line error).").tag(config=True)
     trace = Bool(False, help="OpenTelemetry GenAI spans for every call (needs baml_magic[otel]; the standard "
                              "OTEL_EXPORTER_OTLP_* variables say where they go).").tag(config=True)
+    engine = CaselessStrEnum(["v0", "v1"], default_value="v0",
+                             help="The BAML language of %%baml cells and %baml load without --engine: v0 (BAML as "
+                                  "baml-py runs it) or v1 (experimental: the new language, baml-bridge==0.23.0).",
+                             ).tag(config=True)
     prices = Dict(help="Prices by model, (input, output) US dollars per million tokens, over the built-in table "
                        "(e.g. {'gpt-4o-mini': (0.15, 0.6)}).").tag(config=True)
 
@@ -168,9 +172,7 @@ class BamlMagic(Magics):
     @documented
     def baml(self, line: str, cell: str | None = None) -> Any:
         if cell is not None:
-            if line.strip():
-                raise UsageError(f"%%baml takes no arguments (got {line.strip()!r}); the BAML goes in the cell")
-            return self._run_cell(cell)
+            return self._run_cell(cell, self._cell_engine(line))
         try:
             options = parse_argstring(self.baml, line)
         except ValueError as exc:  # shlex: "No closing quotation"
@@ -189,14 +191,27 @@ class BamlMagic(Magics):
         handler: Callable[[argparse.Namespace], Any] = getattr(self, command.handler)
         return handler(command.parser.parse_args(options.args))
 
-    def _run_cell(self, cell: str) -> None:
+    def _cell_engine(self, line: str) -> str:
+        """The engine a ``%%baml`` line asks for (``--engine v1``), else the ``engine`` traitlet's."""
+        words = line.replace("=", " ").split()
+        if not words:
+            return str(self.engine).lower()
+        if len(words) == 2 and words[0] == "--engine" and words[1].lower() in ("v0", "v1"):
+            return words[1].lower()
+        raise UsageError(f"%%baml takes only --engine v0|v1 (got {line.strip()!r}); the BAML goes in the cell")
+
+    def _project(self, engine: str | None) -> Any:
+        chosen = (engine or self.engine).lower()
+        return self.session.v1_project if chosen == "v1" else self.session.project
+
+    def _run_cell(self, cell: str, engine: str = "v0") -> None:
         count = getattr(self.shell, "execution_count", 0)
         # Without a frontend cell id (a terminal), every run is a cell of its own; names still override.
         self._runs += 1
         ident = self._cell_id or f"run{self._runs}"
         source = cell_source(ident, f"cell In[{count}]", cell)
         key = source.key
-        compiled = self.session.project.update([source])
+        compiled = self._project(engine).update([source])
         names = [n for n, spec in compiled.functions.items() if spec.source_key == key]
         taken = self.binder.bind_all(compiled)
         note = "" if names else "no functions in this cell; the project compiled"
@@ -206,7 +221,7 @@ class BamlMagic(Magics):
 
     def _load(self, options: argparse.Namespace) -> None:
         try:
-            directory, new, compiled, here = load_folder(self.session.project, options.targets)
+            directory, new, compiled, here = load_folder(self._project(options.engine), options.targets)
         except FileNotFoundError as exc:
             raise UsageError(str(exc)) from None
         root = str(directory.resolve())
@@ -274,46 +289,4 @@ class BamlMagic(Magics):
         return self._open_playground(options.function)
 
     def _cache(self, options: argparse.Namespace) -> Table | str:
-        if options.path is not None:
-            self.cache_path = options.path
-        if options.pace is not None:
-            self.cache_pace = options.pace
-        if options.functions and options.action != "clear":
-            raise UsageError(f"%baml cache {options.action} takes no function names (only clear does)")
-        if options.action in MODES:
-            before = self.cache
-            self.cache = options.action
-            cache = self.session.cache
-            if cache.mode != "off":
-                problem = self._store_problem()
-                if problem is not None:  # a file that can't hold answers: say so now, not by failing every call
-                    self.cache = before if before != options.action else "off"
-                    raise UsageError(problem)
-            where = f" ({cache.path})" if cache.path is not None else ""
-            return f"response cache: {cache.mode}{where}" + (", replayed at the recorded pace" if cache.pace else "")
-        cache = self.session.cache
-        if cache.path is None:
-            cache.path = self._cache_file()
-        problem = self._store_problem()
-        if problem is not None:
-            raise UsageError(problem)
-        saved = sum(t.saved_cost for t in self.session.ledger.by_function.values())
-        try:
-            if options.action == "clear":
-                if not options.functions and not options.all:
-                    raise UsageError("%baml cache clear FUNCTION [...] forgets those answers; --all forgets every one")
-                gone = cache.store().clear(None if options.all else options.functions)
-                return f"forgot {gone} answer{'s' if gone != 1 else ''}"
-            return cache_table(cache, saved)
-        except (OSError, sqlite3.Error) as exc:
-            raise UsageError(f"the response cache {cache.path} can't be read: {exc}") from None
-
-    def _store_problem(self) -> str | None:
-        """Why the session's cache file can't hold answers, if it can't (one line)."""
-        cache = self.session.cache
-        try:
-            cache.store().count()
-        except (OSError, sqlite3.Error, RuntimeError) as exc:
-            return f"can't use {cache.path} as the response cache ({exc}); give a writable file or folder with " \
-                   "--path"
-        return None
+        return cache_command(self, options)

@@ -69,6 +69,7 @@ class Compiled:
     origins: dict[str, Path] = field(default_factory=dict)  # file -> where its text came from
     notes: list[str] = field(default_factory=list)  # what a user should know of the load (versions)
     aliases: dict[str, dict[str, str]] = field(default_factory=dict)  # class or enum -> name -> its @alias
+    engine_name: str = "v0"  # which engine's project this is (each engine's functions are rebound apart)
 
 
 class Project:

@@ -15,6 +15,7 @@ from baml_magic._project import Project
 from baml_magic._run import Run
 from baml_magic._trace import Tracing
 from baml_magic._usage import Ledger
+from baml_magic._v1_project import V1Project
 
 
 class Settings(Protocol):
@@ -48,6 +49,7 @@ class Session:
 
     settings: Settings = field(default_factory=DefaultSettings)
     project: Project = field(default_factory=Project)
+    v1_project: V1Project = field(default_factory=V1Project)  # BAML v1 sources (experimental), beside v0's
     client_override: str | None = None
     runs: deque[Run] = field(default_factory=deque)  # the last ``settings.history`` calls
     ledger: Ledger = field(default_factory=Ledger)  # totals of every call

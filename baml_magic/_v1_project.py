@@ -1,0 +1,154 @@
+"""The session's BAML v1 sources (cells and folders) compiled into the bridge's runtime, and what to bind.
+
+v1 lives beside v0 in one kernel: its own sources, its own runtime, the same ``Compiled`` record so
+``BamlFunction`` calls, streams, maps and views work on either engine. A cell run again replaces its
+own source; a compile that fails changes nothing (the bridge keeps the runtime it had).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import types as pytypes
+from typing import Optional
+
+from baml_magic import _v1_types as v1types
+from baml_magic._codegen import TypeModules
+from baml_magic._errors import BamlCompileError, Diagnostic, ShortError, interrupted
+from baml_magic._project import Compiled, FunctionSpec, Source
+from baml_magic._v1_blocks import newest_wins
+from baml_magic.engine import _v1_bridge as v1bridge
+from baml_magic.engine.v1 import V1Engine
+
+_DIAGNOSTIC = re.compile(r"(?P<path>[\w./-]+\.baml):(?P<line>\d+):\d+(?:-\d+:\d+)?\s+(?P<severity>error|warning)"
+                         r"(?:\[\w+\])?:\s*(?P<text>.*?)(?=\s*[\w./-]+\.baml:\d+:\d+|$)", re.S)
+_CLIENT = re.compile(r"^\s*client\s*:?\s*([A-Za-z_][\w\"/.-]*)", re.M)
+_HIDDEN = ("client", "on_event")  # what v1 adds to every LLM function's parameters
+
+
+class V1Unavailable(ShortError):
+    """BAML v1 can't run here (the optional extra is missing, or not the pinned version)."""
+
+
+class V1Project:
+    """v1 sources in run order, and the last program that compiled."""
+
+    def __init__(self) -> None:
+        self.sources: dict[str, Source] = {}
+        self.compiled: Compiled | None = None
+
+    def update(self, new: list[Source], drop: tuple[str, ...] = ()) -> Compiled:
+        """Add or replace sources and compile them all; on an error nothing changes."""
+        replaced = {s.key for s in new} | set(drop)
+        proposed = {k: v for k, v in self.sources.items() if k not in replaced}
+        proposed.update((s.key, s) for s in new)
+        if self.compiled is not None and list(proposed.items()) == list(self.sources.items()):
+            return self.compiled
+        compiled = compile_sources(list(proposed.values()))
+        self.sources, self.compiled = proposed, compiled
+        return compiled
+
+
+def _in_background(files: dict[str, str]) -> list[str]:
+    """Compile on a thread of its own and wait in short waits, so an interrupt lands and the kernel answers."""
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["rows"] = v1bridge.compile_program(files)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name="baml_magic-v1-compile", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.05)
+    except KeyboardInterrupt:
+        raise interrupted("compiling BAML v1", "nothing changed (the compile finishes in the background)") from None
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["rows"]  # type: ignore[return-value]
+
+
+def compile_sources(ordered: list[Source]) -> Compiled:
+    """Compile every v1 source into the bridge's runtime; types and specs from its reflection."""
+    by_file = {s.filename: s for s in ordered}
+    try:
+        v1bridge.bridge()
+    except v1bridge.V1Unavailable as exc:
+        raise V1Unavailable(str(exc)) from None
+    started = time.monotonic()
+    try:
+        texts = newest_wins([s.text for s in ordered])
+        rows = _in_background({s.filename: text for s, text in zip(ordered, texts, strict=True)})
+    except (KeyboardInterrupt, V1Unavailable):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the bridge's compile errors are panics, not Exceptions
+        raise compile_error(v1bridge.one_line(exc), by_file) from None
+    described = v1types.read_rows(rows)
+    module = v1types.build(described)
+    v1bridge.install_types({name: getattr(module, name) for name in (*described.classes, *described.enums)})
+    names = [n for n in described.functions if "@" not in n and n != v1bridge.DESCRIBE]
+    llm = {n for n in names if f"{n}@build_request" in described.functions}
+    omitted = {n: {p for p, _, optional in described.params.get(n, []) if optional} for n in names}
+    engine = V1Engine(llm, {n for n in names if f"{n}@stream" in described.functions}, omitted)
+    functions = {name: _spec(name, described, module, ordered, name in llm) for name in names}
+    bindable = {n for n, spec in functions.items()
+                if (source := _source_of(spec.source_key, ordered)) is None or source.selected is None
+                or n in source.selected}
+    notes = [f"{s.label}: BAML v1 (experimental), compiled in {time.monotonic() - started:.2f} s" for s in ordered]
+    return Compiled(engine, TypeModules(module, module), functions, {}, {s.filename: s.text for s in ordered},
+                    bindable, notes=notes, engine_name="v1")
+
+
+def _source_of(key: str, ordered: list[Source]) -> Source | None:
+    return next((s for s in ordered if s.key == key), None)
+
+
+def _spec(name: str, described: v1types.Described, module: pytypes.ModuleType, ordered: list[Source], llm: bool,
+          ) -> FunctionSpec:
+    params = described.params.get(name, [])
+    if llm:
+        params = [p for p in params if p[0] not in _HIDDEN]
+    named = {n: None for n in (*described.classes, *described.enums)}
+    # A parameter with a BAML default may be left out: None in Python, dropped before the call (V1Engine.omitted).
+    typed = tuple((p, v1types.resolve(v1types.python_type(t, named), module) if not optional
+                   else Optional[v1types.resolve(v1types.python_type(t, named), module)])  # noqa: UP045
+                  for p, t, optional in params)
+    returns_text = described.functions[name]
+    header = f"function {name}({', '.join(f'{p}: {t}' for p, t, _ in params)}) -> {returns_text}"
+    where, key, client = "the v1 program", "", None
+    pattern = re.compile(rf"^\s*function\s+{re.escape(name)}\b", re.M)
+    for source in reversed(ordered):
+        found = pattern.search(source.text)
+        if found:
+            line = source.text.count("\n", 0, found.start()) + 1
+            where = f"{source.label}, line {line}" if source.is_cell else f"{source.label}:{line}"
+            key = source.key
+            body = source.text[found.end():].split("\nfunction", 1)[0]
+            client = (m.group(1).strip('"') if (m := _CLIENT.search(body)) else None) if llm else None
+            break
+    return FunctionSpec(name=name, params=typed, returns=v1types.resolve(v1types.python_type(returns_text, named),
+                                                                        module),
+                        client=client, prompt=None, baml_signature=header, where=where, source_key=key)
+
+
+def compile_error(message: str, by_file: dict[str, Source]) -> BamlCompileError:
+    """The bridge's compile message, each error at its cell's own line (or file:line), the line shown."""
+    diagnostics: list[Diagnostic] = []
+    for found in _DIAGNOSTIC.finditer(message):
+        if found.group("severity") != "error":
+            continue
+        line = int(found.group("line"))
+        path = found.group("path").split(f"{v1bridge.ROOT}/", 1)[-1]
+        source = by_file.get(path) or next((s for f, s in by_file.items() if f.rsplit("/", 1)[-1] == path), None)
+        text = " ".join(found.group("text").split())
+        if source is None:
+            diagnostics.append(Diagnostic("error", text, found.group("path"), line, ""))
+            continue
+        lines = source.text.splitlines()
+        diagnostics.append(Diagnostic("error", text, source.label, line,
+                                      lines[line - 1] if 0 < line <= len(lines) else ""))
+    return BamlCompileError(diagnostics, message)
