@@ -37,7 +37,9 @@ from baml_magic._request_view import PromptView, RequestView
 from baml_magic._run import CallOptions, Run
 from baml_magic._streams import AsyncPartialStream, PartialStream
 from baml_magic._types import Status, Timing, Usage, Verdict
+from baml_magic._v1_project import V1Unavailable
 from baml_magic.engine import v0 as engine_v0
+from baml_magic.engine.v1 import V1Unsupported
 
 __all__ = [
     "AsyncPartialStream",
@@ -73,6 +75,8 @@ __all__ = [
     "Timing",
     "UnknownClientError",
     "Usage",
+    "V1Unavailable",
+    "V1Unsupported",
     "Verdict",
     "Video",
     "load_ipython_extension",

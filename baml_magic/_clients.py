@@ -13,6 +13,7 @@ from baml_magic._project import Compiled
 from baml_magic._providers import SHORTHAND_KEYS
 from baml_magic._redact import strip_noise
 from baml_magic._render import Table
+from baml_magic.engine.v1 import require_v0
 
 
 class UnknownClientError(ShortError):
@@ -76,6 +77,7 @@ def validate(client: str, compiled: Compiled) -> str:
     BAML itself is asked (a request is built, nothing is sent), so ``foo/bar`` or ``vertex-ai/x`` without the
     options it needs fail here, with BAML's reason, instead of at the first call.
     """
+    require_v0(compiled.engine_name, "client")
     if not isinstance(client, str) or not client.strip():
         raise UnknownClientError(f"a client is a name or provider/model, got {client!r:.40}")
     if client in compiled.clients:

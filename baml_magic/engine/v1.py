@@ -25,6 +25,7 @@ from baml_py.errors import (
     BamlValidationError,
 )
 
+from baml_magic._errors import ShortError
 from baml_magic._facts import Facts
 from baml_magic.engine._v1_bridge import bridge, one_line
 
@@ -44,7 +45,7 @@ def require_v0(engine_name: str, feature: str) -> None:
         raise V1Unsupported(feature)
 
 
-class V1Unsupported(NotImplementedError):
+class V1Unsupported(ShortError, NotImplementedError):
     """What v0 can do here and v1 can't yet (one line, naming the feature)."""
 
     def __init__(self, feature: str) -> None:

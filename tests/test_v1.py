@@ -1,0 +1,163 @@
+"""BAML v1 (experimental) in a real kernel, against the offline model over HTTP: bind, call, stream, interrupt,
+recompile, errors at their line, a failing spawned task, v0 beside it. Figures print with ``-s``."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from baml_magic.testing import Kernel, wait_until
+from tests.conftest import CLIENT, STORY
+
+V1 = """
+client Local = openai.GenericClient.new(model = "local", base_url = env.LOCAL_LLM_BASE_URL)
+client Slow = openai.GenericClient.new(model = "local?tps=20&words=200", base_url = env.LOCAL_LLM_BASE_URL)
+
+class Tale {
+  title: string,
+  body: string,
+}
+
+function Tell(topic: string) -> Tale {
+  client: Local
+  prompt: `Write a short story about ${topic}. ${ctx.output_format()}`
+}
+
+function SlowTell(topic: string) -> Tale {
+  client: Slow
+  prompt: `Write a long story about ${topic}. ${ctx.output_format()}`
+}
+
+function Ramble(topic: string) -> string {
+  client: Slow
+  prompt: `Write at length about ${topic}.`
+}
+
+function Add(a: int, b: int = 1) -> int {
+  a + b
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def v1_kernel(kernel: Kernel) -> Kernel:
+    kernel.ok("%%baml --engine v1\n" + V1)
+    return kernel
+
+
+def _last(kernel: Kernel, code: str) -> str:
+    return kernel.ok(code).printed.strip().splitlines()[-1]
+
+
+def test_a_v1_cell_binds_typed_functions_and_calls_the_offline_model(v1_kernel: Kernel, llm) -> None:
+    shown = v1_kernel.ok("print(repr(Tell), repr(Add))").printed
+    assert "Tell(topic: str) -> Tale" in shown and "Add(a: int, b: int | None = None) -> int" in shown, shown
+    before = len(llm.requests())
+    state = json.loads(_last(v1_kernel, "import json; t = Tell('owls'); "
+                                        "print(json.dumps([type(t).__name__, type(t).__module__, t.title != '', "
+                                        "Tell.last.status.value, Add(2), Add(2, b=5)]))"))
+    assert state == ["Tale", "baml_magic_v1_types", True, "done", 3, 7]
+    record = llm.requests()[before]
+    assert record["outcome"] == "completed" and record["model"].startswith("local")
+
+
+def test_v1_streams_partials_into_the_live_view_and_the_iterator(v1_kernel: Kernel) -> None:
+    printed = v1_kernel.ok("for p in SlowTell.stream('tides'):\n    print(len(p.body), flush=True)",
+                           timeout=120).printed.split()
+    lengths = [int(n) for n in printed]
+    assert len(lengths) >= 5 and lengths == sorted(lengths) and lengths[-1] > lengths[0], lengths
+    view = v1_kernel.ok("%config BamlMagic.display = 'text'\nSlowTell('moss')", timeout=120)
+    frames = [m for m in view.of_type("stream") if "body" in m["content"]["text"]]
+    assert frames, view.text
+
+
+def _interrupt_when_running(kernel: Kernel, llm, code: str, tokens: int) -> tuple[float, dict]:
+    msg_id, execution = kernel.start(code)
+    before = len(llm.requests())
+    wait_until(lambda: len(llm.requests()) > before and llm.requests()[-1]["outcome"] == "running"
+               and llm.requests()[-1]["tokens_sent"] >= tokens, what="the request", timeout=30)
+    at = kernel.interrupt()
+    kernel.collect(msg_id, execution, timeout=15)
+    assert execution.status == "error", execution.text
+    wait_until(lambda: llm.requests()[-1]["outcome"] != "running", what="the connection to close", timeout=5)
+    return at, llm.requests()[-1]
+
+
+def test_interrupt_closes_a_v1_one_piece_call_at_once(v1_kernel: Kernel, llm) -> None:
+    at, record = _interrupt_when_running(v1_kernel, llm, "Ramble.with_options(stream=False)('rivers')", 0)
+    closed = record["ended"] - at
+    print(f"\nv1 one-piece call: connection closed {closed * 1000:.1f} ms after the interrupt")
+    assert record["outcome"] == "client_closed" and closed < 0.25, (closed, record)
+    assert _last(v1_kernel, "print(Ramble.last.status.value)") == "cancelled"
+
+
+def test_interrupt_closes_a_v1_stream(v1_kernel: Kernel, llm) -> None:
+    at, record = _interrupt_when_running(v1_kernel, llm, "SlowTell('storms')", 10)
+    closed = record["ended"] - at
+    print(f"\nv1 stream: connection closed {closed * 1000:.0f} ms after the interrupt "
+          f"({record['tokens_sent']} of {record['tokens_planned']} tokens sent)")
+    assert record["outcome"] == "client_closed" and closed < 1.0, (closed, record)
+    assert record["tokens_sent"] < record["tokens_planned"]
+    assert _last(v1_kernel, "print(SlowTell.last.status.value, SlowTell.last.partial is not None)") \
+        == "cancelled True"
+    assert _last(v1_kernel, "print(Add(1, 1))") == "2", "the kernel and the bridge keep working"
+
+
+def test_an_edited_v1_cell_recompiles_in_about_a_second(v1_kernel: Kernel) -> None:
+    started = time.monotonic()
+    shown = v1_kernel.ok("%%baml --engine v1\n" + V1.replace("a + b", "a + b + 100")).text
+    wall = time.monotonic() - started
+    compiled = float(re.search(r"compiled in ([\d.]+) s", shown).group(1))
+    print(f"\nv1 recompile: {compiled:.2f} s in the bridge, {wall:.2f} s for the whole cell")
+    assert compiled < 1.5 and _last(v1_kernel, "print(Add(1, 1))") == "102"
+
+
+def test_a_bad_v1_cell_shows_the_error_at_its_line_and_keeps_the_functions(v1_kernel: Kernel) -> None:
+    execution = v1_kernel.run("%%baml --engine v1\nfunction Broken() -> int {\n  nope\n}\n")
+    content = execution.reply["content"]
+    assert content["ename"] == "BamlCompileError"
+    shown = "\n".join(m["content"].get("traceback", [""])[0] for m in execution.of_type("error"))
+    assert re.search(r"cell In\[\d+\], line 3: unresolved name: `nope`", shown), shown
+    assert "3 |   nope" in shown and "Traceback" not in shown and "backtrace" not in shown.lower()
+    assert _last(v1_kernel, "print(type(Tell('kites')).__name__)") == "Tale"
+
+
+def test_an_error_in_a_spawned_v1_task_leaves_the_kernel_alive(v1_kernel: Kernel) -> None:
+    v1_kernel.ok("%%baml --engine v1\n"
+                 "function Boom() -> int {\n"
+                 "  let f = spawn {\n"
+                 "    baml.sys.sleep(baml.time.Duration.from_milliseconds(50));\n"
+                 "    throw \"boom\"\n"
+                 "  };\n"
+                 "  1\n"
+                 "}\n")
+    execution = v1_kernel.ok("print(Boom()); import time; time.sleep(0.5)")
+    assert "a spawned task failed and nothing awaited it" in execution.text
+    assert _last(v1_kernel, "print(Add(40, 2))") == "142", "the kernel is still there"
+
+
+def test_v0_and_v1_functions_live_in_one_kernel(v1_kernel: Kernel) -> None:
+    v1_kernel.ok("%%baml\n" + CLIENT + STORY)
+    state = _last(v1_kernel, "print(bool(GenerateStory('bees').title), type(Tell('ants')).__name__)")
+    assert state == "True Tale"
+    assert "Tell" in v1_kernel.ok("%baml list").text, "a v0 compile leaves v1 functions bound"
+
+
+def test_what_v1_cannot_do_yet_says_so_in_one_line(v1_kernel: Kernel) -> None:
+    for code, words in (("Tell.batch(['x'])", "provider batch APIs"),
+                        ("Tell.compare(['x'], clients=['Local'])", "comparing clients"),
+                        ("Tell.with_options(client='Slow')('x')", "choosing another client")):
+        execution = v1_kernel.run(code)
+        shown = execution.of_type("error")[0]["content"]["traceback"]
+        assert len(shown) == 1 and words in shown[0] and "not available for BAML v1" in shown[0], shown
+
+
+def test_load_a_v1_folder(v1_kernel: Kernel, tmp_path) -> None:
+    folder = tmp_path / "v1_src"
+    folder.mkdir()
+    (folder / "math.baml").write_text("function Twice(n: int) -> int {\n  n * 2\n}\n")
+    v1_kernel.ok(f"%baml load --engine v1 {folder}")
+    assert _last(v1_kernel, "print(Twice(21), Tell.__name__)") == "42 Tell"
