@@ -96,7 +96,7 @@ def load_ipython_extension(ipython: Any) -> None:
     magics = BamlMagic(ipython, parent=ipython)
     ipython.register_magics(magics)
     _magics[id(ipython)] = magics
-    check.register(ipython, lambda: magics.session.project)  # the editor extension's errors as you type
+    check.register(ipython, magics.project_for)  # the editor extension's errors as you type (per cell's engine)
 
 
 def unload_ipython_extension(ipython: Any) -> None:

@@ -23,6 +23,10 @@ from typing import Any
 
 from baml_magic._errors import ShortError, parse_diagnostics
 from baml_magic._project import SOURCE_ROOT, Project, cell_source, effective_files
+from baml_magic._v1_blocks import newest_wins
+from baml_magic._v1_project import V1Project
+from baml_magic._v1_project import parse_diagnostics as v1_diagnostics
+from baml_magic.engine import _v1_bridge as v1bridge
 from baml_magic.engine.v0 import COMPILE_SCRIPT
 
 COMM_TARGET = "baml_magic.check"
@@ -53,10 +57,10 @@ def _place(line_text: str, message: str) -> tuple[int, int]:
     return start, start + max(1, len(stripped))
 
 
-def _compile(files: dict[str, str], seconds: float) -> str | None:
+def _compile(files: dict[str, str], seconds: float, script: str = COMPILE_SCRIPT) -> str | None:
     """BAML's compiler message for these files (None: they compile), in a child process that is ended at the
     deadline (``TimeoutError``)."""
-    child = subprocess.Popen([sys.executable, "-c", COMPILE_SCRIPT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    child = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, env={**os.environ, "RUST_BACKTRACE": "0"})
     try:
         out, _ = child.communicate(json.dumps({"root": SOURCE_ROOT, "files": files}).encode(), timeout=seconds)
@@ -64,11 +68,18 @@ def _compile(files: dict[str, str], seconds: float) -> str | None:
         child.kill()
         child.wait()
         raise
-    message: str | None = json.loads(out or b"null")
+    message: str | None = json.loads((out or b"null").splitlines()[-1])
     return message
 
 
-def check_cell(project: Project, cell_id: str | None, text: str, seconds: float = CHECK_SECONDS) -> list[Mark]:
+def engine_of(first_line: str) -> str | None:
+    """The engine a cell's first line names (``%%baml --engine v1``), else None (the session's default)."""
+    found = re.search(r"--engine[=\s]+(v0|v1)\b", first_line, re.I)
+    return found.group(1).lower() if found else None
+
+
+def check_cell(project: Project | V1Project, cell_id: str | None, text: str, seconds: float = CHECK_SECONDS,
+               ) -> list[Mark]:
     """BAML's diagnostics for a ``%%baml`` cell's text (first line included) with the project around it."""
     body = text.split("\n", 1)[1] if text.startswith("%%baml") and "\n" in text else ""
     lines = text.splitlines()
@@ -78,9 +89,13 @@ def check_cell(project: Project, cell_id: str | None, text: str, seconds: float 
                                                   f"({len(text):,} characters); run it to compile it")]
     source = cell_source(cell_id or "checked", "cell", body)
     ordered = [s for k, s in project.sources.items() if k != source.key] + [source]
+    v1 = isinstance(project, V1Project)
     try:
-        files, _ = effective_files(ordered)
-        problem = _compile(files, seconds)
+        if v1:
+            files = dict(zip([s.filename for s in ordered], newest_wins([s.text for s in ordered]), strict=True))
+        else:
+            files, _ = effective_files(ordered)
+        problem = _compile(files, seconds, v1bridge.COMPILE_SCRIPT if v1 else COMPILE_SCRIPT)
     except subprocess.TimeoutExpired:
         return [Mark(1, 0, len(first), "warning", f"BAML took more than {seconds:g} s to check this cell (types "
                                                   "nested very deep?); run it to compile it")]
@@ -90,8 +105,9 @@ def check_cell(project: Project, cell_id: str | None, text: str, seconds: float 
         return []
     if problem is not None:
         marks = []
-        for severity, message, path, line in parse_diagnostics(problem):
-            if not path.endswith(source.filename) or not 0 < line <= len(lines):
+        for severity, message, path, line in (v1_diagnostics if v1 else parse_diagnostics)(problem):
+            ours = source.filename.endswith("/" + path.rsplit("/", 1)[-1]) if v1 else path.endswith(source.filename)
+            if not ours or not 0 < line <= len(lines):
                 continue
             start, end = _place(lines[line - 1], message)
             marks.append(Mark(line, start, end, severity, message))
@@ -112,7 +128,7 @@ def register(shell: Any, project_of: Any) -> bool:
             if not isinstance(data, dict) or not isinstance(data.get("code"), str):
                 return  # not a check request: nothing to answer
             cell_id = data.get("cell_id") if isinstance(data.get("cell_id"), str) else None
-            marks = check_cell(project_of(), cell_id, data["code"])
+            marks = check_cell(project_of(engine_of(data["code"].split("\n", 1)[0])), cell_id, data["code"])
             comm.send({"id": data.get("id") if isinstance(data.get("id"), (str, int)) else None,
                        "diagnostics": [asdict(m) for m in marks]})
 

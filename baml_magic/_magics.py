@@ -200,7 +200,8 @@ class BamlMagic(Magics):
             return words[1].lower()
         raise UsageError(f"%%baml takes only --engine v0|v1 (got {line.strip()!r}); the BAML goes in the cell")
 
-    def _project(self, engine: str | None) -> Any:
+    def project_for(self, engine: str | None) -> Any:
+        """The session's sources of one engine (``None``: the ``engine`` traitlet's)."""
         chosen = (engine or self.engine).lower()
         return self.session.v1_project if chosen == "v1" else self.session.project
 
@@ -211,7 +212,7 @@ class BamlMagic(Magics):
         ident = self._cell_id or f"run{self._runs}"
         source = cell_source(ident, f"cell In[{count}]", cell)
         key = source.key
-        compiled = self._project(engine).update([source])
+        compiled = self.project_for(engine).update([source])
         names = [n for n, spec in compiled.functions.items() if spec.source_key == key]
         taken = self.binder.bind_all(compiled)
         note = "" if names else "no functions in this cell; the project compiled"
@@ -221,7 +222,7 @@ class BamlMagic(Magics):
 
     def _load(self, options: argparse.Namespace) -> None:
         try:
-            directory, new, compiled, here = load_folder(self._project(options.engine), options.targets)
+            directory, new, compiled, here = load_folder(self.project_for(options.engine), options.targets)
         except FileNotFoundError as exc:
             raise UsageError(str(exc)) from None
         root = str(directory.resolve())

@@ -135,18 +135,22 @@ def _spec(name: str, described: v1types.Described, module: pytypes.ModuleType, o
                         client=client, prompt=None, baml_signature=header, where=where, source_key=key)
 
 
+def parse_diagnostics(message: str) -> list[tuple[str, str, str, int]]:
+    """(severity, message, file, line) for each diagnostic in the bridge's compile message."""
+    return [(found.group("severity"), " ".join(found.group("text").split()),
+             found.group("path").split(f"{v1bridge.ROOT}/", 1)[-1], int(found.group("line")))
+            for found in _DIAGNOSTIC.finditer(message)]
+
+
 def compile_error(message: str, by_file: dict[str, Source]) -> BamlCompileError:
     """The bridge's compile message, each error at its cell's own line (or file:line), the line shown."""
     diagnostics: list[Diagnostic] = []
-    for found in _DIAGNOSTIC.finditer(message):
-        if found.group("severity") != "error":
+    for severity, text, path, line in parse_diagnostics(message):
+        if severity != "error":
             continue
-        line = int(found.group("line"))
-        path = found.group("path").split(f"{v1bridge.ROOT}/", 1)[-1]
         source = by_file.get(path) or next((s for f, s in by_file.items() if f.rsplit("/", 1)[-1] == path), None)
-        text = " ".join(found.group("text").split())
         if source is None:
-            diagnostics.append(Diagnostic("error", text, found.group("path"), line, ""))
+            diagnostics.append(Diagnostic("error", text, path, line, ""))
             continue
         lines = source.text.splitlines()
         diagnostics.append(Diagnostic("error", text, source.label, line,

@@ -15,6 +15,7 @@ import pytest
 from baml_magic import local_llm
 from baml_magic._check import check_cell
 from baml_magic._project import Project, cell_source
+from baml_magic._v1_project import V1Project
 from tests._jupyter import CHROMIUM, CHROMIUM_FLAGS, cell, jupyter_server, run_cell, write_notebook
 from tests.test_browser import ARTIFACTS
 
@@ -40,6 +41,17 @@ def test_the_kernel_check_places_baml_s_messages_and_binds_nothing() -> None:
     assert (dict(project.sources), project.compiled) == before, "checking binds and compiles nothing of the session's"
     assert check_cell(project, "c", "%%baml\nclass {")[0].line == 2, "half-typed text is an error on its line"
     assert check_cell(project, "c", "print(1)") == []
+
+
+def test_a_v1_cell_is_checked_by_v1_with_the_v1_sources_around_it() -> None:
+    project = V1Project()
+    project.sources["cell:lib"] = cell_source("lib", "cell In[1]", "function Double(n: int) -> int {\n  n * 2\n}\n")
+    [mark] = check_cell(project, "c", "%%baml --engine v1\nfunction Four() -> int {\n  Double(nope)\n}\n")
+    assert (mark.line, mark.severity, mark.message) == (3, "error", "unresolved name: `nope`")
+    assert mark.start == len("  Double(") and mark.end == mark.start + 4
+    assert check_cell(project, "c", "%%baml --engine v1\nfunction Four() -> int {\n  Double(2)\n}\n") == [], \
+        "a v1 cell is not read as v0, and sees the other v1 cells"
+    assert project.compiled is None, "checking compiles nothing of the session's"
 
 
 @pytest.fixture(scope="module")

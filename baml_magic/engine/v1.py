@@ -209,7 +209,11 @@ class V1Call:
             self._keep_raw(exc)
             raise translate(exc, self.function) from None
         finally:
-            self._stream = None  # the bridge closes a stream's connection when nothing holds it
+            # The bridge closes a stream's connection once its handle is gone; a traceback's frames can keep the
+            # stream itself alive until a garbage collection, so the handle is let go of here.
+            stream, self._stream = self._stream, None
+            if stream is not None:
+                stream._handle = None
 
     async def call(self) -> Any:
         bb = self._begin()
