@@ -7,6 +7,7 @@ own source; a compile that fails changes nothing (the bridge keeps the runtime i
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -45,13 +46,18 @@ class V1Project:
         proposed.update((s.key, s) for s in new)
         if self.compiled is not None and list(proposed.items()) == list(self.sources.items()):
             return self.compiled
-        compiled = compile_sources(list(proposed.values()))
+        compiled = compile_sources(list(proposed.values()), self.compiled.files if self.compiled else None)
         self.sources, self.compiled = proposed, compiled
         return compiled
 
 
-def _in_background(files: dict[str, str]) -> list[str]:
-    """Compile on a thread of its own and wait in short waits, so an interrupt lands and the kernel answers."""
+def _in_background(files: dict[str, str], previous: dict[str, str] | None) -> list[str]:
+    """Compile on a thread of its own, waiting in short waits.
+
+    The bridge holds the GIL while it compiles (about a second), so an interrupt lands only when the compile
+    has ended, by which time the runtime holds the new program: the one before is compiled back, so the
+    runtime and the bound functions agree, and nothing has changed.
+    """
     box: dict[str, object] = {}
 
     def run() -> None:
@@ -61,19 +67,26 @@ def _in_background(files: dict[str, str]) -> list[str]:
             box["error"] = exc
 
     thread = threading.Thread(target=run, name="baml_magic-v1-compile", daemon=True)
-    thread.start()
     try:
+        thread.start()  # the compile may take the GIL before start() returns: the interrupt can land here too
         while thread.is_alive():
             thread.join(0.05)
     except KeyboardInterrupt:
-        raise interrupted("compiling BAML v1", "nothing changed (the compile finishes in the background)") from None
+        with contextlib.suppress(RuntimeError):  # a thread that never started: nothing ran
+            thread.join()
+        if "rows" in box and previous is not None:
+            v1bridge.compile_program(previous)
+        raise interrupted("compiling BAML v1", "nothing changed") from None
     if "error" in box:
         raise box["error"]  # type: ignore[misc]
     return box["rows"]  # type: ignore[return-value]
 
 
-def compile_sources(ordered: list[Source]) -> Compiled:
-    """Compile every v1 source into the bridge's runtime; types and specs from its reflection."""
+def compile_sources(ordered: list[Source], previous: dict[str, str] | None = None) -> Compiled:
+    """Compile every v1 source into the bridge's runtime; types and specs from its reflection.
+
+    ``previous``: the files the runtime holds now (compiled back if an interrupt stops this compile).
+    """
     by_file = {s.filename: s for s in ordered}
     try:
         v1bridge.bridge()
@@ -81,8 +94,8 @@ def compile_sources(ordered: list[Source]) -> Compiled:
         raise V1Unavailable(str(exc)) from None
     started = time.monotonic()
     try:
-        texts = newest_wins([s.text for s in ordered])
-        rows = _in_background({s.filename: text for s, text in zip(ordered, texts, strict=True)})
+        files = dict(zip([s.filename for s in ordered], newest_wins([s.text for s in ordered]), strict=True))
+        rows = _in_background(files, previous)
     except (KeyboardInterrupt, V1Unavailable):
         raise
     except BaseException as exc:  # noqa: BLE001 - the bridge's compile errors are panics, not Exceptions
@@ -99,8 +112,8 @@ def compile_sources(ordered: list[Source]) -> Compiled:
                 if (source := _source_of(spec.source_key, ordered)) is None or source.selected is None
                 or n in source.selected}
     notes = [f"{s.label}: BAML v1 (experimental), compiled in {time.monotonic() - started:.2f} s" for s in ordered]
-    return Compiled(engine, TypeModules(module, module), functions, {}, {s.filename: s.text for s in ordered},
-                    bindable, notes=notes, engine_name="v1")
+    return Compiled(engine, TypeModules(module, module), functions, {}, files, bindable, notes=notes,
+                    engine_name="v1")
 
 
 def _source_of(key: str, ordered: list[Source]) -> Source | None:

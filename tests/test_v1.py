@@ -115,6 +115,18 @@ def test_an_edited_v1_cell_recompiles_in_about_a_second(v1_kernel: Kernel) -> No
     assert compiled < 1.5 and _last(v1_kernel, "print(Add(1, 1))") == "102"
 
 
+def test_an_interrupted_v1_compile_changes_nothing(v1_kernel: Kernel) -> None:
+    before = _last(v1_kernel, "print(Add(3, 4))")
+    msg_id, execution = v1_kernel.start("%%baml --engine v1\n" + V1.replace("a + b", "a * 1000"))
+    time.sleep(0.4)  # the compile takes about a second
+    v1_kernel.interrupt()
+    v1_kernel.collect(msg_id, execution, timeout=30)
+    assert execution.reply["content"]["ename"] == "KeyboardInterrupt", execution.text
+    assert "nothing changed" in execution.text
+    assert _last(v1_kernel, "print(Add(3, 4), type(Tell('eels')).__name__)") == f"{before} Tale", \
+        "the runtime holds the program the bound functions came from"
+
+
 def test_a_bad_v1_cell_shows_the_error_at_its_line_and_keeps_the_functions(v1_kernel: Kernel) -> None:
     execution = v1_kernel.run("%%baml --engine v1\nfunction Broken() -> int {\n  nope\n}\n")
     content = execution.reply["content"]
