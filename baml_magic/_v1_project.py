@@ -106,8 +106,9 @@ def compile_sources(ordered: list[Source], previous: dict[str, str] | None = Non
     names = [n for n in described.functions if "@" not in n and n != v1bridge.DESCRIBE]
     llm = {n for n in names if f"{n}@build_request" in described.functions}
     omitted = {n: {p for p, _, optional in described.params.get(n, []) if optional} for n in names}
-    engine = V1Engine(llm, {n for n in names if f"{n}@stream" in described.functions}, omitted)
     functions = {name: _spec(name, described, module, ordered, name in llm) for name in names}
+    engine = V1Engine(llm, {n for n in names if f"{n}@stream" in described.functions}, omitted,
+                      {n: spec.client for n, spec in functions.items()})
     bindable = {n for n, spec in functions.items()
                 if (source := _source_of(spec.source_key, ordered)) is None or source.selected is None
                 or n in source.selected}

@@ -10,6 +10,7 @@ stream: the bridge closes a stream's connection only then (about 0.2 s later, me
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from baml_py.errors import (
 from baml_magic._errors import ShortError
 from baml_magic._facts import Facts
 from baml_magic.engine._v1_bridge import bridge, one_line
+from baml_magic.engine._v1_log import read_events
 
 NAME = "v1"
 UNSUPPORTED = {
@@ -79,10 +81,12 @@ class V1Engine:
 
     name = NAME
 
-    def __init__(self, llm_functions: set[str], streaming: set[str], optional: dict[str, set[str]]) -> None:
+    def __init__(self, llm_functions: set[str], streaming: set[str], optional: dict[str, set[str]],
+                 clients: dict[str, str | None] | None = None) -> None:
         self.llm_functions = llm_functions
         self.streaming = streaming
         self.optional = optional  # per function, the parameters with a BAML default
+        self.clients = clients or {}  # per LLM function, the client its source names
 
     def omitted(self, function: str, args: dict[str, Any]) -> dict[str, Any]:
         """The arguments to send: an optional parameter left at None takes its BAML default."""
@@ -170,6 +174,8 @@ class V1Call:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._aborted = False
         self._raw: str | None = None
+        self._events: list[Any] = []  # what the call's on_event listener heard (read into Facts at the end)
+        self._facts: Facts | None = None
 
     def _begin(self) -> Any:
         with self._lock:
@@ -183,7 +189,14 @@ class V1Call:
         call_id = bb.new_function_call()
         with self._lock:
             self._ids.append(call_id)
-        return bb.encode_call_args(dict(self.args), call_id, function_name=target, **controls)  # type: ignore[no-any-return]
+        args = dict(self.args)
+        if self.function in self._engine.llm_functions:
+            args["on_event"] = self._heard
+        return bb.encode_call_args(args, call_id, function_name=target, **controls)  # type: ignore[no-any-return]
+
+    def _heard(self, event: Any) -> None:
+        """The call's ``on_event`` listener (v1 runs it on the calling loop; what it raises, v1 swallows)."""
+        self._events.append(event)
 
     async def stream(self, on_partial: Callable[[Any], None]) -> Any:
         if self.function not in self._engine.streaming:
@@ -254,11 +267,17 @@ class V1Call:
             self._raw = raw
 
     def facts(self, error: BaseException | None = None) -> Facts:
-        return Facts(provider="v1", raw=self._raw)
+        if self._facts is None:
+            read = read_events(list(self._events), self._engine.clients.get(self.function))
+            self._facts = read if read.raw or not self._raw else dataclasses.replace(read, raw=self._raw)
+        return self._facts
 
     def problem(self) -> str | None:
-        return None
+        return self.facts().reply.problem()
 
     def release(self) -> None:
+        facts = self.facts()
         with self._lock:
+            self._facts = dataclasses.replace(facts, raw=None, headers=(), request=None)
             self._token, self._stream, self._task, self._loop, self._raw = None, None, None, None, None
+            self._events = []
