@@ -64,6 +64,19 @@ def test_a_v1_cell_binds_typed_functions_and_calls_the_offline_model(v1_kernel: 
     assert record["outcome"] == "completed" and record["model"].startswith("local")
 
 
+def test_v1_functions_have_every_calling_style_and_report_usage(v1_kernel: Kernel) -> None:
+    state = json.loads(_last(v1_kernel, "import json\n"
+                                        "a = await Tell.aio('fog')\n"
+                                        "b = Tell.start('rain').result(timeout=30)\n"
+                                        "m = Tell.map(['x', 'y'], concurrency=2)\n"
+                                        "facts = Tell.last.call.facts()\n"
+                                        "print(json.dumps([type(a).__name__, type(b).__name__, "
+                                        "[type(v).__name__ for v in m], Tell.last.usage.output_tokens > 0, "
+                                        "facts.provider, facts.model, facts.reply.ended]))"))
+    assert state == ["Tale", "Tale", ["Tale", "Tale"], True, "openai-generic", "local", True]
+    assert "Tell" in v1_kernel.ok("%baml usage").text
+
+
 def test_v1_streams_partials_into_the_live_view_and_the_iterator(v1_kernel: Kernel) -> None:
     printed = v1_kernel.ok("for p in SlowTell.stream('tides'):\n    print(len(p.body), flush=True)",
                            timeout=120).printed.split()
