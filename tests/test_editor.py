@@ -43,6 +43,7 @@ def test_the_kernel_check_places_baml_s_messages_and_binds_nothing() -> None:
     assert check_cell(project, "c", "print(1)") == []
 
 
+@pytest.mark.slow  # two v1 compiles in child processes, a second each
 def test_a_v1_cell_is_checked_by_v1_with_the_v1_sources_around_it() -> None:
     project = V1Project()
     project.sources["cell:lib"] = cell_source("lib", "cell In[1]", "function Double(n: int) -> int {\n  n * 2\n}\n")

@@ -302,8 +302,10 @@ def test_a_mistyped_folder_is_named_as_such(shell, tmp_path: Path, monkeypatch) 
 
 
 def test_a_cell_magic_with_flags_is_a_usage_error(shell) -> None:
-    with pytest.raises(UsageError, match="takes no arguments"):
-        shell.run_cell_magic("baml", "--frobnicate", CLIENT + STORY)
+    for line in ("--frobnicate", "--engine v2", "--engine"):
+        with pytest.raises(UsageError, match=r"takes only --engine v0\|v1"):
+            shell.run_cell_magic("baml", line, CLIENT + STORY)
+    assert "GenerateStory" not in shell.user_ns, "nothing was compiled"
 
 
 def test_a_latin1_file_names_itself(shell, tmp_path: Path) -> None:
