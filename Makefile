@@ -32,7 +32,7 @@ $(PHOENIX)/.installed:
 	$(PHOENIX)/bin/pip install --quiet "arize-phoenix==$(PHOENIX_VERSION)"
 	touch $@
 
-.PHONY: demo demos docs test test-fast test-oldest release-check lab lint bench browser editor clean
+.PHONY: demo demos docs screenshots test test-fast test-oldest release-check lab lint bench browser editor clean
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/python scripts/run_demo.py notebooks/quickstart.ipynb
@@ -56,6 +56,11 @@ test: $(VENV)/.installed-test $(PHOENIX)/.installed browser lint test-oldest rel
 # The documentation site, built strictly into site/ (the demo notebooks executed and rendered, the API reference).
 docs: $(VENV)/.installed-test
 	NO_MKDOCS_2_WARNING=1 PY=$(BIN)/python bash scripts/build_docs.sh
+
+# The pictures in the documentation, taken again by the browser tests that show those views.
+screenshots: $(VENV)/.installed-test browser
+	BAML_MAGIC_DOC_IMAGES=1 $(BIN)/python -m pytest -q tests/test_browser.py tests/test_editor.py \
+		-k "live_view_grows or playground_run_then_stop or evaluation_grid or errors_show_as_you_type"
 
 # The wheel a user installs: built, checked, installed into a fresh venv, the quickstart run from it.
 release-check: $(VENV)/.installed-test

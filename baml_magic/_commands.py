@@ -15,6 +15,19 @@ from IPython.core.magic_arguments import MagicArgumentParser
 from baml_magic._cache import MODES
 
 
+def without_comment(line: str) -> str:
+    """A ``%baml`` line without its trailing ``# comment`` (a ``#`` inside quotes, or inside a word, stays)."""
+    quote = None
+    for i, ch in enumerate(line):
+        if quote is not None:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i].rstrip()
+    return line
+
+
 def _parser(command: str, description: str) -> MagicArgumentParser:
     return MagicArgumentParser(prog=f"%baml {command}", description=description, add_help=False)
 

@@ -28,7 +28,7 @@ from baml_magic._binding import Binder, bound_note, notes_of
 from baml_magic._cache import MODES, cache_file
 from baml_magic._cache_command import cache_command
 from baml_magic._codegen import default_cache_dir, writable_cache_dir
-from baml_magic._commands import COMMANDS, documented, help_text
+from baml_magic._commands import COMMANDS, documented, help_text, without_comment
 from baml_magic._errors import BamlFunctionNotFound
 from baml_magic._function import BamlFunction
 from baml_magic._live import finish_ended
@@ -174,6 +174,7 @@ class BamlMagic(Magics):
         if cell is not None:
             return self._run_cell(cell, self._cell_engine(line))
         try:
+            line = without_comment(line)  # `%baml test  # every test`, as the docs write it
             options = parse_argstring(self.baml, line)
         except ValueError as exc:  # shlex: "No closing quotation"
             raise UsageError(f"%baml {line.strip()}: {exc}") from None

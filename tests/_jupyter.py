@@ -23,6 +23,17 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
                   "--disable-component-update", "--no-first-run"]
 
 
+DOC_IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
+
+
+def shot(page: Any, path: Path, *, docs: str | None = None, **options: Any) -> None:
+    """A screenshot into the test artifacts; ``docs``: also the documentation's picture of that name, when
+    ``make screenshots`` asks for them (``BAML_MAGIC_DOC_IMAGES=1``), so the site shows what the tests saw."""
+    page.screenshot(path=str(path), **options)
+    if docs is not None and os.environ.get("BAML_MAGIC_DOC_IMAGES") == "1":
+        (DOC_IMAGES / docs).write_bytes(path.read_bytes())
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from baml_magic import local_llm
-from tests._jupyter import CHROMIUM, CHROMIUM_FLAGS, cell, jupyter_server, run_cell, write_notebook
+from tests._jupyter import CHROMIUM, CHROMIUM_FLAGS, cell, jupyter_server, run_cell, shot, write_notebook
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
@@ -105,7 +105,7 @@ def test_live_view_grows_then_interrupt_cancels_and_next_cell_runs(page, slow_ll
     page.screenshot(path=str(ARTIFACTS / "1-streaming-a.png"))
     time.sleep(1.0)
     second = body.inner_text()
-    page.screenshot(path=str(ARTIFACTS / "2-streaming-b.png"))
+    shot(page, ARTIFACTS / "2-streaming-b.png", docs="live-view.png")
     assert len(second) > len(first) and second.startswith(first[:20]), "the view's text grew within a second"
     cell(page, 2).locator(".baml-magic-view[data-status='done']").wait_for(timeout=60_000)
 
@@ -140,7 +140,7 @@ def test_playground_run_then_stop(page, slow_llm) -> None:
     status.locator("[data-status='streaming']").wait_for(timeout=20_000)
     playground.locator(".baml-magic-body-widget .baml-string").first.wait_for(timeout=20_000)
     time.sleep(0.8)
-    page.screenshot(path=str(ARTIFACTS / "4-playground-streaming.png"), full_page=True)
+    shot(page, ARTIFACTS / "4-playground-streaming.png", docs="playground.png", full_page=True)
     playground.locator("button.baml-magic-stop").click()
     stopped = time.time()
     status.locator("[data-status='cancelled']").wait_for(timeout=10_000)
@@ -197,4 +197,4 @@ def test_the_evaluation_grid_fills_in_live_then_stays(page, slow_llm) -> None:
     final.wait_for(timeout=90_000)
     assert final.locator(".baml-grid-cell[data-state='done']").count() == 12
     _idle(page)
-    page.screenshot(path=str(ARTIFACTS / "10-grid-final.png"), full_page=True)
+    shot(page, ARTIFACTS / "10-grid-final.png", docs="grid.png", full_page=True)

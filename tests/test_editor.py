@@ -16,7 +16,7 @@ from baml_magic import local_llm
 from baml_magic._check import check_cell
 from baml_magic._project import Project, cell_source
 from baml_magic._v1_project import V1Project
-from tests._jupyter import CHROMIUM, CHROMIUM_FLAGS, cell, jupyter_server, run_cell, write_notebook
+from tests._jupyter import CHROMIUM, CHROMIUM_FLAGS, cell, jupyter_server, run_cell, shot, write_notebook
 from tests.test_browser import ARTIFACTS
 
 CLIENT_CELL = ('%%baml\nclient<llm> Slow {\n  provider "openai-generic"\n  options {\n'
@@ -127,7 +127,7 @@ def test_baml_cells_are_highlighted_and_errors_show_as_you_type(server, browser,
     tooltip = page.locator(".cm-tooltip-lint, .cm-diagnostic").first
     tooltip.wait_for(timeout=5_000)
     assert "strin" in tooltip.inner_text() and "does not exist" in tooltip.inner_text()
-    page.screenshot(path=str(ARTIFACTS / f"12-editor-error-{app}.png"))
+    shot(page, ARTIFACTS / f"12-editor-error-{app}.png", docs="editor-error.png" if app == "nb7" else None)
     page.keyboard.press("g")
     page.wait_for_function("el => !el.querySelector('.cm-lintRange-error')", arg=baml.element_handle(),
                            timeout=5_000)

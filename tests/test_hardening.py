@@ -439,3 +439,13 @@ def test_in_a_real_kernel_each_case_ends_at_once_in_one_line(kernel) -> None:
         assert len(error["traceback"]) == 1, (code, error["traceback"])
         assert "Stack backtrace" not in error["evalue"] and "Traceback" not in "".join(error["traceback"])
     assert "ok" in kernel.ok("print(GenerateStory('y').title and 'ok')").text
+
+
+def test_a_trailing_comment_on_a_baml_line_is_not_an_argument(shell) -> None:
+    from baml_magic._commands import without_comment
+
+    assert without_comment("test Extract* --repeat 3   # three runs") == "test Extract* --repeat 3"
+    assert without_comment('load "dir # with hash" Fn  # note') == 'load "dir # with hash" Fn'
+    assert without_comment("client issue#3") == "client issue#3", "a # inside a word stays"
+    baml_cell(shell, CLIENT + STORY)
+    assert "every call uses client Fast" in str(shell.run_line_magic("baml", "client Fast  # all calls"))
