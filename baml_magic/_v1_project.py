@@ -18,6 +18,7 @@ from baml_magic import _v1_types as v1types
 from baml_magic._codegen import TypeModules
 from baml_magic._errors import BamlCompileError, Diagnostic, ShortError, interrupted
 from baml_magic._project import Compiled, FunctionSpec, Source
+from baml_magic._redact import watch
 from baml_magic._v1_blocks import newest_wins
 from baml_magic.engine import _v1_bridge as v1bridge
 from baml_magic.engine.v1 import V1Engine
@@ -25,6 +26,7 @@ from baml_magic.engine.v1 import V1Engine
 _DIAGNOSTIC = re.compile(r"(?P<path>[\w./-]+\.baml):(?P<line>\d+):\d+(?:-\d+:\d+)?\s+(?P<severity>error|warning)"
                          r"(?:\[\w+\])?:\s*(?P<text>.*?)(?=\s*[\w./-]+\.baml:\d+:\d+|$)", re.S)
 _CLIENT = re.compile(r"^\s*client\s*:?\s*([A-Za-z_][\w\"/.-]*)", re.M)
+_ENV = re.compile(r"\benv\.([A-Za-z_]\w*)")
 _HIDDEN = ("client", "on_event")  # what v1 adds to every LLM function's parameters
 
 
@@ -88,6 +90,8 @@ def compile_sources(ordered: list[Source], previous: dict[str, str] | None = Non
     ``previous``: the files the runtime holds now (compiled back if an interrupt stops this compile).
     """
     by_file = {s.filename: s for s in ordered}
+    # The values of every variable a v1 source reads (`env.NAME`) are secrets, whatever they are called.
+    watch({name for s in ordered for name in _ENV.findall(s.text)})
     try:
         v1bridge.bridge()
     except v1bridge.V1Unavailable as exc:

@@ -160,7 +160,7 @@ def test_an_error_in_a_spawned_v1_task_leaves_the_kernel_alive(v1_kernel: Kernel
                  "  1\n"
                  "}\n")
     execution = v1_kernel.ok("print(Boom()); import time; time.sleep(0.5)")
-    assert "a spawned task failed and nothing awaited it" in execution.text
+    assert "a spawned task failed and nothing awaited it: boom" in execution.text
     assert _last(v1_kernel, "print(Add(40, 2))") == "142", "the kernel is still there"
 
 
@@ -169,6 +169,20 @@ def test_v0_and_v1_functions_live_in_one_kernel(v1_kernel: Kernel) -> None:
     state = _last(v1_kernel, "print(bool(GenerateStory('bees').title), type(Tell('ants')).__name__)")
     assert state == "True Tale"
     assert "Tell" in v1_kernel.ok("%baml list").text, "a v0 compile leaves v1 functions bound"
+
+
+def test_a_v1_key_never_reaches_an_output(v1_kernel: Kernel) -> None:
+    secret = "sk-v1-" + "7" * 24
+    v1_kernel.ok(f"import os; os.environ['V1_ENDPOINT_ID'] = {secret!r}")
+    v1_kernel.ok("%%baml --engine v1\n"
+                 'client Echo = openai.GenericClient.new(model = "local?fault=http_401_echo", '
+                 "base_url = env.LOCAL_LLM_BASE_URL, api_key = env.V1_ENDPOINT_ID)\n"
+                 "function Leak(x: string) -> string {\n  client: Echo\n  prompt: `Say ${x}.`\n}\n")
+    execution = v1_kernel.run("Leak('hi')")
+    assert execution.reply["content"]["ename"] != "", execution.text
+    shown = json.dumps([m["content"] for _, m in execution.messages])
+    assert "401" in shown and secret not in shown and secret[:12] not in shown, shown[-600:]
+    assert secret not in v1_kernel.ok("print(Leak.last.error, Leak.request('x'))").text
 
 
 def test_what_v1_cannot_do_yet_says_so_in_one_line(v1_kernel: Kernel) -> None:

@@ -143,9 +143,22 @@ _TRACE = re.compile(r"\n\s*(Stack backtrace|stack backtrace|Traceback).*", re.S)
 
 
 def one_line(exc: BaseException) -> str:
-    """What a bridge error says, on one line: its message without the class wrapper or any backtrace."""
-    value = getattr(exc, "value", None)
-    text = getattr(value, "message", None) or str(exc) or type(exc).__name__
+    """What a bridge error says, on one line: its kind and message (an HTTP error's status and what the
+    provider said, shortened), without the class wrapper or any backtrace."""
+    value: Any = getattr(exc, "value", None)
+    fields: dict[str, Any] = value.model_dump() if hasattr(value, "model_dump") else {}
+    text = str(value) if isinstance(value, str) else fields.get("message") or fields.get("detail")
+    status = fields.get("status_code")
+    if text and status:
+        text = f"HTTP {status}" if str(text).lower() == f"http {status}" else f"HTTP {status}: {text}"
+    if text and fields.get("raw_body"):
+        body = " ".join(str(fields["raw_body"]).split())
+        text = f"{text}; the provider said: {body[:300]}{'...' if len(body) > 300 else ''}"
+    kind = str(getattr(exc, "class_name", "") or "").rsplit(".", 1)[-1]
+    if not text:
+        text = str(exc) or type(exc).__name__
+    elif kind and not isinstance(value, str):
+        text = f"{kind}: {text}"
     text = _TRACE.sub("", str(text))
     found = _PANIC.match(text)
     if found:

@@ -137,7 +137,7 @@ class V1Engine:
         raise V1Unsupported("tb")
 
 
-def translate(exc: BaseException, function: str) -> BaseException:
+def translate(exc: BaseException, function: str, client: str | None = None) -> BaseException:
     """A bridge error as baml-py's exception of the same meaning, on one line."""
     if isinstance(exc, (asyncio.CancelledError, BamlError)):
         return exc
@@ -151,10 +151,10 @@ def translate(exc: BaseException, function: str) -> BaseException:
     if name == "ai.errors.ParseFailed":
         return BamlValidationError("", message, str(getattr(value, "raw_output", "") or ""), "")
     if name == "baml.errors.Timeout":
-        return BamlTimeoutError("", message)
+        return BamlTimeoutError(client or "", message)
     status = getattr(value, "status_code", None) or getattr(value, "status", None)
     if isinstance(status, int):
-        return BamlClientHttpError("", message, status, "")
+        return BamlClientHttpError(client or "", message, status, "")
     if name.startswith("ai.errors."):
         return BamlClientError(message)
     return BamlError(message)
@@ -220,7 +220,7 @@ class V1Call:
             return await self._stream.final_async()
         except Exception as exc:  # noqa: BLE001 - one line, baml-py's type
             self._keep_raw(exc)
-            raise translate(exc, self.function) from None
+            raise translate(exc, self.function, self._engine.clients.get(self.function)) from None
         finally:
             # The bridge closes a stream's connection once its handle is gone; a traceback's frames can keep the
             # stream itself alive until a garbage collection, so the handle is let go of here.
@@ -235,7 +235,7 @@ class V1Call:
             return bb._decode_call_result_async(result)
         except Exception as exc:  # noqa: BLE001 - one line, baml-py's type
             self._keep_raw(exc)
-            raise translate(exc, self.function) from None
+            raise translate(exc, self.function, self._engine.clients.get(self.function)) from None
 
     def call_blocking(self) -> Any:
         from baml_magic._worker import worker  # the worker's loop; an abort from another thread cancels it
