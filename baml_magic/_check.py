@@ -78,7 +78,7 @@ def engine_of(first_line: str) -> str | None:
     return found.group(1).lower() if found else None
 
 
-def check_cell(project: Project | V1Project, cell_id: str | None, text: str, seconds: float = CHECK_SECONDS,
+def check_cell(project: Project, cell_id: str | None, text: str, seconds: float = CHECK_SECONDS,
                ) -> list[Mark]:
     """BAML's diagnostics for a ``%%baml`` cell's text (first line included) with the project around it."""
     body = text.split("\n", 1)[1] if text.startswith("%%baml") and "\n" in text else ""

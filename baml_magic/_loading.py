@@ -6,12 +6,11 @@ from pathlib import Path
 
 from baml_magic._errors import BamlFunctionNotFound
 from baml_magic._project import Compiled, Project, Source, folder_sources
-from baml_magic._v1_project import V1Project
 
 DEFAULT_FOLDER = Path("baml_src")
 
 
-def load_folder(project: Project | V1Project, arguments: list[str]) -> tuple[Path, list[Source], Compiled, set[str]]:
+def load_folder(project: Project, arguments: list[str]) -> tuple[Path, list[Source], Compiled, set[str]]:
     """``[DIR] [FUNCTION ...]`` loaded into the project: the folder, its sources, the compile, its functions.
 
     A function name that the folder does not define changes nothing and says what it does define.

@@ -90,9 +90,13 @@ class Project:
     def _commit(self, proposed: dict[str, Source]) -> Compiled:
         if self.compiled is not None and list(proposed.items()) == list(self.sources.items()):
             return self.compiled  # nothing changed (a cell run again as it was): nothing to compile
-        compiled = compile_sources(list(proposed.values()), self.cache_dir)
+        compiled = self._compile(list(proposed.values()))
         self.sources, self.compiled = proposed, compiled
         return compiled
+
+    def _compile(self, ordered: list[Source]) -> Compiled:
+        """The engine's compile of these sources (v0 here; ``V1Project`` compiles with v1)."""
+        return compile_sources(ordered, self.cache_dir)
 
 
 def cell_source(ident: str, label: str, cell: str) -> Source:

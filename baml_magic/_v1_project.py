@@ -17,7 +17,7 @@ from typing import Optional
 from baml_magic import _v1_types as v1types
 from baml_magic._codegen import TypeModules
 from baml_magic._errors import BamlCompileError, Diagnostic, ShortError, interrupted
-from baml_magic._project import Compiled, FunctionSpec, Source
+from baml_magic._project import Compiled, FunctionSpec, Project, Source
 from baml_magic._redact import watch
 from baml_magic._v1_blocks import newest_wins
 from baml_magic.engine import _v1_bridge as v1bridge
@@ -34,23 +34,11 @@ class V1Unavailable(ShortError):
     """BAML v1 can't run here (the optional extra is missing, or not the pinned version)."""
 
 
-class V1Project:
-    """v1 sources in run order, and the last program that compiled."""
+class V1Project(Project):
+    """v1 sources in run order, and the last program that compiled (updated as a v0 ``Project`` is)."""
 
-    def __init__(self) -> None:
-        self.sources: dict[str, Source] = {}
-        self.compiled: Compiled | None = None
-
-    def update(self, new: list[Source], drop: tuple[str, ...] = ()) -> Compiled:
-        """Add or replace sources and compile them all; on an error nothing changes."""
-        replaced = {s.key for s in new} | set(drop)
-        proposed = {k: v for k, v in self.sources.items() if k not in replaced}
-        proposed.update((s.key, s) for s in new)
-        if self.compiled is not None and list(proposed.items()) == list(self.sources.items()):
-            return self.compiled
-        compiled = compile_sources(list(proposed.values()), self.compiled.files if self.compiled else None)
-        self.sources, self.compiled = proposed, compiled
-        return compiled
+    def _compile(self, ordered: list[Source]) -> Compiled:
+        return compile_sources(ordered, self.compiled.files if self.compiled else None)
 
 
 def _in_background(files: dict[str, str], previous: dict[str, str] | None) -> list[str]:
