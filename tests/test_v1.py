@@ -124,8 +124,14 @@ def test_an_edited_v1_cell_recompiles_in_about_a_second(v1_kernel: Kernel) -> No
     shown = v1_kernel.ok("%%baml --engine v1\n" + V1.replace("a + b", "a + b + 100")).text
     wall = time.monotonic() - started
     compiled = float(re.search(r"compiled in ([\d.]+) s", shown).group(1))
-    print(f"\nv1 recompile: {compiled:.2f} s in the bridge, {wall:.2f} s for the whole cell")
-    assert compiled < 1.5 and _last(v1_kernel, "print(Add(1, 1))") == "102"
+    assert _last(v1_kernel, "print(Add(1, 1))") == "102"
+    # The bridge's own compile of the same files, in the same kernel, now: what a recompile can't go below.
+    bare = float(_last(v1_kernel, "import time\nfrom baml_magic.engine import _v1_bridge as v1b\n"
+                                  "files = dict(get_ipython().find_magic('baml').__self__.session.v1_project"
+                                  ".compiled.files)\nt = time.perf_counter(); v1b.compile_program(files)\n"
+                                  "print(time.perf_counter() - t)"))
+    print(f"\nv1 recompile: {compiled:.2f} s ({wall:.2f} s for the whole cell); the bridge alone {bare:.2f} s")
+    assert compiled < 1.5 * bare + 0.1, "a recompile costs what the bridge's compile costs, not more"
 
 
 def test_an_interrupted_v1_compile_changes_nothing(v1_kernel: Kernel) -> None:
@@ -148,6 +154,14 @@ def test_a_bad_v1_cell_shows_the_error_at_its_line_and_keeps_the_functions(v1_ke
     assert re.search(r"cell In\[\d+\], line 3: unresolved name: `nope`", shown), shown
     assert "3 |   nope" in shown and "Traceback" not in shown and "backtrace" not in shown.lower()
     assert _last(v1_kernel, "print(type(Tell('kites')).__name__)") == "Tale"
+
+
+def test_a_v1_panic_is_one_line_and_the_kernel_goes_on(v1_kernel: Kernel) -> None:
+    v1_kernel.ok("%%baml --engine v1\nfunction Oops(n: int) -> int {\n  let a: int[] = [];\n  a[n]\n}\n")
+    execution = v1_kernel.run("Oops(5)")
+    [shown] = execution.of_type("error")[0]["content"]["traceback"]
+    assert "Oops: baml.panics.IndexOutOfBounds" in shown and "index=5" in shown, shown
+    assert _last(v1_kernel, "print(Oops.last.status.value, Add(1, 1) > 0)") == "error True"
 
 
 def test_an_error_in_a_spawned_v1_task_leaves_the_kernel_alive(v1_kernel: Kernel) -> None:

@@ -218,9 +218,8 @@ class V1Call:
             async for partial in self._stream:
                 on_partial(partial)
             return await self._stream.final_async()
-        except Exception as exc:  # noqa: BLE001 - one line, baml-py's type
-            self._keep_raw(exc)
-            raise translate(exc, self.function, self._engine.clients.get(self.function)) from None
+        except BaseException as exc:  # noqa: BLE001 - a v1 panic is a BaseException: one line, baml-py's type
+            raise self._failed(exc) from None
         finally:
             # The bridge closes a stream's connection once its handle is gone; a traceback's frames can keep the
             # stream itself alive until a garbage collection, so the handle is let go of here.
@@ -233,9 +232,8 @@ class V1Call:
         try:
             result = await bb.get_runtime().call_function(self._encoded(f"user.{self.function}"))
             return bb._decode_call_result_async(result)
-        except Exception as exc:  # noqa: BLE001 - one line, baml-py's type
-            self._keep_raw(exc)
-            raise translate(exc, self.function, self._engine.clients.get(self.function)) from None
+        except BaseException as exc:  # noqa: BLE001 - a v1 panic is a BaseException: one line, baml-py's type
+            raise self._failed(exc) from None
 
     def call_blocking(self) -> Any:
         from baml_magic._worker import worker  # the worker's loop; an abort from another thread cancels it
@@ -261,10 +259,15 @@ class V1Call:
         if task is not None and loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(task.cancel)
 
-    def _keep_raw(self, exc: BaseException) -> None:
+    def _failed(self, exc: BaseException) -> BaseException:
+        """What a failed call raises: an interrupt or a cancellation as it is, anything else translated (the raw
+        answer of a parse failure kept)."""
+        if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt, SystemExit)):
+            return exc
         raw = getattr(getattr(exc, "value", None), "raw_output", None)
         if isinstance(raw, str):
             self._raw = raw
+        return translate(exc, self.function, self._engine.clients.get(self.function))
 
     def facts(self, error: BaseException | None = None) -> Facts:
         if self._facts is None:
