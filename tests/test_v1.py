@@ -156,6 +156,15 @@ def test_a_bad_v1_cell_shows_the_error_at_its_line_and_keeps_the_functions(v1_ke
     assert _last(v1_kernel, "print(type(Tell('kites')).__name__)") == "Tale"
 
 
+def test_a_v1_function_takes_its_classes_as_arguments(v1_kernel: Kernel) -> None:
+    v1_kernel.ok("%%baml --engine v1\nclass Pair {\n  left: int,\n  right: int,\n}\n"
+                 "function Sum(p: Pair) -> int {\n  p.left + p.right\n}\n")
+    pair = "Sum.__signature__.parameters['p'].annotation"
+    assert _last(v1_kernel, f"print(Sum({pair}(left=2, right=3)), Sum({{'left': 4, 'right': 5}}))") == "5 9"
+    shown = v1_kernel.run("Sum({'left': 'x'})").of_type("error")[0]["content"]["traceback"]
+    assert len(shown) == 1 and "argument 'p' must be Pair" in shown[0], shown
+
+
 def test_a_v1_panic_is_one_line_and_the_kernel_goes_on(v1_kernel: Kernel) -> None:
     v1_kernel.ok("%%baml --engine v1\nfunction Oops(n: int) -> int {\n  let a: int[] = [];\n  a[n]\n}\n")
     execution = v1_kernel.run("Oops(5)")

@@ -224,7 +224,10 @@ USER_TYPES = Types()
 
 def _install_map() -> None:
     assert _bridge is not None
-    _bridge.set_type_map(_make_type_map(USER_TYPES))  # a new map: the decoder's caches start again
+    made = _make_type_map(USER_TYPES)  # a new map: the decoder's caches start again
+    for name, cls in USER_TYPES.user.items():  # a value of the user's class can be passed before one came back
+        made._reverse[(cls.__module__, cls.__qualname__)] = f"user.{name}"
+    _bridge.set_type_map(made)
 
 
 def install_types(classes: dict[str, type]) -> None:
