@@ -165,6 +165,72 @@ def test_a_v1_function_takes_its_classes_as_arguments(v1_kernel: Kernel) -> None
     assert len(shown) == 1 and "argument 'p' must be Pair" in shown[0], shown
 
 
+FEATURES = """
+client Local = openai.GenericClient.new(model = "local", base_url = env.LOCAL_LLM_BASE_URL)
+
+enum Color {
+  Red
+  Green
+  Blue
+}
+
+class Node {
+  label: string,
+  children: Node[],
+}
+
+class Failure {
+  reason: string,
+}
+
+class Person {
+  name: string,
+  age: int?,
+  favorite: Color,
+}
+
+type Answer = Person | Failure;
+
+function Pick(text: string) -> Color {
+  client: Local
+  prompt: `Pick a color for ${text}. ${ctx.output_format()}`
+}
+
+function Tree(topic: string) -> Node {
+  client: Local
+  prompt: `A tree about ${topic}. ${ctx.output_format()}`
+}
+
+function Who(text: string) -> Answer {
+  client: Local
+  prompt: `Who is in ${text}? ${ctx.output_format()}`
+}
+
+function People(text: string) -> map<string, Person> {
+  client: Local
+  prompt: `People in ${text}. ${ctx.output_format()}`
+}
+
+function Verdict(text: string) -> "yes" | "no" {
+  client: Local
+  prompt: `Yes or no: ${text}. ${ctx.output_format()}`
+}
+"""
+
+
+def test_v1_types_the_offline_model_answers_come_back_as(v1_kernel: Kernel) -> None:
+    v1_kernel.ok("%%baml --engine v1\n" + FEATURES)
+    state = json.loads(_last(v1_kernel, "import json, typing\n"
+                                        "tree, who, people = Tree('oaks'), Who('a novel'), People('a town')\n"
+                                        "print(json.dumps([type(Pick('grass')).__mro__[1].__name__, "
+                                        "type(tree).__name__, all(type(c) is type(tree) for c in tree.children), "
+                                        "type(who).__name__ in ('Person', 'Failure'), "
+                                        "sorted({type(p).__name__ for p in people.values()}), Verdict('ok?'), "
+                                        "str(Who.__signature__.return_annotation)]))"))
+    assert state[:6] == ["Enum", "Node", True, True, ["Person"], state[5]] and state[5] in ("yes", "no")
+    assert "Person" in state[6] and "Failure" in state[6], "the alias is the union it names"
+
+
 def test_a_v1_panic_is_one_line_and_the_kernel_goes_on(v1_kernel: Kernel) -> None:
     v1_kernel.ok("%%baml --engine v1\nfunction Oops(n: int) -> int {\n  let a: int[] = [];\n  a[n]\n}\n")
     execution = v1_kernel.run("Oops(5)")
