@@ -19,7 +19,7 @@ from baml_magic._codegen import TypeModules
 from baml_magic._errors import BamlCompileError, Diagnostic, ShortError, interrupted
 from baml_magic._project import Compiled, FunctionSpec, Project, Source
 from baml_magic._redact import watch
-from baml_magic._v1_blocks import newest_wins
+from baml_magic._v1_blocks import declarations, newest_wins
 from baml_magic.engine import _v1_bridge as v1bridge
 from baml_magic.engine.v1 import V1Engine
 
@@ -105,7 +105,10 @@ def compile_sources(ordered: list[Source], previous: dict[str, str] | None = Non
                 if (source := _source_of(spec.source_key, ordered)) is None or source.selected is None
                 or n in source.selected}
     notes = [f"{s.label}: BAML v1 (experimental), compiled in {time.monotonic() - started:.2f} s" for s in ordered]
-    return Compiled(engine, TypeModules(module, module), functions, {}, files, bindable, notes=notes,
+    # Each client's declaration, so a call checks the variables its client reads first (as v0's blocks are).
+    clients = {name: text[start:end] for text in files.values() for kind, name, start, end in declarations(text)
+               if kind == "value" and text[start:end].lstrip().startswith("client")}
+    return Compiled(engine, TypeModules(module, module), functions, clients, files, bindable, notes=notes,
                     engine_name="v1")
 
 

@@ -274,6 +274,16 @@ def test_a_v1_key_never_reaches_an_output(v1_kernel: Kernel) -> None:
     assert secret not in v1_kernel.ok("print(Leak.last.error, Leak.request('x'))").text
 
 
+def test_a_v1_client_s_unset_variable_is_named_before_any_request(v1_kernel: Kernel, llm) -> None:
+    v1_kernel.ok("%%baml --engine v1\n"
+                 "client Remote = openai.ChatClient.new(model = \"gpt-4o-mini\", api_key = env.V1_UNSET_KEY)\n"
+                 "function Ask(x: string) -> string {\n  client: Remote\n  prompt: `Say ${x}.`\n}\n")
+    before = len(llm.requests())
+    [shown] = v1_kernel.run("Ask('hi')").of_type("error")[0]["content"]["traceback"]
+    assert "MissingEnvVarError" in shown and "V1_UNSET_KEY is not set (client Remote needs it)" in shown, shown
+    assert len(llm.requests()) == before
+
+
 def test_what_v1_cannot_do_yet_says_so_in_one_line(v1_kernel: Kernel) -> None:
     for code, words in (("Tell.batch(['x'])", "provider batch APIs"),
                         ("Tell.compare(['x'], clients=['Local'])", "comparing clients"),
