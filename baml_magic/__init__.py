@@ -37,8 +37,8 @@ from baml_magic._request_view import PromptView, RequestView
 from baml_magic._run import CallOptions, Run
 from baml_magic._streams import AsyncPartialStream, PartialStream
 from baml_magic._types import Status, Timing, Usage, Verdict
-from baml_magic._v1_project import V1Unavailable
 from baml_magic.engine import v0 as engine_v0
+from baml_magic.engine._v1_bridge import V1Unavailable
 from baml_magic.engine.v1 import V1Unsupported
 
 __all__ = [

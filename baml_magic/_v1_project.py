@@ -16,7 +16,7 @@ from typing import Optional
 
 from baml_magic import _v1_types as v1types
 from baml_magic._codegen import TypeModules
-from baml_magic._errors import BamlCompileError, Diagnostic, ShortError, interrupted
+from baml_magic._errors import BamlCompileError, Diagnostic, interrupted
 from baml_magic._project import Compiled, FunctionSpec, Project, Source
 from baml_magic._redact import watch
 from baml_magic._v1_blocks import declarations, newest_wins
@@ -28,10 +28,6 @@ _DIAGNOSTIC = re.compile(r"(?P<path>[\w./-]+\.baml):(?P<line>\d+):\d+(?:-\d+:\d+
 _CLIENT = re.compile(r"^\s*client\s*:?\s*([A-Za-z_][\w\"/.-]*)", re.M)
 _ENV = re.compile(r"\benv\.([A-Za-z_]\w*)")
 _HIDDEN = ("client", "on_event")  # what v1 adds to every LLM function's parameters
-
-
-class V1Unavailable(ShortError):
-    """BAML v1 can't run here (the optional extra is missing, or not the pinned version)."""
 
 
 class V1Project(Project):
@@ -80,15 +76,12 @@ def compile_sources(ordered: list[Source], previous: dict[str, str] | None = Non
     by_file = {s.filename: s for s in ordered}
     # The values of every variable a v1 source reads (`env.NAME`) are secrets, whatever they are called.
     watch({name for s in ordered for name in _ENV.findall(s.text)})
-    try:
-        v1bridge.bridge()
-    except v1bridge.V1Unavailable as exc:
-        raise V1Unavailable(str(exc)) from None
+    v1bridge.bridge()  # V1Unavailable, one line, when the extra is missing
     started = time.monotonic()
     try:
         files = dict(zip([s.filename for s in ordered], newest_wins([s.text for s in ordered]), strict=True))
         rows = _in_background(files, previous)
-    except (KeyboardInterrupt, V1Unavailable):
+    except KeyboardInterrupt:
         raise
     except BaseException as exc:  # noqa: BLE001 - the bridge's compile errors are panics, not Exceptions
         raise compile_error(v1bridge.one_line(exc), by_file) from None

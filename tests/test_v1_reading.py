@@ -72,3 +72,36 @@ def test_a_later_definition_replaces_an_earlier_one_and_keeps_line_numbers() -> 
     older, newer = newest_wins([SOURCE, "function F() -> int { 2 }\n"])
     assert "function F(x" not in older and "function G" in older and "class P" in older
     assert older.count("\n") == SOURCE.count("\n") and newer.startswith("function F()")
+
+
+HIDE_BRIDGE = """
+import importlib.abc, json, sys
+class Hide(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] == "baml_bridge":
+            raise ModuleNotFoundError(name)
+sys.meta_path.insert(0, Hide())
+from baml_magic.testing import TestingShell
+shell = TestingShell.instance()
+shell.run_cell("%load_ext baml_magic")
+try:
+    shell.run_cell("%%baml --engine v1\\nfunction F() -> int {\\n  1\\n}\\n")
+except Exception as exc:
+    shown = [type(exc).__name__, exc._render_traceback_()]
+shell.run_cell('%%baml\\nclient<llm> C {\\n  provider "openai-generic"\\n  options {\\n'
+               '    base_url "http://127.0.0.1:9/v1"\\n    model "m"\\n  }\\n}\\n'
+               'function Echo(x: string) -> string {\\n  client C\\n  prompt #"{{ x }}"#\\n}\\n')
+print(json.dumps(shown + [repr(shell.user_ns["Echo"])]))
+"""
+
+
+def test_without_the_v1_extra_a_v1_cell_is_one_line_and_v0_works() -> None:
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", HIDE_BRIDGE], capture_output=True, text=True, timeout=120)
+    name, shown, echo = json.loads(out.stdout.strip().splitlines()[-1])
+    assert name == "V1Unavailable" and len(shown) == 1, shown
+    assert "pip install 'baml-magic[v1]' (baml-bridge==0.23.0)" in shown[0]
+    assert echo == "<BamlFunction Echo(x: str) -> str>", "v0 goes on without the bridge"

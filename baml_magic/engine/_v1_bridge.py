@@ -19,6 +19,8 @@ from typing import Any
 
 import pydantic
 
+from baml_magic._errors import ShortError
+
 PINNED = "0.23.0"  # the API moved three times between 0.14 and 0.22: one exact version, the extra's pin
 INSTALL = f"pip install 'baml-magic[v1]' (baml-bridge=={PINNED})"
 ROOT = "baml_src"
@@ -78,8 +80,8 @@ print(json.dumps(message))
 """
 
 
-class V1Unavailable(ImportError):
-    """baml-bridge is missing, or not the pinned version."""
+class V1Unavailable(ShortError, ImportError):
+    """BAML v1 can't run here: baml-bridge (the optional ``v1`` extra) is missing, or not the pinned version."""
 
 
 _bridge: Any = None
@@ -106,11 +108,14 @@ def bridge() -> Any:
 def _import_with_our_handler() -> Any:
     """Import the bridge with our spawn-error handler registered first (the bridge keeps the first one it is
     given): its extension module is loaded, the handler registered, then the package's own code runs."""
-    if "baml_bridge" in sys.modules:  # imported before us: its os._exit handler is the one in place
+    if sys.modules.get("baml_bridge") is not None:  # imported before us: its os._exit handler is in place
         print("BAML v1: baml_bridge was imported before baml_magic, so a failing background BAML task ends the "
               "process; restart the kernel and let baml_magic import it", file=sys.stderr)
         return sys.modules["baml_bridge"]
-    spec = importlib.util.find_spec("baml_bridge")
+    try:
+        spec = importlib.util.find_spec("baml_bridge")
+    except ImportError:
+        spec = None
     if spec is None or spec.loader is None:
         raise V1Unavailable(f"BAML v1 needs baml-bridge: {INSTALL}")
     package = importlib.util.module_from_spec(spec)
@@ -119,9 +124,11 @@ def _import_with_our_handler() -> Any:
         extension: Any = importlib.import_module("baml_bridge.baml_py")
         extension.register_unhandled_spawn_error_callback(_spawn_failed)
         spec.loader.exec_module(package)
-    except BaseException:
+    except BaseException as exc:
         sys.modules.pop("baml_bridge", None)
         sys.modules.pop("baml_bridge.baml_py", None)
+        if isinstance(exc, ImportError):
+            raise V1Unavailable(f"baml-bridge could not be imported ({exc}): {INSTALL}") from None
         raise
     return package
 
