@@ -20,6 +20,7 @@ from typing import Any
 import pydantic
 
 from baml_magic._errors import ShortError
+from baml_magic._redact import redact
 
 PINNED = "0.23.0"  # the API moved three times between 0.14 and 0.22: one exact version, the extra's pin
 INSTALL = f"pip install 'baml-magic[v1]' (baml-bridge=={PINNED})"
@@ -85,19 +86,23 @@ class V1Unavailable(ShortError, ImportError):
 
 
 _bridge: Any = None
+_refused: str | None = None  # why the bridge was refused once (an imported module stays imported)
 _lock = threading.Lock()
 _compile_lock = threading.Lock()
 
 
 def bridge() -> Any:
     """The bridge module, imported once, with its exit handlers replaced and our type map installed."""
-    global _bridge
+    global _bridge, _refused
     with _lock:
+        if _refused is not None:
+            raise V1Unavailable(_refused)
         if _bridge is None:
             baml_bridge = _import_with_our_handler()
             version = getattr(baml_bridge, "__version__", "?")
             if version != PINNED:
-                raise V1Unavailable(f"BAML v1 here is pinned to baml-bridge {PINNED}, found {version}: {INSTALL}")
+                _refused = f"BAML v1 here is pinned to baml-bridge {PINNED}, found {version}: {INSTALL}"
+                raise V1Unavailable(_refused)
             atexit.unregister(baml_bridge.shutdown_runtime)
             atexit.register(baml_bridge.shutdown_runtime, SHUTDOWN_SECONDS)
             _bridge = baml_bridge
@@ -138,10 +143,10 @@ def _spawn_failed(error: bytes, cancelled: bool) -> None:
     if cancelled:
         return
     try:
-        bridge().decode_call_result(error)
+        sys.modules["baml_bridge"].decode_call_result(error)  # not bridge(): no lock on the bridge's own thread
         message = "unknown error"
     except BaseException as exc:  # noqa: BLE001 - the decoded error is what we report
-        message = one_line(exc)
+        message = redact(one_line(exc))  # stderr is the notebook's output: no secret in it
     print(f"BAML v1: a spawned task failed and nothing awaited it: {message}", file=sys.stderr, flush=True)
 
 
