@@ -42,6 +42,11 @@ CELLS = [
     + "".join(f'test T{i} {{\n  functions [Tell]\n  args {{ text "item {i}" }}\n'
               f'  @@assert(small, {{{{ this.n < {40 + 10 * i} }}}})\n}}\n' for i in range(4)),
     "%baml test --clients Alpha,Beta,Gamma --repeat 5 --concurrency 6",
+    "%%baml --engine v1\nclient SlowV1 = openai.GenericClient.new(model = \"local?tps=12&words=60\", "
+    "base_url = env.LOCAL_LLM_BASE_URL)\nclass Tale {\n  title: string,\n  body: string,\n}\n"
+    "function SlowTale(topic: string) -> Tale {\n  client: SlowV1\n"
+    "  prompt: `Write a story about ${topic}. ${ctx.output_format()}`\n}",
+    'SlowTale("a lighthouse keeper")',
 ]
 PHOTO = Path(__file__).parent.parent / "notebooks" / "receipt.png"
 
@@ -198,3 +203,24 @@ def test_the_evaluation_grid_fills_in_live_then_stays(page, slow_llm) -> None:
     assert final.locator(".baml-grid-cell[data-state='done']").count() == 12
     _idle(page)
     shot(page, ARTIFACTS / "10-grid-final.png", docs="grid.png", full_page=True)
+
+
+def test_a_v1_cell_streams_into_the_same_live_view(page, slow_llm) -> None:
+    for index in (0, 10):  # the extension (again, when this test runs alone), then the v1 cell
+        _idle(page)
+        run_cell(page, index)
+    page.wait_for_selector("text=SlowTale(topic: str) -> Tale", timeout=60_000)
+    _idle(page)
+    run_cell(page, 11)
+    body = cell(page, 11).locator(".baml-magic-live .baml-magic-body")
+    body.locator(".baml-string").first.wait_for(timeout=30_000)
+    deadline = time.time() + 30
+    while len(body.inner_text()) <= 40 and time.time() < deadline:
+        time.sleep(0.1)
+    first = body.inner_text()
+    time.sleep(1.0)
+    second = body.inner_text()
+    shot(page, ARTIFACTS / "14-v1-streaming.png", docs="v1-live-view.png")
+    assert len(second) > len(first), "the v1 call's view grew within a second"
+    cell(page, 11).locator(".baml-magic-view[data-status='done']").wait_for(timeout=60_000)
+    assert "title" in cell(page, 11).inner_text()
