@@ -12,7 +12,7 @@ import re
 import threading
 import time
 import types as pytypes
-from typing import Optional
+from typing import Any, Optional
 
 from baml_magic import _v1_types as v1types
 from baml_magic._codegen import TypeModules
@@ -115,10 +115,13 @@ def _spec(name: str, described: v1types.Described, module: pytypes.ModuleType, o
     if llm:
         params = [p for p in params if p[0] not in _HIDDEN]
     named = {n: None for n in (*described.classes, *described.enums)}
+
+    def typed(text: str) -> Any:
+        return v1types.resolve(v1types.python_type(text, named), module)
+
     # A parameter with a BAML default may be left out: None in Python, dropped before the call (V1Engine.omitted).
-    typed = tuple((p, v1types.resolve(v1types.python_type(t, named), module) if not optional
-                   else Optional[v1types.resolve(v1types.python_type(t, named), module)])  # noqa: UP045
-                  for p, t, optional in params)
+    annotated = tuple((p, Optional[typed(t)] if optional else typed(t))  # noqa: UP045
+                      for p, t, optional in params)
     returns_text = described.functions[name]
     header = f"function {name}({', '.join(f'{p}: {t}' for p, t, _ in params)}) -> {returns_text}"
     where, key, client = "the v1 program", "", None
@@ -132,9 +135,8 @@ def _spec(name: str, described: v1types.Described, module: pytypes.ModuleType, o
             body = source.text[found.end():].split("\nfunction", 1)[0]
             client = (m.group(1).strip('"') if (m := _CLIENT.search(body)) else None) if llm else None
             break
-    return FunctionSpec(name=name, params=typed, returns=v1types.resolve(v1types.python_type(returns_text, named),
-                                                                        module),
-                        client=client, prompt=None, baml_signature=header, where=where, source_key=key)
+    return FunctionSpec(name=name, params=annotated, returns=typed(returns_text), client=client, prompt=None,
+                        baml_signature=header, where=where, source_key=key)
 
 
 def parse_diagnostics(message: str) -> list[tuple[str, str, str, int]]:

@@ -92,6 +92,17 @@ def _idle(page, timeout: float = 30_000) -> None:
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout)
 
 
+def _streaming_body(page, index: int):
+    """The live view's body of a cell, once it shows a string some 40 characters long."""
+    # The live view is one output updated in place: each update is a new node, so read it by selector.
+    body = cell(page, index).locator(".baml-magic-live .baml-magic-body")
+    body.locator(".baml-string").first.wait_for(timeout=30_000)
+    deadline = time.time() + 30
+    while len(body.inner_text()) <= 40 and time.time() < deadline:
+        time.sleep(0.1)
+    return body
+
+
 def test_live_view_grows_then_interrupt_cancels_and_next_cell_runs(page, slow_llm) -> None:
     run_cell(page, 0)
     _idle(page)
@@ -100,12 +111,7 @@ def test_live_view_grows_then_interrupt_cancels_and_next_cell_runs(page, slow_ll
     _idle(page)
 
     run_cell(page, 2)
-    # The live view is one output updated in place: each update is a new node, so read it by selector.
-    body = cell(page, 2).locator(".baml-magic-live .baml-magic-body")
-    body.locator(".baml-string").first.wait_for(timeout=30_000)
-    deadline = time.time() + 30
-    while len(body.inner_text()) <= 40 and time.time() < deadline:
-        time.sleep(0.1)
+    body = _streaming_body(page, 2)
     first = body.inner_text()
     page.screenshot(path=str(ARTIFACTS / "1-streaming-a.png"))
     time.sleep(1.0)
@@ -212,11 +218,7 @@ def test_a_v1_cell_streams_into_the_same_live_view(page, slow_llm) -> None:
     page.wait_for_selector("text=SlowTale(topic: str) -> Tale", timeout=60_000)
     _idle(page)
     run_cell(page, 11)
-    body = cell(page, 11).locator(".baml-magic-live .baml-magic-body")
-    body.locator(".baml-string").first.wait_for(timeout=30_000)
-    deadline = time.time() + 30
-    while len(body.inner_text()) <= 40 and time.time() < deadline:
-        time.sleep(0.1)
+    body = _streaming_body(page, 11)
     first = body.inner_text()
     time.sleep(1.0)
     second = body.inner_text()
