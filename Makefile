@@ -41,7 +41,7 @@ demos: $(VENV)/.installed-demo
 	$(BIN)/python scripts/run_demo.py notebooks/*.ipynb
 
 lab: $(VENV)/.installed-demo
-	$(BIN)/jupyter lab --ip=127.0.0.1 notebooks/
+	$(BIN)/jupyter lab --ip=127.0.0.1 $$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks/
 
 browser:
 	bash scripts/install_browser.sh

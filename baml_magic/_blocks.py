@@ -95,9 +95,29 @@ def _prompt(value: str | None) -> str | None:
     return value
 
 
+_ENV_READ = re.compile(r"\benv\.([A-Za-z_]\w*)")
+
+
 def env_references(block_text: str) -> list[str]:
     """Environment variables a block reads (``env.NAME``)."""
-    return sorted(set(re.findall(r"\benv\.([A-Za-z_]\w*)", block_text)))
+    return sorted(set(_ENV_READ.findall(block_text)))
+
+# The option before ``env.X`` names where requests go (v0's ``base_url env.X``, v1's ``base_url=env.X``).
+_URL_KEY_BEFORE = re.compile(r"\b(?:base_url|url|endpoint|endpoint_url|api_base)\s*[:=]?\s*$")
+
+
+def url_references(block_text: str) -> tuple[set[str], set[str]]:
+    """(the variables a block reads only as the URL requests go to, every other variable it reads).
+
+    A URL is shown (only the credentials it may carry are secret); every other value a client reads is a secret.
+    """
+    urls: set[str] = set()
+    others: set[str] = set()
+    for match in _ENV_READ.finditer(block_text):
+        line_start = block_text.rfind("\n", 0, match.start()) + 1
+        before = block_text[line_start:match.start()]
+        (urls if _URL_KEY_BEFORE.search(before) else others).add(match.group(1))
+    return urls - others, others
 
 
 _ONE_LINE_OPTIONS = re.compile(r"^\s*options\s*\{([^\n{}]*)\}\s*$", re.M)

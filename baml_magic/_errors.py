@@ -101,7 +101,8 @@ class MissingEnvVarError(ShortError):
         self.client = client
         super().__init__(
             f"environment variable {variable} is not set (client {client} needs it); "
-            f"set it with %env {variable}=... or os.environ[{variable!r}] = ..."
+            f"set it before Jupyter starts, or in a cell that echoes nothing: "
+            f"import os, getpass; os.environ[{variable!r}] = getpass.getpass()"
         )
 
 

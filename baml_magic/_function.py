@@ -27,12 +27,13 @@ from baml_magic._live import Live
 from baml_magic._map import MapResult, run_map
 from baml_magic._project import Compiled, FunctionSpec
 from baml_magic._providers import messages_of
-from baml_magic._ratelimit import Pace, estimate_tokens
+from baml_magic._ratelimit import Pace
 from baml_magic._request_view import PromptView, RequestView
 from baml_magic._run import ASYNC_POLL_SECONDS, CallOptions, Run
 from baml_magic._session import Session
 from baml_magic._signature import Arguments, docstring, python_signature
 from baml_magic._streams import AsyncPartialStream, PartialStream
+from baml_magic._types import text_tokens
 from baml_magic._views import NullView, View, make_view
 from baml_magic.engine.v1 import require_v0
 from baml_magic.local_llm import _expect as offline
@@ -224,7 +225,7 @@ class BamlFunction:
         streaming = fn.options.idle_timeout is not None  # only a stream shows when tokens stop coming
 
         def estimate(call: tuple[tuple[Any, ...], dict[str, Any]]) -> int:
-            return estimate_tokens(self._http_request(call[0], dict(call[1]), stream=False).body.text())
+            return text_tokens(self._http_request(call[0], dict(call[1]), stream=False).body.text())
 
         env, settings = clients.environ(), self._session.settings  # one environment for every call of the map
         with self._session.tracing.group(f"baml.map {self.spec.name}", **{"baml.map.inputs": total}):

@@ -27,6 +27,7 @@ from baml_magic import _usage as usage
 from baml_magic._binding import Binder, bound_note, notes_of
 from baml_magic._cache import MODES, cache_file
 from baml_magic._cache_command import cache_command
+from baml_magic._cell_number import running_cell_number
 from baml_magic._codegen import default_cache_dir, writable_cache_dir
 from baml_magic._commands import COMMANDS, documented, help_text, without_comment
 from baml_magic._errors import BamlFunctionNotFound
@@ -207,7 +208,7 @@ class BamlMagic(Magics):
         return self.session.v1_project if chosen == "v1" else self.session.project
 
     def _run_cell(self, cell: str, engine: str = "v0") -> None:
-        count = getattr(self.shell, "execution_count", 0)
+        count = running_cell_number(self.shell)
         # Without a frontend cell id (a terminal), every run is a cell of its own; names still override.
         self._runs += 1
         ident = self._cell_id or f"run{self._runs}"

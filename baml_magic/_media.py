@@ -134,6 +134,18 @@ def to_media(kind: type, value: Any, what: str) -> Any:
                      f"{MEDIA_TYPES[kind].capitalize()}, got {type(value).__name__}")
 
 
+def _names_media(text: str) -> bool:
+    """Whether a string given where text or media may go names media: a URL, a data: URL, an existing file."""
+    if text.startswith(("http://", "https://", "data:")):
+        return True
+    if "\n" in text or len(text) > 1024:
+        return False
+    try:
+        return Path(text).expanduser().is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def is_media_map(value: Any) -> bool:
     """Whether a value is media as BAML's test blocks write it: a map with a file, url or base64."""
     return isinstance(value, dict) and bool(value.keys() & {"file", "url", "base64"}) and \
@@ -160,6 +172,8 @@ def convert(annotation: Any, value: Any, what: str) -> Any:
         return value
     if origin is typing.Union or type(annotation).__name__ == "UnionType":
         media = [a for a in args if a in MEDIA_TYPES]
+        if str in args and isinstance(value, str) and not _names_media(value):
+            return value  # `pdf | string`: a sentence is text, as BAML's generated client passes it
         if media and (is_media_map(value) or not isinstance(value, (dict, list, BaseModel))):
             return to_media(media[0], value, what)
         return value

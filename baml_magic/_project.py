@@ -17,7 +17,7 @@ from baml_py.errors import BamlError
 
 from baml_magic import _codegen as codegen
 from baml_magic import _lexer as sources
-from baml_magic._blocks import FunctionFacts, aliases, env_references, function_facts, one_line_options
+from baml_magic._blocks import FunctionFacts, aliases, function_facts, one_line_options, url_references
 from baml_magic._errors import BamlCompileError, BamlSourceError, Diagnostic, clean_message, parse_diagnostics
 from baml_magic._providers import SHORTHAND_KEYS
 from baml_magic._redact import watch
@@ -159,8 +159,9 @@ def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
     by_file = {s.filename: s for s in ordered}
     _check_client_options(ordered, live)
     # The values of every variable a client reads are secrets, whatever the variable is called.
-    watch({name for s in ordered for b in live[s.key] if b.kind == "client"
-           for name in env_references(s.text[b.start:b.end])} | set(SHORTHAND_KEYS.values()))
+    read = [url_references(s.text[b.start:b.end]) for s in ordered for b in live[s.key] if b.kind == "client"]
+    watch({name for _, secret in read for name in secret} | set(SHORTHAND_KEYS.values()),
+          urls={name for url, _ in read for name in url})
     facts = {(s.key, b.name): function_facts(s.text[b.start:b.end]) for s in ordered for b in live[s.key]
              if b.kind == "function"}
     shape = generator_files(ordered, live, files, facts)

@@ -17,7 +17,6 @@ from baml_magic._checks import checked_rate
 
 WINDOW = 60.0
 MARGIN = 0.05  # seconds of slack on both limits: our clock and the provider's differ by a little
-CHARS_PER_TOKEN = 4  # the usual estimate for English text under the common tokenizers
 
 
 BACKOFF_FIRST, BACKOFF_MOST = 0.5, 8.0  # seconds: the official OpenAI and Anthropic SDKs' defaults
@@ -26,10 +25,6 @@ BACKOFF_FIRST, BACKOFF_MOST = 0.5, 8.0  # seconds: the official OpenAI and Anthr
 def backoff(attempt: int) -> float:
     """Seconds to wait before retry ``attempt`` (0-based) when a 429 said nothing: doubling, with jitter."""
     return min(BACKOFF_FIRST * 2.0**attempt, BACKOFF_MOST) * (1 - 0.25 * random.random())
-
-
-def estimate_tokens(request_body: str) -> int:
-    return max(1, len(request_body) // CHARS_PER_TOKEN)
 
 
 @dataclass

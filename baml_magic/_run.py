@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -25,7 +26,7 @@ from baml_magic._checks import checked_timeout, checked_wait
 from baml_magic._errors import short_error
 from baml_magic._facts import Facts
 from baml_magic._redact import redact, remember_headers
-from baml_magic._types import Status, Timing, Usage
+from baml_magic._types import Status, Timing, Usage, value_tokens
 from baml_magic.engine import Engine, EngineCall
 
 POLL_SECONDS = 0.05  # longest uninterruptible wait of the calling thread
@@ -268,8 +269,19 @@ class Run:
 
     @property
     def usage(self) -> Usage:
-        """Tokens this call spent (none when it replayed a recorded answer: see ``saved``)."""
-        return Usage(0, 0) if self.cached is not None else self.facts.usage
+        """Tokens this call spent (none when it replayed a recorded answer: see ``saved``).
+
+        A call cancelled or failed mid-stream counts what arrived: the provider's own count where it sent one,
+        else an estimate from the partial, marked so.
+        """
+        if self.cached is not None:
+            return Usage(0, 0)
+        usage = self.facts.usage
+        if self.status in (Status.CANCELLED, Status.ERROR) and self.partial is not None:
+            arrived = value_tokens(self.partial)
+            if (usage.estimated or usage.output_tokens is None) and arrived > (usage.output_tokens or 0):
+                return dataclasses.replace(usage, output_tokens=arrived, estimated=True)
+        return usage
 
     @property
     def saved(self) -> Usage:

@@ -64,7 +64,8 @@ class Tracing:
         try:
             from opentelemetry import trace
         except ImportError:
-            raise TracingUnavailable("tracing needs OpenTelemetry: pip install 'baml_magic[otel]'") from None
+            raise TracingUnavailable("tracing needs OpenTelemetry: pip install opentelemetry-sdk "
+                                     "opentelemetry-exporter-otlp-proto-http (the package's otel extra)") from None
         if content is not None:
             self.content = content
         if self.provider is None:

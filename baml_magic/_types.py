@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass
+from typing import Any
+
+CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text, where a provider sent no counts
 
 
 class Status(str, enum.Enum):
@@ -55,3 +59,17 @@ class Timing:
     started_at: float
     duration: float
     time_to_first_token: float | None
+
+
+def text_tokens(text: str) -> int:
+    """An estimate of the tokens in ``text`` (at least one)."""
+    return max(1, len(text) // CHARS_PER_TOKEN)
+
+
+def value_tokens(value: Any) -> int:
+    """An estimate of the tokens a model wrote to produce ``value`` (a typed value or partial), as JSON."""
+    if isinstance(value, str):
+        return text_tokens(value)
+    dump = getattr(value, "model_dump_json", None)
+    text = dump() if callable(dump) else json.dumps(value, default=str)
+    return text_tokens(str(text))

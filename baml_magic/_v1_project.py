@@ -15,6 +15,7 @@ import types as pytypes
 from typing import Any, Optional
 
 from baml_magic import _v1_types as v1types
+from baml_magic._blocks import url_references
 from baml_magic._codegen import TypeModules
 from baml_magic._errors import BamlCompileError, Diagnostic, interrupted
 from baml_magic._project import Compiled, FunctionSpec, Project, Source
@@ -26,7 +27,6 @@ from baml_magic.engine.v1 import V1Engine
 _DIAGNOSTIC = re.compile(r"(?P<path>[\w./-]+\.baml):(?P<line>\d+):\d+(?:-\d+:\d+)?\s+(?P<severity>error|warning)"
                          r"(?:\[\w+\])?:\s*(?P<text>.*?)(?=\s*[\w./-]+\.baml:\d+:\d+|$)", re.S)
 _CLIENT = re.compile(r"^\s*client\s*:?\s*([A-Za-z_][\w\"/.-]*)", re.M)
-_ENV = re.compile(r"\benv\.([A-Za-z_]\w*)")
 _HIDDEN = ("client", "on_event")  # what v1 adds to every LLM function's parameters
 
 
@@ -74,8 +74,9 @@ def compile_sources(ordered: list[Source], previous: dict[str, str] | None = Non
     ``previous``: the files the runtime holds now (compiled back if an interrupt stops this compile).
     """
     by_file = {s.filename: s for s in ordered}
-    # The values of every variable a v1 source reads (`env.NAME`) are secrets, whatever they are called.
-    watch({name for s in ordered for name in _ENV.findall(s.text)})
+    # The values of every variable a v1 source reads (`env.NAME`) are secrets, whatever they are called, but a URL's.
+    read = [url_references(s.text) for s in ordered]
+    watch({name for _, secret in read for name in secret}, urls={name for url, _ in read for name in url})
     v1bridge.bridge()  # V1Unavailable, one line, when the extra is missing
     started = time.monotonic()
     try:

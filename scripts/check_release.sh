@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The release as a user gets it: build the wheel and sdist, check them, install the wheel (not the source
-# tree) into a fresh venv, run the quickstart with it, and find the editor extension in JupyterLab.
+# The release as a user gets it: build the wheel and sdist and check them; install as docs/install.md says (its
+# commands, run as written, in a fresh venv), run the quickstart with it, and find the editor extension in JupyterLab.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -9,24 +9,35 @@ trap 'rm -rf "$work"' EXIT
 $PY -m build --outdir "$work/dist" . > "$work/build.log" 2>&1 || { tail -20 "$work/build.log"; exit 1; }
 $PY -m twine check --strict "$work"/dist/*
 wheel=$(ls "$work"/dist/*.whl)
-python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install --quiet --upgrade pip
-"$work/venv/bin/pip" install --quiet "${wheel}[demo]"
+# docs/install.md, word for word: its shell blocks (but those it marks "not run"), in order, in one shell, in a
+# folder holding a copy of this checkout named baml_magic, as the page assumes.
+mkdir -p "$work/user/baml_magic"
+git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$work/user/baml_magic"
+$PY - docs/install.md > "$work/install.sh" <<'PYTHON'
+import re, sys
+page = open(sys.argv[1]).read()
+fence = re.compile(r"(<!-- not run: [^>]*-->\n)?^```bash\n(.*?)^```", re.S | re.M)
+print("\n".join(code for skipped, code in fence.findall(page) if not skipped))
+PYTHON
+(cd "$work/user" && bash -euo pipefail "$work/install.sh" > "$work/install.log" 2>&1) \
+    || { tail -30 "$work/install.log"; echo "docs/install.md's commands failed (above)"; exit 1; }
+grep -q "^baml_magic " "$work/install.log" || { cat "$work/install.log"; echo "the install page's check printed nothing"; exit 1; }
+venv="$work/user/.venv"
 # The quickstart, run from a folder of its own: the installed package, never this checkout, is imported
 mkdir -p "$work/run/notebooks"
 cp notebooks/quickstart.ipynb "$work/run/notebooks/"
 cp -r baml_src "$work/run/baml_src"
 cp scripts/run_demo.py "$work/run/"
-(cd "$work/run" && "$work/venv/bin/python" run_demo.py notebooks/quickstart.ipynb > run.log 2>&1) \
+(cd "$work/run" && "$venv/bin/python" run_demo.py notebooks/quickstart.ipynb > run.log 2>&1) \
     || { tail -20 "$work/run/run.log"; exit 1; }
-location=$(cd "$work/run" && "$work/venv/bin/python" -c "import baml_magic; print(baml_magic.__file__)")
-case "$location" in "$work/venv/"*) ;; *) echo "imported baml_magic from $location, not the wheel"; exit 1;; esac
-errors=$("$work/venv/bin/python" -c "
+location=$(cd "$work/run" && "$venv/bin/python" -c "import baml_magic; print(baml_magic.__file__)")
+case "$location" in "$venv/"*) ;; *) echo "imported baml_magic from $location, not the wheel"; exit 1;; esac
+errors=$("$venv/bin/python" -c "
 import json, sys
 nb = json.load(open(sys.argv[1]))
 print(sum(o.get('output_type') == 'error' for c in nb['cells'] for o in c.get('outputs', [])))" \
     "$work/run/notebooks/executed/quickstart.ipynb")
 [ "$errors" = "0" ] || { echo "the quickstart raised $errors errors from the wheel"; exit 1; }
-"$work/venv/bin/jupyter" labextension list 2>&1 | grep -q "baml-magic-editor.*enabled.*OK" \
-    || { "$work/venv/bin/jupyter" labextension list; echo "the editor extension is not listed"; exit 1; }
-echo "release: $(basename "$wheel") and its sdist build, pass twine check, install, run the quickstart, and list the editor extension"
+"$venv/bin/jupyter" labextension list 2>&1 | grep -q "baml-magic-editor.*enabled.*OK" \
+    || { "$venv/bin/jupyter" labextension list; echo "the editor extension is not listed"; exit 1; }
+echo "release: $(basename "$wheel") and its sdist build and pass twine check; docs/install.md's commands install it; it runs the quickstart and lists the editor extension"

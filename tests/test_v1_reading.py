@@ -103,5 +103,5 @@ def test_without_the_v1_extra_a_v1_cell_is_one_line_and_v0_works() -> None:
     out = subprocess.run([sys.executable, "-c", HIDE_BRIDGE], capture_output=True, text=True, timeout=120)
     name, shown, echo = json.loads(out.stdout.strip().splitlines()[-1])
     assert name == "V1Unavailable" and len(shown) == 1, shown
-    assert "pip install 'baml-magic[v1]' (baml-bridge==0.23.0)" in shown[0]
+    assert "pip install baml-bridge==0.23.0 (the package's v1 extra)" in shown[0]
     assert echo == "<BamlFunction Echo(x: str) -> str>", "v0 goes on without the bridge"

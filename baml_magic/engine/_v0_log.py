@@ -8,9 +8,8 @@ import re
 from typing import Any
 
 from baml_magic._facts import Facts
-from baml_magic._ratelimit import estimate_tokens
 from baml_magic._replies import Reply, parse_events, read_body, read_stream, retry_after, total
-from baml_magic._types import Usage
+from baml_magic._types import Usage, text_tokens
 
 EDGE_EVENTS = 8  # a stream's usage and end marker are among its first two and last events
 INCLUDE_USAGE_HINT = ("add `stream_options {{ include_usage true }}` to client {client}'s options for real token "
@@ -98,10 +97,10 @@ def _estimate(calls: list[Any], raw: str | None, chosen: Any, reply: Reply) -> t
     sent = 0
     for call in calls:
         with contextlib.suppress(Exception):
-            sent += estimate_tokens(call.http_request.body.text()) if call.http_request is not None else 0
+            sent += text_tokens(call.http_request.body.text()) if call.http_request is not None else 0
     if not sent and not raw:
         return Usage(), None
-    usage = Usage(sent or None, estimate_tokens(raw) if raw else 0, None, True)
+    usage = Usage(sent or None, text_tokens(raw) if raw else 0, None, True)
     client = getattr(chosen, "client_name", None) or "?"
     openai_stream = reply.styled and hasattr(chosen, "sse_responses") and "chat/completions" in str(
         getattr(getattr(chosen, "http_request", None), "url", ""))

@@ -23,7 +23,7 @@ from baml_magic._errors import ShortError
 from baml_magic._redact import redact
 
 PINNED = "0.23.0"  # the API moved three times between 0.14 and 0.22: one exact version, the extra's pin
-INSTALL = f"pip install 'baml-magic[v1]' (baml-bridge=={PINNED})"
+INSTALL = f"pip install baml-bridge=={PINNED} (the package's v1 extra)"
 ROOT = "baml_src"
 DESCRIBE_FILE = "__baml_magic__.baml"
 DESCRIBE = "__baml_magic_describe"

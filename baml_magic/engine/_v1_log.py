@@ -13,9 +13,8 @@ import json
 from typing import Any
 
 from baml_magic._facts import Facts
-from baml_magic._ratelimit import estimate_tokens
 from baml_magic._replies import Reply, parse_events, read_body, read_stream, total
-from baml_magic._types import Usage
+from baml_magic._types import Usage, text_tokens
 
 
 def _kind(event: Any) -> str:
@@ -56,8 +55,8 @@ def read_events(events: list[Any], client: str | None) -> Facts:
         sent = 0
         for call in calls:
             with contextlib.suppress(Exception):
-                sent += estimate_tokens(str(call.http_request.body or ""))
-        usage = Usage(sent or None, estimate_tokens(raw) if raw else 0, None, True)
+                sent += text_tokens(str(call.http_request.body or ""))
+        usage = Usage(sent or None, text_tokens(raw) if raw else 0, None, True)
         hint = f"client {client or '?'}'s provider sent no token counts: these are estimated from the text"
     resolved = getattr(last, "resolved_model", None)
     request = getattr(last, "http_request", None)
