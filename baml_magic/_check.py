@@ -31,6 +31,9 @@ from baml_magic.engine.v0 import COMPILE_SCRIPT
 
 COMM_TARGET = "baml_magic.check"
 CHECK_SECONDS = 5.0  # the longest a check as you type may take
+# A v1 check starts a runtime of its own, which compiles BAML's standard library first: 3.5-7 s on an idle
+# 2-core machine, twice that next to a busy browser. Its deadline leaves room for that.
+V1_CHECK_SECONDS = 30.0
 MAX_CHECKED_CHARS = 1_000_000
 _NAMED = re.compile(r"`([^`\n]{1,80})`")
 
@@ -78,9 +81,9 @@ def engine_of(first_line: str) -> str | None:
     return found.group(1).lower() if found else None
 
 
-def check_cell(project: Project, cell_id: str | None, text: str, seconds: float = CHECK_SECONDS,
-               ) -> list[Mark]:
-    """BAML's diagnostics for a ``%%baml`` cell's text (first line included) with the project around it."""
+def check_cell(project: Project, cell_id: str | None, text: str, seconds: float | None = None) -> list[Mark]:
+    """BAML's diagnostics for a ``%%baml`` cell's text (first line included) with the project around it
+    (``seconds``: the deadline, else the engine's own)."""
     body = text.split("\n", 1)[1] if text.startswith("%%baml") and "\n" in text else ""
     lines = text.splitlines()
     first = lines[0] if lines else ""
@@ -90,6 +93,7 @@ def check_cell(project: Project, cell_id: str | None, text: str, seconds: float 
     source = cell_source(cell_id or "checked", "cell", body)
     ordered = [s for k, s in project.sources.items() if k != source.key] + [source]
     v1 = isinstance(project, V1Project)
+    seconds = seconds if seconds is not None else V1_CHECK_SECONDS if v1 else CHECK_SECONDS
     try:
         if v1:
             files = dict(zip([s.filename for s in ordered], newest_wins([s.text for s in ordered]), strict=True))
