@@ -108,13 +108,10 @@ def help_text(topic: str | None) -> str:
     """``%baml help [COMMAND]``."""
     if topic is None:
         return overview()
-    command = COMMANDS.get(topic)
+    command = Command(_HELP, "") if topic == "help" else COMMANDS.get(topic)
     if command is None:
         raise KeyError(topic)
     return _unescaped(command.parser.format_help().rstrip())
-
-
-
 
 
 def documented(method: Callable[..., Any]) -> Callable[..., Any]:

@@ -171,11 +171,21 @@ class RequestBuildError(ShortError):
     """BAML could not build the request (for example a template error)."""
 
 
+def duration(seconds: float) -> str:
+    """A wait as people read it: ``45 s``, ``12 min``, ``3.5 h``, ``4 days``, ``more than a year``."""
+    if not seconds < 365 * 86400:  # also inf and nan
+        return "more than a year"
+    for unit, size, limit in (("s", 1, 120), ("min", 60, 7200), ("h", 3600, 172800)):
+        if seconds < limit:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds / 86400:.3g} days"
+
+
 class RetryWaitTooLong(ShortError):
     """A 429 answer asked to wait longer than ``max_retry_wait``: the item fails instead of waiting."""
 
     def __init__(self, function: str, wait: float, limit: float, error: BaseException | None) -> None:
         self.wait, self.limit, self.error = wait, limit, error
         cause = short_error(error) if error else "HTTP 429"
-        super().__init__(f"{function}: the provider asked to wait {wait:.0f} s before a retry (Retry-After), "
+        super().__init__(f"{function}: the provider asked to wait {duration(wait)} before a retry (Retry-After), "
                          f"more than max_retry_wait={limit:g} s; not retried ({cause})")

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from baml_magic._errors import short_error
+from baml_magic._errors import one_line, short_error
 from baml_magic._redact import redact
 from baml_magic._types import Usage
 from baml_magic._verdict import plain
@@ -32,5 +32,6 @@ def to_pandas(rows: Iterable[dict[str, Any]]) -> Any:
     try:
         pandas = importlib.import_module("pandas")
     except ImportError:
-        raise ImportError("to_pandas() needs pandas: pip install pandas (or use to_json())") from None
+        needs = ImportError("to_pandas() needs pandas: pip install pandas (or use rows() or to_json())")
+        raise one_line(needs) from None
     return pandas.DataFrame(list(rows))

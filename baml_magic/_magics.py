@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, TraitError, Unicode, observe, validate
 
@@ -122,15 +124,21 @@ class BamlMagic(Magics):
             tracing.start() if self.trace else tracing.stop() if tracing.enabled else None
         except TracingUnavailable as exc:
             self.trace = False
-            raise UsageError(str(exc)) from None
+            # `%config` turns an error here into a logging line ("ERROR:root:..."): say it as IPython would.
+            print(f"UsageError: {exc}", file=sys.stderr)
 
     def _trace(self, options: argparse.Namespace) -> Table | str:
         if options.action in ("on", "off"):
             if options.content is not None:
                 self.session.tracing.content = options.content
+            if options.action == "on":
+                try:
+                    self.session.tracing.start()
+                except TracingUnavailable as exc:
+                    raise UsageError(str(exc)) from None
             self.trace = options.action == "on"
         elif options.action == "flush":
-            return "spans sent" if self.session.tracing.flush() else "some spans were not sent in time"
+            return self.session.tracing.flush()
         return Table(["", ""], self.session.tracing.describe(), "baml-magic-trace", "")
 
     @observe("cache", "cache_path", "cache_pace")
@@ -176,7 +184,8 @@ class BamlMagic(Magics):
             return self._run_cell(cell, self._cell_engine(line))
         try:
             line = without_comment(line)  # `%baml test  # every test`, as the docs write it
-            options = parse_argstring(self.baml, line)
+            # Quotes are the shell's, as other magics read them: `--path "a b/q#x"` is one word, unquoted.
+            options = self.baml.parser.parse_args(shlex.split(line))
         except ValueError as exc:  # shlex: "No closing quotation"
             raise UsageError(f"%baml {line.strip()}: {exc}") from None
         if options.command == "help":

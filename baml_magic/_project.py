@@ -18,7 +18,14 @@ from baml_py.errors import BamlError
 from baml_magic import _codegen as codegen
 from baml_magic import _lexer as sources
 from baml_magic._blocks import FunctionFacts, aliases, function_facts, one_line_options, url_references
-from baml_magic._errors import BamlCompileError, BamlSourceError, Diagnostic, clean_message, parse_diagnostics
+from baml_magic._errors import (
+    BamlCompileError,
+    BamlSourceError,
+    Diagnostic,
+    clean_message,
+    interrupted,
+    parse_diagnostics,
+)
 from baml_magic._providers import SHORTHAND_KEYS
 from baml_magic._redact import watch
 from baml_magic.engine import Engine
@@ -90,7 +97,12 @@ class Project:
     def _commit(self, proposed: dict[str, Source]) -> Compiled:
         if self.compiled is not None and list(proposed.items()) == list(self.sources.items()):
             return self.compiled  # nothing changed (a cell run again as it was): nothing to compile
-        compiled = self._compile(list(proposed.values()))
+        try:
+            compiled = self._compile(list(proposed.values()))
+        except KeyboardInterrupt as exc:
+            if hasattr(exc, "_render_traceback_"):
+                raise  # already one line (v1's)
+            raise interrupted("compiling BAML", "nothing changed: the functions bound before stay bound") from None
         self.sources, self.compiled = proposed, compiled
         return compiled
 
@@ -174,8 +186,15 @@ def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
     except BamlError as exc:
         generation.cancel()
         raise _compile_error(str(exc), by_file) from None
+    except KeyboardInterrupt:
+        generation.cancel()
+        raise
     try:
-        client_dir = generation.finish()
+        try:
+            client_dir = generation.finish()
+        except KeyboardInterrupt:
+            generation.cancel()
+            raise
         try:
             types = codegen.load_types(client_dir)
             signatures = codegen.signatures(client_dir, types)

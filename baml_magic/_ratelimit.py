@@ -65,8 +65,9 @@ class Pace:
         if self.rpm is not None:
             if self.log:  # evenly spaced
                 waits.append(self.log[-1].at + WINDOW / self.rpm * (1 + MARGIN / WINDOW) - now)
-            if len(self.log) >= self.rpm:  # and never more than rpm in a rolling minute
-                waits.append(self.log[len(self.log) - int(self.rpm)].at + WINDOW + MARGIN - now)
+            most = max(1, int(self.rpm))  # whole starts a rolling minute may hold (one, for a rate below 1)
+            if len(self.log) >= most:  # and never more than rpm in a rolling minute
+                waits.append(self.log[len(self.log) - most].at + WINDOW + MARGIN - now)
         if self.tpm is not None and self.log:
             used = sum(s.tokens for s in self.log)
             if used + tokens > self.tpm:

@@ -17,6 +17,8 @@ import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
+from baml_magic._dumps import readable
+
 REDACTED = "[redacted]"
 SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH)", re.I)
 # Headers whose values say nothing secret; every other header value is treated as a secret.
@@ -37,6 +39,30 @@ def watch(names: Iterable[str], urls: Iterable[str] = ()) -> None:
     with _lock:
         _watched_names.update(names)
         _watched_urls.update(urls)
+
+
+OTLP_HEADERS = ("OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS")
+OTLP_ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+
+
+def otlp_secrets(environ: Any) -> set[str]:
+    """The trace exporter's credentials: every header value of ``OTEL_EXPORTER_OTLP_*HEADERS`` (also when
+    mis-quoted, as a whole and in pieces) and the credentials in its endpoints."""
+    found: set[str] = set()
+    for name in OTLP_HEADERS:
+        raw = environ.get(name) or ""
+        if raw:
+            found.add(raw)
+        for pair in raw.split(","):
+            _, _, value = pair.partition("=")
+            for piece in (value, urllib.parse.unquote(value)):
+                piece = piece.strip().strip("'\"").strip()
+                found.add(piece)
+                if piece.lower().startswith(("bearer ", "basic ")):
+                    found.add(piece.split(None, 1)[1])
+    for name in OTLP_ENDPOINTS:
+        found |= url_credentials((environ.get(name) or "").strip().strip("'\""))
+    return {v for v in found if v}
 
 
 def url_credentials(url: str) -> set[str]:
@@ -84,6 +110,7 @@ def secret_values() -> list[str]:
               and len(v) >= MIN_SECRET_LENGTH}
     values |= {c for k in urls if k in os.environ for c in url_credentials(os.environ[k])
                if len(c) >= MIN_SECRET_LENGTH}
+    values |= {v for v in otlp_secrets(os.environ) if len(v) >= MIN_SECRET_LENGTH}
     values |= seen
     bearer_tokens = {v.split(None, 1)[1] for v in seen if v.lower().startswith("bearer ") and " " in v}
     values |= {t for t in bearer_tokens if len(t) >= MIN_SECRET_LENGTH}
@@ -95,11 +122,33 @@ def secret_values() -> list[str]:
 
 def redact(text: str, values: list[str] | None = None) -> str:
     """The text with every secret value replaced (``values``: the secrets, when the caller has just read them:
-    reading them walks the environment, so many texts at once read them once)."""
+    reading them walks the environment, so many texts at once read them once).
+
+    A long secret's beginning counts too: a model that repeats the first ``PIECE`` characters or more of a key
+    has them replaced as far as they match.
+    """
     for value in secret_values() if values is None else values:
         if value in text:
             text = text.replace(value, REDACTED)
+        if len(value) >= LONG_SECRET:
+            text = _without_prefixes(text, value)
     return _BEARER.sub(r"\1" + REDACTED, text)
+
+
+LONG_SECRET = 24  # a secret this long is scrubbed by its beginning too
+PIECE = 12  # the shortest beginning of a long secret that is scrubbed
+
+
+def _without_prefixes(text: str, secret: str) -> str:
+    head = secret[:PIECE]
+    at = text.find(head)
+    while at >= 0:
+        end = at + PIECE
+        while end < len(text) and end - at < len(secret) and text[end] == secret[end - at]:
+            end += 1
+        text = text[:at] + REDACTED + text[end:]
+        at = text.find(head, at + len(REDACTED))
+    return text
 
 
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{8,}")
@@ -111,22 +160,28 @@ def redact_headers(headers: dict[str, Any]) -> dict[str, Any]:
 
 
 def strip_noise(text: str) -> str:
-    """A runtime message without ANSI colours and without its Rust backtrace (there with RUST_BACKTRACE)."""
+    """A runtime message without ANSI colours, without its Rust backtrace (there with RUST_BACKTRACE), its Debug
+    dumps summarised and no line longer than a screen."""
+    return readable(_plain(text))
+
+
+def _plain(text: str) -> str:
     text = re.sub(r"\x1b\[[0-9;]*m", "", text)
     return re.split(r"\n\s*Stack backtrace:", text, maxsplit=1)[0].strip()
 
 
 def clean(text: str) -> str:
-    """Secrets, ANSI colours and a Rust backtrace out of a message."""
+    """Secrets, ANSI colours, a Rust backtrace and Debug dumps out of a message."""
     return redact(strip_noise(text))
 
 
 def scrub(exc: BaseException) -> BaseException:
-    """The same exception with secrets and backtraces removed from its message and text attributes (in place)."""
+    """The same exception with secrets and backtraces removed from its message and text attributes (in place);
+    the model's own text (``raw_output``, ``prompt``) stays whole."""
     exc.args = tuple(clean(a) if isinstance(a, str) else a for a in exc.args)
     for name in ("message", "detailed_message", "raw_output", "prompt"):
         value = getattr(exc, name, None)
         if isinstance(value, str):
             with contextlib.suppress(AttributeError):
-                setattr(exc, name, clean(value))
+                setattr(exc, name, clean(value) if name in ("message", "detailed_message") else redact(_plain(value)))
     return exc

@@ -56,33 +56,41 @@ def to_text(value: Any, indent: int = 0, growing: bool = False) -> str:
     return str(value)
 
 
-def to_html(value: Any) -> str:
-    """A compact HTML view: classes as field tables, lists as numbered lists, strings wrapped."""
+def to_html(value: Any, *, tail: int | None = None) -> str:
+    """A compact HTML view: classes as field tables, lists as numbered lists, strings wrapped.
+
+    ``tail``: a string longer than this shows only its last ``tail`` characters, saying how many came before
+    (a live view redraws what is new, not a whole long answer each time).
+    """
     if value is None:
         return f'<span class="baml-pending" style="opacity:.5">{PENDING}</span>'
     if isinstance(value, enum.Enum):
         return f'<code class="baml-enum">{html.escape(str(value.value))}</code>'
     if isinstance(value, BaseModel):
         if type(value).__name__ == "StreamState" and hasattr(value, "value"):
-            return to_html(value.value)
+            return to_html(value.value, tail=tail)
         rows = "".join(
             f'<tr><th style="text-align:left;vertical-align:top;padding-right:1em">{html.escape(name)}</th>'
-            f'<td style="text-align:left">{to_html(item)}</td></tr>'
+            f'<td style="text-align:left">{to_html(item, tail=tail)}</td></tr>'
             for name, item in _fields(value)
         )
         return f'<table class="baml-class" data-type="{html.escape(type(value).__name__)}">{rows}</table>'
     if isinstance(value, list):
-        items = "".join(f"<li>{to_html(item)}</li>" for item in value)
+        items = "".join(f"<li>{to_html(item, tail=tail)}</li>" for item in value)
         return f'<ol class="baml-list" style="margin:0">{items}</ol>' if value else "<code>[]</code>"
     if isinstance(value, dict):
         rows = "".join(
             f'<tr><th style="text-align:left">{html.escape(str(k))}</th>'
-            f'<td style="text-align:left">{to_html(v)}</td></tr>'
+            f'<td style="text-align:left">{to_html(v, tail=tail)}</td></tr>'
             for k, v in value.items()
         )
         return f'<table class="baml-map">{rows}</table>'
     if isinstance(value, str):
-        return f'<span class="baml-string" style="white-space:pre-wrap">{html.escape(value)}</span>'
+        before = ""
+        if tail is not None and len(value) > tail:
+            before = f'<span class="baml-before" style="opacity:.5">… {len(value) - tail:,} characters before</span>\n'
+            value = value[-tail:]
+        return f'<span class="baml-string" style="white-space:pre-wrap">{before}{html.escape(value)}</span>'
     return f"<code>{html.escape(repr(value))}</code>"
 
 

@@ -58,45 +58,75 @@ class Tracing:
         self.spans = 0
         self._pending: queue.Queue[tuple[Run, Facts, Any, Any]] = queue.Queue()  # ended calls, their spans to write
         self._writer: threading.Thread | None = None
+        self._following: set[Run] = set()  # calls whose spans are not queued yet
+        self.exporting: Any = None  # our own provider's exporting (None: the process's provider)
+        self.log: Any = None  # OpenTelemetry's log lines, once tracing started
 
     def start(self, *, content: bool | None = None) -> None:
         """Switch tracing on (importing OpenTelemetry now); ``content``: record prompts and answers."""
         try:
             from opentelemetry import trace
+
+            from baml_magic import _trace_export as export
         except ImportError:
             raise TracingUnavailable("tracing needs OpenTelemetry: pip install opentelemetry-sdk "
                                      "opentelemetry-exporter-otlp-proto-http (the package's otel extra)") from None
         if content is not None:
             self.content = content
+        self.log = export.export_log()  # OpenTelemetry's own lines: kept for `info`, never printed into a cell
         if self.provider is None:
             current = trace.get_tracer_provider()
             if type(current).__name__ in ("ProxyTracerProvider", "NoOpTracerProvider"):
-                current, self.own_provider = _own_provider(), True
+                self.exporting = export.Exporting(self.log)
+                current, self.own_provider = self.exporting.provider, True
             self.provider = current
         self._tracer = self.provider.get_tracer("baml_magic")
         self.enabled = True
 
-    def stop(self) -> None:
-        """Switch tracing off; what was recorded is sent first."""
-        self.flush()
-        self.enabled = False
+    def stop(self) -> str:
+        """Switch tracing off; what was recorded is sent first, waiting a second or two at most."""
+        from baml_magic._trace_export import LEAVE_SECONDS
 
-    def flush(self, timeout_ms: int = 10_000) -> bool:
-        """Send the spans recorded so far (True when the exporter took them all in time)."""
-        self._pending.join()
+        self.enabled = False
+        return self.flush(LEAVE_SECONDS)
+
+    def flush(self, seconds: float | None = None) -> str:
+        """Send the spans recorded so far, waiting ``seconds`` at most; what the collector took, as one line."""
+        from baml_magic._trace_export import FLUSH_SECONDS, bounded
+
+        seconds = FLUSH_SECONDS if seconds is None else seconds
+        deadline = time.monotonic() + seconds
+        # A call that has ended queues its span from its own thread: wait for those (the caller may be ahead).
+        bounded(lambda: self._queued(deadline), seconds, "%baml trace flush")
         flush = getattr(self.provider, "force_flush", None)
-        return bool(flush(timeout_ms)) if flush is not None else True
+        in_time = flush is None or bounded(flush, max(0.0, deadline - time.monotonic()), "%baml trace flush")
+        if self.exporting is not None:
+            return str(self.exporting.report(redact(self.endpoint())).line())
+        return "spans handed to the process's tracer provider" + ("" if in_time else " (it is still sending)")
+
+    def _queued(self, deadline: float) -> None:
+        while time.monotonic() < deadline and (any(r.end is not None for r in list(self._following))
+                                               or self._pending.unfinished_tasks):
+            time.sleep(0.005)
+
+    @staticmethod
+    def endpoint() -> str:
+        return os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or \
+            os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://localhost:4318 (OTLP/HTTP default)"
 
     def describe(self) -> list[list[str]]:
-        """``%baml trace info``: whether it is on, where spans go, whether content is recorded."""
-        endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or \
-            os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "http://localhost:4318 (OTLP/HTTP default)"
+        """``%baml trace info``: whether it is on, where spans go, what the collector took, its last words."""
         provider = "none yet" if self.provider is None else \
-            f"baml_magic's own, exporting to {endpoint}" if self.own_provider else \
+            f"baml_magic's own, exporting to {redact(self.endpoint())}" if self.own_provider else \
             f"the process's ({type(self.provider).__name__})"
-        return [["tracing", "on" if self.enabled else "off"], ["tracer provider", provider],
+        rows = [["tracing", "on" if self.enabled else "off"], ["tracer provider", provider],
                 ["content", "recorded (scrubbed of secrets)" if self.content else f"not recorded ({CONTENT_VARIABLE})"],
                 ["spans this session", str(self.spans)]]
+        if self.exporting is not None:
+            rows.append(["delivery", self.exporting.report().line()])
+        if self.log is not None and self.log.lines:
+            rows.append(["exporter log", "\n".join(list(self.log.lines)[-5:])])
+        return rows
 
     # -- spans ---------------------------------------------------------------------------
 
@@ -106,6 +136,7 @@ class Tracing:
 
         parent = context.get_current()
         self.spans += 1
+        self._following.add(run)
         run.listeners.append(lambda ended: self._later(ended, parent, cost_of))
 
     def _later(self, run: Run, parent: Any, cost_of: Any) -> None:
@@ -115,6 +146,7 @@ class Tracing:
             self._writer.start()
         # The facts as they are now: the session lets go of a run's raw answer when the next call starts
         self._pending.put((run, run.facts, parent, cost_of))
+        self._following.discard(run)
 
     def _drain(self) -> None:
         """Write the waiting spans in bursts (a thread switch per span would cost the calls more than the span)."""
@@ -163,18 +195,6 @@ class Tracing:
             if failed is not None:
                 _fail(span, failed)
             self.spans += 1
-
-
-def _own_provider() -> Any:
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    service = os.environ.get("OTEL_SERVICE_NAME", "baml_magic")
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    return provider
 
 
 def _safely(step: Any, *args: Any) -> None:

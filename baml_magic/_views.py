@@ -15,6 +15,7 @@ from IPython.display import DisplayHandle, display
 
 from baml_magic import _render as render
 from baml_magic._media import media_in, preview
+from baml_magic._redact import redact
 from baml_magic._request_view import media_html
 from baml_magic._run import Run
 
@@ -51,8 +52,12 @@ def status_html(run: Run) -> str:
             f'style="font-family:monospace;font-size:90%;color:{color}">{text}</div>{error}')
 
 
-def body_html(run: Run) -> str:
-    return f'<div class="baml-magic-body">{render.to_html(run.partial)}</div>'
+LIVE_TAIL = 4000  # characters of a long string a live frame shows (the final frame shows it whole)
+
+
+def body_html(run: Run, *, live: bool = False) -> str:
+    """The fields so far (``live``: while the call runs, a long string's tail), secrets scrubbed."""
+    return f'<div class="baml-magic-body">{redact(render.to_html(run.partial, tail=LIVE_TAIL if live else None))}</div>'
 
 
 def inputs_html(run: Run) -> str:
@@ -66,7 +71,7 @@ def inputs_html(run: Run) -> str:
 def view_html(run: Run, inputs: str, *, live: bool = False) -> str:
     """The whole view as HTML: status line, media previews, fields (``live``: while the call runs)."""
     return (f'<div class="baml-magic-view{" baml-magic-live" if live else ""}" data-status="{run.status}">'
-            f"{status_html(run)}{inputs}{body_html(run)}</div>")
+            f"{status_html(run)}{inputs}{body_html(run, live=live)}</div>")
 
 
 def static_bundle(run: Run, inputs: str | None = None) -> dict[str, str]:
@@ -75,7 +80,7 @@ def static_bundle(run: Run, inputs: str | None = None) -> dict[str, str]:
     if run.error is not None and run.status == "error":
         text += "\n" + (run.error_message or "")
     if run.partial is not None:
-        text += "\n" + render.to_text(run.partial)
+        text += "\n" + redact(render.to_text(run.partial))
     return {"text/plain": text, "text/html": view_html(run, inputs_html(run) if inputs is None else inputs)}
 
 
@@ -97,13 +102,13 @@ class LiveFields:
         import ipywidgets as widgets
 
         self.status = widgets.HTML(status_html(run) if run else "")
-        self.body = widgets.HTML(body_html(run) if run else "")
+        self.body = widgets.HTML(body_html(run, live=True) if run else "")
         self.status.add_class("baml-magic-status-widget")
         self.body.add_class("baml-magic-body-widget")
 
     def update(self, run: Run) -> None:
         self.status.value = status_html(run)
-        body = body_html(run)
+        body = body_html(run, live=not run.done)
         if body != self.body.value:
             self.body.value = body
 
@@ -185,7 +190,7 @@ class TextView:
     def update(self, run: Run) -> None:
         if run.partial is None:
             return
-        text = render.to_text(run.partial, growing=True)
+        text = redact(render.to_text(run.partial, growing=True))
         if text == self.printed:
             return
         if text.startswith(self.printed):

@@ -1,13 +1,19 @@
 """Fixtures: the local model server over real HTTP, an in-process shell that raises, a real kernel.
 
-Markers come from the fixtures a test uses: ``kernel`` (a real ipykernel, or a notebook run by
-nbclient), ``browser`` (a Jupyter server and chromium); ``slow`` is set by hand on the few in-process
-tests that take seconds. ``make test-fast`` runs everything else.
+Markers follow from what a test uses, read from its code, its fixtures' and the module's helpers they call:
+``kernel`` (it starts a real ipykernel, or runs a notebook with nbclient), ``browser`` (a Jupyter server and
+chromium); ``slow`` is set by hand on the in-process tests that take a second or more. ``make test-fast`` runs
+everything else.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import os
+import re
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -46,8 +52,13 @@ def baml_cell(shell: TestingShell, text: str) -> Any:
     return shell.run_cell("%%baml\n" + text.strip("\n") + "\n")
 
 
-KERNEL_FIXTURES = {"kernel", "kernel_factory", "run_notebook", "story_kernel", "grid_kernel", "hostile", "traced"}
-BROWSER_FIXTURES = {"lab", "page", "server", "browser", "site"}
+# What starts a real kernel or a browser, wherever a test reaches it: its own body, its fixtures (all the way
+# down), and the module's helpers they call.
+STARTS = {
+    "kernel": re.compile(r"\b(Kernel\(|KernelManager\(|NotebookClient\(|kernel_factory\(|run_notebook\(|"
+                         r"build_docs\.sh|run_demo\.py)"),
+    "browser": re.compile(r"\b(sync_playwright\(|jupyter_server\()"),
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -57,13 +68,43 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {what}")
 
 
+@functools.cache
+def _reaches(function: Callable[..., Any]) -> frozenset[str]:
+    """The markers a function earns by what it starts, itself or through the module's functions it calls."""
+    found: set[str] = set()
+    seen: set[Any] = set()
+    todo: list[Any] = [inspect.unwrap(function)]
+    while todo:
+        current = todo.pop()
+        if not inspect.isfunction(current) or current in seen:
+            continue
+        seen.add(current)
+        with contextlib.suppress(OSError, TypeError):
+            source = inspect.getsource(current)
+            found |= {marker for marker, starts in STARTS.items() if starts.search(source)}
+        todo += [current.__globals__.get(name) for name in _names(current.__code__)]
+    return frozenset(found)
+
+
+def _names(code: types.CodeType) -> set[str]:
+    """Every global name a function's code reads, its nested functions' and lambdas' included."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names(const)
+    return names
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Markers follow from what a test uses: its body and every fixture it reaches, read for what they start."""
     for item in items:
-        used = set(getattr(item, "fixturenames", ()))
-        if used & BROWSER_FIXTURES:
-            item.add_marker(pytest.mark.browser)
-        if used & KERNEL_FIXTURES:
-            item.add_marker(pytest.mark.kernel)
+        functions = [getattr(item, "function", None)]
+        info = getattr(item, "_fixtureinfo", None)
+        if info is not None:
+            functions += [d.func for defs in info.name2fixturedefs.values() for d in defs]
+        markers = set().union(*(_reaches(f) for f in functions if f is not None))
+        for marker in sorted(markers):
+            item.add_marker(getattr(pytest.mark, marker))
 
 
 @pytest.fixture

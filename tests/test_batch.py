@@ -21,6 +21,7 @@ def _batch(llm, batch_id: str) -> dict:
         return json.loads(response.read())
 
 
+@pytest.mark.slow
 def test_ten_thousand_inputs_come_back_typed_and_in_order(shell, llm) -> None:
     baml_cell(shell, CLIENT + STORY)
     story = shell.user_ns["GenerateStory"]
@@ -48,6 +49,7 @@ def test_cancel_cancels_the_provider_batch_and_keeps_what_finished(shell, llm) -
         job.result()
 
 
+@pytest.mark.slow
 def test_anthropic_message_batches(shell, llm) -> None:
     baml_cell(shell, ANTHROPIC + 'function Hi(x: string) -> string {\n  client Claude\n'
                                  '  prompt #"{{ _.role("user") }} Say {{ x }}"#\n}\n')

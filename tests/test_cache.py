@@ -101,6 +101,7 @@ def test_record_mode_always_calls_and_keeps_the_newest(ns, llm, shell) -> None:
     assert _sent(llm) == before + 2
 
 
+@pytest.mark.slow
 def test_a_cancelled_or_failed_call_is_not_kept(ns, llm, shell) -> None:
     handle = ns["SlowStory"].start("a long night")
     wait_until(lambda: handle.partial is not None, what="a partial")

@@ -30,6 +30,7 @@ def _setup(shell, model: str = "local?seconds=0.3&words=4") -> dict:
     return shell.user_ns
 
 
+@pytest.mark.slow
 def test_results_keep_input_order_and_concurrency_is_never_exceeded(shell, llm) -> None:
     ns = _setup(shell)
     llm.reset()
@@ -48,6 +49,7 @@ def test_results_keep_input_order_and_concurrency_is_never_exceeded(shell, llm) 
     assert last.tokens_out == sum(r["tokens_sent"] for r in llm.requests()) > 0
 
 
+@pytest.mark.slow
 def test_inputs_as_dicts_tuples_and_lazy_iterables(shell, llm) -> None:
     ns = _setup(shell)
     consumed = []
@@ -83,6 +85,7 @@ def test_provider_failures_per_item(shell, llm) -> None:
         shell.user_ns["Echo"].map(["a", "b"])
 
 
+@pytest.mark.slow
 def test_interrupt_closes_every_connection_and_keeps_finished_results(shell, llm) -> None:
     ns = _setup(shell, "local?tps=20&words=30")
     ns["Echo"].map(["warm"])
@@ -101,6 +104,7 @@ def test_interrupt_closes_every_connection_and_keeps_finished_results(shell, llm
     assert last.status == "cancelled" and last.count("cancelled") == 5
 
 
+@pytest.mark.slow
 def test_retry_after_is_honoured(shell, llm) -> None:
     ns = _setup(shell, "local?fault=http_429&times=1&retry_after=1")
     llm.reset()

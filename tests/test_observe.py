@@ -84,6 +84,7 @@ def test_last_and_usage_match_what_the_server_reported(shell, llm) -> None:
     assert "<table" in table._repr_html_()
 
 
+@pytest.mark.slow
 def test_switching_clients_sends_the_next_call_elsewhere(shell, llm) -> None:
     other = local_llm.start(tps=200, words=5)
     try:
@@ -121,6 +122,7 @@ def test_shorthand_client_needs_its_key_before_any_request(shell, monkeypatch, l
     shell.run_line_magic("baml", "client --reset")
 
 
+@pytest.mark.slow
 def test_baml_test_blocks_report_pass_and_fail_with_reason(shell) -> None:
     baml_cell(shell, CLIENT + STORY + """
 test HasTitle {
@@ -207,6 +209,7 @@ def test_errors_never_carry_a_secret(shell, monkeypatch) -> None:
     assert SECRET not in "".join(info.value._render_traceback_())
 
 
+@pytest.mark.slow
 def test_baml_tests_stop_on_interrupt_and_close_their_requests(shell, llm) -> None:
     import signal
     import threading

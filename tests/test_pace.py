@@ -77,6 +77,7 @@ def test_a_map_at_600_rpm_keeps_the_limit_and_the_ideal_pace(llm, tmp_path, kern
     assert wall <= 1.15 * ideal + 1.0, (wall, ideal)  # one second: the cell's round trip through the kernel
 
 
+@pytest.mark.slow
 def test_429_bursts_back_off_then_recover_and_lose_nothing(shell, llm) -> None:
     burst = CLIENT.replace("Fast", "Limited").replace('model "local"',
                                                       'model "local?fault=http_429&times=6&retry_after=0.2"')
@@ -91,6 +92,7 @@ def test_429_bursts_back_off_then_recover_and_lose_nothing(shell, llm) -> None:
     assert sum(r["outcome"] == "fault" for r in records) == 6
 
 
+@pytest.mark.slow
 def test_idle_timeout_ends_a_stalled_stream_and_keeps_the_partial(shell, llm) -> None:
     stalled = CLIENT.replace("Fast", "Stalls").replace('model "local"', 'model "local?fault=stall&after=8&stall=30"')
     baml_cell(shell, stalled + STORY.replace("client Fast", "client Stalls"))

@@ -227,6 +227,7 @@ def test_dynamic_types_take_a_type_builder_per_call_and_in_options(shell) -> Non
     assert len(results) == 2
 
 
+@pytest.mark.slow
 def test_baml_test_resolves_media_by_relative_path_and_reports_reasons(shell, tmp_path: Path) -> None:
     project = tmp_path / "project"
     (project / "baml_src" / "nested").mkdir(parents=True)

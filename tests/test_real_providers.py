@@ -66,6 +66,7 @@ def test_retry_after_as_an_http_date() -> None:
     assert 28 <= (retry_after({"retry-after": when}) or 0) <= 30
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("setting", ["retry_after=none", "retry_after_ms=200", "reset_requests=300ms"])
 def test_a_429_without_retry_after_is_waited_out(shell, llm, setting) -> None:
     baml_cell(shell, CLIENT.replace('model "local"', f'model "local?fault=http_429&times=2&{setting}"') + STORY)
@@ -99,6 +100,7 @@ def test_anthropic_output_tokens_come_from_message_delta() -> None:
     assert reply.usage.cached_input_tokens == 4 and reply.ended
 
 
+@pytest.mark.slow
 def test_azure_batches_go_to_the_resource_with_api_version(shell, llm) -> None:
     # learn.microsoft.com/azure/ai-services/openai/how-to/batch: /openai/files and /openai/batches?api-version
     azure = ('client<llm> Az {\n  provider azure-openai\n  options {\n'
@@ -112,6 +114,7 @@ def test_azure_batches_go_to_the_resource_with_api_version(shell, llm) -> None:
     assert [v.title for v in values] and all(v.body for v in values)
 
 
+@pytest.mark.slow
 def test_anthropic_batch_counts_wait_for_the_end(shell) -> None:
     from tests.test_media import ANTHROPIC
 

@@ -104,6 +104,7 @@ def _wait_openai(oai: openai.OpenAI, batch_id: str) -> Batch:
     raise AssertionError(f"batch {batch_id} did not end")
 
 
+@pytest.mark.slow
 def test_files_and_batches_every_status(oai: openai.OpenAI) -> None:
     upload = oai.files.with_raw_response.create(file=("in.jsonl", io.BytesIO(_jsonl("local?batch_seconds=0.5&"
                                                                                      "item_error_every=3", 6))),

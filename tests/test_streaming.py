@@ -124,6 +124,7 @@ def test_timeout_aborts_with_bamls_timeout_error(fns, llm) -> None:
         fns["SlowModel"].with_options(timeout=0.3)("y")
 
 
+@pytest.mark.slow
 def test_stall_past_the_timeout_keeps_the_partial(fns, llm) -> None:
     with pytest.raises(BamlTimeoutError):
         fns["Stall"]("x", timeout=1.0)
@@ -232,6 +233,7 @@ def test_fifty_interrupted_calls_leave_no_threads_or_descriptors(fns, llm) -> No
     assert outcomes.count("client_closed") == 50
 
 
+@pytest.mark.slow
 def test_no_fatal_error_at_interpreter_exit(llm, tmp_path) -> None:
     script = tmp_path / "exit.py"
     script.write_text(

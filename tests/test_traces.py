@@ -116,7 +116,8 @@ def test_every_calling_style_is_one_span_with_the_conventions_attributes(traced:
     traced.ok("grid = GenerateStory.compare(['x', 'y'], clients=['Fast', 'Other'])")
     traced.ok("%baml test")
     traced.ok("job = GenerateStory.batch(['p', 'q'], poll=0.1)\nbatched = job.result(timeout=30)")
-    assert "spans sent" in traced.ok("%baml trace flush").text
+    flushed = traced.ok("%baml trace flush").text
+    assert "spans sent" in flushed and "0 failed · 0 pending" in flushed, flushed
     calls = 1 + 1 + 1 + 1 + 1 + 3 + 4 + 1 + 2  # streamed, whole, failed, fallback, interrupted, map, compare, test,
     # batch items
     def arrived() -> list[dict[str, Any]] | None:

@@ -58,6 +58,7 @@ def test_value_words_decide_other_classifiers() -> None:
     assert classify(["SPAM", "NOT_SPAM"], "hello there") == {"SPAM", "NOT_SPAM"}, "no evidence: every value"
 
 
+@pytest.mark.slow
 def test_a_hand_written_format_is_answered_with_the_declared_type(shell, llm) -> None:
     baml_cell(shell, HANDWRITTEN)
     plan = shell.user_ns["Plan"]
