@@ -18,10 +18,11 @@ def _fields(value: BaseModel) -> list[tuple[str, Any]]:
     return [(name, getattr(value, name, None)) for name in type(value).model_fields]
 
 
-def to_text(value: Any, indent: int = 0, growing: bool = False) -> str:
+def to_text(value: Any, indent: int = 0, growing: bool = False, *, tail: int | None = None) -> str:
     """Indented YAML-like text; missing (not yet streamed) fields show as an ellipsis.
 
-    With ``growing``, fields not streamed yet are left out, so each render extends the last.
+    With ``growing``, fields not streamed yet are left out, so each render extends the last. ``tail``: a string
+    longer than this shows only its end, saying how many characters came before.
     """
     pad = "  " * indent
     if value is None:
@@ -30,12 +31,12 @@ def to_text(value: Any, indent: int = 0, growing: bool = False) -> str:
         return str(value.value)
     if isinstance(value, BaseModel):
         if type(value).__name__ == "StreamState" and hasattr(value, "value"):
-            return to_text(value.value, indent, growing)
+            return to_text(value.value, indent, growing, tail=tail)
         lines = []
         for name, item in _fields(value):
             if growing and item is None:
                 continue
-            rendered = to_text(item, indent + 1, growing)
+            rendered = to_text(item, indent + 1, growing, tail=tail)
             if isinstance(item, (BaseModel, list, dict)) and item:
                 lines.append(f"{pad}{name}:\n{rendered}")
             else:
@@ -46,13 +47,15 @@ def to_text(value: Any, indent: int = 0, growing: bool = False) -> str:
             return f"{pad}[]"
         out = []
         for item in value:
-            rendered = to_text(item, indent + 1, growing).strip()
+            rendered = to_text(item, indent + 1, growing, tail=tail).strip()
             out.append(f"{pad}- {rendered}".replace("\n", "\n" + pad + "  "))
         return "\n".join(out)
     if isinstance(value, dict):
         if not value:
             return f"{pad}{{}}"
-        return "\n".join(f"{pad}{k}: {to_text(v, indent + 1, growing).strip()}" for k, v in value.items())
+        return "\n".join(f"{pad}{k}: {to_text(v, indent + 1, growing, tail=tail).strip()}" for k, v in value.items())
+    if isinstance(value, str) and tail is not None and len(value) > tail:
+        return f"… {len(value) - tail:,} characters before\n{value[-tail:]}"
     return str(value)
 
 

@@ -52,7 +52,8 @@ def status_html(run: Run) -> str:
             f'style="font-family:monospace;font-size:90%;color:{color}">{text}</div>{error}')
 
 
-LIVE_TAIL = 4000  # characters of a long string a live frame shows (the final frame shows it whole)
+LIVE_TAIL = 2000  # characters of a long string a live frame shows, about a screen (the final frame shows it whole)
+TEXT_TAIL = 20_000  # ... and the final frame's plain text (its HTML shows it whole; the value has it all)
 
 
 def body_html(run: Run, *, live: bool = False) -> str:
@@ -80,7 +81,7 @@ def static_bundle(run: Run, inputs: str | None = None) -> dict[str, str]:
     if run.error is not None and run.status == "error":
         text += "\n" + (run.error_message or "")
     if run.partial is not None:
-        text += "\n" + redact(render.to_text(run.partial))
+        text += "\n" + redact(render.to_text(run.partial, tail=TEXT_TAIL))
     return {"text/plain": text, "text/html": view_html(run, inputs_html(run) if inputs is None else inputs)}
 
 
