@@ -21,6 +21,7 @@ from baml_magic._errors import (
     BamlCompileError,
     BamlFunctionNotFound,
     BamlSourceError,
+    IncompleteAnswerError,
     MissingEnvVarError,
     RequestBuildError,
     RetryWaitTooLong,
@@ -32,7 +33,6 @@ from baml_magic._magics import BamlMagic
 from baml_magic._map import MapResult
 from baml_magic._media import MediaError
 from baml_magic._playground import Playground
-from baml_magic._replies import Reply
 from baml_magic._request_view import PromptView, RequestView
 from baml_magic._run import CallOptions, Run
 from baml_magic._streams import AsyncPartialStream, PartialStream
@@ -40,6 +40,7 @@ from baml_magic._types import Status, Timing, Usage, Verdict
 from baml_magic.engine import v0 as engine_v0
 from baml_magic.engine._v1_bridge import V1Unavailable
 from baml_magic.engine.v1 import V1Unsupported
+from baml_magic.wire import Reply
 
 __all__ = [
     "AsyncPartialStream",
@@ -58,6 +59,7 @@ __all__ = [
     "Facts",
     "GridResult",
     "Image",
+    "IncompleteAnswerError",
     "MapResult",
     "MediaError",
     "MissingEnvVarError",

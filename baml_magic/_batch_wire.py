@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from baml_magic._errors import ShortError
 from baml_magic._redact import redact, remember_headers
-from baml_magic._replies import read_body
+from baml_magic.wire import read_body
 
 ENDED = {"completed", "cancelled", "failed", "expired", "ended"}
 HTTP_TIMEOUT = 30.0  # seconds for any one exchange with a batch API: a server that never answers ends it

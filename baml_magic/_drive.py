@@ -15,6 +15,7 @@ import time
 from baml_py.errors import BamlAbortError, BamlClientError, BamlTimeoutError, BamlValidationError
 
 from baml_magic import _replay as replay
+from baml_magic._errors import IncompleteAnswerError
 from baml_magic._interrupt import abort_on_interrupt, can_watch
 from baml_magic._redact import scrub
 from baml_magic._run import Run
@@ -78,7 +79,7 @@ async def drive(run: Run) -> None:
                 return
         result = await (run.call.stream(run.take_partial) if run.stream else run.call.call())
         value = checked_value(run, result)
-        if key is not None and run.cancel_reason is None:
+        if key is not None and run.cancel_reason is None and run.incomplete is None:  # a cut answer is not kept
             await replay.record(run, key)
     except BaseException as exc:  # noqa: BLE001 - every outcome is recorded, then re-raised to the caller
         fail(run, exc)
@@ -119,11 +120,16 @@ async def _watch_idle(run: Run, idle: float) -> None:
 
 def checked_value(run: Run, value: object) -> object:
     """The typed value of a finished call; a stream that ended without its end marker, or an empty answer the
-    provider explained (a refusal, a filter, the token limit), is an error with the partial kept."""
+    provider explained (a refusal, a filter, the token limit), is an error with the partial kept. An answer that
+    parsed but is not whole (cut, filtered, refused) is an ``IncompleteAnswerError`` unless the call accepts it."""
     facts = run.call.facts()
     empty = not (facts.raw or "").strip()
     cut = run.stream and facts.reply.cut_short
+    run.incomplete = facts.reply.incomplete
     if not cut and not empty:
+        if run.incomplete is not None and not run.allow_incomplete:
+            run.keep_partial(value)
+            raise IncompleteAnswerError(run.function, run.incomplete, value, facts.raw or "", facts.reply.finish)
         return value
     problem = run.call.problem() if empty else None
     if not cut and problem is None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from baml_magic._replies import Reply
 from baml_magic._types import Usage
+from baml_magic.wire import Reply
 
 
 @dataclass(frozen=True)

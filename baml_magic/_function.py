@@ -106,10 +106,12 @@ class BamlFunction:
         cache = self._session.cache
         if cache.mode != "off":
             require_v0(self.compiled.engine_name, "cache")
+        allow = options.allow_incomplete
         run = Run(self.spec.name, values, self.compiled.engine, client=client,
                   override=override, options=options, stream=stream,
                   cache=cache if cache.mode != "off" else None, returns=self.spec.baml_signature, env=env,
-                  returns_hint=self.returns_hint)
+                  returns_hint=self.returns_hint,
+                  allow_incomplete=allow if allow is not None else self._session.settings.allow_incomplete)
         self._session.record(run, foreground)
         return run
 
@@ -290,10 +292,13 @@ class BamlFunction:
         return self._session.last_map.get(self.spec.name)
 
     def with_options(self, *, client: str | None = None, timeout: float | None = None,
-                     idle_timeout: float | None = None, tb: Any = None, stream: bool | None = None) -> BamlFunction:
+                     idle_timeout: float | None = None, tb: Any = None, stream: bool | None = None,
+                     allow_incomplete: bool | None = None) -> BamlFunction:
         """A copy of this function bound to another client, a deadline in seconds, a longest wait
-        for the next token (``idle_timeout``), a TypeBuilder, and/or whether its calls stream
-        (``stream=False``: the answer in one piece, cheaper, with no partials; see ``BamlMagic.stream``)."""
+        for the next token (``idle_timeout``), a TypeBuilder, whether its calls stream
+        (``stream=False``: the answer in one piece, cheaper, with no partials; see ``BamlMagic.stream``),
+        and/or whether an answer cut at the token limit, filtered or refused is accepted (``allow_incomplete``;
+        by default it raises ``IncompleteAnswerError``)."""
         try:
             options = dataclasses.replace(
                 self.options,
@@ -302,6 +307,7 @@ class BamlFunction:
                 idle_timeout=idle_timeout if idle_timeout is not None else self.options.idle_timeout,
                 tb=tb if tb is not None else self.options.tb,
                 stream=stream if stream is not None else self.options.stream,
+                allow_incomplete=allow_incomplete if allow_incomplete is not None else self.options.allow_incomplete,
             )
         except (TypeError, ValueError) as exc:
             raise one_line(exc) from None

@@ -61,6 +61,10 @@ class BamlMagic(Magics):
                              "cheaper way for pipelines of many small calls, but with no partial after a fault or "
                              "an interrupt and no time to first token (a call with an idle_timeout still streams); "
                              "Fn.stream() and Fn.start() always stream.").tag(config=True)
+    allow_incomplete = Bool(False, help="Whether a call accepts an answer that is not whole (cut at the token limit, "
+                                        "filtered, refused) when BAML's parser made a value of it. False: it raises "
+                                        "IncompleteAnswerError with the value kept; the view and Fn.last say so either "
+                                        "way.").tag(config=True)
     max_retry_wait = Float(60.0, help="The longest Retry-After (seconds) a map waits out before it retries; a "
                                       "longer one fails the item with a clear error.").tag(config=True)
     history = Integer(1000, help="How many past calls the session keeps (Fn.last, %baml usage details); the "

@@ -2,7 +2,7 @@
 
 Request bodies (OpenAI, Anthropic and Google chat messages) and the keys BAML's provider/model
 shorthand reads. What an answer says besides its text (usage, stop reasons, end markers,
-``Retry-After``) is read in ``_replies``.
+``Retry-After``) is read in ``wire``.
 """
 
 from __future__ import annotations

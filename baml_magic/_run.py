@@ -43,12 +43,15 @@ class CallOptions:
     idle_timeout: float | None = None  # the longest wait for the next token before the call ends as a stall
     tb: Any = None  # the generated TypeBuilder (for @@dynamic types), or None
     stream: bool | None = None  # whether Fn() streams; None: as the session says (BamlMagic.stream)
+    allow_incomplete: bool | None = None  # accept a cut, filtered or refused answer; None: BamlMagic's setting
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "timeout", checked_timeout(self.timeout))
         object.__setattr__(self, "idle_timeout", checked_timeout(self.idle_timeout, "idle_timeout"))
-        if self.stream is not None and not isinstance(self.stream, bool):
-            raise TypeError(f"stream must be True or False, got {self.stream!r:.40}")
+        for name in ("stream", "allow_incomplete"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, bool):
+                raise TypeError(f"{name} must be True or False, got {value!r:.40}")
 
 
 class Run:
@@ -60,7 +63,7 @@ class Run:
     def __init__(self, function: str, args: dict[str, Any], engine: Engine, *, client: str | None,
                  override: str | None, options: CallOptions, stream: bool = True,
                  cache: ResponseCache | None = None, returns: str = "", env: dict[str, str] | None = None,
-                 returns_hint: dict[str, Any] | None = None) -> None:
+                 returns_hint: dict[str, Any] | None = None, allow_incomplete: bool = False) -> None:
         self.function = function
         self.args = args
         self.client = client  # the client this call asked for
@@ -83,6 +86,8 @@ class Run:
         # The environment to call with (a map's calls share one copy), else a copy taken now.
         self.call: EngineCall = engine.open_call(function, args, client=override, tb=options.tb,
                                                  env=env if env is not None else clients.environ(), stream=stream)
+        self.allow_incomplete = allow_incomplete
+        self.incomplete: str | None = None  # why the answer is not whole (cut, filtered, refused), when it is not
         self.cancel_reason: str | None = None
         self.last_token: float | None = None  # when the last partial came (idle_timeout watches it)
         self._released = False

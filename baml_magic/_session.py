@@ -24,6 +24,7 @@ class Settings(Protocol):
     refresh_hz: float
     display: str
     stream: bool
+    allow_incomplete: bool
     max_retry_wait: float
     history: int
     prices: dict[str, Any]
@@ -34,6 +35,7 @@ class DefaultSettings:
     refresh_hz: float = 20.0
     display: str = "auto"
     stream: bool = True
+    allow_incomplete: bool = False
     max_retry_wait: float = 60.0
     history: int = 1000
     prices: dict[str, Any] = field(default_factory=dict)

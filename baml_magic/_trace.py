@@ -242,7 +242,7 @@ def _attributes(run: Run, facts: Facts, cost: float | None) -> dict[str, Any]:
         "gen_ai.response.finish_reasons": [facts.reply.finish] if facts.reply.finish else None,
         "baml.client": facts.client or run.client, "baml.status": run.status.value, "baml.cost_usd": cost,
         "baml.cached": run.cached is not None, "baml.usage.estimated": usage.estimated or None,
-        "baml.stream": run.stream,
+        "baml.stream": run.stream, "baml.incomplete": run.incomplete,
     }
     for key, value in facts.params.items():
         if isinstance(value, (int, float, str)):

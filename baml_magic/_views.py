@@ -30,7 +30,8 @@ class View(Protocol):
 
 def status_text(run: Run) -> str:
     """``GenerateStory · streaming · 1.24 s · first token 0.20 s · 69 tokens out``."""
-    parts = [run.function, run.status, *(["cached"] if run.cached is not None else []), f"{run.elapsed:.2f} s"]
+    parts = [run.function, run.status, *(["cached"] if run.cached is not None else []),
+             *([run.incomplete] if run.incomplete else []), f"{run.elapsed:.2f} s"]
     if run.time_to_first_token is not None:
         parts.append(f"first token {run.time_to_first_token:.2f} s")
     if run.done:

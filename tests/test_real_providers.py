@@ -12,8 +12,8 @@ import time
 import pytest
 
 from baml_magic._batch_wire import BatchError, Wire
-from baml_magic._replies import read_stream, retry_after
 from baml_magic.testing import wait_until
+from baml_magic.wire import read_stream, retry_after
 from tests.conftest import CLIENT, STORY, baml_cell
 
 BATCHING = CLIENT.replace('model "local"', 'model "local?batch_seconds=0.5&item_error_every=3"')

@@ -8,8 +8,8 @@ import re
 from typing import Any
 
 from baml_magic._facts import Facts
-from baml_magic._replies import Reply, parse_events, read_body, read_stream, retry_after, total
 from baml_magic._types import Usage, text_tokens
+from baml_magic.wire import Reply, parse_events, read_body, read_stream, retry_after, total
 
 EDGE_EVENTS = 8  # a stream's usage and end marker are among its first two and last events
 INCLUDE_USAGE_HINT = ("add `stream_options {{ include_usage true }}` to client {client}'s options for real token "
@@ -25,16 +25,18 @@ def _events(call: Any, whole: bool) -> list[Any] | None:
 
 
 def reply_of(call: Any, *, whole: bool = False) -> Reply:
-    """The provider's answer in one attempt (``whole``: every stream event, for a refusal spread over deltas)."""
+    """The provider's answer in one attempt (``whole``: every stream event, for a refusal spread over deltas),
+    read by the family of the provider that answered."""
     if call is None:
         return Reply()
+    provider = str(getattr(call, "provider", "") or "") or None
     with contextlib.suppress(Exception):  # an attempt that never got an answer has nothing to read
         events = _events(call, whole)
         if events:
-            return read_stream(events)
+            return read_stream(events, provider)
         response = call.http_response
         if response is not None:
-            return read_body(response.body.json())
+            return read_body(response.body.json(), provider)
     return Reply()
 
 
@@ -55,7 +57,7 @@ def read_log(log: Any, *, status_code: int | None = None) -> Facts:
     replies = [reply_of(call) for call in calls]
     reply = replies[at] if calls else Reply()
     raw = log.raw_llm_response
-    usage = total(r.usage for r in replies) or _baml_usage(log)
+    usage = total(r.usage for r in replies) or _baml_usage(log, getattr(chosen, "provider", None))
     hint = None
     if usage is None:
         usage, hint = _estimate(calls, raw, chosen, reply)
@@ -85,11 +87,17 @@ def read_log(log: Any, *, status_code: int | None = None) -> Facts:
                  tuple(a[1:] for a in sorted(attempts, key=lambda a: a[0])))  # in the order they were made
 
 
-def _baml_usage(log: Any) -> Usage | None:
+def _baml_usage(log: Any, provider: str | None) -> Usage | None:
+    """BAML's own counts, where the wire had none to read; input counts include cached input (Bedrock's
+    ``inputTokens``, which BAML passes on, excludes it)."""
     usage = log.usage
     if usage is None or (usage.input_tokens is None and usage.output_tokens is None):
         return None
-    return Usage(usage.input_tokens, usage.output_tokens, getattr(usage, "cached_input_tokens", None) or None)
+    cached = getattr(usage, "cached_input_tokens", None) or None
+    given = usage.input_tokens
+    if provider == "aws-bedrock" and given is not None and cached:
+        given += cached
+    return Usage(given, usage.output_tokens, cached)
 
 
 def _estimate(calls: list[Any], raw: str | None, chosen: Any, reply: Reply) -> tuple[Usage, str | None]:

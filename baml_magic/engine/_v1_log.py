@@ -2,8 +2,8 @@
 
 v1 reports each model call as an ``ai.events.ModelCall`` (the tokens the provider reported, the resolved
 model, the request without credentials, the response, and a stream's raw SSE events) and the answer as an
-``ai.events.AssistantMessage``. The wire is read by ``_replies`` as for v0, so a refusal, a cut answer or a
-stream without its end marker reads the same on either engine.
+``ai.events.AssistantMessage``. The wire is read by ``wire`` as for v0 (by its shape: v1 names its providers
+its own way), so a refusal, a cut answer or a stream without its end marker reads the same on either engine.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import json
 from typing import Any
 
 from baml_magic._facts import Facts
-from baml_magic._replies import Reply, parse_events, read_body, read_stream, total
 from baml_magic._types import Usage, text_tokens
+from baml_magic.wire import Reply, parse_events, read_body, read_stream, total
 
 
 def _kind(event: Any) -> str:

@@ -1,0 +1,68 @@
+"""OpenAI Chat Completions, and the servers that speak it (Azure OpenAI, OpenRouter, Groq, DeepSeek, vLLM, Ollama).
+
+As OpenAI's API reference documents it: ``chat.completion`` / ``chat.completion.chunk`` objects; ``usage``
+with ``prompt_tokens`` (cached ones included, ``prompt_tokens_details.cached_tokens``) and
+``completion_tokens`` (reasoning included), in a stream only when the request asked
+(``stream_options.include_usage``), in a last chunk with empty ``choices``; ``finish_reason`` (``stop``,
+``length``, ``content_filter``, ``tool_calls``); ``refusal`` beside a null ``content``; ``data: [DONE]`` at the
+end (some compatible servers omit it); an ``error`` object in place of a chunk. Groq puts a stream's counts in
+``x_groq.usage``; DeepSeek's older usage names cached input ``prompt_cache_hit_tokens``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from baml_magic._types import Usage
+from baml_magic.wire._reply import Reply
+from baml_magic.wire._shared import integer, model_of
+
+
+def usage(counts: dict[str, Any]) -> Usage:
+    details = counts.get("prompt_tokens_details") or {}
+    cached = integer(details.get("cached_tokens")) or integer(counts.get("prompt_cache_hit_tokens"))
+    return Usage(integer(counts.get("prompt_tokens")), integer(counts.get("completion_tokens")), cached or None)
+
+
+def _error(detail: Any) -> str:
+    if isinstance(detail, dict):
+        return f"{detail.get('type') or detail.get('code') or 'error'}: {detail.get('message', '')}".strip(": ")
+    return str(detail)
+
+
+def body(answer: dict[str, Any]) -> Reply:
+    choices = [c for c in answer.get("choices") or [] if isinstance(c, dict)]
+    first = choices[0] if choices else {}
+    message = first.get("message") or {}
+    counts = usage(answer["usage"]) if isinstance(answer.get("usage"), dict) else None
+    error = _error(answer["error"]) if answer.get("error") else None
+    return Reply(counts, first.get("finish_reason"), message.get("refusal") or None, model_of(answer), error,
+                 styled=True, ended=error is None)
+
+
+def stream(events: list[Any]) -> Reply:
+    counts: Usage | None = None
+    finish = model = error = None
+    refusal: list[str] = []
+    ended = False
+    for event in events:
+        if isinstance(event, str):
+            ended = ended or event.strip() == "[DONE]"
+            continue
+        if not isinstance(event, dict):
+            continue
+        model = model or model_of(event)
+        if event.get("error"):
+            error = _error(event["error"])
+        reported = event.get("usage") or (event.get("x_groq") or {}).get("usage")
+        if isinstance(reported, dict):
+            counts = usage(reported)
+        for choice in event.get("choices") or []:
+            if not isinstance(choice, dict):
+                continue
+            delta = choice.get("delta") or {}
+            if isinstance(delta.get("refusal"), str):
+                refusal.append(delta["refusal"])
+            if choice.get("finish_reason"):
+                finish, ended = choice["finish_reason"], True
+    return Reply(counts, finish, "".join(refusal) or None, model, error, True, ended and error is None)
