@@ -12,7 +12,13 @@ import asyncio
 import contextlib
 import time
 
-from baml_py.errors import BamlAbortError, BamlClientError, BamlTimeoutError, BamlValidationError
+from baml_py.errors import (
+    BamlAbortError,
+    BamlClientError,
+    BamlClientHttpError,
+    BamlTimeoutError,
+    BamlValidationError,
+)
 
 from baml_magic import _replay as replay
 from baml_magic._errors import IncompleteAnswerError
@@ -164,6 +170,9 @@ def translate(run: Run, exc: BaseException) -> BaseException:
         # A connection that closed mid-answer, whatever the parser made of the rest.
         return BamlClientError(f"{run.function}: the stream ended before the model finished "
                                f"({reply.error or 'the connection closed mid-stream'}); the partial result is kept")
+    if isinstance(exc, BamlClientHttpError) and run.call.problem() is not None:
+        # A 200 that BAML could not read (Gemini's blocked prompt has no candidates): what the provider said.
+        return BamlClientHttpError(exc.client_name, f"{run.function}: {run.call.problem()}", exc.status_code, "")
     if isinstance(exc, BamlValidationError):
         problem = run.call.problem()
         if problem is not None:  # say what the provider said, not only what the parser missed

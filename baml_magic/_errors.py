@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from baml_py.errors import BamlValidationError
+from baml_py.errors import BamlClientFinishReasonError
 
 from baml_magic._redact import redact, strip_noise
 
@@ -193,17 +193,18 @@ class RetryWaitTooLong(ShortError):
                          f"more than max_retry_wait={limit:g} s; not retried ({cause})")
 
 
-class IncompleteAnswerError(BamlValidationError):
-    """An answer that is not whole (cut at the token limit, filtered, refused, a blocked prompt) although BAML's
-    lenient parser made a value of it, as the openai SDK's ``LengthFinishReasonError``: ``value`` holds what
-    parsed, ``raw_output`` the text; ``with_options(allow_incomplete=True)`` accepts such answers."""
+class IncompleteAnswerError(BamlClientFinishReasonError):
+    """An answer that is not whole (cut at the token limit, filtered, refused) although BAML's lenient parser made
+    a value of it, as the openai SDK's ``LengthFinishReasonError`` (and BAML's own finish-reason error, whose
+    class this is): ``value`` holds what parsed, ``raw_output`` the text, ``finish_reason`` the provider's
+    word; ``with_options(allow_incomplete=True)`` accepts such answers."""
 
     def __init__(self, function: str, reason: str, value: Any, raw: str, finish: str | None) -> None:
-        self.value, self.reason, self.finish = value, reason, finish
+        self.value, self.reason = value, reason
         advice = "raise the client's max_tokens or ask for less; " if "token limit" in reason else ""
         super().__init__("", f"{function}: the answer was {reason}; {advice}what parsed is on the error's .value "
                              f"and in {function}.last.partial (with_options(allow_incomplete=True) accepts it)",
-                         raw, "")
+                         raw, finish, "")
 
     def _render_traceback_(self) -> list[str]:
         return [f"{_red(type(self).__name__)}: {redact(self.message)}"]

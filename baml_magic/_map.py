@@ -3,8 +3,9 @@
 At most ``concurrency`` requests are in flight; the inputs are consumed lazily as slots free.
 BAML's own retry_policy runs inside each call; on top of it, a 429 answer is waited out (as long as
 it asks: ``retry-after-ms``, ``Retry-After``, ``x-ratelimit-reset-*``; else a doubling backoff with
-jitter) and tried again. An interrupt aborts every request in flight and
-keeps what finished in ``Fn.last_map``. The progress view is redrawn by the live driver.
+jitter) and tried again; a server error (5xx, Anthropic's 529 overload, 408, 409) is tried again twice
+with the same backoff, as the official OpenAI and Anthropic SDKs do. An interrupt aborts every request in
+flight and keeps what finished in ``Fn.last_map``. The progress view is redrawn by the live driver.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from baml_magic._types import Status
 from baml_magic._views import ProgressView
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
+
+TRANSIENT = {408, 409}  # and every 5xx (Anthropic's 529 overload among them): tried again, as the SDKs do
+SERVER_RETRIES = 2  # the official SDKs' default max_retries
 
 
 @dataclass
@@ -143,6 +147,7 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
     calls: dict[int, Call] = {}
     starts: dict[int, Start] = {}
     rate_waits: dict[int, int] = {}
+    server_retries: dict[int, int] = {}
     first_error: BaseException | None = None
     lanes = Concurrency(concurrency)
 
@@ -219,10 +224,17 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
                     state.states[index] = Status.DONE
                     continue
                 asked = run.retry_after
-                if getattr(run.error, "status_code", None) == 429:
+                status = getattr(run.error, "status_code", None)
+                if status == 429:
                     lanes.rate_limited()
                     if asked is None:  # the answer did not say how long: back off, as the official SDKs do
                         asked = backoff(rate_waits.get(index, 0))
+                elif status in TRANSIENT or (isinstance(status, int) and 500 <= status <= 599):
+                    if server_retries.get(index, 0) >= SERVER_RETRIES:
+                        fail(index, run.error)
+                        continue
+                    server_retries[index] = server_retries.get(index, 0) + 1  # a 5xx or an overload, as the SDKs
+                    asked = asked if asked is not None else backoff(server_retries[index] - 1)
                 if asked is not None and asked > max_retry_wait:
                     fail(index, RetryWaitTooLong(state.function, asked, max_retry_wait, run.error))
                     continue

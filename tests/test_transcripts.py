@@ -8,6 +8,7 @@ a streamed request, a whole body to a one-piece one. Nothing here comes from the
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import re
 from collections.abc import Iterator
@@ -16,7 +17,9 @@ from typing import Any
 
 import pytest
 from baml_py.errors import BamlError
+from pydantic import TypeAdapter
 
+from baml_magic import IncompleteAnswerError
 from baml_magic.testing.replay import ReplayServer, replay_server
 from tests.conftest import baml_cell
 
@@ -95,6 +98,10 @@ def test_transcript(shell: Any, replay: ReplayServer, path: Path, style: str) ->
         assert "transcript-key" not in message and "transcript-key" not in str(raised.value)
         assert _last(fn, style).status == "error"
         return
+    incomplete = expect.get("incomplete")
+    if incomplete:
+        _incomplete(fn, style, expect)
+        return
     value = _call(fn, style)
     if "title" in expect:
         assert value.title == expect["title"] and value.body
@@ -110,6 +117,45 @@ def test_transcript(shell: Any, replay: ReplayServer, path: Path, style: str) ->
         assert usage.estimated and usage.input_tokens and usage.output_tokens, usage
         assert expect["hint"] in (_last(fn, style).facts.hint or "")
         assert "estimated" in shell.run_line_magic("baml", "usage").notes[0]
+
+
+def _incomplete(fn: Any, style: str, expect: dict[str, Any]) -> None:
+    """An answer that parsed but is not whole: an error by default, with the value kept; accepted when asked."""
+    with pytest.raises(IncompleteAnswerError) as raised:
+        _call(fn, style)
+    last = _last(fn, style)
+    assert re.search(expect["incomplete"], str(raised.value)), str(raised.value)
+    assert last.status == "error" and re.search(expect["incomplete"], last.incomplete or "")
+    assert last.facts.reply.finish == expect["finish"]
+    for kept in (raised.value.value, last.partial):
+        assert (kept.title == expect["title"]) if "title" in expect else kept == expect["text"], kept
+    assert raised.value.raw_output, "the raw text is kept"
+    value = _call(fn.with_options(allow_incomplete=True), style)
+    accepted = _last(fn, style)
+    assert (value.title == expect["title"]) if "title" in expect else value == expect["text"]
+    assert accepted.status == "done" and re.search(expect["incomplete"], accepted.incomplete or "")
+    if "usage" in expect:
+        assert [accepted.usage.input_tokens, accepted.usage.output_tokens] == expect["usage"]
+
+
+def _objects(answer: dict[str, Any]) -> list[Any]:
+    if "events" in answer:
+        return [e["data"] for e in answer["events"] if isinstance(e, dict) and isinstance(e.get("data"), dict)]
+    return [answer["json"]]
+
+
+@pytest.mark.parametrize("path", [p for p in TRANSCRIPTS if "sdk" in json.loads(p.read_text())],
+                         ids=lambda p: p.stem)
+def test_the_official_sdk_accepts_every_object_of_a_transcript(path: Path) -> None:
+    """Each object a transcript serves is validated by the provider's official SDK type that its ``sdk`` names."""
+    transcript = json.loads(path.read_text())
+    for part, dotted in transcript["sdk"].items():
+        module, _, name = dotted.rpartition(".")
+        adapter = TypeAdapter(getattr(importlib.import_module(module), name))
+        objects = _objects(transcript[part])
+        assert objects, (path.name, part)
+        for obj in objects:
+            adapter.validate_python(obj)
 
 
 def test_every_transcript_names_its_source() -> None:

@@ -101,9 +101,13 @@ def _baml_usage(log: Any, provider: str | None) -> Usage | None:
 
 
 def _estimate(calls: list[Any], raw: str | None, chosen: Any, reply: Reply) -> tuple[Usage, str | None]:
-    """Counts from the text when the provider sent none, and how to get real ones."""
+    """Counts from the text when the provider sent none, and how to get real ones. An attempt the provider
+    refused (a 429, a 5xx) is not counted: it is not billed."""
     sent = 0
     for call in calls:
+        response = getattr(call, "http_response", None)
+        if response is not None and getattr(response, "status", 200) >= 400:
+            continue
         with contextlib.suppress(Exception):
             sent += text_tokens(call.http_request.body.text()) if call.http_request is not None else 0
     if not sent and not raw:

@@ -10,7 +10,7 @@ which runs it in a process of its own (never as a thread inside a kernel).
 
 A client's ``model`` option can carry per-request settings after a ``?``, for example
 ``"local?tps=20&words=60"``, ``"local?seconds=1"`` (the whole answer in one second) or
-``"local?fault=http_500"`` (add ``&times=2`` to fault only the first two requests). Faults: ``http_500``,
+``"local?fault=http_500"`` (add ``&times=2`` to fault only the first two requests). Faults: ``http_500``, ``http_529``,
 ``http_429`` (with ``Retry-After``), ``http_401_echo`` (an error that repeats the key), ``stall``
 (headers, then silence), ``malformed`` (a broken SSE event), ``disconnect`` (the server drops the connection mid-stream,
 after ``after`` tokens) and ``unparsable`` (prose where JSON was asked for).

@@ -26,13 +26,15 @@ from baml_magic.local_llm._wire import (
     received,
     split_model,
     split_tokens,
+    stop_reason,
+    token_limit,
     usage_body,
 )
 
 DEFAULT_TPS = 40.0
 DEFAULT_WORDS = 40
 UNPARSABLE_ANSWER = "I'm sorry, I can only answer in plain words today."
-FAULTS = ("http_500", "http_429", "http_401_echo", "stall", "malformed", "disconnect", "unparsable")
+FAULTS = ("http_500", "http_529", "http_429", "http_401_echo", "stall", "malformed", "disconnect", "unparsable")
 
 
 class ClientClosed(Exception):
@@ -43,6 +45,7 @@ class Handler(BatchRoutes):
     server_version = "local_llm/1.0"
     state: ServerState  # set on the subclass made by make_server
     anthropic = False  # this request came to /messages: answer as Anthropic does
+    cut = False  # this answer stops at the request's max_tokens
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -159,12 +162,15 @@ class Handler(BatchRoutes):
             answer_for(prompt, words, received(record.media), seed=salt,
                        returns=self.state.returns_of(record.prompt_sha256))
         tokens = split_tokens(text)
+        limit = token_limit(request)
+        self.cut = limit is not None and limit < len(tokens)  # as the real APIs: stop at max_tokens, and say so
+        tokens = tokens[:limit] if self.cut else tokens
         record.tokens_planned = len(tokens)
         if "seconds" in params:  # a fixed duration for the whole answer
             tps = len(tokens) / max(float(params["seconds"]), 1e-3)
         outcome = "completed"
         try:
-            if fault in ("http_500", "http_401_echo", "http_429"):
+            if fault in ("http_500", "http_529", "http_401_echo", "http_429"):
                 outcome = "fault"
                 self._fault_answer(fault, params)
             elif stream:
@@ -185,13 +191,16 @@ class Handler(BatchRoutes):
         self._send_json(status, body, headers)
 
     def _fault_answer(self, fault: str, params: dict[str, str]) -> None:
-        """An HTTP fault: a server error, a 401 that echoes the key, or a 429 with the headers asked for.
+        """An HTTP fault: a server error, an overload (529), a 401 that echoes the key, or a 429 with the headers
+        asked for.
 
         A 429 says ``Retry-After: 1`` unless the settings say otherwise: ``retry_after=`` (seconds, an
         HTTP date, or ``none``), ``retry_after_ms=``, ``reset_requests=`` / ``reset_tokens=`` (``"1m2s"``).
         """
         if fault == "http_500":
             self._error(500, "api_error" if self.anthropic else "server_error", "local_llm: simulated server error")
+        elif fault == "http_529":  # Anthropic's "overloaded" (its documented status 529)
+            self._error(529, "overloaded_error", "local_llm: simulated overload")
         elif fault == "http_401_echo":  # a provider that repeats the key it was given, as some do
             given = str(self.headers.get("Authorization") or self.headers.get("x-api-key") or "")
             self._error(401, "authentication_error" if self.anthropic else "invalid_request_error",
@@ -219,7 +228,7 @@ class Handler(BatchRoutes):
         record.first_token = time.time()
         record.tokens_sent = len(tokens)
         self._send_json(200, completion_body(self.anthropic, record.id, model, "".join(tokens), record.prompt_tokens,
-                                             record.tokens_sent))
+                                             record.tokens_sent, cut=self.cut))
 
     def _stream(self, model: str, tokens: list[str], tps: float, record: RequestRecord,
                 fault: str | None, params: dict[str, str], include_usage: bool) -> None:
@@ -244,7 +253,7 @@ class Handler(BatchRoutes):
             self._write(event({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
         if record.tokens_sent < len(tokens):  # a fault cut it short
             return
-        self._write(event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}))
+        self._write(event({"choices": [{"index": 0, "delta": {}, "finish_reason": stop_reason(False, self.cut)}]}))
         if include_usage:  # as the real API: a usage chunk only when the request asked for one
             self._write(event({"choices": [], "usage": self._usage(record)}))
         self._write(b"data: [DONE]\n\n")
@@ -264,7 +273,8 @@ class Handler(BatchRoutes):
         if record.tokens_sent < len(tokens):  # a fault cut it short
             return
         self._write(event("content_block_stop", {"index": 0}))
-        self._write(event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
+        self._write(event("message_delta", {"delta": {"stop_reason": stop_reason(True, self.cut),
+                                                      "stop_sequence": None},
                                             "usage": self._usage(record)}))
         self._write(event("message_stop", {}))
 

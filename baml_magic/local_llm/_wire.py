@@ -26,16 +26,30 @@ def usage_body(anthropic: bool, tokens_in: int, tokens_out: int) -> dict[str, in
     return {"prompt_tokens": tokens_in, "completion_tokens": tokens_out, "total_tokens": tokens_in + tokens_out}
 
 
+def stop_reason(anthropic: bool, cut: bool) -> str:
+    """Why an answer ended, in the API's words: it ended, or it reached the request's max_tokens."""
+    if anthropic:
+        return "max_tokens" if cut else "end_turn"
+    return "length" if cut else "stop"
+
+
+def token_limit(request: dict[str, Any]) -> int | None:
+    """The most tokens the request allows (OpenAI's max_completion_tokens or max_tokens, Anthropic's max_tokens)."""
+    limit = request.get("max_completion_tokens") or request.get("max_tokens")
+    return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
+
+
 def completion_body(anthropic: bool, ident: object, model: str, text: str, tokens_in: int,
-                    tokens_out: int) -> dict[str, Any]:
+                    tokens_out: int, *, cut: bool = False) -> dict[str, Any]:
     """A whole answer as the provider's response body: an Anthropic message or an OpenAI chat.completion."""
     usage = usage_body(anthropic, tokens_in, tokens_out)
     if anthropic:
         return {"id": f"msg_local_{ident}", "type": "message", "role": "assistant", "model": model,
-                "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
-                "usage": usage}
+                "content": [{"type": "text", "text": text}], "stop_reason": stop_reason(True, cut),
+                "stop_sequence": None, "usage": usage}
     return {"id": f"chatcmpl-local-{ident}", "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                         "finish_reason": stop_reason(False, cut)}],
             "usage": usage}
 
 
