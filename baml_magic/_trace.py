@@ -239,7 +239,10 @@ def _attributes(run: Run, facts: Facts, cost: float | None) -> dict[str, Any]:
         "gen_ai.request.model": facts.model, "gen_ai.response.model": facts.reply.model,
         "gen_ai.usage.input_tokens": usage.input_tokens, "gen_ai.usage.output_tokens": usage.output_tokens,
         "gen_ai.usage.cache_read.input_tokens": usage.cached_input_tokens,
-        "gen_ai.response.finish_reasons": [facts.reply.finish] if facts.reply.finish else None,
+        "gen_ai.response.finish_reasons": [facts.reply.finish] if facts.reply.finish else
+        ["error"] if run.status in (Status.CANCELLED, Status.ERROR) else None,
+        "gen_ai.request.stream": run.stream, "gen_ai.prompt.name": run.function,
+        "gen_ai.response.time_to_first_chunk": run.time_to_first_token if run.stream else None,
         "baml.client": facts.client or run.client, "baml.status": run.status.value, "baml.cost_usd": cost,
         "baml.cached": run.cached is not None, "baml.usage.estimated": usage.estimated or None,
         "baml.stream": run.stream, "baml.incomplete": run.incomplete,
@@ -270,8 +273,16 @@ def _end(span: Any, run: Run, facts: Facts, content: bool) -> None:
         if facts.raw:
             span.set_attribute("gen_ai.output.messages", redact(json.dumps([{"role": "assistant",
                                                                               "content": facts.raw}]), secrets))
+        if run.status is Status.DONE:  # the typed result, where Phoenix (OpenInference) shows it
+            span.set_attributes({"output.value": redact(_as_json(run.value), secrets),
+                                 "output.mime_type": "application/json"})
     if run.status is Status.CANCELLED:
         span.add_event("baml.cancelled")
     elif run.error is not None:
         _fail(span, run.error)
     span.end(end_time=_ns(run, run.end or time.monotonic()))
+
+
+def _as_json(value: Any) -> str:
+    dump = getattr(value, "model_dump", None)
+    return json.dumps(dump(mode="json") if callable(dump) else value, default=str)

@@ -143,12 +143,19 @@ def test_every_calling_style_is_one_span_with_the_conventions_attributes(traced:
         ("content was asked for", [(s["name"], s["attributes"].get("baml.client"), s["attributes"].get("baml.cached"))
                                    for s in streamed if "gen_ai.input.messages" not in s["attributes"]])
     assert any(s["attributes"].get("gen_ai.response.finish_reasons") == ["stop"] for s in done)
+    for span in streamed:  # the current GenAI conventions, and where Phoenix shows a typed result
+        a = span["attributes"]
+        assert a["gen_ai.request.stream"] is True and a["gen_ai.response.time_to_first_chunk"] > 0, a
+        assert a["gen_ai.prompt.name"] == "GenerateStory"
+        if "gen_ai.input.messages" in a:
+            assert json.loads(a["output.value"])["title"], a["output.value"]
 
     failed = [s for s in ours if s["attributes"].get("baml.status") == "error"]
     assert len(failed) == 1 and failed[0]["status_code"] == "ERROR"
     assert failed[0]["attributes"]["error.type"].startswith("Baml")
     cancelled = [s for s in ours if s["attributes"].get("baml.cancelled")]
     assert len(cancelled) == 1 and cancelled[0]["attributes"]["baml.partial.length"] > 0
+    assert cancelled[0]["attributes"]["gen_ai.response.finish_reasons"] == ["error"]
 
     def children(name: str) -> list[dict[str, Any]]:
         parents = [s for s in spans if s["name"] == name]
