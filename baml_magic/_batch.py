@@ -17,7 +17,7 @@ from typing import Any, Literal
 from baml_magic import _export as export
 from baml_magic._batch_wire import BatchError, BatchItemError, Progress, Wire, answers
 from baml_magic._checks import checked_wait
-from baml_magic._errors import argument_errors, interrupted, shown
+from baml_magic._errors import IncompleteAnswerError, argument_errors, interrupted, shown
 from baml_magic._live import Live
 from baml_magic._prices import Price, cost, money
 from baml_magic._redact import scrub
@@ -39,8 +39,10 @@ class BatchJob:
     def __init__(self, function: str, batch_id: str, total: int, wire: Wire, parse: Callable[[str], Any], *,
                  display: str, refresh_hz: float, poll: float = POLL_SECONDS,
                  price_of: Callable[[str | None], Price | None] = lambda _: None,
-                 on_results: Callable[[BatchJob, str | None], None] = lambda job, model: None) -> None:
+                 on_results: Callable[[BatchJob, str | None], None] = lambda job, model: None,
+                 allow_incomplete: bool = False) -> None:
         self.function = function
+        self.allow_incomplete = allow_incomplete  # accept an answer cut at the token limit or filtered
         self._on_results = on_results  # told once the answers are read (traces)
         self.id = batch_id
         self.wire = wire
@@ -171,10 +173,7 @@ class BatchJob:
                 if text is None:
                     results.append(BatchItemError(f"{self.function} batch item {index}: {error}"))
                     continue
-                try:
-                    results.append(self._parse(text))
-                except Exception as exc:  # noqa: BLE001 - a parse failure belongs to its item
-                    results.append(scrub(exc))
+                results.append(self._item(index, text, got.incomplete.get(index)))
             self._results = results
             self._on_results(self, got.model)
         if on_error == "raise":
@@ -182,6 +181,20 @@ class BatchJob:
                 if isinstance(value, BaseException):
                     raise shown(value)
         return list(self._results)
+
+    def _item(self, index: int, text: str, incomplete: tuple[str, str | None] | None) -> Any:
+        """One answer's typed value, or why it has none (an answer not whole is an error unless accepted)."""
+        try:
+            value = self._parse(text)
+        except Exception as exc:  # noqa: BLE001 - a parse failure belongs to its item
+            if incomplete is None:
+                return scrub(exc)
+            return BatchItemError(f"{self.function} batch item {index}: the answer was {incomplete[0]}, "
+                                  "and BAML could not parse what came")
+        if incomplete is not None and not self.allow_incomplete:
+            return IncompleteAnswerError(f"{self.function} batch item {index}", incomplete[0], value, text,
+                                         incomplete[1])
+        return value
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per input once the results are read (``result()``): index, status, value or error."""

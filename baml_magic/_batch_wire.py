@@ -205,6 +205,7 @@ class Answers:
     """A batch's output: each item's answer text (or its error) by input index, the tokens, the model."""
 
     texts: dict[int, tuple[str | None, str | None]] = field(default_factory=dict)
+    incomplete: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # why an answer is not whole
     input_tokens: int = 0
     output_tokens: int = 0
     model: str | None = None
@@ -217,8 +218,12 @@ class Answers:
         else:
             self.texts[index] = (text, error)
 
-    def count(self, body: dict[str, Any]) -> None:
-        reply = read_body(body)
+    def count(self, item_id: str, function: str, body: dict[str, Any], provider: str) -> None:
+        """An answer's usage and model, and why it is not whole (cut at the token limit, filtered) if it is not."""
+        reply = read_body(body, provider)
+        index = index_of(item_id, function)
+        if reply.incomplete is not None and index is not None:
+            self.incomplete[index] = (reply.incomplete, reply.finish)
         if reply.usage is not None:
             self.input_tokens += reply.usage.input_tokens or 0
             self.output_tokens += reply.usage.output_tokens or 0
@@ -246,7 +251,7 @@ def answers(wire: Wire, batch_id: str, progress: Progress, function: str) -> Ans
                 message = result.get("message") or {}
                 text = "".join(c.get("text", "") for c in message.get("content") or [] if c.get("type") == "text")
                 out.add(str(item.get("custom_id")), function, text, None)
-                out.count(message)
+                out.count(str(item.get("custom_id")), function, message, "anthropic")
             else:
                 kind = str(result.get("type"))
                 why = _error_text(result["error"]) if result.get("error") else \
@@ -269,7 +274,7 @@ def _read_openai_file(content: bytes, out: Answers, function: str) -> None:
             refusal = message.get("refusal")
             out.add(str(item.get("custom_id")), function, None if refusal else str(message.get("content") or ""),
                     shown(f"the model refused: {refusal!r}") if refusal else None)
-            out.count(body)
+            out.count(str(item.get("custom_id")), function, body, "openai")
         else:
             error = item.get("error") or body.get("error") or response
             status = f"HTTP {response['status_code']} " if response.get("status_code") else ""

@@ -89,4 +89,6 @@ def _job(fn: BamlFunction, batch_id: str, total: int, wire: Wire, poll: float) -
 
     return BatchJob(fn.spec.name, batch_id, total, wire, parse, display=session.settings.display,
                     refresh_hz=session.settings.refresh_hz, poll=poll,
-                    price_of=lambda model: price_for(model, session.settings.prices), on_results=traced)
+                    price_of=lambda model: price_for(model, session.settings.prices), on_results=traced,
+                    allow_incomplete=options.allow_incomplete if options.allow_incomplete is not None
+                    else session.settings.allow_incomplete)

@@ -7,6 +7,7 @@ import urllib.request
 
 import pytest
 
+from baml_magic import BatchItemError, IncompleteAnswerError
 from baml_magic._batch import BatchError
 from baml_magic.testing import wait_until
 from tests.conftest import CLIENT, STORY, baml_cell
@@ -62,6 +63,20 @@ def test_anthropic_message_batches(shell, llm) -> None:
     assert usage.input_tokens and usage.output_tokens
     assert job.cost == pytest.approx((usage.input_tokens * 1.0 + usage.output_tokens * 2.0) / 1e6 / 2)
     assert "at batch price (half of $" in job.summary()
+
+
+@pytest.mark.slow
+def test_a_batch_item_cut_at_the_token_limit_says_so(shell, llm) -> None:
+    baml_cell(shell, ANTHROPIC.replace("max_tokens 500", "max_tokens 3") +
+              'function Hi(x: string) -> string {\n  client Claude\n  prompt #"{{ _.role("user") }} Say {{ x }}"#\n}\n'
+              'class Pair {\n  a string\n  b string\n}\n'
+              'function Two(x: string) -> Pair {\n  client Claude\n  prompt #"{{ _.role("user") }} Say {{ x }}. '
+              '{{ ctx.output_format }}"#\n}\n')
+    [cut] = shell.user_ns["Hi"].batch(["a"], poll=0.1).result(timeout=30, on_error="return")
+    assert isinstance(cut, IncompleteAnswerError) and "cut at the token limit" in str(cut) and cut.value, cut
+    assert shell.user_ns["Hi"].with_options(allow_incomplete=True).batch(["a"], poll=0.1).result(timeout=30)[0]
+    [unparsed] = shell.user_ns["Two"].batch(["a"], poll=0.1).result(timeout=30, on_error="return")
+    assert isinstance(unparsed, BatchItemError) and "cut at the token limit" in str(unparsed), unparsed
 
 
 def test_no_batch_api_bad_inputs_and_missing_keys_are_clear_and_send_nothing(shell, llm, monkeypatch) -> None:

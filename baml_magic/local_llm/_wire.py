@@ -64,7 +64,10 @@ def answer_body(request: dict[str, Any], anthropic: bool, default_words: int,
     prompt = prompt_text(messages)
     text = answer_for(prompt, int(params.get("words", default_words)), received(media_parts(messages)),
                       seed=params.get("seed", ""), returns=returns_of(prompt_key(prompt)))
-    return completion_body(anthropic, "batch", model, text, len(split_tokens(prompt)), len(split_tokens(text)))
+    tokens, limit = split_tokens(text), token_limit(request)
+    cut = limit is not None and limit < len(tokens)
+    tokens = tokens[:limit] if cut else tokens
+    return completion_body(anthropic, "batch", model, "".join(tokens), len(split_tokens(prompt)), len(tokens), cut=cut)
 
 
 def split_model(model: str) -> tuple[str, dict[str, str]]:
