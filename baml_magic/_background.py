@@ -50,14 +50,17 @@ class Background:
 
     @property
     def done(self) -> bool:
+        """Whether the call has ended (done, cancelled or failed)."""
         return self.run.done
 
     @property
     def partial(self) -> Any:
+        """The latest typed partial (the value, once done)."""
         return self.run.partial
 
     @property
     def status(self) -> Status:
+        """``pending``, ``streaming``, ``done``, ``cancelled`` or ``error``."""
         return self.run.status
 
     def __repr__(self) -> str:

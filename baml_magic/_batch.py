@@ -68,13 +68,16 @@ class BatchJob:
 
     @property
     def status(self) -> str:
+        """The batch's status at the provider, as last polled (``validating``, ``in_progress``, ``ended``...)."""
         return self.progress.status
 
     @property
     def done(self) -> bool:
+        """Whether the batch has ended at the provider (its results can be read)."""
         return self.progress.ended or self._error is not None
 
     def summary(self) -> str:
+        """One line: status, items done and failed, tokens and cost at batch price."""
         p = self.progress
         finished = f"{p.succeeded + p.failed}/{p.total}" if p.total else "?"
         elapsed = time.monotonic() - self.started
@@ -202,6 +205,7 @@ class BatchJob:
                 for i, v in enumerate(self._results or [])]
 
     def to_json(self) -> str:
+        """The rows (``rows()``) and the batch's totals as JSON."""
         return export.to_json(self.rows(), function=self.function, id=self.id, status=self.status,
                               tokens_in=self.usage.input_tokens, tokens_out=self.usage.output_tokens, cost=self.cost)
 

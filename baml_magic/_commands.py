@@ -33,12 +33,14 @@ def _parser(command: str, description: str) -> MagicArgumentParser:
 
 
 _LOAD = _parser("load", "add a baml_src folder (default baml_src) and bind its functions, or only those named")
-_LOAD.add_argument("targets", nargs="*", metavar="[DIR] [FUNCTION ...]")
+_LOAD.add_argument("targets", nargs="*", metavar="[DIR] [FUNCTION ...]",
+                   help="the folder (default baml_src), then the functions to bind (default: all of them)")
 _LOAD.add_argument("--engine", choices=("v0", "v1"), default=None,
                    help="the BAML language of the folder: v0 (default) or v1 (experimental; see BamlMagic.engine)")
 _LIST = _parser("list", "bound functions: parameters, return type, client, where defined")
 _CLIENT = _parser("client", "show or set the client every call uses (a project client or provider/model)")
-_CLIENT.add_argument("name", nargs="?")
+_CLIENT.add_argument("name", nargs="?", help="a client of the project, or BAML's provider/model shorthand "
+                                            "(openai/gpt-4o-mini); none: show the client in force")
 _CLIENT.add_argument("--reset", action="store_true", help="each function uses its own client again")
 _CLIENTS = _parser("clients", "the project's clients")
 _USAGE = _parser("usage", "this session's calls per function: tokens, latency, first token")
@@ -52,7 +54,7 @@ _TEST.add_argument("--concurrency", type=int, default=8, help="calls in flight a
 _TEST.add_argument("--cli", action="store_true", help="run them with BAML's own runner (baml-cli test) instead")
 _TEST.add_argument("--last", action="store_true", help="the last grid again (also after an interrupt), as data")
 _PLAYGROUND = _parser("playground", "the playground widget (same as FUNCTION.playground())")
-_PLAYGROUND.add_argument("function")
+_PLAYGROUND.add_argument("function", help="a bound function")
 _CACHE = _parser("cache", "the response cache: on (read and write), record (always call, write), replay (read "
                             "only; a miss is an error), off, clear, info (the default)")
 _CACHE.add_argument("action", nargs="?", default="info", choices=[*MODES, "clear", "info"])
@@ -84,14 +86,14 @@ COMMANDS: dict[str, Command] = {
     "trace": Command(_TRACE, "_trace"),
 }
 _HELP = _parser("help", "this help, or one command's: every option with what it does")
-_HELP.add_argument("topic", nargs="?", metavar="COMMAND")
+_HELP.add_argument("topic", nargs="?", metavar="COMMAND", help="a command (none: every command)")
 
 
 def _unescaped(text: str) -> str:
     return text.replace("%%baml ", "%baml ")  # IPython's parser doubles a prog's % for its own formatting
 
 
-def _usage_line(parser: MagicArgumentParser) -> str:
+def usage_line(parser: MagicArgumentParser) -> str:
     return _unescaped(" ".join(parser.format_usage().split()[1:]))  # without argparse's "usage:"
 
 
@@ -99,7 +101,7 @@ def overview() -> str:
     """Every command: its usage, then what it does."""
     lines = ["%%baml: compile the cell's BAML with the project and bind its functions.", ""]
     for command in [*COMMANDS.values(), Command(_HELP, "")]:
-        lines += [_usage_line(command.parser), f"    {command.parser.description}"]
+        lines += [usage_line(command.parser), f"    {command.parser.description}"]
     lines += ["", "%baml help COMMAND shows every option of a command."]
     return "\n".join(lines)
 

@@ -51,6 +51,7 @@ class Outcome:
         return Usage(self.tokens_in, self.tokens_out)
 
     def as_dict(self) -> dict[str, Any]:
+        """The outcome as a row: input, client, repeat, verdict, value, latency, tokens, cost."""
         data = asdict(self)
         data["value"] = plain(self.value)
         data["verdict"] = str(self.verdict)
@@ -126,12 +127,15 @@ class GridResult:
 
     @property
     def total(self) -> int:
+        """How many calls the grid asks for: rows x clients x repeats."""
         return len(self.rows) * len(self.clients) * self.repeat
 
     def cell(self, row: str, client: str) -> list[Outcome]:
+        """The outcomes of one row and client (one per repeat)."""
         return [o for o in self.outcomes if o.row == row and o.client == client]
 
     def stats(self, row: str | None = None, client: str | None = None) -> Stats:
+        """Latency p50/p95, tokens and cost of one row and client."""
         stats = Stats()
         for outcome in self.outcomes:
             if (row is None or outcome.row == row) and (client is None or outcome.client == client):
@@ -143,6 +147,7 @@ class GridResult:
         return {client: self.stats(client=client).row() for client in self.clients}
 
     def to_json(self) -> str:
+        """Every call's outcome as JSON (what ``rows()`` gives, with the grid's title)."""
         return json.dumps({"kind": self.kind, "title": self.title, "rows": self.rows, "clients": self.clients,
                            "repeat": self.repeat, "status": str(self.status), "elapsed": self.elapsed,
                            "outcomes": [o.as_dict() for o in self.outcomes], "summary": self.summary()},
@@ -153,6 +158,7 @@ class GridResult:
         return export.to_pandas(o.as_dict() for o in self.outcomes)
 
     def line(self) -> str:
+        """One line: the grid's size, calls run, verdicts and status."""
         passed = sum(o.verdict in ("pass", "done") for o in self.outcomes)
         noun = "passed" if self.kind == "test" else "answered"
         return (f"{self.title} · {len(self.rows)} × {len(self.clients)} client{'s' if len(self.clients) != 1 else ''}"
@@ -160,6 +166,7 @@ class GridResult:
                 f" · {self.elapsed:.1f} s")
 
     def summary_table(self) -> render.Table:
+        """Per client: passed, failed, errors, latency and cost, as a table."""
         rows = []
         for client, s in self.summary().items():
             rate = "" if s["pass_rate"] is None else f"{s['pass_rate']:.0%}"

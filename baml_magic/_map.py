@@ -52,19 +52,23 @@ class MapResult:
     note: str = ""  # how the map is paced now (concurrency backed off after 429s)
 
     def slot(self) -> int:
+        """A new slot for the next input (in input order)."""
         self.results.append(None)
         self.states.append(Status.PENDING)
         self.runs.append(None)
         return len(self.results) - 1
 
     def count(self, state: str) -> int:
+        """How many slots are in ``status``."""
         return self.states.count(Status(state))
 
     @property
     def elapsed(self) -> float:
+        """Seconds since the map started (until it ended)."""
         return (self.ended or time.monotonic()) - self.started
 
     def ended_call(self, run: Run) -> None:
+        """Add an ended call's tokens and cost to the totals."""
         usage = run.usage
         self.tokens_out += usage.output_tokens or 0
         self.estimated = self.estimated or usage.estimated
@@ -74,13 +78,16 @@ class MapResult:
 
     @property
     def errors(self) -> dict[int, BaseException]:
+        """The errors, by input index."""
         return {i: r for i, r in enumerate(self.results) if self.states[i] is Status.ERROR}
 
     @property
     def finished(self) -> int:
+        """Whether the map has ended (every input answered, failed or cancelled)."""
         return self.count("done") + self.count("error")
 
     def summary(self) -> str:
+        """One line: done, failed and in flight, rate, tokens, cost, time."""
         done, failed, running = self.count("done"), self.count("error"), self.count("running")
         total = f"/{self.total}" if self.total is not None else ""
         rate = done / self.elapsed if self.elapsed > 0 else 0.0
@@ -96,6 +103,7 @@ class MapResult:
                 for i, (state, result, run) in enumerate(zip(self.states, self.results, self.runs, strict=True))]
 
     def to_json(self) -> str:
+        """The rows (``rows()``) and the map's totals as JSON."""
         return export.to_json(self.rows(), function=self.function, status=str(self.status), elapsed=self.elapsed)
 
     def to_pandas(self) -> Any:

@@ -98,9 +98,11 @@ class RequestView:
         return cls(request.method, request.url, headers, body)
 
     def body_text(self) -> str:
+        """The request's JSON body as text (media shortened to its start and size)."""
         return self.body if isinstance(self.body, str) else json.dumps(self.body, indent=2)
 
     def as_curl(self) -> str:
+        """The request as a ``curl`` command line, secrets redacted."""
         parts = ["curl", "-X", self.method, shlex.quote(self.url)]
         for key, value in self.headers.items():
             parts += ["-H", shlex.quote(f"{key}: {value}")]

@@ -101,6 +101,7 @@ class Run:
     # -- state -------------------------------------------------------------------
 
     def started(self) -> None:
+        """Mark the call as streaming (its driver calls this)."""
         self.status = Status.STREAMING
         self._emit("start")
 
@@ -197,6 +198,7 @@ class Run:
 
     @property
     def done(self) -> bool:
+        """Whether the call has ended."""
         return self.end is not None
 
     def version(self) -> int:
@@ -256,10 +258,12 @@ class Run:
 
     @property
     def elapsed(self) -> float:
+        """Seconds from the call's start to its end (or to now)."""
         return (self.end or time.monotonic()) - self.start
 
     @property
     def time_to_first_token(self) -> float | None:
+        """Seconds from the start to the first partial (None before one came, or in one piece)."""
         return None if self.first_partial is None else self.first_partial - self.start
 
     @property
@@ -295,6 +299,7 @@ class Run:
 
     @property
     def provider(self) -> str | None:
+        """The BAML provider that answered (``openai``, ``anthropic``, ...)."""
         return self.cached.provider if self.cached is not None else self.facts.provider
 
     @property
@@ -311,10 +316,12 @@ class Run:
 
     @property
     def timing(self) -> Timing:
+        """When it started, how long it took, and the time to its first token."""
         return Timing(self.started_at, self.elapsed, self.time_to_first_token)
 
     @property
     def raw_response(self) -> str | None:
+        """The answer's raw text as the provider sent it (secrets redacted)."""
         return self.cached.raw if self.cached is not None else self.facts.raw
 
     def kept(self) -> str:

@@ -89,10 +89,12 @@ class AsyncPartialStream(AsyncIterator[Any]):
 
     @property
     def final(self) -> Any:
+        """The typed value once the stream has ended (None before)."""
         self.run.wait()
         return outcome(self.run.value, self.run.error)
 
     async def aclose(self) -> None:
+        """Stop the stream: the request is closed at once and the partial kept in ``Fn.last``."""
         if not self.run.done:
             self.run.cancel()
             self.run.settle()

@@ -26,12 +26,36 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 DOC_IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
 
 
-def shot(page: Any, path: Path, *, docs: str | None = None, **options: Any) -> None:
+# The notebook's cells ``first``..``last`` (-1: to the end), where the page shows them: what a documentation
+# picture is cropped to.
+_CELLS = """([full, first, last]) => {
+  const all = [...document.querySelectorAll('.jp-Notebook .jp-Cell')];
+  const rects = all.slice(first, last < 0 ? all.length : last + 1).map(c => c.getBoundingClientRect())
+    .filter(r => r.width > 0 && r.height > 0 && (full || (r.bottom > 0 && r.top < window.innerHeight)));
+  if (!rects.length) return null;
+  const dy = full ? window.scrollY : 0, dx = full ? window.scrollX : 0;
+  return [Math.min(...rects.map(r => r.left)) + dx, Math.min(...rects.map(r => r.top)) + dy,
+          Math.max(...rects.map(r => r.right)) + dx, Math.max(...rects.map(r => r.bottom)) + dy];
+}"""
+
+
+def shot(page: Any, path: Path, *, docs: str | None = None, cells: tuple[int, int] = (0, -1),
+         **options: Any) -> None:
     """A screenshot into the test artifacts; ``docs``: also the documentation's picture of that name, when
-    ``make screenshots`` asks for them (``BAML_MAGIC_DOC_IMAGES=1``), so the site shows what the tests saw."""
+    ``make screenshots`` asks for them (``BAML_MAGIC_DOC_IMAGES=1``), so the site shows what the tests saw,
+    cropped to the notebook's ``cells`` (first, last) so its text reads at a page's width."""
     page.screenshot(path=str(path), **options)
     if docs is not None and os.environ.get("BAML_MAGIC_DOC_IMAGES") == "1":
-        (DOC_IMAGES / docs).write_bytes(path.read_bytes())
+        from PIL import Image
+
+        box = page.evaluate(_CELLS, [bool(options.get("full_page")), *cells])
+        with Image.open(path) as image:
+            if box is not None:
+                margin = 8
+                left, top, right, bottom = (int(v) for v in box)
+                image = image.crop((max(0, left - margin), max(0, top - margin), min(image.width, right + margin),
+                                    min(image.height, bottom + margin)))
+            image.save(DOC_IMAGES / docs)
 
 
 def free_port() -> int:

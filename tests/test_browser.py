@@ -22,15 +22,15 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 
 CELLS = [
     "%load_ext baml_magic",
-    '%%baml\nclient<llm> Slow {\n  provider "openai-generic"\n  options {\n    base_url env.LOCAL_LLM_BASE_URL\n'
+    '%%baml\nclient<llm> Fast {\n  provider "openai-generic"\n  options {\n    base_url env.LOCAL_LLM_BASE_URL\n'
     '    model "local?tps=12&words=60"\n  }\n}\nclass Story {\n  title string\n  body string\n}\n'
-    'function SlowStory(prompt: string) -> Story {\n  client Slow\n'
-    '  prompt #"Write a story about {{ prompt }}. {{ ctx.output_format }}"#\n}',
-    'story = SlowStory("a lighthouse keeper")',
-    'SlowStory("a storm at sea")',
+    'function GenerateStory(prompt: string) -> Story {\n  client Fast\n'
+    '  prompt #"Write a short story about {{ prompt }}. {{ ctx.output_format }}"#\n}',
+    'story = GenerateStory("a lighthouse keeper")',
+    'GenerateStory("a storm at sea")',
     'print("next cell ran:", 6 * 7)',
-    "SlowStory.playground()",
-    '%%baml\nfunction DescribePhoto(photo: image) -> string {\n  client Slow\n'
+    "GenerateStory.playground()",
+    '%%baml\nfunction DescribePhoto(photo: image) -> string {\n  client Fast\n'
     '  prompt #"{{ _.role(\"user\") }} Describe {{ photo }}"#\n}',
     "DescribePhoto.playground()",
     "%%baml\n" + "".join(
@@ -107,7 +107,7 @@ def test_live_view_grows_then_interrupt_cancels_and_next_cell_runs(page, slow_ll
     run_cell(page, 0)
     _idle(page)
     run_cell(page, 1)
-    page.wait_for_selector("text=SlowStory(prompt: str) -> Story", timeout=60_000)
+    page.wait_for_selector("text=GenerateStory(prompt: str) -> Story", timeout=60_000)
     _idle(page)
 
     run_cell(page, 2)
@@ -116,7 +116,7 @@ def test_live_view_grows_then_interrupt_cancels_and_next_cell_runs(page, slow_ll
     page.screenshot(path=str(ARTIFACTS / "1-streaming-a.png"))
     time.sleep(1.0)
     second = body.inner_text()
-    shot(page, ARTIFACTS / "2-streaming-b.png", docs="live-view.png")
+    shot(page, ARTIFACTS / "2-streaming-b.png", docs="live-view.png", cells=(1, 2))
     assert len(second) > len(first) and second.startswith(first[:20]), "the view's text grew within a second"
     cell(page, 2).locator(".baml-magic-view[data-status='done']").wait_for(timeout=60_000)
 
@@ -151,7 +151,7 @@ def test_playground_run_then_stop(page, slow_llm) -> None:
     status.locator("[data-status='streaming']").wait_for(timeout=20_000)
     playground.locator(".baml-magic-body-widget .baml-string").first.wait_for(timeout=20_000)
     time.sleep(0.8)
-    shot(page, ARTIFACTS / "4-playground-streaming.png", docs="playground.png", full_page=True)
+    shot(page, ARTIFACTS / "4-playground-streaming.png", docs="playground.png", cells=(5, 5), full_page=True)
     playground.locator("button.baml-magic-stop").click()
     stopped = time.time()
     status.locator("[data-status='cancelled']").wait_for(timeout=10_000)
@@ -208,7 +208,7 @@ def test_the_evaluation_grid_fills_in_live_then_stays(page, slow_llm) -> None:
     final.wait_for(timeout=90_000)
     assert final.locator(".baml-grid-cell[data-state='done']").count() == 12
     _idle(page)
-    shot(page, ARTIFACTS / "10-grid-final.png", docs="grid.png", full_page=True)
+    shot(page, ARTIFACTS / "10-grid-final.png", docs="grid.png", cells=(9, 9), full_page=True)
 
 
 def test_a_v1_cell_streams_into_the_same_live_view(page, slow_llm) -> None:
@@ -222,7 +222,7 @@ def test_a_v1_cell_streams_into_the_same_live_view(page, slow_llm) -> None:
     first = body.inner_text()
     time.sleep(1.0)
     second = body.inner_text()
-    shot(page, ARTIFACTS / "14-v1-streaming.png", docs="v1-live-view.png")
+    shot(page, ARTIFACTS / "14-v1-streaming.png", docs="v1-live-view.png", cells=(10, 11))
     assert len(second) > len(first), "the v1 call's view grew within a second"
     cell(page, 11).locator(".baml-magic-view[data-status='done']").wait_for(timeout=60_000)
     assert "title" in cell(page, 11).inner_text()

@@ -75,3 +75,27 @@ def test_a_person_searches_the_site_and_follows_a_result(served: str, browser: o
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "docs_search_result.png"))
     page.close()
+
+
+TASKS = {  # what a newcomer types, and the page whose first result should answer it
+    "install": "install/",
+    "interrupt": ("tutorial/", "how-it-works/"),
+    "cost": ("how-it-works/", "evaluation/"),
+    "VS Code": "editor/",
+    "rate limit": "map-batch/",
+}
+
+
+@pytest.mark.parametrize("words", list(TASKS))
+def test_searching_for_a_task_finds_the_page_that_does_it(served: str, browser: object, words: str) -> None:
+    page = browser.new_page()  # type: ignore[attr-defined]
+    page.goto(served + "/")
+    page.click("input.md-search__input")
+    page.keyboard.type(words, delay=30)
+    first = page.locator(".md-search-result__link").first
+    first.wait_for(timeout=15_000)
+    href = first.get_attribute("href") or ""
+    expected = TASKS[words]
+    assert any(f"/{e}" in href or href.startswith(e) for e in ((expected,) if isinstance(expected, str) else
+                                                                 expected)), (words, href)
+    page.close()

@@ -1,5 +1,5 @@
-"""Every page's code runs (issue #27): each page's Python and ``%%baml`` blocks, in order, in one shell per page,
-against the offline model, in a folder of their own.
+"""Every page's code runs (issues #27 and #36): each page's Python and ``%%baml`` blocks, in order, in a new
+kernel per page with nothing of the suite's set, against the offline model, in a folder of their own.
 
 A block right after ``<!-- not run: REASON -->`` is skipped and must say why (a real key, a fragment of a
 block above); ``bash`` blocks are the README's commands, which CI runs itself; ``text`` blocks are output.
@@ -7,13 +7,12 @@ block above); ``bash`` blocks are the README's commands, which CI runs itself; `
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-from baml_magic import testing
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 _FENCE = re.compile(r"(?:<!-- not run: (?P<why>[^>]*?) -->\n)?^```(?P<lang>\w*)[^\n]*\n(?P<code>.*?)^```\s*$",
@@ -60,14 +59,21 @@ def test_every_picture_a_page_shows_is_a_browser_test_s_screenshot() -> None:
 PAGES = [p for p in sorted(DOCS.glob("*.md")) if any(_runnable(b) for b in blocks(p.read_text()))]
 
 
-@pytest.mark.slow
+# What the tutorial's first step teaches: every page's code runs after it, in a new kernel.
+PRELUDE = "%load_ext baml_magic\nfrom baml_magic import local_llm\nlocal_llm.use(tps=400)"
+
+
 @pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
-def test_every_page_s_code_runs_against_the_offline_model(page: Path, shell: testing.TestingShell, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    ran = 0
-    for block in blocks(page.read_text()):
-        if _runnable(block):
-            shell.run_cell(block.code)  # raises the cell's error: a page whose code fails fails here
-            ran += 1
-    assert ran and not shell.user_ns.get("_exit_code")
+def test_every_page_s_code_runs_in_a_new_kernel_with_nothing_set(page: Path, tmp_path: Path) -> None:
+    """Each page's blocks, in order, as a newcomer pastes them: a fresh kernel, none of the suite's settings."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    code = [b.code for b in blocks(page.read_text()) if _runnable(b)]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in [PRELUDE, *code]])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCAL_LLM", "BAML_MAGIC"))}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    # A cell that raises stops the run: the page's code failed, said with the cell's own error.
+    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute(
+        env=env)
+    assert all(c.execution_count for c in nb.cells), "every block ran"

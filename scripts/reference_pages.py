@@ -1,0 +1,152 @@
+"""The reference pages made from the code: every %baml command and option (from the command table), every
+BamlMagic setting (from its traitlets), every error a user can meet (from the exported exception classes).
+
+``python scripts/reference_pages.py`` writes them into docs/; a test checks that the committed pages are
+what this makes, so they cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from baml_py import errors as baml_errors
+
+import baml_magic
+from baml_magic._commands import COMMANDS, Command, usage_line
+from baml_magic._magics import BamlMagic
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+# What each error means is its class's docstring; what to do about it is said here, once, for the reference.
+WHAT_TO_DO = {
+    "BamlCompileError": "Fix the line it shows (the editor underlines it as you type); the functions bound before "
+                        "keep working.",
+    "BamlFunctionNotFound": "Use a name `%baml list` shows, or the one the message suggests.",
+    "BamlSourceError": "Save the file as UTF-8, or fix its permissions.",
+    "BatchError": "Use `Fn.map` for a provider without a batch API; otherwise fix what the message names.",
+    "BatchItemError": "Read the item's reason; run the item again with `Fn(...)` or `Fn.map([...])`.",
+    "CacheMiss": "Run once with `%baml cache on` (or `record`) to record the answer, or switch replay off.",
+    "IncompleteAnswerError": "Raise the client's `max_tokens` or ask for less; `.value` holds what parsed; "
+                             "`with_options(allow_incomplete=True)` (or `BamlMagic.allow_incomplete`) accepts it.",
+    "MediaError": "Give a path, a URL, bytes or a media object; raise `BamlMagic.max_media_mb` for larger files.",
+    "MissingEnvVarError": "Set the variable before Jupyter starts, or in a cell that echoes nothing: "
+                          "`os.environ[NAME] = getpass.getpass()` (never `%env NAME=value`, which prints it).",
+    "RequestBuildError": "Fix the prompt template, or the client option, the message names.",
+    "RetryWaitTooLong": "Raise `BamlMagic.max_retry_wait`, or slow the map down with `rpm=` / `tpm=`.",
+    "UnknownClientError": "`%baml clients` lists the project's clients; `provider/model` shorthands work too.",
+    "V1Unavailable": "Install the `v1` extra (`baml-bridge==0.23.0`), then restart the kernel.",
+    "V1Unsupported": "Write the function in a v0 `%%baml` cell for that feature.",
+    "BamlValidationError": "Read `raw_output`: the model did not answer in the declared type. Make the prompt "
+                           "clearer (`{{ ctx.output_format }}`), or relax the type.",
+    "BamlClientError": "A transport fault: the message says what failed; the partial is kept in `Fn.last`.",
+    "BamlClientHttpError": "Read the HTTP status: 401 a key, 404 a model or URL, 429 a rate limit (use `Fn.map` "
+                           "with `rpm=`), 5xx the provider.",
+    "BamlTimeoutError": "Raise `timeout=` or `idle_timeout=` in `with_options`, or find out why the provider stalls.",
+    "BamlAbortError": "The call was cancelled (an interrupt, `cancel()`, a `break`): the partial is in `Fn.last`.",
+    "BamlClientFinishReasonError": "The provider stopped for a reason BAML was told to refuse; see the client's "
+                                   "`finish_reason_allow_list` / `deny_list`.",
+    "KeyboardInterrupt": "Nothing: the kernel is ready. The partial is in `Fn.last` (a map's finished results "
+                         "in `Fn.last_map`).",
+    "UsageError": "A `%baml` line with a wrong command or option: `%baml help COMMAND` lists them.",
+}
+BAML_ERRORS = ("BamlValidationError", "BamlClientError", "BamlClientHttpError", "BamlTimeoutError", "BamlAbortError",
+               "BamlClientFinishReasonError")
+
+
+def _first_paragraph(doc: str | None) -> str:
+    return " ".join((doc or "").strip().split("\n\n")[0].split()).replace("``", "`")
+
+
+def _command(name: str, command: Command) -> list[str]:
+    parser = command.parser
+    lines = [f"## `%baml {name}`", "", parser.description[0].upper() + parser.description[1:] + ".", "",
+             f"```text\n{usage_line(parser)}\n```", ""]
+    actions = [a for a in parser._actions if not isinstance(a, argparse._HelpAction)]
+    if actions:
+        lines += ["| argument | what it does |", "| --- | --- |"]
+        for action in actions:
+            names = ", ".join(f"`{o}`" for o in action.option_strings) or f"`{action.metavar or action.dest}`"
+            if action.choices:
+                names += " (" + " \\| ".join(f"`{c}`" for c in action.choices) + ")"
+            lines.append(f"| {names} | {(action.help or '').replace('|', '/')} |")
+        lines.append("")
+    return lines
+
+
+def commands_page() -> str:
+    lines = ["# `%baml` commands", "", "Every `%baml` command and each of its options, made from the command table "
+             "the magic itself parses with. In a notebook, `%baml help` lists them and `%baml help COMMAND` shows "
+             "one; `%baml?` shows the same.", "", "## `%%baml`", "",
+             "Compile the cell's BAML with the session's project and bind its functions. The one option: "
+             "`--engine v0|v1` (v1 is experimental; see [BAML v1](v1.md)).", ""]
+    for name, command in COMMANDS.items():
+        lines += _command(name, command)
+    lines += ["## `%baml help`", "", "This help, or one command's: every option with what it does.", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def settings_page() -> str:
+    lines = ["# Settings", "", "Every setting of `BamlMagic`, from its traitlets. Set one in a cell with `%config` "
+             "(`%config BamlMagic.refresh_hz = 10`), or for every kernel in `ipython_config.py` "
+             "(`c.BamlMagic.refresh_hz = 10`). `%config BamlMagic` lists them with their values.", ""]
+    for name, trait in sorted(BamlMagic.class_traits(config=True).items()):
+        default = trait.default_value
+        shown = "{}" if type(trait).__name__ == "Dict" else repr(default)
+        kind = type(trait).__name__.replace("CaselessStrEnum", "one of").replace("Unicode", "str")
+        values = getattr(trait, "values", None)
+        if values:
+            kind += " " + ", ".join(f"`{v}`" for v in values)
+        lines += [f"## `{name}`", "", f"{kind}; default `{shown}`.", "", " ".join(str(trait.help).split()), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _errors() -> list[tuple[str, type[BaseException], bool]]:
+    ours = [(n, getattr(baml_magic, n), False) for n in sorted(baml_magic.__all__)
+            if isinstance(getattr(baml_magic, n), type) and issubclass(getattr(baml_magic, n), BaseException)]
+    theirs = [(n, getattr(baml_errors, n), True) for n in BAML_ERRORS]
+    return ours + theirs
+
+
+def errors_page() -> str:
+    lines = ["# Errors", "", "Every error a call or a command can end in: what it means and what to do. Each is "
+             "shown as one line in the notebook (no traceback, no secret); the link of each heading is stable, "
+             "so an error can be looked up by its name. [Troubleshooting](troubleshooting.md) starts from what "
+             "you see instead.", ""]
+    for name, cls, from_baml in _errors():
+        if name not in WHAT_TO_DO:
+            raise KeyError(f"errors_page: say what to do about {name} in WHAT_TO_DO")
+        base = next((b.__name__ for b in cls.__mro__[1:] if b.__module__.split(".")[0] in ("builtins", "baml_py")
+                     and b is not Exception and b is not BaseException and b is not object), None)
+        origin = "baml-py's own" if from_baml else f"`baml_magic.{name}`"
+        meaning = _first_paragraph(cls.__doc__) if not from_baml else {
+            "BamlValidationError": "The model's answer could not be parsed into the function's return type.",
+            "BamlClientError": "The request failed before an HTTP answer (a refused connection, a broken stream).",
+            "BamlClientHttpError": "The provider answered with an HTTP error.",
+            "BamlTimeoutError": "The call did not finish (or did not stream a token) within its deadline.",
+            "BamlAbortError": "The call was cancelled.",
+            "BamlClientFinishReasonError": "The provider's stop reason is one the client refuses.",
+        }[name]
+        lines += [f"## {name}", "", f"{origin}{f', a kind of `{base}`' if base else ''}. {meaning}", "",
+                  f"**What to do:** {WHAT_TO_DO[name]}", ""]
+    lines += ["## KeyboardInterrupt", "", "Python's own, for an interrupt (the stop button, Ctrl-C) of a call, a "
+              "stream, a map, a grid or a compile: one line saying what was cancelled and where its result is. The "
+              "HTTP request was closed at once.", "", f"**What to do:** {WHAT_TO_DO['KeyboardInterrupt']}", ""]
+    lines += ["## UsageError", "", "IPython's own, for a `%baml` or `%%baml` line it can't read. Shown as one line.",
+              "", f"**What to do:** {WHAT_TO_DO['UsageError']}", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def pages() -> dict[str, str]:
+    return {"commands.md": commands_page(), "settings.md": settings_page(), "errors.md": errors_page()}
+
+
+def main() -> None:
+    for name, text in pages().items():
+        (DOCS / name).write_text(text)
+        print(f"docs/{name}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
