@@ -10,6 +10,15 @@ import os
 from typing import Any
 
 from baml_py import Audio, Image, Pdf, Video
+from baml_py.errors import (
+    BamlAbortError,
+    BamlClientError,
+    BamlClientFinishReasonError,
+    BamlClientHttpError,
+    BamlError,
+    BamlTimeoutError,
+    BamlValidationError,
+)
 
 from baml_magic import _check as check
 from baml_magic._background import Background
@@ -20,6 +29,7 @@ from baml_magic._clients import UnknownClientError
 from baml_magic._errors import (
     BamlCompileError,
     BamlFunctionNotFound,
+    BamlMagicError,
     BamlSourceError,
     IncompleteAnswerError,
     MissingEnvVarError,
@@ -36,6 +46,7 @@ from baml_magic._playground import Playground
 from baml_magic._request_view import PromptView, RequestView
 from baml_magic._run import CallOptions, Run
 from baml_magic._streams import AsyncPartialStream, PartialStream
+from baml_magic._trace import TracingUnavailable
 from baml_magic._types import Status, Timing, Usage, Verdict
 from baml_magic.engine import v0 as engine_v0
 from baml_magic.engine._v1_bridge import V1Unavailable
@@ -46,11 +57,19 @@ __all__ = [
     "AsyncPartialStream",
     "Audio",
     "Background",
+    "BamlAbortError",
+    "BamlClientError",
+    "BamlClientFinishReasonError",
+    "BamlClientHttpError",
     "BamlCompileError",
+    "BamlError",
     "BamlFunction",
     "BamlFunctionNotFound",
     "BamlMagic",
+    "BamlMagicError",
     "BamlSourceError",
+    "BamlTimeoutError",
+    "BamlValidationError",
     "BatchError",
     "BatchItemError",
     "BatchJob",
@@ -75,6 +94,7 @@ __all__ = [
     "Run",
     "Status",
     "Timing",
+    "TracingUnavailable",
     "UnknownClientError",
     "Usage",
     "V1Unavailable",

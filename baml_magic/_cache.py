@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from baml_magic._errors import BamlMagicError
 from baml_magic._prices import money
 from baml_magic._render import Table
 from baml_magic._types import Usage
@@ -31,7 +32,7 @@ _SECRET_QUERY = {"key", "api_key", "apikey", "api-key", "token", "access_token",
 _STREAM_FIELDS = ("stream", "stream_options")
 
 
-class CacheMiss(LookupError):
+class CacheMiss(BamlMagicError, LookupError):
     """Replay mode, and no recorded answer for this call."""
 
 

@@ -28,7 +28,7 @@ import baml_py
 import typing_extensions
 
 from baml_magic._aliases import Aliases
-from baml_magic._errors import clean_message
+from baml_magic._errors import BamlMagicError, clean_message
 
 
 def baml_version() -> str:
@@ -195,7 +195,7 @@ def cli(*args: str, log: str = "off") -> tuple[list[str], dict[str, str]]:
     return [*command, *args], env
 
 
-class GeneratorError(RuntimeError):
+class GeneratorError(BamlMagicError, RuntimeError):
     """BAML's generator refused the project; the message is the generator's own cause."""
 
 

@@ -22,7 +22,11 @@ def clean_message(text: str) -> str:
     return strip_noise(text)
 
 
-class ShortError(Exception):
+class BamlMagicError(Exception):
+    """The base of every error baml_magic raises (baml-py's call errors keep their own types, re-exported)."""
+
+
+class ShortError(BamlMagicError):
     """An error IPython shows as its message alone (IPython calls ``_render_traceback_``)."""
 
     def _render_traceback_(self) -> list[str]:
@@ -193,7 +197,7 @@ class RetryWaitTooLong(ShortError):
                          f"more than max_retry_wait={limit:g} s; not retried ({cause})")
 
 
-class IncompleteAnswerError(BamlClientFinishReasonError):
+class IncompleteAnswerError(BamlMagicError, BamlClientFinishReasonError):
     """An answer that is not whole (cut at the token limit, filtered, refused) although BAML's lenient parser made
     a value of it, as the openai SDK's ``LengthFinishReasonError`` (and BAML's own finish-reason error, whose
     class this is): ``value`` holds what parsed, ``raw_output`` the text, ``finish_reason`` the provider's

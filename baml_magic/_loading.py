@@ -27,7 +27,7 @@ def load_folder(project: Project, arguments: list[str]) -> tuple[Path, list[Sour
     here = {n for n, spec in compiled.functions.items() if spec.source_key.startswith(root + "/")}
     unknown = [a for a in targets if a not in here]
     if unknown:
-        project.sources, project.compiled = before  # nothing changes on a bad name
+        project.restore(*before)  # nothing changes on a bad name (the engine's runtime neither)
         raise BamlFunctionNotFound(
             f"{directory} has no function {', '.join(unknown)}; it defines: {', '.join(sorted(here))}")
     return directory, new, compiled, here

@@ -32,7 +32,7 @@ from baml_magic._cache_command import cache_command
 from baml_magic._cell_number import running_cell_number
 from baml_magic._codegen import default_cache_dir, writable_cache_dir
 from baml_magic._commands import COMMANDS, documented, help_text, without_comment
-from baml_magic._errors import BamlFunctionNotFound
+from baml_magic._errors import BamlFunctionNotFound, interrupted
 from baml_magic._function import BamlFunction
 from baml_magic._live import finish_ended
 from baml_magic._loading import load_folder
@@ -229,7 +229,7 @@ class BamlMagic(Magics):
         key = source.key
         compiled = self.project_for(engine).update([source])
         names = [n for n, spec in compiled.functions.items() if spec.source_key == key]
-        taken = self.binder.bind_all(compiled)
+        taken = self._bind(compiled)
         note = "" if names else "no functions in this cell; the project compiled"
         shown = [n for n in names if n not in taken]
         display(Bound([python_signature(compiled.functions[n]) for n in shown[:Bound.LIMIT + 1]],
@@ -242,7 +242,7 @@ class BamlMagic(Magics):
             raise UsageError(str(exc)) from None
         root = str(directory.resolve())
         was_bound = set(self.bound)
-        taken = self.binder.bind_all(compiled)
+        taken = self._bind(compiled)
         names = [n for n, spec in compiled.functions.items()
                  if spec.source_key.startswith(root + "/") and n in compiled.bindable and n not in taken]
         dropped = sorted(n for n in here & was_bound if n not in self.bound)
@@ -252,14 +252,23 @@ class BamlMagic(Magics):
         display(Bound([python_signature(compiled.functions[n]) for n in names[:Bound.LIMIT + 1]],
                       bound_note(note, taken, *notes_of(compiled, [s.label for s in new])), total=len(names)))
 
+    def _bind(self, compiled: Compiled) -> list[str]:
+        """Bind a compile's functions; an interrupt while binding is one line (run the cell again to finish)."""
+        try:
+            return self.binder.bind_all(compiled)
+        except KeyboardInterrupt:
+            raise interrupted("binding the functions", "the project compiled; run the cell again to bind them") \
+                from None
+
     def _list(self, options: argparse.Namespace) -> Table:
         return render.bound_table({n: fn.spec for n, fn in self.bound.items()}, self.session.client_override)
 
     def _compiled(self) -> Compiled:
-        compiled = self.session.project.compiled
-        if compiled is None:
-            raise UsageError("no BAML yet: write a %%baml cell or %baml load a folder")
-        return compiled
+        """The project the commands work on: the default engine's, else the other's (only v1 cells run)."""
+        for project in (self.project_for(None), self.session.project, self.session.v1_project):
+            if project.compiled is not None:
+                return project.compiled
+        raise UsageError("no BAML yet: write a %%baml cell or %baml load a folder")
 
     def _client(self, options: argparse.Namespace) -> str:
         if options.reset and options.name:

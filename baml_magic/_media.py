@@ -20,6 +20,7 @@ from typing import Any
 import baml_py
 from pydantic import BaseModel
 
+from baml_magic._errors import BamlMagicError
 from baml_magic._providers import Media
 
 MEDIA_TYPES: dict[type, str] = {baml_py.Image: "image", baml_py.Audio: "audio", baml_py.Pdf: "pdf",
@@ -31,7 +32,7 @@ _MAGIC = (  # leading bytes -> media type
 )
 
 
-class MediaError(TypeError):
+class MediaError(BamlMagicError, TypeError):
     """A value that can't be made into the media a parameter wants."""
 
 

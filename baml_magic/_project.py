@@ -106,6 +106,11 @@ class Project:
         self.sources, self.compiled = proposed, compiled
         return compiled
 
+    def restore(self, sources: dict[str, Source], compiled: Compiled | None) -> None:
+        """Put back what was in force before an update the caller refused (v0: the Python side is all there is;
+        an engine whose runtime holds one program per process compiles the one before back)."""
+        self.sources, self.compiled = sources, compiled
+
     def _compile(self, ordered: list[Source]) -> Compiled:
         """The engine's compile of these sources (v0 here; ``V1Project`` compiles with v1)."""
         return compile_sources(ordered, self.cache_dir)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 
+from baml_magic._errors import BamlMagicError
+
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9_\-]*")
 _RAW_OPEN = re.compile(r"(?:[A-Za-z][A-Za-z0-9_\-]*)?(#+)\"")
 
 
-class Unreadable(ValueError):
+class Unreadable(BamlMagicError, ValueError):
     """The text is not something this lexer can split with certainty."""
 
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from baml_magic._errors import short_error
+from baml_magic._errors import BamlMagicError, short_error
 from baml_magic._facts import Facts
 from baml_magic._providers import messages_of
 from baml_magic._redact import redact, secret_values
@@ -42,7 +42,7 @@ PROVIDERS = {"openai": "openai", "openai-responses": "openai", "azure-openai": "
              "aws-bedrock": "aws.bedrock"}
 
 
-class TracingUnavailable(ImportError):
+class TracingUnavailable(BamlMagicError, ImportError):
     """OpenTelemetry is not installed."""
 
 

@@ -36,6 +36,16 @@ class V1Project(Project):
     def _compile(self, ordered: list[Source]) -> Compiled:
         return compile_sources(ordered, self.compiled.files if self.compiled else None)
 
+    def restore(self, sources: dict[str, Source], compiled: Compiled | None) -> None:
+        """The bridge's runtime holds one program per process: a refused update compiles the one before back,
+        with its types, so the functions bound before call what they called."""
+        if compiled is not None and compiled is not self.compiled:
+            v1bridge.compile_program(compiled.files)
+            module = compiled.types.types
+            v1bridge.install_types({n: v for n, v in vars(module).items() if isinstance(v, type)
+                                    and getattr(v, "__module__", None) == module.__name__})
+        super().restore(sources, compiled)
+
 
 def _in_background(files: dict[str, str], previous: dict[str, str] | None) -> list[str]:
     """Compile on a thread of its own, waiting in short waits.

@@ -21,6 +21,11 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 # What each error means is its class's docstring; what to do about it is said here, once, for the reference.
 WHAT_TO_DO = {
+    "BamlMagicError": "Catch it to handle every error of baml_magic's own at once "
+                      "(`except baml_magic.BamlMagicError`); baml-py's call errors below are re-exported as they are.",
+    "TracingUnavailable": "Install the `otel` extra ([Installation](install.md)), or the two packages the message "
+                          "names.",
+    "BamlError": "Catch it to handle every error of a BAML call at once (`except baml_magic.BamlError`).",
     "BamlCompileError": "Fix the line it shows (the editor underlines it as you type); the functions bound before "
                         "keep working.",
     "BamlFunctionNotFound": "Use a name `%baml list` shows, or the one the message suggests.",
@@ -51,8 +56,8 @@ WHAT_TO_DO = {
                          "in `Fn.last_map`).",
     "UsageError": "A `%baml` line with a wrong command or option: `%baml help COMMAND` lists them.",
 }
-BAML_ERRORS = ("BamlValidationError", "BamlClientError", "BamlClientHttpError", "BamlTimeoutError", "BamlAbortError",
-               "BamlClientFinishReasonError")
+BAML_ERRORS = ("BamlError", "BamlValidationError", "BamlClientError", "BamlClientHttpError", "BamlTimeoutError",
+               "BamlAbortError", "BamlClientFinishReasonError")
 
 
 def _first_paragraph(doc: str | None) -> str:
@@ -104,7 +109,8 @@ def settings_page() -> str:
 
 def _errors() -> list[tuple[str, type[BaseException], bool]]:
     ours = [(n, getattr(baml_magic, n), False) for n in sorted(baml_magic.__all__)
-            if isinstance(getattr(baml_magic, n), type) and issubclass(getattr(baml_magic, n), BaseException)]
+            if isinstance(getattr(baml_magic, n), type) and issubclass(getattr(baml_magic, n), BaseException)
+            and getattr(baml_magic, n).__module__.startswith("baml_magic")]
     theirs = [(n, getattr(baml_errors, n), True) for n in BAML_ERRORS]
     return ours + theirs
 
@@ -119,8 +125,9 @@ def errors_page() -> str:
             raise KeyError(f"errors_page: say what to do about {name} in WHAT_TO_DO")
         base = next((b.__name__ for b in cls.__mro__[1:] if b.__module__.split(".")[0] in ("builtins", "baml_py")
                      and b is not Exception and b is not BaseException and b is not object), None)
-        origin = "baml-py's own" if from_baml else f"`baml_magic.{name}`"
+        origin = f"baml-py's own, importable as `baml_magic.{name}`" if from_baml else f"`baml_magic.{name}`"
         meaning = _first_paragraph(cls.__doc__) if not from_baml else {
+            "BamlError": "The base of every error of a BAML call.",
             "BamlValidationError": "The model's answer could not be parsed into the function's return type.",
             "BamlClientError": "The request failed before an HTTP answer (a refused connection, a broken stream).",
             "BamlClientHttpError": "The provider answered with an HTTP error.",

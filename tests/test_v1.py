@@ -299,3 +299,25 @@ def test_load_a_v1_folder(v1_kernel: Kernel, tmp_path) -> None:
     (folder / "math.baml").write_text("function Twice(n: int) -> int {\n  n * 2\n}\n")
     v1_kernel.ok(f"%baml load --engine v1 {folder}")
     assert _last(v1_kernel, "print(Twice(21), Tell.__name__)") == "42 Tell"
+
+
+def test_a_refused_v1_load_leaves_the_program_as_it_was(v1_kernel: Kernel, tmp_path) -> None:
+    folder = tmp_path / "v1_other"
+    folder.mkdir()
+    (folder / "add.baml").write_text("function Add(a: int, b: int = 1) -> int {\n  a * b + 5\n}\n")
+    assert _last(v1_kernel, "print(Add(3, 4))") == "7"
+    refused = v1_kernel.run(f"%baml load --engine v1 {folder} NoSuchFunction")
+    assert refused.status == "error" and "no function NoSuchFunction" in refused.text, refused.text
+    assert _last(v1_kernel, "print(Add(3, 4))") == "7", "the runtime holds the program the bound Add was made of"
+
+
+def test_commands_work_with_only_v1_functions_bound(llm, tmp_path, kernel_factory) -> None:
+    kernel = kernel_factory(tmp_path)
+    kernel.ok("%load_ext baml_magic\n%config BamlMagic.display = 'none'")
+    kernel.ok("%%baml --engine v1\n" + V1)
+    listed = kernel.ok("%baml clients").text
+    assert "Local" in listed and "no BAML yet" not in listed, listed
+    tested = kernel.ok("%baml test").text  # the v1 project has no v0 test blocks: an empty grid, not an error
+    assert "no BAML yet" not in tested and "0/0 run" in tested, tested
+    chosen = kernel.run("%baml client Local")
+    assert "not available for BAML v1" in chosen.text, chosen.text
