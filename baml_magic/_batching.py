@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from baml_magic import _call_hooks as call_hooks
 from baml_magic._batch import POLL_SECONDS, BatchJob
 from baml_magic._batch_wire import BatchItemError, Wire, submit
 from baml_magic._checks import checked_timeout
@@ -16,7 +17,6 @@ from baml_magic._map import as_call
 from baml_magic._prices import price_for
 from baml_magic._samples import sample_args
 from baml_magic.engine.v1 import require_v0
-from baml_magic.local_llm import _expect as offline
 
 if TYPE_CHECKING:  # the function module calls this one
     from baml_magic._function import BamlFunction
@@ -40,9 +40,9 @@ def send(fn: BamlFunction, inputs: Iterable[Any], poll: float) -> BatchJob:
         bodies.append((index, request.body.text()))
     if wire is None:
         raise ValueError(f"{name}.batch: no inputs; nothing was sent")
-    hint = fn.returns_hint
-    if hint is not None and offline.is_offline_model(wire.base):
-        offline.tell(wire.base, [(offline.request_key(json.loads(body)), hint) for _, body in bodies])
+    hint = fn._returns_hint
+    if hint is not None:
+        call_hooks.tell([call_hooks.Expected(wire.base, json.loads(body), *hint) for _, body in bodies])
     try:
         batch_id, total = submit(wire, bodies, name)
     except KeyboardInterrupt:

@@ -20,6 +20,7 @@ from baml_py.errors import (
     BamlValidationError,
 )
 
+from baml_magic import _call_hooks as call_hooks
 from baml_magic import _replay as replay
 from baml_magic._errors import IncompleteAnswerError
 from baml_magic._interrupt import abort_on_interrupt, can_watch
@@ -27,7 +28,6 @@ from baml_magic._redact import scrub
 from baml_magic._run import Run
 from baml_magic._types import Status
 from baml_magic._worker import worker
-from baml_magic.local_llm import _expect as offline
 
 
 def can_run_here(run: Run) -> bool:
@@ -76,7 +76,7 @@ async def drive(run: Run) -> None:
         if run.options.idle_timeout is not None:
             watchdog = asyncio.ensure_future(_watch_idle(run, run.options.idle_timeout))
         if run.returns_hint is not None:
-            await _tell_offline_model(run)
+            await _tell_listeners(run)
         key = await replay.cache_key(run) if run.cache is not None else None
         if key is not None:
             replayed = await replay.lookup(run, key)
@@ -98,20 +98,17 @@ async def drive(run: Run) -> None:
             watchdog.cancel()
 
 
-async def _tell_offline_model(run: Run) -> None:
-    """A prompt that writes its format by hand: tell the offline model (only it) what the function returns."""
-    hint = run.returns_hint
+async def _tell_listeners(run: Run) -> None:
+    """A prompt that writes its format by hand, and a stand-in model listening: tell it the return type."""
+    if run.returns_hint is None:
+        return
+    returns, aliases = run.returns_hint
     try:
         request = await run.call.request()
     except Exception:  # noqa: BLE001 - the call itself will say what is wrong
         return
-    url, body = str(request.url), request.body.json()
-
-    def tell() -> None:
-        if hint is not None and offline.is_offline_model(url):
-            offline.tell(url, [(offline.request_key(body), hint)])
-
-    await asyncio.to_thread(tell)
+    expected = [call_hooks.Expected(str(request.url), request.body.json(), returns, aliases)]
+    await asyncio.to_thread(call_hooks.tell, expected)
 
 
 async def _watch_idle(run: Run, idle: float) -> None:

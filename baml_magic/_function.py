@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 from collections.abc import Iterable, Sized
 from typing import TYPE_CHECKING, Any, Literal
 
 from baml_magic import _batching as batching
+from baml_magic import _call_hooks as call_hooks
 from baml_magic import _clients as clients
 from baml_magic import _drive as drive
 from baml_magic import _evaluate as evaluate
@@ -36,7 +36,6 @@ from baml_magic._streams import AsyncPartialStream, PartialStream
 from baml_magic._types import text_tokens
 from baml_magic._views import NullView, View, make_view
 from baml_magic.engine.v1 import require_v0
-from baml_magic.local_llm import _expect as offline
 
 if TYPE_CHECKING:  # the playground module builds on this one
     from baml_magic._playground import Playground
@@ -110,7 +109,7 @@ class BamlFunction:
         run = Run(self.spec.name, values, self.compiled.engine, client=client,
                   override=override, options=options, stream=stream,
                   cache=cache if cache.mode != "off" else None, returns=self.spec.baml_signature, env=env,
-                  returns_hint=self.returns_hint,
+                  returns_hint=self._returns_hint,
                   allow_incomplete=allow if allow is not None else self._session.settings.allow_incomplete)
         self._session.record(run, foreground)
         return run
@@ -252,13 +251,13 @@ class BamlFunction:
         """A handle on a batch sent before (by ``Fn.batch``, in this kernel or another), from its id."""
         return batching.resume(self, batch_id, poll)
 
-    @functools.cached_property
-    def returns_hint(self) -> dict[str, Any] | None:
-        """The return type to tell the offline model, for a prompt that writes its output format by hand."""
-        if self.spec.returns is str or "ctx.output_format" in (self.spec.prompt or ""):
+    @property
+    def _returns_hint(self) -> tuple[Any, dict[str, dict[str, str]]] | None:
+        """The return type to tell a listening stand-in model (``_call_hooks``), for a prompt that writes its
+        output format by hand; None when nothing listens."""
+        if not call_hooks.listening() or self.spec.returns is str or "ctx.output_format" in (self.spec.prompt or ""):
             return None
-        hint: dict[str, Any] = offline.notation(self.spec.returns, self.compiled.aliases)
-        return hint
+        return self.spec.returns, self.compiled.aliases
 
     @property
     def client_in_force(self) -> str | None:

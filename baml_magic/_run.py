@@ -63,7 +63,8 @@ class Run:
     def __init__(self, function: str, args: dict[str, Any], engine: Engine, *, client: str | None,
                  override: str | None, options: CallOptions, stream: bool = True,
                  cache: ResponseCache | None = None, returns: str = "", env: dict[str, str] | None = None,
-                 returns_hint: dict[str, Any] | None = None, allow_incomplete: bool = False) -> None:
+                 returns_hint: tuple[Any, dict[str, dict[str, str]]] | None = None,
+                 allow_incomplete: bool = False) -> None:
         self.function = function
         self.args = args
         self.client = client  # the client this call asked for
@@ -82,7 +83,7 @@ class Run:
         self.cache = cache  # the session's response cache, when it is on
         self.cached: Answer | None = None  # the recorded answer this run replayed
         self.returns = returns  # the return type, part of the cache key
-        self.returns_hint = returns_hint  # the return type to tell the offline model (a hand-written format)
+        self.returns_hint = returns_hint  # (return type, aliases) to tell a listening stand-in model
         # The environment to call with (a map's calls share one copy), else a copy taken now.
         self.call: EngineCall = engine.open_call(function, args, client=override, tb=options.tb,
                                                  env=env if env is not None else clients.environ(), stream=stream)

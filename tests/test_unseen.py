@@ -6,9 +6,12 @@ from __future__ import annotations
 import enum
 import inspect
 import json
+import subprocess
+import sys
 
 import pytest
 
+from baml_magic import _call_hooks as call_hooks
 from baml_magic.local_llm import _expect as offline
 from baml_magic.local_llm._answers import answer_for, classify
 from baml_magic.testing.replay import replay_server
@@ -71,11 +74,20 @@ def test_a_hand_written_format_is_answered_with_the_declared_type(shell, llm) ->
 
 
 def test_the_return_type_is_told_only_to_the_offline_model(llm) -> None:
-    assert offline.is_offline_model(llm.base_url + "/chat/completions")
-    assert not offline.is_offline_model("https://api.openai.com/v1/chat/completions"), "never asked"
+    assert call_hooks.listening(), "the offline model started in this process listens on the call hook"
     with replay_server() as other:  # a server on loopback that is not the offline model
         other.use({"source": "a stand-in", "body": {"status": 404, "json": {}}})
-        assert not offline.is_offline_model(other.url + "/v1/chat/completions")
+        body = {"model": "local", "messages": [{"role": "user", "content": "a hand-written format"}]}
+        call_hooks.tell([call_hooks.Expected(url, body, str, {}) for url in (
+            f"{other.url}/v1/chat/completions", "https://api.openai.com/v1/chat/completions")])
+        assert other.requests == [], "no other server is told, or probed"
+
+
+def test_the_product_imports_nothing_of_the_offline_model() -> None:
+    code = ("import sys, baml_magic, baml_magic._magics, baml_magic._function, baml_magic._drive, "
+            "baml_magic._batching\nprint(sorted(m for m in sys.modules if m.startswith('baml_magic.local_llm')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
 
 
 def test_recursive_aliases_resolve_in_signatures_and_take_arguments(shell) -> None:

@@ -32,6 +32,7 @@ import threading
 import urllib.request
 from typing import Any
 
+from baml_magic.local_llm import _expect
 from baml_magic.local_llm._server import DEFAULT_TPS, DEFAULT_WORDS, FAULTS, make_server
 
 __all__ = ["DEFAULT_TPS", "DEFAULT_WORDS", "FAULTS", "LocalLLM", "main", "make_server", "start", "use"]
@@ -69,6 +70,7 @@ class LocalLLM:
             pass
 
     def stop(self) -> None:
+        _expect.unserve(self.base_url)
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -106,6 +108,7 @@ def start(port: int = 0, tps: float = DEFAULT_TPS, words: int = DEFAULT_WORDS,
         raise RuntimeError(f"local_llm did not start within {timeout:.0f} s (said {line.strip()!r})")
     server = LocalLLM(process, host, int(match.group(1)))
     atexit.register(server.stop)
+    _expect.serve(server.base_url)  # its declared types are told to it (baml_magic's call hook)
     return server
 
 
@@ -113,6 +116,7 @@ def use(tps: float = DEFAULT_TPS, words: int = DEFAULT_WORDS, variable: str = "L
     """For notebooks: the server ``variable`` points at, starting one (and setting it) when it is unset."""
     if not os.environ.get(variable):
         os.environ[variable] = start(tps=tps, words=words).base_url
+    _expect.serve(os.environ[variable])
     return os.environ[variable]
 
 

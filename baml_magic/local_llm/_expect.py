@@ -3,8 +3,9 @@
 A prompt with ``{{ ctx.output_format }}`` says its type in BAML's own notation, which the offline
 model reads. A prompt that writes its format by hand (a JSON example with comments, "a|b|c"
 alternatives) does not, so before such a call reaches the offline model, baml_magic sends it the
-function's return type, keyed by the prompt's text (``POST /_expect``). Only a server that answers
-``GET /_whoami`` as the offline model is ever told: a real provider's URL is never sent anything.
+function's return type, keyed by the prompt's text (``POST /_expect``), through baml_magic's call hook
+(``_call_hooks``), which this module joins when an offline model is started or pointed at (``serve``). Only
+those servers are told anything: no other server is ever asked, a real provider's URL never.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from baml_magic import _call_hooks as call_hooks
 from baml_magic.local_llm._wire import chat_messages, prompt_key, prompt_text
 
-WHOAMI = "baml_magic.local_llm"
 _MEDIA = {"Image": "image", "Audio": "audio", "Pdf": "pdf", "Video": "video"}
-_known: dict[str, bool] = {}  # server origin -> whether it is the offline model
+_servers: set[str] = set()  # origins of the offline models this process knows (started, or pointed at)
 _lock = threading.Lock()
 
 
@@ -98,22 +99,36 @@ def _origin(url: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def is_offline_model(url: str) -> bool:
-    """Whether a request URL goes to the offline model (asked once per server, on loopback only)."""
-    origin = _origin(url)
+def serve(base_url: str) -> None:
+    """An offline model runs at ``base_url`` (this process started it, or was pointed at it): from now on the
+    requests baml_magic sends there with a hand-written format are announced to it. No other server is asked."""
+    origin = _origin(base_url)
     if origin is None:
-        return False
+        return
     with _lock:
-        known = _known.get(origin)
-    if known is None:
-        try:
-            with urllib.request.urlopen(f"{origin}/_whoami", timeout=0.5) as response:
-                known = json.loads(response.read()).get("server") == WHOAMI
-        except Exception:  # noqa: BLE001 - anything else is not the offline model
-            known = False
+        _servers.add(origin)
+    call_hooks.listen(_announce)
+
+
+def unserve(base_url: str) -> None:
+    origin = _origin(base_url)
+    with _lock:
+        _servers.discard(origin or "")
+        if not _servers:
+            call_hooks.forget(_announce)
+
+
+def _announce(expected: list[call_hooks.Expected]) -> None:
+    """baml_magic's hook: tell the offline model the declared types of the requests about to reach it."""
+    by_origin: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for item in expected:
+        origin = _origin(item.url)
         with _lock:
-            _known[origin] = known
-    return known
+            ours = origin in _servers
+        if origin is not None and ours:
+            by_origin.setdefault(origin, []).append((request_key(item.body), notation(item.returns, item.aliases)))
+    for origin, told in by_origin.items():
+        tell(origin, told)
 
 
 def tell(url: str, expected: list[tuple[str, dict[str, Any]]]) -> None:

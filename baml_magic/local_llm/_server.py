@@ -15,7 +15,6 @@ from typing import Any
 from baml_magic.local_llm._answers import answer_for
 from baml_magic.local_llm._batch_routes import BatchRoutes
 from baml_magic.local_llm._batches import Batches, anthropic_error, openai_error
-from baml_magic.local_llm._expect import WHOAMI
 from baml_magic.local_llm._state import RequestRecord, ServerState
 from baml_magic.local_llm._wire import (
     chat_messages,
@@ -101,8 +100,6 @@ class Handler(BatchRoutes):
             return
         if self.path == "/_stats":
             self._send_json(200, self.state.snapshot())
-        elif self.path == "/_whoami":  # how baml_magic knows it may tell this server a function's return type
-            self._send_json(200, {"server": WHOAMI})
         elif self.path.rstrip("/").endswith("/models"):
             self._send_json(200, {"object": "list", "data": [{"id": "local", "object": "model"}]})
         else:
