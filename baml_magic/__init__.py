@@ -20,12 +20,6 @@ from baml_py.errors import (
     BamlValidationError,
 )
 
-from baml_magic import _check as check
-from baml_magic._background import Background
-from baml_magic._batch import BatchJob
-from baml_magic._batch_wire import BatchError, BatchItemError
-from baml_magic._cache import CacheMiss
-from baml_magic._clients import UnknownClientError
 from baml_magic._errors import (
     BamlCompileError,
     BamlFunctionNotFound,
@@ -36,22 +30,28 @@ from baml_magic._errors import (
     RequestBuildError,
     RetryWaitTooLong,
 )
-from baml_magic._facts import Facts
-from baml_magic._function import BamlFunction
-from baml_magic._grid_result import GridResult, Outcome
-from baml_magic._magics import BamlMagic
-from baml_magic._map import MapResult
-from baml_magic._media import MediaError
-from baml_magic._playground import Playground
-from baml_magic._request_view import PromptView, RequestView
-from baml_magic._run import CallOptions, Run
-from baml_magic._streams import AsyncPartialStream, PartialStream
-from baml_magic._trace import TracingUnavailable
 from baml_magic._types import Status, Timing, Usage, Verdict
+from baml_magic.calls._cache import CacheMiss
+from baml_magic.calls._media import MediaError
+from baml_magic.calls._request_view import PromptView, RequestView
+from baml_magic.calls._run import CallOptions, Run
+from baml_magic.calls._streams import AsyncPartialStream, PartialStream
 from baml_magic.engine import v0 as engine_v0
 from baml_magic.engine._v1_bridge import V1Unavailable
 from baml_magic.engine.v1 import V1Unsupported
+from baml_magic.evaluation._grid_result import GridResult, Outcome
+from baml_magic.many._batch import BatchJob
+from baml_magic.many._batch_wire import BatchError, BatchItemError
+from baml_magic.many._map import MapResult
+from baml_magic.notebook import _check as check
+from baml_magic.notebook._clients import UnknownClientError
+from baml_magic.notebook._function import BamlFunction
+from baml_magic.notebook._magics import BamlMagic
+from baml_magic.notebook._playground import Playground
+from baml_magic.observe._trace import TracingUnavailable
+from baml_magic.views._background import Background
 from baml_magic.wire import Reply
+from baml_magic.wire._facts import Facts
 
 __all__ = [
     "AsyncPartialStream",

@@ -4,12 +4,36 @@ from __future__ import annotations
 
 import enum
 import html
+import inspect
+import types
+import typing
 from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
 
-from baml_magic._signature import short_type
+_MEDIA_NAMES = {"BamlImagePy": "Image", "BamlAudioPy": "Audio", "BamlPdfPy": "Pdf", "BamlVideoPy": "Video"}
+
+
+def short_type(annotation: Any) -> str:
+    """A type as a reader would write it: ``list[Story]``, ``Mood | None``."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is type(None):
+        return "None"
+    if isinstance(annotation, typing.ForwardRef):
+        return annotation.__forward_arg__
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(short_type(a) for a in args)
+    if origin in (list, typing.List):  # noqa: UP006 - the generator writes typing.List
+        return f"list[{short_type(args[0])}]"
+    if origin in (dict, typing.Dict):  # noqa: UP006
+        return f"dict[{short_type(args[0])}, {short_type(args[1])}]"
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in args)
+    if isinstance(annotation, type) and not args:
+        return _MEDIA_NAMES.get(annotation.__name__, annotation.__name__)
+    return inspect.formatannotation(annotation).replace("typing.", "").replace("_baml_magic_types_", "")
+
 
 PENDING = "…"
 
@@ -155,3 +179,12 @@ def bound_table(specs: dict[str, Any], override: str | None) -> Table:
         rows.append([name, params, short_type(spec.returns), override or spec.client or "", spec.where])
     return Table(["function", "parameters", "returns", "client", "defined in"], rows, "baml-magic-list",
                  "no BAML functions bound yet: write a %%baml cell or %baml load a folder")
+
+
+def money(dollars: float | None) -> str:
+    """``$0.0123``: enough digits to tell small calls apart; "" when unknown."""
+    if dollars is None:
+        return ""
+    if dollars >= 1:
+        return f"${dollars:,.2f}"
+    return f"${dollars:.4f}" if dollars >= 0.01 else f"${dollars:.6f}"

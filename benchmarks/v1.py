@@ -127,7 +127,7 @@ def main() -> None:
           f"initialize_runtime {bare:.2f} s (ratio {cell / bare:.2f}); a v0 cell of the same shape {old:.2f} s "
           f"(ratio {cell / old:.1f}); goal < 1.5 s: {'met' if cell < 1.5 else 'MISSED'}")
     ramble = shell.user_ns["Ramble"]
-    plain = [closed_after(llm, ramble.open_run(("tides",), {}, foreground=False, stream=False).cancel)
+    plain = [closed_after(llm, ramble._open_run(("tides",), {}, foreground=False, stream=False).cancel)
              for _ in range(ROUNDS)]
     streamed = [closed_after(llm, ramble.start("tides").cancel) for _ in range(ROUNDS)]
     for label, figures, stream in (("one-piece call", plain, False), ("stream", streamed, True)):

@@ -14,8 +14,8 @@ from pathlib import Path
 from baml_py import errors as baml_errors
 
 import baml_magic
-from baml_magic._commands import COMMANDS, Command, usage_line
-from baml_magic._magics import BamlMagic
+from baml_magic.notebook._commands import COMMANDS, Command, usage_line
+from baml_magic.notebook._magics import BamlMagic
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

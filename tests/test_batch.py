@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 
 from baml_magic import BatchItemError, IncompleteAnswerError
-from baml_magic._batch import BatchError
+from baml_magic.many._batch import BatchError
 from baml_magic.testing import wait_until
 from tests.conftest import CLIENT, STORY, baml_cell
 from tests.test_media import ANTHROPIC

@@ -15,7 +15,7 @@ import pytest
 from IPython.core.error import UsageError
 
 from baml_magic import CacheMiss
-from baml_magic._cache import Answer, ResponseStore, request_key
+from baml_magic.calls._cache import Answer, ResponseStore, request_key
 from baml_magic.testing import wait_until
 from tests.conftest import CLIENT, STORY, baml_cell
 
@@ -73,7 +73,7 @@ def first_tokens(story, shell) -> int:
 
 
 def test_the_view_says_cached(ns, llm) -> None:
-    from baml_magic._views import status_text
+    from baml_magic.views._views import status_text
 
     ns["GenerateStory"]("bees")
     ns["GenerateStory"]("bees")
@@ -180,7 +180,7 @@ def test_a_damaged_file_or_entry_is_a_miss_not_a_crash(ns, llm, shell, tmp_path:
 WRITER = """
 import sys
 from pathlib import Path
-from baml_magic._cache import Answer, ResponseStore
+from baml_magic.calls._cache import Answer, ResponseStore
 store = ResponseStore(Path(sys.argv[1]))
 for i in range(int(sys.argv[3])):
     store.put(f"{sys.argv[2]}-{i}", "F", Answer("x" * 200, 1, 2, 0.1, 0.2, "openai", "C"))

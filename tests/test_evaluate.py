@@ -11,10 +11,10 @@ import pytest
 from IPython.core.error import UsageError
 from traitlets import TraitError
 
-from baml_magic._grid import GridResult
-from baml_magic._prices import cost, price_for
-from baml_magic._test_blocks import read_tests
 from baml_magic._types import Usage
+from baml_magic.evaluation._grid import GridResult
+from baml_magic.observe._prices import cost, price_for
+from baml_magic.sources._test_blocks import read_tests
 from baml_magic.testing import Kernel, wait_until
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -175,7 +175,7 @@ def test_compare_puts_inputs_against_clients_and_marks_what_differs(project, llm
     alpha, beta = grid.cell("1. 'apples'", "Alpha")[0], grid.cell("1. 'apples'", "Beta")[0]
     assert alpha.value != beta.value, "two seeds, two answers"
     assert "small" in alpha.checks, "the function's own @check results"
-    from baml_magic._grid_view import table_html
+    from baml_magic.evaluation._grid_view import table_html
 
     page = table_html(grid, True)
     assert 'class="baml-differs"' in page and 'data-final="true"' in page

@@ -444,7 +444,7 @@ def test_in_a_real_kernel_each_case_ends_at_once_in_one_line(kernel) -> None:
 
 
 def test_a_trailing_comment_on_a_baml_line_is_not_an_argument(shell) -> None:
-    from baml_magic._commands import without_comment
+    from baml_magic.notebook._commands import without_comment
 
     assert without_comment("test Extract* --repeat 3   # three runs") == "test Extract* --repeat 3"
     assert without_comment('load "dir # with hash" Fn  # note') == 'load "dir # with hash" Fn'

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import pytest
 
 from baml_magic import testing
-from baml_magic._ratelimit import Pace
+from baml_magic.many._ratelimit import Pace
 from baml_magic.testing import Kernel, wait_until
 from tests.conftest import CLIENT, STORY, baml_cell
 

@@ -16,7 +16,7 @@ import pytest
 from IPython.display import Image as IPythonImage
 
 from baml_magic import Image, Pdf
-from baml_magic._media import MediaError, sniff
+from baml_magic.calls._media import MediaError, sniff
 
 CORPUS = Path(__file__).parent / "corpus"
 PNG = (CORPUS / "fixtures" / "receipt.png").read_bytes()
@@ -143,7 +143,7 @@ def test_a_saved_notebook_shows_the_images_sent_and_stays_small_with_a_five_mega
 def test_without_pillow_a_large_image_is_a_chip(monkeypatch, tmp_path: Path) -> None:
     import sys
 
-    from baml_magic._media import describe, preview
+    from baml_magic.calls._media import describe, preview
 
     photo = tmp_path / "photo.png"
     _noise_png(photo, 300)
@@ -153,7 +153,7 @@ def test_without_pillow_a_large_image_is_a_chip(monkeypatch, tmp_path: Path) -> 
 
 
 def test_the_playground_takes_a_file_or_a_url_previews_it_and_sends_it(media, llm) -> None:
-    from baml_magic._playground import MediaField
+    from baml_magic.notebook._playground import MediaField
 
     playground = media["ReadReceipt"].playground()
     [field] = playground.fields

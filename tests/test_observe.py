@@ -10,8 +10,8 @@ import pytest
 
 import baml_magic.events
 from baml_magic import Usage, local_llm
-from baml_magic._clients import UnknownClientError
 from baml_magic._errors import MissingEnvVarError
+from baml_magic.notebook._clients import UnknownClientError
 from baml_magic.testing import wait_until
 from tests.conftest import CLIENT, STORY, baml_cell
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from baml_magic._ratelimit import WINDOW, Concurrency, Pace
+from baml_magic.many._ratelimit import WINDOW, Concurrency, Pace
 from baml_magic.testing import wait_until
 from tests.conftest import CLIENT, STORY, baml_cell
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from baml_magic._playground import Playground
+from baml_magic.notebook._playground import Playground
 from baml_magic.testing import wait_until
 from tests.conftest import CLIENT, STORY, baml_cell
 

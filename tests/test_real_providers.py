@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from baml_magic._batch_wire import BatchError, Wire
+from baml_magic.many._batch_wire import BatchError, Wire
 from baml_magic.testing import wait_until
 from baml_magic.wire import read_stream, retry_after
 from tests.conftest import CLIENT, STORY, baml_cell
@@ -141,8 +141,8 @@ def test_batch_arguments_ids_and_provider_text_are_checked(shell, llm) -> None:
     with pytest.raises(ValueError, match="timeout"):
         job.result(timeout=-5)
     assert len(job.result(timeout=20)) == 2
-    from baml_magic._batch_wire import shown
     from baml_magic._redact import remember_headers
+    from baml_magic.many._batch_wire import shown
 
     key = "sk-echoed-0123456789abcdefghijklmnopqrstuv"
     remember_headers({"authorization": f"Bearer {key}"})

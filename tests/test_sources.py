@@ -1,7 +1,7 @@
 """Top-level block splitting: the basis of 'a newer definition replaces an older one'."""
 
-from baml_magic import _blocks
-from baml_magic import _lexer as sources
+from baml_magic.sources import _blocks
+from baml_magic.sources import _lexer as sources
 
 TEXT = '''
 // a comment with class Fake { inside

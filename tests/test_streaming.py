@@ -334,6 +334,6 @@ def test_one_piece_faults_raise_bamls_errors_and_keep_what_parses(fns, shell) ->
 
 
 def test_environ_copies_the_environment_exactly(monkeypatch) -> None:
-    from baml_magic._clients import environ
+    from baml_magic.calls._env import environ
     monkeypatch.setenv("BAML_MAGIC_TEST_VALUE", "caf\u00e9 \u2603")
     assert environ() == dict(os.environ)

@@ -84,8 +84,9 @@ def test_the_return_type_is_told_only_to_the_offline_model(llm) -> None:
 
 
 def test_the_product_imports_nothing_of_the_offline_model() -> None:
-    code = ("import sys, baml_magic, baml_magic._magics, baml_magic._function, baml_magic._drive, "
-            "baml_magic._batching\nprint(sorted(m for m in sys.modules if m.startswith('baml_magic.local_llm')))")
+    code = ("import sys, baml_magic, baml_magic.notebook._magics, baml_magic.notebook._function, "
+            "baml_magic.calls._drive, baml_magic.notebook._batching\n"
+            "print(sorted(m for m in sys.modules if m.startswith('baml_magic.local_llm')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
 

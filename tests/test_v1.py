@@ -127,7 +127,7 @@ def test_an_edited_v1_cell_recompiles_in_about_a_second(v1_kernel: Kernel) -> No
     assert _last(v1_kernel, "print(Add(1, 1))") == "102"
     # The bridge's own compile of the same files, in the same kernel, now: what a recompile can't go below.
     bare = float(_last(v1_kernel, "import time\nfrom baml_magic.engine import _v1_bridge as v1b\n"
-                                  "files = dict(get_ipython().find_magic('baml').__self__.session.v1_project"
+                                  "files = dict(get_ipython().find_magic('baml').__self__.session.projects['v1']"
                                   ".compiled.files)\nt = time.perf_counter(); v1b.compile_program(files)\n"
                                   "print(time.perf_counter() - t)"))
     print(f"\nv1 recompile: {compiled:.2f} s ({wall:.2f} s for the whole cell); the bridge alone {bare:.2f} s")
@@ -305,10 +305,10 @@ def test_a_refused_v1_load_leaves_the_program_as_it_was(v1_kernel: Kernel, tmp_p
     folder = tmp_path / "v1_other"
     folder.mkdir()
     (folder / "add.baml").write_text("function Add(a: int, b: int = 1) -> int {\n  a * b + 5\n}\n")
-    assert _last(v1_kernel, "print(Add(3, 4))") == "7"
+    before = _last(v1_kernel, "print(Add(3, 4))")  # 7, or what an edit earlier in this kernel made it
     refused = v1_kernel.run(f"%baml load --engine v1 {folder} NoSuchFunction")
     assert refused.status == "error" and "no function NoSuchFunction" in refused.text, refused.text
-    assert _last(v1_kernel, "print(Add(3, 4))") == "7", "the runtime holds the program the bound Add was made of"
+    assert _last(v1_kernel, "print(Add(3, 4))") == before != "17", "the runtime holds the program Add was made of"
 
 
 def test_commands_work_with_only_v1_functions_bound(llm, tmp_path, kernel_factory) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from baml_magic._facts import Facts
+from baml_magic.wire._facts import Facts
 
 
 class EngineCall(Protocol):
@@ -68,6 +68,10 @@ class Engine(Protocol):
 
     def type_builder(self) -> Any:
         """A new TypeBuilder of this project (for ``@@dynamic`` types)."""
+
+    def require(self, feature: str) -> None:
+        """Raise one line when this engine can't do ``feature`` (``batch``, ``compare``, ``client``, ``tb``,
+        ``cache``); what it can do, it says nothing."""
 
 
 __all__ = ["Engine", "EngineCall"]

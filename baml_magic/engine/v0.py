@@ -17,9 +17,9 @@ from typing import Any
 import baml_py
 from baml_py.errors import BamlError
 
-from baml_magic._codegen import TypeModules
-from baml_magic._facts import Facts
+from baml_magic.engine._codegen import TypeModules
 from baml_magic.engine._v0_log import read_log, reply_of, selected_call
+from baml_magic.wire._facts import Facts
 
 # What a child process runs to compile files with only baml_py imported (the editor's check).
 COMPILE_SCRIPT = """
@@ -81,6 +81,9 @@ class V0Engine:
     def __init__(self, runtime: baml_py.BamlRuntime) -> None:
         self.runtime = runtime
         self._types: TypeModules | None = None
+
+    def require(self, feature: str) -> None:
+        """Every feature of baml_magic runs on v0."""
 
     @classmethod
     def compile(cls, root: str, files: dict[str, str], env: dict[str, str]) -> V0Engine:

@@ -27,9 +27,9 @@ from baml_py.errors import (
 )
 
 from baml_magic._errors import ShortError
-from baml_magic._facts import Facts
 from baml_magic.engine._v1_bridge import bridge, one_line
 from baml_magic.engine._v1_log import read_events
+from baml_magic.wire._facts import Facts
 
 NAME = "v1"
 UNSUPPORTED = {
@@ -80,6 +80,10 @@ class V1Engine:
     """The v1 program compiled last (the bridge holds one runtime per process: every v1 source is in it)."""
 
     name = NAME
+
+    def require(self, feature: str) -> None:
+        """A one-line error for a feature v1 can't do here yet."""
+        require_v0(NAME, feature)
 
     def __init__(self, llm_functions: set[str], streaming: set[str], optional: dict[str, set[str]],
                  clients: dict[str, str | None] | None = None) -> None:
@@ -236,7 +240,7 @@ class V1Call:
             raise self._failed(exc) from None
 
     def call_blocking(self) -> Any:
-        from baml_magic._worker import worker  # the worker's loop; an abort from another thread cancels it
+        from baml_magic.engine._worker import worker  # the worker's loop; an abort from another thread cancels it
 
         return worker().submit(self.call()).result()
 

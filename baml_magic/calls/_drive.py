@@ -1,0 +1,178 @@
+"""The drivers of a Run: on the worker's loop (streamed or in one piece, with deadline, stall watch and
+cache), or on the main thread through the engine's blocking call; and what each ending means.
+
+A stream that stopped without the provider's end marker, an answer the provider refused or cut at
+its token limit, a deadline or a stall: each ends as BAML's own exception type with words that say
+what happened, and the partial is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from baml_py.errors import (
+    BamlAbortError,
+    BamlClientError,
+    BamlClientHttpError,
+    BamlTimeoutError,
+    BamlValidationError,
+)
+
+from baml_magic import _call_hooks as call_hooks
+from baml_magic._errors import IncompleteAnswerError
+from baml_magic._redact import scrub
+from baml_magic._types import Status
+from baml_magic.calls import _replay as replay
+from baml_magic.calls._run import Run
+from baml_magic.engine._interrupt import abort_on_interrupt, can_watch
+from baml_magic.engine._worker import worker
+
+
+def can_run_here(run: Run) -> bool:
+    """Whether ``run_here`` may make this call: an answer in one piece, no deadline, stall watch or cache
+    (those need the worker's loop), and a thread a SIGINT can reach."""
+    return not run.stream and run.cache is None and run.options.timeout is None \
+        and run.options.idle_timeout is None and run.returns_hint is None and can_watch()
+
+
+def begin(run: Run) -> Run:
+    """Start the call on the worker's loop and return at once."""
+    run.started()
+    worker().submit(drive(run))
+    return run
+
+
+def run_here(run: Run) -> None:
+    """Make the call on this (main) thread through the engine's blocking call, and return when it has ended.
+
+    For an answer in one piece that is the cheapest way: no thread or loop hop. The GIL is
+    released while it waits, and a SIGINT aborts the request at once (see ``_interrupt``);
+    the KeyboardInterrupt is raised once the call's outcome is recorded.
+    """
+    run.started()
+    try:
+        with abort_on_interrupt(run.cancel):
+            if run.cancel_reason is not None:  # the blocking call ignores a controller aborted before it starts
+                raise BamlAbortError("cancelled")
+            value = checked_value(run, run.call.call_blocking())
+    except KeyboardInterrupt as exc:  # recorded as a cancellation, then raised again
+        run.cancel()
+        fail(run, exc)
+        raise
+    except BaseException as exc:  # noqa: BLE001 - every outcome is recorded and reaches the caller as the error
+        fail(run, exc)
+    else:
+        run.finish(Status.DONE, value=value)
+
+
+async def drive(run: Run) -> None:
+    """The call on the worker's loop: whatever fails, the run ends and its caller is told."""
+    deadline = watchdog = None
+    try:
+        if run.options.timeout is not None:
+            deadline = asyncio.get_running_loop().call_later(run.options.timeout, run.cancel, "timeout")
+        if run.options.idle_timeout is not None:
+            watchdog = asyncio.ensure_future(_watch_idle(run, run.options.idle_timeout))
+        if run.returns_hint is not None:
+            await _tell_listeners(run)
+        key = await replay.cache_key(run) if run.cache is not None else None
+        if key is not None:
+            replayed = await replay.lookup(run, key)
+            if replayed is not replay.MISSING:
+                run.finish(Status.DONE, value=replayed)
+                return
+        result = await (run.call.stream(run.take_partial) if run.stream else run.call.call())
+        value = checked_value(run, result)
+        if key is not None and run.cancel_reason is None and run.incomplete is None:  # a cut answer is not kept
+            await replay.record(run, key)
+    except BaseException as exc:  # noqa: BLE001 - every outcome is recorded, then re-raised to the caller
+        fail(run, exc)
+    else:
+        run.finish(Status.DONE, value=value)
+    finally:
+        if deadline is not None:
+            deadline.cancel()
+        if watchdog is not None:
+            watchdog.cancel()
+
+
+async def _tell_listeners(run: Run) -> None:
+    """A prompt that writes its format by hand, and a stand-in model listening: tell it the return type."""
+    if run.returns_hint is None:
+        return
+    returns, aliases = run.returns_hint
+    try:
+        request = await run.call.request()
+    except Exception:  # noqa: BLE001 - the call itself will say what is wrong
+        return
+    expected = [call_hooks.Expected(str(request.url), request.body.json(), returns, aliases)]
+    await asyncio.to_thread(call_hooks.tell, expected)
+
+
+async def _watch_idle(run: Run, idle: float) -> None:
+    """End the call as a stall when no token has come for ``idle`` seconds."""
+    while run.end is None:
+        quiet = time.monotonic() - (run.last_token or run.start)
+        if quiet >= idle:
+            run.cancel("stall")
+            return
+        await asyncio.sleep(min(0.05, idle - quiet))
+
+
+def checked_value(run: Run, value: object) -> object:
+    """The typed value of a finished call; a stream that ended without its end marker, or an empty answer the
+    provider explained (a refusal, a filter, the token limit), is an error with the partial kept. An answer that
+    parsed but is not whole (cut, filtered, refused) is an ``IncompleteAnswerError`` unless the call accepts it."""
+    facts = run.call.facts()
+    empty = not (facts.raw or "").strip()
+    cut = run.stream and facts.reply.cut_short
+    run.incomplete = facts.reply.incomplete
+    if not cut and not empty:
+        if run.incomplete is not None and not run.allow_incomplete:
+            run.keep_partial(value)
+            raise IncompleteAnswerError(run.function, run.incomplete, value, facts.raw or "", facts.reply.finish)
+        return value
+    problem = run.call.problem() if empty else None
+    if not cut and problem is None:
+        return value
+    run.keep_partial(value)
+    if problem is not None:
+        raise BamlValidationError("", f"{run.function}: {problem}", facts.raw or "", "")
+    raise BamlClientError(f"{run.function}: the stream ended before the model finished "
+                          f"({facts.reply.error or 'the connection closed mid-stream'}); the partial result is kept")
+
+
+def fail(run: Run, exc: BaseException) -> None:
+    """End as an error; an answer that came whole but did not parse leaves what did as the partial."""
+    facts = run.call.facts(exc)
+    if not run.stream and run.partial is None and run.cancel_reason is None and facts.raw:
+        with contextlib.suppress(Exception):  # nothing of it parses: no partial
+            run.keep_partial(run.call.parse(facts.raw, True))
+    run.finish(Status.ERROR, error=scrub(translate(run, exc)))
+
+
+def translate(run: Run, exc: BaseException) -> BaseException:
+    """An ending as the error that says what happened (BAML's own exception types)."""
+    if run.cancel_reason == "stall":
+        return BamlTimeoutError(run.client or "", f"{run.function}: no token for {run.options.idle_timeout:g} s "
+                                                  "(idle_timeout); the partial is kept")
+    if run.cancel_reason == "timeout":
+        return BamlTimeoutError(run.client or "", f"{run.function} did not finish within {run.options.timeout:g} s")
+    if run.cancel_reason is not None or isinstance(exc, (BamlAbortError, asyncio.CancelledError)):
+        return exc if isinstance(exc, BamlAbortError) else BamlAbortError("cancelled")
+    reply = run.call.facts(exc).reply
+    if run.stream and not isinstance(exc, BamlClientError) and reply.cut_short:
+        # A connection that closed mid-answer, whatever the parser made of the rest.
+        return BamlClientError(f"{run.function}: the stream ended before the model finished "
+                               f"({reply.error or 'the connection closed mid-stream'}); the partial result is kept")
+    if isinstance(exc, BamlClientHttpError) and run.call.problem() is not None:
+        # A 200 that BAML could not read (Gemini's blocked prompt has no candidates): what the provider said.
+        return BamlClientHttpError(exc.client_name, f"{run.function}: {run.call.problem()}", exc.status_code, "")
+    if isinstance(exc, BamlValidationError):
+        problem = run.call.problem()
+        if problem is not None:  # say what the provider said, not only what the parser missed
+            return BamlValidationError(exc.prompt, f"{run.function}: {problem}; BAML could not parse the answer",
+                                       exc.raw_output, exc.detailed_message)
+    return exc

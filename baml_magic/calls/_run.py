@@ -1,0 +1,345 @@
+"""One LLM call's state and news: pending -> streaming -> done | cancelled | error.
+
+A Run only holds what happened and publishes news (a version number and a condition to wait on);
+the drivers (``_drive``) make the call through the engine, views redraw it through the live
+driver, and the caller's thread waits in short, interruptible waits, so a KeyboardInterrupt lands
+there and aborts the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from baml_py.errors import BamlAbortError
+
+from baml_magic import events
+from baml_magic._errors import short_error
+from baml_magic._redact import redact, remember_headers
+from baml_magic._types import Status, Timing, Usage, value_tokens
+from baml_magic.calls import _env as environment
+from baml_magic.calls._cache import Answer, ResponseCache
+from baml_magic.calls._checks import checked_timeout, checked_wait
+from baml_magic.engine import Engine, EngineCall
+from baml_magic.wire._facts import Facts
+
+POLL_SECONDS = 0.05  # longest uninterruptible wait of the calling thread
+ASYNC_POLL_SECONDS = 0.02  # how often async waiters look for news (and let a cancellation in)
+CANCEL_GRACE_SECONDS = 0.5  # how long a cancelled call may take to wind down before we move on
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """Per-call settings: a client to use instead of the function's own, deadlines, a TypeBuilder, streaming."""
+
+    client: str | None = None
+    timeout: float | None = None
+    idle_timeout: float | None = None  # the longest wait for the next token before the call ends as a stall
+    tb: Any = None  # the generated TypeBuilder (for @@dynamic types), or None
+    stream: bool | None = None  # whether Fn() streams; None: as the session says (BamlMagic.stream)
+    allow_incomplete: bool | None = None  # accept a cut, filtered or refused answer; None: BamlMagic's setting
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "timeout", checked_timeout(self.timeout))
+        object.__setattr__(self, "idle_timeout", checked_timeout(self.idle_timeout, "idle_timeout"))
+        for name in ("stream", "allow_incomplete"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, bool):
+                raise TypeError(f"{name} must be True or False, got {value!r:.40}")
+
+
+class Run:
+    """One call: its state, latest partial, final value or error, timing and usage.
+
+    It is what ``Fn.last`` holds. Status goes pending -> streaming -> done | cancelled | error.
+    """
+
+    def __init__(self, function: str, args: dict[str, Any], engine: Engine, *, client: str | None,
+                 override: str | None, options: CallOptions, stream: bool = True,
+                 cache: ResponseCache | None = None, returns: str = "", env: dict[str, str] | None = None,
+                 returns_hint: tuple[Any, dict[str, dict[str, str]]] | None = None,
+                 allow_incomplete: bool = False) -> None:
+        self.function = function
+        self.args = args
+        self.client = client  # the client this call asked for
+        self.override = override  # set when it is not the function's own
+        self.options = options
+        self.stream = stream  # False: nobody reads partials (a map's calls), so the answer comes in one piece
+        self.status = Status.PENDING
+        self.partial: Any = None
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.started_at = time.time()
+        self.start: float = time.monotonic()
+        self.first_partial: float | None = None
+        self.end: float | None = None
+        self.partials = 0
+        self.cache = cache  # the session's response cache, when it is on
+        self.cached: Answer | None = None  # the recorded answer this run replayed
+        self.returns = returns  # the return type, part of the cache key
+        self.returns_hint = returns_hint  # (return type, aliases) to tell a listening stand-in model
+        # The environment to call with (a map's calls share one copy), else a copy taken now.
+        self.call: EngineCall = engine.open_call(function, args, client=override, tb=options.tb,
+                                                 env=env if env is not None else environment.environ(), stream=stream)
+        self.allow_incomplete = allow_incomplete
+        self.incomplete: str | None = None  # why the answer is not whole (cut, filtered, refused), when it is not
+        self.cancel_reason: str | None = None
+        self.last_token: float | None = None  # when the last partial came (idle_timeout watches it)
+        self._released = False
+        self._settled = False  # every listener has been told of the end
+        self._compact_wanted = False
+        self._cond = threading.Condition()  # news: partials and the end
+        self._ended = threading.Event()  # the end only: waiting for it is not woken by every token
+        self._version = 0
+        self.listeners: list[Callable[[Run], None]] = []
+
+    # -- state -------------------------------------------------------------------
+
+    def started(self) -> None:
+        """Mark the call as streaming (its driver calls this)."""
+        self.status = Status.STREAMING
+        self._emit("start")
+
+    def _emit(self, kind: str) -> None:
+        if not events.active():  # partials are a hot path: build nothing when nobody listens
+            return
+        events.emit(events.Event(
+            kind=kind, function=self.function, args=self.args, client=self.client, status=self.status,
+            partial=self.partial, value=self.value, error=self.error, usage=self.usage, elapsed=self.elapsed,
+            time_to_first_token=self.time_to_first_token,
+        ))
+
+    def take_partial(self, partial: Any) -> None:
+        """A new partial value (from the stream, or a replay)."""
+        self.last_token = time.monotonic()
+        with self._cond:
+            if self.end is not None:
+                return
+            if self.first_partial is None:
+                self.first_partial = time.monotonic()
+            self.partial = partial
+            self.partials += 1
+            self._bump()
+        self._emit("partial")
+
+    def keep_partial(self, partial: Any) -> None:
+        """What parsed of an answer that ends as an error."""
+        with self._cond:
+            self.partial = partial
+
+    def finish(self, status: Status, value: Any = None, error: BaseException | None = None) -> None:
+        """The end: a value, or an error (a cancelled call's error is a cancellation); listeners are told."""
+        with self._cond:
+            if self.end is not None:
+                return
+            self.end = time.monotonic()
+            if status is Status.ERROR and self.cancel_reason == "cancelled":
+                status = Status.CANCELLED
+            self.status = status
+            self.value = value
+            self.error = error
+            if status is Status.DONE:
+                self.partial = value
+            self._bump()
+            self._ended.set()
+        for headers in self.call.facts(error).headers:  # the headers sent hold secrets: scrub their values
+            remember_headers(headers)
+        self._emit("error" if error is not None else "finish")
+        for listener in list(self.listeners):
+            with contextlib.suppress(Exception):
+                listener(self)
+        with self._cond:
+            self._settled = True
+            wanted = self._compact_wanted
+        if wanted:
+            self.compact()
+
+    def compact(self) -> None:
+        """Keep what the session's history needs (usage, client) and let go of the call's log and raw stream.
+
+        The session does this to a function's previous run when a new one starts: ``Fn.last`` keeps
+        everything, older runs stay small.
+        """
+        with self._cond:
+            if not self._settled:  # its listeners have not all read it yet (the caller may go on before they do)
+                self._compact_wanted = True
+                return
+        if self._released:
+            return
+        self.call.release()
+        self._released = True
+        self.listeners = []  # all called already
+
+    def _bump(self) -> None:
+        self._version += 1
+        self._cond.notify_all()
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Abort the request now: the HTTP connection is closed, the partial is kept."""
+        if self.end is not None:
+            return
+        with self._cond:
+            if self.cancel_reason is None:
+                self.cancel_reason = reason
+        self.call.abort()
+
+    def settle(self) -> None:
+        """After cancel(): give the worker a moment to record the outcome."""
+        self.wait(CANCEL_GRACE_SECONDS)
+        if self.end is None:
+            self.finish(Status.CANCELLED, error=BamlAbortError("cancelled"))
+
+    # -- news ----------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        """Whether the call has ended."""
+        return self.end is not None
+
+    def version(self) -> int:
+        """A number that changes with every piece of news (a partial, the end)."""
+        return self._version
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait (interruptibly) until the call has ended; True if it has."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._ended.is_set():
+            left = POLL_SECONDS if deadline is None else min(POLL_SECONDS, deadline - time.monotonic())
+            if left <= 0:
+                return False
+            self._ended.wait(left)  # short waits, so a KeyboardInterrupt lands between them
+        return True
+
+    def wait_news(self, seen: int, timeout: float | None = None) -> int:
+        """Wait (interruptibly) for a version newer than ``seen`` or the end; the version now.
+
+        With a timeout, it gives up after that many seconds and returns the version as it is.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._version == seen and self.end is None:
+                left = POLL_SECONDS if deadline is None else min(POLL_SECONDS, deadline - time.monotonic())
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            return self._version
+
+    async def async_news(self) -> AsyncIterator[int]:
+        """The version on each news and once at the end, from the caller's event loop.
+
+        It polls with short sleeps rather than waiting on an event: ipykernel interrupts an
+        await-cell by cancelling its task from a signal handler, which the loop only sees when
+        it wakes, and ``asyncio.wait_for`` can swallow a cancellation that races a wake-up.
+        """
+        seen = -1
+        while True:
+            finished = self.end is not None
+            if self._version != seen:
+                seen = self._version
+                yield seen
+            if finished:
+                return
+            await asyncio.sleep(ASYNC_POLL_SECONDS)
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The final value (raising the call's error), waiting up to ``timeout`` seconds."""
+        if not self.wait(checked_wait(timeout)):
+            raise TimeoutError(f"{self.function} still running after {timeout} s")
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+    # -- what happened -------------------------------------------------------------
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds from the call's start to its end (or to now)."""
+        return (self.end or time.monotonic()) - self.start
+
+    @property
+    def time_to_first_token(self) -> float | None:
+        """Seconds from the start to the first partial (None before one came, or in one piece)."""
+        return None if self.first_partial is None else self.first_partial - self.start
+
+    @property
+    def facts(self) -> Facts:
+        """What the call's log says (usage, who answered, the raw answer), once it has ended."""
+        return self.call.facts() if self.end is not None else Facts()
+
+    @property
+    def retry_after(self) -> float | None:
+        """Seconds a 429 answer asked to wait, if it said."""
+        return self.facts.retry_after
+
+    @property
+    def usage(self) -> Usage:
+        """Tokens this call spent (none when it replayed a recorded answer: see ``saved``).
+
+        A call cancelled or failed mid-stream counts what arrived: the provider's own count where it sent one,
+        else an estimate from the partial, marked so.
+        """
+        if self.cached is not None:
+            return Usage(0, 0)
+        usage = self.facts.usage
+        if self.status in (Status.CANCELLED, Status.ERROR) and self.partial is not None:
+            arrived = value_tokens(self.partial)
+            if (usage.estimated or usage.output_tokens is None) and arrived > (usage.output_tokens or 0):
+                return dataclasses.replace(usage, output_tokens=arrived, estimated=True)
+        return usage
+
+    @property
+    def saved(self) -> Usage:
+        """Tokens a replayed answer did not spend again (zero for a real call)."""
+        return self.cached.usage if self.cached is not None else Usage(0, 0)
+
+    @property
+    def provider(self) -> str | None:
+        """The BAML provider that answered (``openai``, ``anthropic``, ...)."""
+        return self.cached.provider if self.cached is not None else self.facts.provider
+
+    @property
+    def model(self) -> str | None:
+        """The model that answered, as the request named it (what prices are looked up by)."""
+        return self.cached.model if self.cached is not None else self.facts.model
+
+    @property
+    def client_name(self) -> str | None:
+        """The client that answered, as BAML names it (after any fallback or retry)."""
+        if self.cached is not None:
+            return self.cached.client
+        return self.facts.client or self.client
+
+    @property
+    def timing(self) -> Timing:
+        """When it started, how long it took, and the time to its first token."""
+        return Timing(self.started_at, self.elapsed, self.time_to_first_token)
+
+    @property
+    def raw_response(self) -> str | None:
+        """The answer's raw text as the provider sent it (secrets redacted)."""
+        return self.cached.raw if self.cached is not None else self.facts.raw
+
+    def kept(self) -> str:
+        """Where what arrived before a cancel is, in words (there may be nothing)."""
+        if self.partial is not None:
+            return f"the partial is in {self.function}.last.partial"
+        if not self.stream:
+            return f"it was not streaming (stream=False), so there is no partial; {self.function}.last has the run"
+        return f"nothing had arrived yet, so there is no partial; {self.function}.last has the run"
+
+    @property
+    def error_message(self) -> str | None:
+        """One readable line or two for views and notes; secrets redacted."""
+        if self.error is None:
+            return None
+        return redact(short_error(self.error))
+
+    def __repr__(self) -> str:
+        replayed = " replayed from the cache" if self.cached is not None else ""
+        return f"<Run {self.function} {self.status}{replayed} {self.elapsed:.2f}s partials={self.partials}>"

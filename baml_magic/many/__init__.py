@@ -1,0 +1,1 @@
+"""Many inputs: maps within rate limits, provider batch APIs, results as rows."""

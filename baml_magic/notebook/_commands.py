@@ -1,0 +1,123 @@
+"""The ``%baml`` commands: one table of each command's parser and handler; help is generated from it.
+
+``%baml help`` lists every command with its usage and what it does; ``%baml help COMMAND`` prints
+that command's parser help (every option with its own help text). ``%baml?`` shows the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from IPython.core.magic_arguments import MagicArgumentParser
+
+from baml_magic.calls._cache import MODES
+from baml_magic.engine import kinds
+
+
+def without_comment(line: str) -> str:
+    """A ``%baml`` line without its trailing ``# comment`` (a ``#`` inside quotes, or inside a word, stays)."""
+    quote = None
+    for i, ch in enumerate(line):
+        if quote is not None:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i].rstrip()
+    return line
+
+
+def _parser(command: str, description: str) -> MagicArgumentParser:
+    return MagicArgumentParser(prog=f"%baml {command}", description=description, add_help=False)
+
+
+_LOAD = _parser("load", "add a baml_src folder (default baml_src) and bind its functions, or only those named")
+_LOAD.add_argument("targets", nargs="*", metavar="[DIR] [FUNCTION ...]",
+                   help="the folder (default baml_src), then the functions to bind (default: all of them)")
+_LOAD.add_argument("--engine", choices=kinds.NAMES, default=None,
+                   help=f"the BAML language of the folder: {kinds.HELP} (default: BamlMagic.engine)")
+_LIST = _parser("list", "bound functions: parameters, return type, client, where defined")
+_CLIENT = _parser("client", "show or set the client every call uses (a project client or provider/model)")
+_CLIENT.add_argument("name", nargs="?", help="a client of the project, or BAML's provider/model shorthand "
+                                            "(openai/gpt-4o-mini); none: show the client in force")
+_CLIENT.add_argument("--reset", action="store_true", help="each function uses its own client again")
+_CLIENTS = _parser("clients", "the project's clients")
+_USAGE = _parser("usage", "this session's calls per function: tokens, latency, first token")
+_TEST = _parser("test", "run the project's BAML test blocks: each test x client x repeat, as a live grid")
+_TEST.add_argument("patterns", nargs="*", metavar="PATTERN",
+                   help="functions, tests or Function::Test to run (wildcards allowed); all when none")
+_TEST.add_argument("--clients", default="", help="comma-separated clients, one column each (default: each "
+                                                   "function's own)")
+_TEST.add_argument("--repeat", type=int, default=1, help="runs of each test on each client")
+_TEST.add_argument("--concurrency", type=int, default=8, help="calls in flight at once")
+_TEST.add_argument("--cli", action="store_true", help="run them with BAML's own runner (baml-cli test) instead")
+_TEST.add_argument("--last", action="store_true", help="the last grid again (also after an interrupt), as data")
+_PLAYGROUND = _parser("playground", "the playground widget (same as FUNCTION.playground())")
+_PLAYGROUND.add_argument("function", help="a bound function")
+_CACHE = _parser("cache", "the response cache: on (read and write), record (always call, write), replay (read "
+                            "only; a miss is an error), off, clear, info (the default)")
+_CACHE.add_argument("action", nargs="?", default="info", choices=[*MODES, "clear", "info"])
+_CACHE.add_argument("functions", nargs="*", help="clear: the functions whose answers to forget")
+_CACHE.add_argument("--all", action="store_true", help="clear: every answer in the file")
+_CACHE.add_argument("--path", help="the cache file, or a folder for responses.sqlite3 (e.g. next to the notebook)")
+_CACHE.add_argument("--pace", action="store_true", help="replay at the recorded pace instead of at once")
+_CACHE.add_argument("--no-pace", dest="pace", action="store_false")
+_CACHE.set_defaults(pace=None)
+_TRACE = _parser("trace", "OpenTelemetry GenAI spans for every call (OTEL_EXPORTER_OTLP_* honoured): on, off, "
+                            "info (the default), flush (send what was recorded now)")
+_TRACE.add_argument("action", nargs="?", default="info", choices=["on", "off", "info", "flush"])
+_TRACE.add_argument("--content", action="store_true", default=None,
+                    help="on: record prompts and answers too (scrubbed of secrets)")
+
+
+@dataclass(frozen=True)
+class Command:
+    """A ``%baml`` command: its parser, and the name of the BamlMagic method that runs it."""
+
+    parser: MagicArgumentParser
+    handler: str
+
+
+COMMANDS: dict[str, Command] = {
+    "load": Command(_LOAD, "_load"), "list": Command(_LIST, "_list"), "client": Command(_CLIENT, "_client"),
+    "clients": Command(_CLIENTS, "_clients"), "usage": Command(_USAGE, "_usage"), "test": Command(_TEST, "_test"),
+    "playground": Command(_PLAYGROUND, "_playground"), "cache": Command(_CACHE, "_cache"),
+    "trace": Command(_TRACE, "_trace"),
+}
+_HELP = _parser("help", "this help, or one command's: every option with what it does")
+_HELP.add_argument("topic", nargs="?", metavar="COMMAND", help="a command (none: every command)")
+
+
+def _unescaped(text: str) -> str:
+    return text.replace("%%baml ", "%baml ")  # IPython's parser doubles a prog's % for its own formatting
+
+
+def usage_line(parser: MagicArgumentParser) -> str:
+    return _unescaped(" ".join(parser.format_usage().split()[1:]))  # without argparse's "usage:"
+
+
+def overview() -> str:
+    """Every command: its usage, then what it does."""
+    lines = ["%%baml: compile the cell's BAML with the project and bind its functions.", ""]
+    for command in [*COMMANDS.values(), Command(_HELP, "")]:
+        lines += [usage_line(command.parser), f"    {command.parser.description}"]
+    lines += ["", "%baml help COMMAND shows every option of a command."]
+    return "\n".join(lines)
+
+
+def help_text(topic: str | None) -> str:
+    """``%baml help [COMMAND]``."""
+    if topic is None:
+        return overview()
+    command = Command(_HELP, "") if topic == "help" else COMMANDS.get(topic)
+    if command is None:
+        raise KeyError(topic)
+    return _unescaped(command.parser.format_help().rstrip())
+
+
+def documented(method: Callable[..., Any]) -> Callable[..., Any]:
+    """The magic's docstring (``%baml?``) generated from the command table."""
+    method.__doc__ = overview()
+    return method

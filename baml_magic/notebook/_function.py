@@ -1,0 +1,326 @@
+"""BamlFunction: a BAML function as a Python callable, and its calling styles."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterable, Sized
+from typing import TYPE_CHECKING, Any, Literal
+
+from baml_magic import _call_hooks as call_hooks
+from baml_magic._errors import (
+    argument_errors,
+    interrupted,
+    one_line,
+    one_line_as,
+    outcome,
+)
+from baml_magic._types import text_tokens
+from baml_magic.calls import _drive as drive
+from baml_magic.calls import _env as environment
+from baml_magic.calls import _requests as requests
+from baml_magic.calls._request_view import PromptView, RequestView
+from baml_magic.calls._run import ASYNC_POLL_SECONDS, CallOptions, Run
+from baml_magic.calls._signature import Arguments, docstring, python_signature
+from baml_magic.calls._streams import AsyncPartialStream, PartialStream
+from baml_magic.engine._project import Compiled, FunctionSpec
+from baml_magic.evaluation._grid import GridResult
+from baml_magic.many._batch import POLL_SECONDS, BatchJob
+from baml_magic.many._map import MapResult, run_map
+from baml_magic.many._ratelimit import Pace
+from baml_magic.notebook import _batching as batching
+from baml_magic.notebook import _clients as clients
+from baml_magic.notebook import _evaluate as evaluate
+from baml_magic.notebook._session import Session
+from baml_magic.views._background import Background
+from baml_magic.views._live import Live
+from baml_magic.views._views import NullView, View, make_view
+from baml_magic.wire._providers import messages_of
+
+if TYPE_CHECKING:  # the playground module builds on this one
+    from baml_magic.notebook._playground import Playground
+
+_CALL_OPTIONS = ("timeout", "idle_timeout", "tb")  # keywords a call takes besides the function's own parameters
+
+
+class BamlFunction:
+    """A BAML function bound into the notebook.
+
+    ``Fn(...)`` streams into a live view and returns the typed value; ``Fn.stream(...)``
+    iterates typed partials; ``await Fn.aio(...)`` and ``Fn.astream(...)`` do the same in
+    async code. An interrupt, ``break``, ``close()`` or a timeout aborts the HTTP request.
+    """
+
+    def __init__(self, spec: FunctionSpec, compiled: Compiled, session: Session,
+                 options: CallOptions | None = None) -> None:
+        self.spec = spec
+        self.compiled = compiled
+        self._session = session
+        self.options = options or CallOptions()
+        self._arguments = Arguments(spec, compiled.types.types.__name__)
+        self.__name__ = self.__qualname__ = spec.name
+        self.__signature__ = self._arguments.signature
+        self.__doc__ = docstring(spec)
+
+    # -- arguments -------------------------------------------------------------
+
+    def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, sending: bool = True,
+                 ) -> tuple[dict[str, Any], CallOptions, str | None, str | None]:
+        """Arguments checked, options, the client in force and the override to send (if any); only a call that
+        sends a request needs the client's environment variables."""
+        options = self.options
+        try:
+            for option in _CALL_OPTIONS:
+                if option in kwargs and option not in self.__signature__.parameters:
+                    options = dataclasses.replace(options, **{option: kwargs.pop(option)})
+            values = self._arguments.check(args, kwargs)
+        except (TypeError, ValueError) as exc:
+            raise one_line(exc) from None
+        client = self.client_in_force  # per-call options never change the client
+        if client is not None and sending:
+            environment.check_env(client, self.compiled.clients)
+        override = client if client != self.spec.client else None
+        return values, options, client, override
+
+    def _open_run(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, foreground: bool = True,
+                 stream: bool | None = True, env: dict[str, str] | None = None) -> Run:
+        """Check the arguments and start the call; the Run is what ``Fn.last`` will hold.
+
+        ``stream=False`` when nobody will read partials: the answer then comes in one piece;
+        ``None``: as the options or the session say. ``env``: the environment to call with (else a
+        copy of the process's, taken now).
+        """
+        return drive.begin(self._new_run(args, kwargs, foreground=foreground, stream=stream, env=env))
+
+    def _new_run(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, foreground: bool = True,
+                 stream: bool | None = True, env: dict[str, str] | None = None) -> Run:
+        """Check the arguments and record the call, not started yet.
+
+        ``stream=None``: as the options or the session say (a stall watch always needs the stream).
+        """
+        values, options, client, override = self._prepare(args, dict(kwargs))
+        if stream is None:
+            chosen = options.stream if options.stream is not None else self._session.settings.stream
+            stream = chosen or options.idle_timeout is not None
+        cache = self._session.cache
+        if cache.mode != "off":
+            self.compiled.engine.require("cache")
+        allow = options.allow_incomplete
+        run = Run(self.spec.name, values, self.compiled.engine, client=client,
+                  override=override, options=options, stream=stream,
+                  cache=cache if cache.mode != "off" else None, returns=self.spec.baml_signature, env=env,
+                  returns_hint=self._returns_hint,
+                  allow_incomplete=allow if allow is not None else self._session.settings.allow_incomplete)
+        self._session.record(run, foreground)
+        return run
+
+    def _http_request(self, args: tuple[Any, ...], kwargs: dict[str, Any], stream: bool, *,
+                      sending: bool = False) -> Any:
+        """The request BAML would send; ``sending``: with the real keys (a missing one is an error)."""
+        values, options, _, override = self._prepare(args, kwargs, sending=sending)
+        return requests.build(self.compiled, self.spec.name, values, client=override, tb=options.tb, stream=stream,
+                              sending=sending, fetches_media=self._arguments.takes_media)
+
+    @argument_errors
+    def prompt(self, *args: Any, **kwargs: Any) -> PromptView:
+        """The rendered prompt for these arguments, as messages with roles; no LLM call."""
+        request = self._http_request(args, kwargs, stream=False)
+        try:
+            body = request.body.json()  # whole: the prompt view decides how much of the media to show
+        except Exception:  # noqa: BLE001 - a body that is not JSON has no messages to show
+            body = {}
+        return PromptView(self.spec.name, messages_of(body if isinstance(body, dict) else {}))
+
+    @argument_errors
+    def request(self, *args: Any, **kwargs: Any) -> RequestView:
+        """The HTTP request a call would send (method, url, headers, body); secrets redacted."""
+        return RequestView.from_http(self._http_request(args, kwargs, stream=True))
+
+    # -- calling ---------------------------------------------------------------
+
+    def _live(self, run: Run, view: View) -> Live:
+        return Live(lambda: view.update(run), final=lambda: view.finish(run), finished=lambda: run.done,
+                    refresh_hz=self._session.settings.refresh_hz, news=run.version, name=run.function)
+
+    def _follow(self, run: Run) -> Live | None:
+        """The live view of a call in the cell's output, refreshing (None when nothing is shown)."""
+        view = make_view(self._session.settings.display, run)
+        return None if isinstance(view, NullView) else self._live(run, view).start()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        run = self._new_run(args, kwargs, stream=None)
+        if drive.can_run_here(run):
+            try:
+                drive.run_here(run)
+            except KeyboardInterrupt:
+                raise interrupted(f"{run.function} after {run.elapsed:.2f} s", run.kept()) from None
+            return outcome(run.value, run.error)
+        drive.begin(run)
+        live = self._follow(run)
+        try:
+            run.wait()
+        except KeyboardInterrupt:
+            run.cancel()
+            run.settle()
+            if live is not None:
+                live.stop()
+            raise interrupted(f"{run.function} after {run.elapsed:.2f} s", run.kept()) from None
+        if live is not None:
+            live.stop()
+        return outcome(run.value, run.error)
+
+    def start(self, *args: Any, **kwargs: Any) -> Background:
+        """Run in the background: the cell finishes at once; the handle has cancel(), result(), done, partial."""
+        run = self._open_run(args, kwargs, foreground=False)
+        view = make_view(self._session.settings.display, run, background=True)
+        return Background(run, view, self._live(run, view).start())
+
+    def stream(self, *args: Any, **kwargs: Any) -> PartialStream:
+        """An iterator (and context manager) of typed partials; ``.final`` once it ends."""
+        return PartialStream(self._open_run(args, kwargs))
+
+    async def aio(self, *args: Any, **kwargs: Any) -> Any:
+        """Await the call; the live view updates while the event loop runs."""
+        run = self._open_run(args, kwargs, stream=None)
+        live = self._follow(run)
+        try:
+            # Short sleeps, not an event: ipykernel cancels an await-cell's task from a signal handler.
+            while not run.done:
+                await asyncio.sleep(ASYNC_POLL_SECONDS)
+        except BaseException as exc:
+            run.cancel()
+            run.settle()
+            if live is not None:
+                live.stop()
+            if isinstance(exc, asyncio.CancelledError):  # ipykernel's interrupt of an await-cell
+                # One line, not asyncio's long traceback (which also took ipykernel 30-100 ms to format).
+                one_line_as(exc, "CancelledError", f"{run.function} after {run.elapsed:.2f} s cancelled; {run.kept()}")
+            raise
+        if live is not None:
+            live.stop()
+        return outcome(run.value, run.error)
+
+    def astream(self, *args: Any, **kwargs: Any) -> AsyncPartialStream:
+        """An async iterator (and async context manager) of typed partials."""
+        return AsyncPartialStream(self._open_run(args, kwargs))
+
+    @argument_errors
+    def map(self, inputs: Iterable[Any], concurrency: int = 8, *, on_error: Literal["raise", "return"] = "raise",
+            timeout: float | None = None, idle_timeout: float | None = None, rpm: float | None = None,
+            tpm: float | None = None) -> list[Any]:
+        """Call the function on every input, ``concurrency`` at a time; results in input order.
+
+        An input is a dict of keyword arguments, a tuple of positional ones, or the value of the
+        only parameter. ``on_error="return"`` puts each failure's exception in its slot instead of
+        raising the first one. ``rpm`` / ``tpm`` keep to a provider's requests and tokens per minute
+        (tokens estimated from each rendered request, corrected by the usage reported); a 429 halves
+        the concurrency, which grows back as calls succeed. Whatever finished stays in
+        ``Fn.last_map``, even after an interrupt.
+        """
+        fn = self.with_options(timeout=timeout, idle_timeout=idle_timeout) \
+            if timeout is not None or idle_timeout is not None else self
+        pace = Pace(rpm, tpm)
+        total = len(inputs) if isinstance(inputs, Sized) else None
+        state = MapResult(self.spec.name, total, cost_of=self._session.cost_of)
+        self._session.last_map[self.spec.name] = state
+        streaming = fn.options.idle_timeout is not None  # only a stream shows when tokens stop coming
+
+        def estimate(call: tuple[tuple[Any, ...], dict[str, Any]]) -> int:
+            return text_tokens(self._http_request(call[0], dict(call[1]), stream=False).body.text())
+
+        env, settings = environment.environ(), self._session.settings  # one environment for every call of the map
+        with self._session.tracing.group(f"baml.map {self.spec.name}", **{"baml.map.inputs": total}):
+            return run_map(lambda a, k: fn._open_run(a, k, stream=streaming, env=env),
+                           list(self.__signature__.parameters), inputs, state, concurrency=concurrency,
+                           on_error=on_error, display=settings.display, refresh_hz=settings.refresh_hz,
+                           max_retry_wait=settings.max_retry_wait, pace=pace, estimate=estimate)
+
+    @argument_errors
+    def batch(self, inputs: Iterable[Any], *, poll: float = POLL_SECONDS) -> BatchJob:
+        """Send every input through the client's provider batch API; returns a handle at once.
+
+        BAML renders each request and parses each answer, so ``job.result()`` gives typed values
+        in input order (half the price at the providers, hours instead of a kernel held open).
+        ``job.cancel()`` cancels the batch at the provider; ``Fn.batch_resume(job.id)`` picks it up
+        again, also in a new kernel. A provider without a batch API is a clear error: use ``map``.
+        """
+        return batching.send(self, inputs, poll)
+
+    @argument_errors
+    def batch_resume(self, batch_id: str, *, poll: float = POLL_SECONDS) -> BatchJob:
+        """A handle on a batch sent before (by ``Fn.batch``, in this kernel or another), from its id."""
+        return batching.resume(self, batch_id, poll)
+
+    @property
+    def _returns_hint(self) -> tuple[Any, dict[str, dict[str, str]]] | None:
+        """The return type to tell a listening stand-in model (``_call_hooks``), for a prompt that writes its
+        output format by hand; None when nothing listens."""
+        if not call_hooks.listening() or self.spec.returns is str or "ctx.output_format" in (self.spec.prompt or ""):
+            return None
+        return self.spec.returns, self.compiled.aliases
+
+    @property
+    def client_in_force(self) -> str | None:
+        """The client a call of this function uses: its own options', else the session's, else its own."""
+        return self.options.client or self._session.client_override or self.spec.client
+
+    @argument_errors
+    def compare(self, inputs: Iterable[Any], clients: Iterable[str] = (), *, repeat: int = 1,
+                concurrency: int = 8) -> GridResult:
+        """Each input (a row) on each client (a column), ``repeat`` times, as a live grid.
+
+        Each cell shows the typed answer (fields that differ across clients marked), latency,
+        tokens, cost when the model has a price, and the function's own checks. An input is
+        what ``map`` takes. The result stays in ``Fn.last_compare``.
+        """
+        return evaluate.compare(self, self._session, inputs, clients, repeat=repeat, concurrency=concurrency)
+
+    @property
+    def last_compare(self) -> GridResult | None:
+        """The last compare of this function (a GridResult)."""
+        return self._session.last_compare.get(self.spec.name)
+
+    def playground(self) -> Playground:
+        """The interactive playground widget for this function."""
+        opened: Playground = self._session.open_playground(self.spec.name)
+        return opened
+
+    @property
+    def last_map(self) -> MapResult | None:
+        """The last map of this function: every slot's result or error, and the counts."""
+        return self._session.last_map.get(self.spec.name)
+
+    def with_options(self, *, client: str | None = None, timeout: float | None = None,
+                     idle_timeout: float | None = None, tb: Any = None, stream: bool | None = None,
+                     allow_incomplete: bool | None = None) -> BamlFunction:
+        """A copy of this function bound to another client, a deadline in seconds, a longest wait
+        for the next token (``idle_timeout``), a TypeBuilder, whether its calls stream
+        (``stream=False``: the answer in one piece, cheaper, with no partials; see ``BamlMagic.stream``),
+        and/or whether an answer cut at the token limit, filtered or refused is accepted (``allow_incomplete``;
+        by default it raises ``IncompleteAnswerError``)."""
+        try:
+            options = dataclasses.replace(
+                self.options,
+                client=clients.validate(client, self.compiled) if client is not None else self.options.client,
+                timeout=timeout if timeout is not None else self.options.timeout,
+                idle_timeout=idle_timeout if idle_timeout is not None else self.options.idle_timeout,
+                tb=tb if tb is not None else self.options.tb,
+                stream=stream if stream is not None else self.options.stream,
+                allow_incomplete=allow_incomplete if allow_incomplete is not None else self.options.allow_incomplete,
+            )
+        except (TypeError, ValueError) as exc:
+            raise one_line(exc) from None
+        return BamlFunction(self.spec, self.compiled, self._session, options)
+
+    def type_builder(self) -> Any:
+        """A new TypeBuilder of this project (BAML's generated class) for ``@@dynamic`` types: pass it per call
+        (``Fn(..., tb=tb)``) or bind it (``Fn.with_options(tb=tb)``)."""
+        return self.compiled.engine.type_builder()
+
+    @property
+    def last(self) -> Run | None:
+        """The last run of this function in this session (status, value, partial, usage, timing)."""
+        return self._session.last.get(self.spec.name)
+
+    def __repr__(self) -> str:
+        return f"<BamlFunction {python_signature(self.spec)}>"

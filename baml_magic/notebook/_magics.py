@@ -1,0 +1,317 @@
+"""``%%baml`` and ``%baml``: compile BAML from cells and folders, bind functions, inspect them.
+
+Configuration lives in traitlets on ``BamlMagic`` (``%config BamlMagic.refresh_hz = 20``).
+Arguments are parsed with IPython's ``magic_arguments``: unknown flags and bad quoting are a
+``UsageError``, and ``%baml?`` shows the help.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shlex
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.display import display
+from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, TraitError, Unicode, observe, validate
+
+from baml_magic import _render as render
+from baml_magic._errors import BamlFunctionNotFound, interrupted
+from baml_magic._render import Bound, Table
+from baml_magic.calls._cache import MODES, cache_file
+from baml_magic.calls._media import Limits as media_limits
+from baml_magic.calls._signature import python_signature
+from baml_magic.engine import kinds
+from baml_magic.engine._codegen import default_cache_dir, writable_cache_dir
+from baml_magic.engine._project import Compiled, Project, cell_source
+from baml_magic.evaluation import _baml_tests as baml_tests
+from baml_magic.notebook import _clients as clients
+from baml_magic.notebook import _evaluate as evaluate
+from baml_magic.notebook._binding import Binder, bound_note, notes_of
+from baml_magic.notebook._cache_command import cache_command
+from baml_magic.notebook._cell_number import running_cell_number
+from baml_magic.notebook._commands import COMMANDS, documented, help_text, without_comment
+from baml_magic.notebook._function import BamlFunction
+from baml_magic.notebook._loading import load_folder
+from baml_magic.notebook._playground import Playground
+from baml_magic.notebook._session import Session
+from baml_magic.observe import _usage as usage
+from baml_magic.observe._prices import checked_prices
+from baml_magic.observe._trace import TracingUnavailable
+from baml_magic.views._live import finish_ended
+
+
+@magics_class
+class BamlMagic(Magics):
+    """Write BAML in ``%%baml`` cells or load a ``baml_src`` folder; call its functions from Python."""
+
+    refresh_hz = Float(20.0, help="How many times a second a live view redraws while a call streams.").tag(
+        config=True)
+    display = CaselessStrEnum(
+        ["auto", "widget", "text", "none"], default_value="auto",
+        help="How calls show their stream: auto (a live output in Jupyter, ipywidgets for Fn.start; text in a "
+             "terminal), widget (ipywidgets), text or none.",
+    ).tag(config=True)
+    stream = Bool(True, help="Whether Fn() and Fn.aio() calls stream. False: the answer comes in one piece, the "
+                             "cheaper way for pipelines of many small calls, but with no partial after a fault or "
+                             "an interrupt and no time to first token (a call with an idle_timeout still streams); "
+                             "Fn.stream() and Fn.start() always stream.").tag(config=True)
+    allow_incomplete = Bool(False, help="Whether a call accepts an answer that is not whole (cut at the token limit, "
+                                        "filtered, refused) when BAML's parser made a value of it. False: it raises "
+                                        "IncompleteAnswerError with the value kept; the view and Fn.last say so either "
+                                        "way.").tag(config=True)
+    max_retry_wait = Float(60.0, help="The longest Retry-After (seconds) a map waits out before it retries; a "
+                                      "longer one fails the item with a clear error.").tag(config=True)
+    history = Integer(1000, help="How many past calls the session keeps (Fn.last, %baml usage details); the "
+                                 "totals in %baml usage count every call.").tag(config=True)
+    cache_dir = Unicode("", help="Where BAML's generator writes (default: $BAML_MAGIC_CACHE or "
+                                 "~/.cache/baml_magic).").tag(config=True)
+    cache = CaselessStrEnum(list(MODES), default_value="off",
+                            help="The response cache: off, on (read and write), record (always call, write), "
+                                 "replay (read only; a miss is an error).").tag(config=True)
+    cache_path = Unicode("", help="The response cache file, or a folder for responses.sqlite3 (default: "
+                                  "responses.sqlite3 in $BAML_MAGIC_CACHE or ~/.cache/baml_magic).").tag(config=True)
+    cache_pace = Bool(False, help="Replay recorded answers at their recorded pace instead of at once.").tag(
+        config=True)
+    max_media_mb = Float(50.0, help="The largest media file, bytes or data: URL a call reads, in MB (checked "
+                                    "before reading; a larger one is a one-line error).").tag(config=True)
+    trace = Bool(False, help="OpenTelemetry GenAI spans for every call (needs baml_magic[otel]; the standard "
+                             "OTEL_EXPORTER_OTLP_* variables say where they go).").tag(config=True)
+    engine = CaselessStrEnum(list(kinds.NAMES), default_value=kinds.DEFAULT,
+                             help=f"The BAML language of %%baml cells and %baml load without --engine: {kinds.HELP}.",
+                             ).tag(config=True)
+    prices = Dict(help="Prices by model, (input, output) US dollars per million tokens, over the built-in table "
+                       "(e.g. {'gpt-4o-mini': (0.15, 0.6)}).").tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell, **kwargs)
+        self.session = Session.create(self, Path(self.cache_dir) if self.cache_dir else None)
+        self.binder = Binder(shell, self.session)
+        self.bound = self.binder.bound
+        self.session.open_playground = self._open_playground
+        self._cache_changed()
+        self._media_limit_changed()
+        self._cell_id: str | None = None
+        self._runs = 0
+        if shell is not None:
+            shell.events.register("pre_run_cell", self._pre_run_cell)
+            shell.events.register("post_run_cell", self._post_run_cell)
+
+    @validate("prices")
+    def _valid_prices(self, proposal: Any) -> Any:
+        try:
+            checked_prices(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
+        return proposal["value"]
+
+    @validate("max_media_mb")
+    def _valid_media_limit(self, proposal: Any) -> Any:
+        if not math.isfinite(proposal["value"]) or proposal["value"] <= 0:
+            raise TraitError(f"max_media_mb must be a positive number of MB, got {proposal['value']!r}")
+        return proposal["value"]
+
+    @observe("max_media_mb")
+    def _media_limit_changed(self, change: Any = None) -> None:
+        media_limits.max_bytes = int(self.max_media_mb * 1e6)
+
+    @observe("trace")
+    def _trace_changed(self, change: Any = None) -> None:
+        tracing = self.session.tracing
+        try:
+            tracing.start() if self.trace else tracing.stop() if tracing.enabled else None
+        except TracingUnavailable as exc:
+            self.trace = False
+            # `%config` turns an error here into a logging line ("ERROR:root:..."): say it as IPython would.
+            print(f"UsageError: {exc}", file=sys.stderr)
+
+    def _trace(self, options: argparse.Namespace) -> Table | str:
+        if options.action in ("on", "off"):
+            if options.content is not None:
+                self.session.tracing.content = options.content
+            if options.action == "on":
+                try:
+                    self.session.tracing.start()
+                except TracingUnavailable as exc:
+                    raise UsageError(str(exc)) from None
+            self.trace = options.action == "on"
+        elif options.action == "flush":
+            return self.session.tracing.flush()
+        return Table(["", ""], self.session.tracing.describe(), "baml-magic-trace", "")
+
+    @observe("cache", "cache_path", "cache_pace")
+    def _cache_changed(self, change: Any = None) -> None:
+        cache = self.session.cache
+        cache.mode, cache.pace = self.cache.lower(), self.cache_pace
+        if cache.mode != "off":
+            cache.path = self._cache_file()
+
+    def _cache_file(self) -> Path:
+        if self.cache_path:
+            return cache_file(self.cache_path)
+        base = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
+        return cache_file(writable_cache_dir(base))
+
+    def _pre_run_cell(self, info: Any) -> None:
+        self._cell_id = getattr(info, "cell_id", None)
+
+    def _post_run_cell(self, result: Any) -> None:
+        finish_ended()  # views whose calls ended draw their final frame before the cell goes idle
+        if isinstance(result.error_in_exec, KeyboardInterrupt):
+            self.session.cancel_foreground()
+        else:
+            self.session.foreground.clear()
+
+    def close(self) -> None:
+        """Unregister hooks and take back every name this extension bound (unless overwritten)."""
+        if self.shell is not None:
+            for event, callback in (("pre_run_cell", self._pre_run_cell), ("post_run_cell", self._post_run_cell)):
+                if callback in self.shell.events.callbacks[event]:
+                    self.shell.events.unregister(event, callback)
+        self.binder.unbind(list(self.bound))
+
+    # -- the magic ---------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("command", nargs="?", default="help", help=f"{' | '.join([*COMMANDS, 'help'])} (none for a cell)")
+    @argument("args", nargs=argparse.REMAINDER, help="the command's own arguments (see: %%baml help COMMAND)")
+    @line_cell_magic
+    @documented
+    def baml(self, line: str, cell: str | None = None) -> Any:
+        if cell is not None:
+            return self._run_cell(cell, self._cell_engine(line))
+        try:
+            line = without_comment(line)  # `%baml test  # every test`, as the docs write it
+            # Quotes are the shell's, as other magics read them: `--path "a b/q#x"` is one word, unquoted.
+            options = self.baml.parser.parse_args(shlex.split(line))
+        except ValueError as exc:  # shlex: "No closing quotation"
+            raise UsageError(f"%baml {line.strip()}: {exc}") from None
+        if options.command == "help":
+            topic = options.args[0] if options.args else None
+            try:
+                print(help_text(topic))
+            except KeyError:
+                raise UsageError(f"no %baml command {topic!r}; commands: {', '.join(COMMANDS)}") from None
+            return None
+        command = COMMANDS.get(options.command)
+        if command is None:
+            raise UsageError(f"unknown %baml command {options.command!r}; try one of: "
+                             f"{', '.join(COMMANDS)}, help")
+        handler: Callable[[argparse.Namespace], Any] = getattr(self, command.handler)
+        return handler(command.parser.parse_args(options.args))
+
+    def _cell_engine(self, line: str) -> str:
+        """The engine a ``%%baml`` line asks for (``--engine v1``), else the ``engine`` traitlet's."""
+        words = line.replace("=", " ").split()
+        if not words:
+            return str(self.engine).lower()
+        if len(words) == 2 and words[0] == "--engine" and words[1].lower() in kinds.NAMES:
+            return words[1].lower()
+        raise UsageError(f"%%baml takes only --engine {'|'.join(kinds.NAMES)} (got {line.strip()!r}); "
+                         "the BAML goes in the cell")
+
+    def project_for(self, engine: str | None) -> Project:
+        """The session's sources of one engine kind (``None``: the ``engine`` traitlet's)."""
+        return self.session.project_of((engine or self.engine).lower())
+
+    def _run_cell(self, cell: str, engine: str | None = None) -> None:
+        count = running_cell_number(self.shell)
+        # Without a frontend cell id (a terminal), every run is a cell of its own; names still override.
+        self._runs += 1
+        ident = self._cell_id or f"run{self._runs}"
+        source = cell_source(ident, f"cell In[{count}]", cell)
+        key = source.key
+        compiled = self.project_for(engine).update([source])
+        names = [n for n, spec in compiled.functions.items() if spec.source_key == key]
+        taken = self._bind(compiled)
+        note = "" if names else "no functions in this cell; the project compiled"
+        shown = [n for n in names if n not in taken]
+        display(Bound([python_signature(compiled.functions[n]) for n in shown[:Bound.LIMIT + 1]],
+                      bound_note(note, taken, *notes_of(compiled, [source.label])), total=len(shown)))
+
+    def _load(self, options: argparse.Namespace) -> None:
+        try:
+            directory, new, compiled, here = load_folder(self.project_for(options.engine), options.targets)
+        except FileNotFoundError as exc:
+            raise UsageError(str(exc)) from None
+        root = str(directory.resolve())
+        was_bound = set(self.bound)
+        taken = self._bind(compiled)
+        names = [n for n, spec in compiled.functions.items()
+                 if spec.source_key.startswith(root + "/") and n in compiled.bindable and n not in taken]
+        dropped = sorted(n for n in here & was_bound if n not in self.bound)
+        note = f"loaded {len(new)} file{'s' if len(new) != 1 else ''} from {directory}"
+        if dropped:
+            note += f"; no longer bound (not named): {', '.join(dropped)}"
+        display(Bound([python_signature(compiled.functions[n]) for n in names[:Bound.LIMIT + 1]],
+                      bound_note(note, taken, *notes_of(compiled, [s.label for s in new])), total=len(names)))
+
+    def _bind(self, compiled: Compiled) -> list[str]:
+        """Bind a compile's functions; an interrupt while binding is one line (run the cell again to finish)."""
+        try:
+            return self.binder.bind_all(compiled)
+        except KeyboardInterrupt:
+            raise interrupted("binding the functions", "the project compiled; run the cell again to bind them") \
+                from None
+
+    def _list(self, options: argparse.Namespace) -> Table:
+        return render.bound_table({n: fn.spec for n, fn in self.bound.items()}, self.session.client_override)
+
+    def _compiled(self) -> Compiled:
+        """The project the commands work on: the default engine's, else the other's (only v1 cells run)."""
+        for project in (self.project_for(None), *self.session.projects.values()):
+            if project.compiled is not None:
+                return project.compiled
+        raise UsageError("no BAML yet: write a %%baml cell or %baml load a folder")
+
+    def _client(self, options: argparse.Namespace) -> str:
+        if options.reset and options.name:
+            raise UsageError("usage: %baml client [NAME | provider/model | --reset]")
+        if options.reset:
+            self.session.client_override = None
+        elif options.name:
+            self.session.client_override = clients.validate(options.name, self._compiled())
+        if self.session.client_override:
+            return f"every call uses client {self.session.client_override}"
+        own = ", ".join(f"{n}: {fn.spec.client}" for n, fn in sorted(self.bound.items()))
+        return f"each function uses its own client ({own or 'no functions bound'})"
+
+    def _clients(self, options: argparse.Namespace) -> Table:
+        return clients.table(self._compiled(), self.session.client_override)
+
+    def _usage(self, options: argparse.Namespace) -> Table:
+        rows = usage.rows(self.session.ledger, self.session.runs)
+        notes = [f"~ estimated: {hint}" for hint in self.session.ledger.hints]
+        return Table(usage.HEADERS, rows, "baml-magic-usage", "no calls yet", notes)
+
+    def _test(self, options: argparse.Namespace) -> Any:
+        if options.last:
+            if self.session.last_grid is None:
+                raise UsageError("no %baml test has run in this session yet")
+            return self.session.last_grid
+        compiled = self._compiled()
+        if options.cli:
+            return baml_tests.run_command(compiled, options.patterns, self.session.client_override, self.display)
+        try:
+            return evaluate.run_tests(
+                self.session, compiled, lambda name: BamlFunction(compiled.functions[name], compiled, self.session),
+                options.patterns, options.clients.split(","), repeat=options.repeat, concurrency=options.concurrency)
+        except (LookupError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+
+    def _open_playground(self, name: str) -> Playground:
+        if name not in self.bound:
+            raise BamlFunctionNotFound(f"no bound function {name}; bound: {', '.join(sorted(self.bound)) or 'none'}")
+        return Playground(name, self.session, self.binder.get)
+
+    def _playground(self, options: argparse.Namespace) -> Playground:
+        return self._open_playground(options.function)
+
+    def _cache(self, options: argparse.Namespace) -> Table | str:
+        return cache_command(self, options)

@@ -1,0 +1,152 @@
+"""What a top-level block says: its header, its ``key value`` entries (client, prompt), the environment
+variables it reads, and test-block file paths. Read with the lexer's scanner, so strings, comments and
+``{{ }}`` expressions never confuse it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from baml_magic.sources._scan import WORD, Unreadable, line_end, raw_open, skip_atom, skip_balanced, skip_space
+
+_BODY_NEXT = re.compile(r'["#/({]')
+
+
+def body_start(block_text: str) -> int:
+    """Index of a block's body brace: the first ``{`` outside its header's parentheses and strings."""
+    j = 0
+    while True:
+        found = _BODY_NEXT.search(block_text, j)
+        if found is None:
+            raise Unreadable("no block body")
+        j = found.start()
+        skipped = skip_atom(block_text, j)
+        if skipped is not None:
+            j = skipped
+        elif block_text[j] == "(":
+            j = skip_balanced(block_text, j)
+        elif block_text[j] == "{":
+            return j
+        else:
+            j += 1
+
+
+def _body_entries(block_text: str, body: int) -> dict[str, str]:
+    """Each ``key value`` line at the top of a block's body (whose brace is at ``body``), by key."""
+    entries: dict[str, str] = {}
+    k = body + 1
+    end = len(block_text) - 1
+    while k < end:
+        k = skip_space(block_text, k)
+        if k >= end:
+            break
+        match = WORD.match(block_text, k)
+        if match is None:
+            k = line_end(block_text, k) + 1
+            continue
+        value_start = skip_space(block_text, match.end(), newlines=False)
+        value_end = line_end(block_text, value_start)
+        entries.setdefault(match.group(0), block_text[value_start:value_end].strip())
+        k = value_end + 1
+    return entries
+
+
+@dataclass(frozen=True)
+class FunctionFacts:
+    """What a function block says, read in one pass: its header, client and prompt."""
+
+    header: str
+    client: str | None
+    prompt: str | None
+    body: int | None  # where its body's brace is (None when it can't be read for sure)
+
+
+def function_facts(block_text: str) -> FunctionFacts:
+    try:
+        body: int | None = body_start(block_text)
+    except Unreadable:
+        body = None
+    head = block_text[:body] if body is not None else block_text.split("{", 1)[0]
+    try:
+        entries = _body_entries(block_text, body) if body is not None else {}
+    except Unreadable:
+        entries = {}
+    return FunctionFacts(" ".join(head.split()), _client(entries.get("client")), _prompt(entries.get("prompt")),
+                         body)
+
+
+def _client(value: str | None) -> str | None:
+    if not value:
+        return None
+    value = re.sub(r"\s+//.*$", "", value)
+    return value[1:-1] if value.startswith('"') and value.endswith('"') else value
+
+
+def _prompt(value: str | None) -> str | None:
+    if not value:
+        return None
+    raw = raw_open(value, 0)
+    if raw is not None:
+        return value[raw.end():len(value) - len(raw.group(1)) - 1].strip("\n")
+    if value.startswith('"'):
+        return value[1:-1]
+    return value
+
+
+_ENV_READ = re.compile(r"\benv\.([A-Za-z_]\w*)")
+
+
+def env_references(block_text: str) -> list[str]:
+    """Environment variables a block reads (``env.NAME``)."""
+    return sorted(set(_ENV_READ.findall(block_text)))
+
+# The option before ``env.X`` names where requests go (v0's ``base_url env.X``, v1's ``base_url=env.X``).
+_URL_KEY_BEFORE = re.compile(r"\b(?:base_url|url|endpoint|endpoint_url|api_base)\s*[:=]?\s*$")
+
+
+def url_references(block_text: str) -> tuple[set[str], set[str]]:
+    """(the variables a block reads only as the URL requests go to, every other variable it reads).
+
+    A URL is shown (only the credentials it may carry are secret); every other value a client reads is a secret.
+    """
+    urls: set[str] = set()
+    others: set[str] = set()
+    for match in _ENV_READ.finditer(block_text):
+        line_start = block_text.rfind("\n", 0, match.start()) + 1
+        before = block_text[line_start:match.start()]
+        (urls if _URL_KEY_BEFORE.search(before) else others).add(match.group(1))
+    return urls - others, others
+
+
+_ONE_LINE_OPTIONS = re.compile(r"^\s*options\s*\{([^\n{}]*)\}\s*$", re.M)
+_OPTION_KEY = re.compile(r'(?:^|\s)[A-Za-z_]\w*\s+(?:"|env\.|[\d\-]|true\b|false\b|\{|\[)')
+
+
+def one_line_options(block_text: str) -> int | None:
+    """Line (1-based, in the block) of an ``options { a x  b y }`` written on one line with several keys.
+
+    BAML 0.226 reads that as one option and the client then fails at call time (for example
+    "relative URL without a base"); each option must stand on its own line.
+    """
+    for match in _ONE_LINE_OPTIONS.finditer(block_text):
+        if len(_OPTION_KEY.findall(match.group(1))) > 1:
+            return block_text.count("\n", 0, match.start()) + 1
+    return None
+
+
+_FILE_ARG = re.compile(r'(\bfile\s+)"([^"\n]+)"')
+
+
+def rebase_files(block_text: str, rewrite: Callable[[str], str]) -> str:
+    """A test block with each ``file "path"`` passed through ``rewrite(path) -> path``."""
+    return _FILE_ARG.sub(lambda m: f'{m.group(1)}"{rewrite(m.group(2))}"', block_text)
+
+
+_ALIASED = re.compile(r'^[ \t]*(\w+)\b[^\n]*?@alias\(\s*(?:"([^"\n]*)"|([\w\-.]+))\s*\)', re.M)
+
+
+def aliases(block_text: str) -> dict[str, str]:
+    """A class's fields (or an enum's values) renamed with ``@alias``: name -> the name a model answers with."""
+    return {m.group(1): m.group(2) if m.group(2) is not None else m.group(3) for m in _ALIASED.finditer(block_text)}
