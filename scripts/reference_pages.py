@@ -145,8 +145,49 @@ def errors_page() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+WINGS = ("wire", "sources", "engine", "calls", "views", "observe", "many", "evaluation", "notebook")
+OUTSIDE = ("local_llm", "testing")  # a test double and test drivers: beside the product, never imported by it
+
+
+def _summary(path: Path) -> str:
+    """A module's docstring, first sentence."""
+    import ast
+
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    first = " ".join(doc.split("\n\n")[0].split())
+    return first.split(". ")[0].rstrip(".").replace("|", "/")
+
+
+def _table(paths: list[Path], root: Path) -> list[str]:
+    lines = ["| module | what it is |", "| --- | --- |"]
+    for path in paths:
+        name = path.relative_to(root).as_posix()
+        lines.append(f"| `{name}` | {_summary(path)} |")
+    return lines + [""]
+
+
+def layout_page() -> str:
+    package = Path(baml_magic.__file__).parent
+    root = package.parent
+    lines = ["# Layout", "", "The package in wings, each of one concern, made from the modules' own docstrings (so it "
+             "cannot drift). A wing imports only the wings listed before it and the modules at the top; the "
+             "offline model and the test drivers stand beside the product, which imports neither. "
+             "`tests/test_layout.py` holds the code to these rules: no import climbs a wing, no circle (type-only "
+             "imports included), at most a dozen modules at the top.", "",
+             "The public surface is `baml_magic`'s `__all__`, `baml_magic.events`, `baml_magic.local_llm` and "
+             "`baml_magic.testing`; every other module is private (`_name`).", "", "## The top", "",
+             "The public API, errors, events, and what every wing shares (types, scrubbing, rendering values).", ""]
+    lines += _table(sorted(p for p in package.glob("*.py")), root)
+    for wing in (*WINGS, *OUTSIDE):
+        folder = package / wing
+        lines += [f"## {wing}/", "", _summary(folder / "__init__.py") + ".", ""]
+        lines += _table(sorted(p for p in folder.rglob("*.py") if p.name != "__init__.py"), root)
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def pages() -> dict[str, str]:
-    return {"commands.md": commands_page(), "settings.md": settings_page(), "errors.md": errors_page()}
+    return {"commands.md": commands_page(), "settings.md": settings_page(), "errors.md": errors_page(),
+            "layout.md": layout_page()}
 
 
 def main() -> None:

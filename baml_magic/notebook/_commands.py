@@ -1,4 +1,5 @@
-"""The ``%baml`` commands: one table of each command's parser and handler; help is generated from it.
+"""The ``%baml`` commands: one table of each command's parser; help is generated from it (the handlers are
+``BamlMagic``'s methods, in the magic's own table beside them).
 
 ``%baml help`` lists every command with its usage and what it does; ``%baml help COMMAND`` prints
 that command's parser help (every option with its own help text). ``%baml?`` shows the same.
@@ -74,17 +75,15 @@ _TRACE.add_argument("--content", action="store_true", default=None,
 
 @dataclass(frozen=True)
 class Command:
-    """A ``%baml`` command: its parser, and the name of the BamlMagic method that runs it."""
+    """A ``%baml`` command: its parser (its handler is ``BamlMagic``'s, in ``_magics.HANDLERS``)."""
 
     parser: MagicArgumentParser
-    handler: str
 
 
 COMMANDS: dict[str, Command] = {
-    "load": Command(_LOAD, "_load"), "list": Command(_LIST, "_list"), "client": Command(_CLIENT, "_client"),
-    "clients": Command(_CLIENTS, "_clients"), "usage": Command(_USAGE, "_usage"), "test": Command(_TEST, "_test"),
-    "playground": Command(_PLAYGROUND, "_playground"), "cache": Command(_CACHE, "_cache"),
-    "trace": Command(_TRACE, "_trace"),
+    "load": Command(_LOAD), "list": Command(_LIST), "client": Command(_CLIENT), "clients": Command(_CLIENTS),
+    "usage": Command(_USAGE), "test": Command(_TEST), "playground": Command(_PLAYGROUND), "cache": Command(_CACHE),
+    "trace": Command(_TRACE),
 }
 _HELP = _parser("help", "this help, or one command's: every option with what it does")
 _HELP.add_argument("topic", nargs="?", metavar="COMMAND", help="a command (none: every command)")
@@ -101,7 +100,7 @@ def usage_line(parser: MagicArgumentParser) -> str:
 def overview() -> str:
     """Every command: its usage, then what it does."""
     lines = ["%%baml: compile the cell's BAML with the project and bind its functions.", ""]
-    for command in [*COMMANDS.values(), Command(_HELP, "")]:
+    for command in [*COMMANDS.values(), Command(_HELP)]:
         lines += [usage_line(command.parser), f"    {command.parser.description}"]
     lines += ["", "%baml help COMMAND shows every option of a command."]
     return "\n".join(lines)
@@ -111,7 +110,7 @@ def help_text(topic: str | None) -> str:
     """``%baml help [COMMAND]``."""
     if topic is None:
         return overview()
-    command = Command(_HELP, "") if topic == "help" else COMMANDS.get(topic)
+    command = Command(_HELP) if topic == "help" else COMMANDS.get(topic)
     if command is None:
         raise KeyError(topic)
     return _unescaped(command.parser.format_help().rstrip())

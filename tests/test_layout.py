@@ -1,0 +1,115 @@
+"""The house's rules, held against the code (issue #39): wings import downward only, no circle of imports
+(type-only imports included), the product imports nothing of the offline model, nothing outside ``engine/``
+names an engine, a handful of modules at the top, one exported base under every error of the package."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+from pathlib import Path
+
+import baml_magic
+from scripts.reference_pages import OUTSIDE, WINGS
+
+PACKAGE = Path(baml_magic.__file__).parent
+ORDER = ("top", *WINGS)
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def _wing(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in (*WINGS, *OUTSIDE)) else "top"
+
+
+def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("baml_magic"):
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                found.add(full if full in modules else node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("baml_magic")}
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    return {name: _imports(path, modules) for name, path in modules.items()}
+
+
+def test_wings_import_downward_only_and_the_product_never_imports_the_offline_model() -> None:
+    climbing = []
+    for module, imported in _graph().items():
+        wing = _wing(module)
+        if wing in OUTSIDE or module == "baml_magic":
+            continue
+        for other in imported:
+            target = _wing(other)
+            if target in OUTSIDE or ORDER.index(target) > ORDER.index(wing):
+                climbing.append(f"{module} -> {other}")
+    assert not climbing, climbing
+
+
+def test_no_circle_of_imports() -> None:
+    graph = _graph()
+    seen: dict[str, int] = {}  # 1: on the path, 2: done
+
+    def visit(module: str, path: list[str]) -> None:
+        seen[module] = 1
+        for other in sorted(graph.get(module, ())):
+            if other not in graph:
+                continue
+            assert seen.get(other) != 1, " -> ".join([*path, module, other])
+            if other not in seen:
+                visit(other, [*path, module])
+        seen[module] = 2
+
+    for module in sorted(graph):
+        if module not in seen:
+            visit(module, [])
+
+
+def test_a_handful_of_modules_at_the_top_and_at_least_six_wings() -> None:
+    top = [p for p in PACKAGE.glob("*.py")]
+    wings = [w for w in WINGS if (PACKAGE / w / "__init__.py").exists()]
+    assert len(top) <= 12 and len(wings) >= 6, (len(top), wings)
+
+
+def test_nothing_outside_the_engine_names_an_engine() -> None:
+    naming = re.compile(r"""["']v[01]["']|V1Project|V0Engine|V1Engine|_v1_|require_v0|baml_bridge""")
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE).as_posix()
+        if relative.startswith(("engine/", "local_llm/", "testing/")) or relative == "__init__.py":
+            continue  # the public names re-export the engines' own errors
+        assert not naming.search(path.read_text()), relative
+
+
+def test_one_exported_base_under_every_error_of_the_package() -> None:
+    errors = [cls for name in baml_magic.__all__ if inspect.isclass(cls := getattr(baml_magic, name))
+              and issubclass(cls, BaseException) and cls.__module__.startswith("baml_magic")]
+    assert errors and all(issubclass(cls, baml_magic.BamlMagicError) for cls in errors), errors
+    for name in ("BamlValidationError", "BamlClientError", "BamlTimeoutError", "BamlAbortError"):
+        assert name in baml_magic.__all__, name
+
+
+def test_no_driver_method_on_a_bound_function_s_public_surface() -> None:
+    from baml_magic import BamlFunction
+
+    public = {n for n in vars(BamlFunction) if not n.startswith("_")}
+    assert "open_run" not in public and {"stream", "start", "map", "with_options"} <= public
+
+
+def test_every_command_has_its_handler_bound_as_a_callable() -> None:
+    from baml_magic.notebook._commands import COMMANDS
+    from baml_magic.notebook._magics import HANDLERS
+
+    assert set(HANDLERS) == set(COMMANDS) and all(callable(h) for h in HANDLERS.values())
