@@ -163,7 +163,7 @@ def _table(paths: list[Path], root: Path) -> list[str]:
     for path in paths:
         name = path.relative_to(root).as_posix()
         lines.append(f"| `{name}` | {_summary(path)} |")
-    return lines + [""]
+    return [*lines, ""]
 
 
 def layout_page() -> str:

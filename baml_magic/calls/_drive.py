@@ -39,7 +39,7 @@ def can_run_here(run: Run) -> bool:
 
 def begin(run: Run) -> Run:
     """Start the call on the worker's loop and return at once."""
-    run.started()
+    run._started()
     worker().submit(drive(run))
     return run
 
@@ -51,7 +51,7 @@ def run_here(run: Run) -> None:
     released while it waits, and a SIGINT aborts the request at once (see ``_interrupt``);
     the KeyboardInterrupt is raised once the call's outcome is recorded.
     """
-    run.started()
+    run._started()
     try:
         with abort_on_interrupt(run.cancel):
             if run.cancel_reason is not None:  # the blocking call ignores a controller aborted before it starts
@@ -64,7 +64,7 @@ def run_here(run: Run) -> None:
     except BaseException as exc:  # noqa: BLE001 - every outcome is recorded and reaches the caller as the error
         fail(run, exc)
     else:
-        run.finish(Status.DONE, value=value)
+        run._finish(Status.DONE, value=value)
 
 
 async def drive(run: Run) -> None:
@@ -81,16 +81,16 @@ async def drive(run: Run) -> None:
         if key is not None:
             replayed = await replay.lookup(run, key)
             if replayed is not replay.MISSING:
-                run.finish(Status.DONE, value=replayed)
+                run._finish(Status.DONE, value=replayed)
                 return
-        result = await (run.call.stream(run.take_partial) if run.stream else run.call.call())
+        result = await (run.call.stream(run._take_partial) if run.stream else run.call.call())
         value = checked_value(run, result)
         if key is not None and run.cancel_reason is None and run.incomplete is None:  # a cut answer is not kept
             await replay.record(run, key)
     except BaseException as exc:  # noqa: BLE001 - every outcome is recorded, then re-raised to the caller
         fail(run, exc)
     else:
-        run.finish(Status.DONE, value=value)
+        run._finish(Status.DONE, value=value)
     finally:
         if deadline is not None:
             deadline.cancel()
@@ -131,13 +131,13 @@ def checked_value(run: Run, value: object) -> object:
     run.incomplete = facts.reply.incomplete
     if not cut and not empty:
         if run.incomplete is not None and not run.allow_incomplete:
-            run.keep_partial(value)
+            run._keep_partial(value)
             raise IncompleteAnswerError(run.function, run.incomplete, value, facts.raw or "", facts.reply.finish)
         return value
     problem = run.call.problem() if empty else None
     if not cut and problem is None:
         return value
-    run.keep_partial(value)
+    run._keep_partial(value)
     if problem is not None:
         raise BamlValidationError("", f"{run.function}: {problem}", facts.raw or "", "")
     raise BamlClientError(f"{run.function}: the stream ended before the model finished "
@@ -149,8 +149,8 @@ def fail(run: Run, exc: BaseException) -> None:
     facts = run.call.facts(exc)
     if not run.stream and run.partial is None and run.cancel_reason is None and facts.raw:
         with contextlib.suppress(Exception):  # nothing of it parses: no partial
-            run.keep_partial(run.call.parse(facts.raw, True))
-    run.finish(Status.ERROR, error=scrub(translate(run, exc)))
+            run._keep_partial(run.call.parse(facts.raw, True))
+    run._finish(Status.ERROR, error=scrub(translate(run, exc)))
 
 
 def translate(run: Run, exc: BaseException) -> BaseException:

@@ -101,7 +101,7 @@ class Run:
 
     # -- state -------------------------------------------------------------------
 
-    def started(self) -> None:
+    def _started(self) -> None:
         """Mark the call as streaming (its driver calls this)."""
         self.status = Status.STREAMING
         self._emit("start")
@@ -115,7 +115,7 @@ class Run:
             time_to_first_token=self.time_to_first_token,
         ))
 
-    def take_partial(self, partial: Any) -> None:
+    def _take_partial(self, partial: Any) -> None:
         """A new partial value (from the stream, or a replay)."""
         self.last_token = time.monotonic()
         with self._cond:
@@ -128,12 +128,12 @@ class Run:
             self._bump()
         self._emit("partial")
 
-    def keep_partial(self, partial: Any) -> None:
+    def _keep_partial(self, partial: Any) -> None:
         """What parsed of an answer that ends as an error."""
         with self._cond:
             self.partial = partial
 
-    def finish(self, status: Status, value: Any = None, error: BaseException | None = None) -> None:
+    def _finish(self, status: Status, value: Any = None, error: BaseException | None = None) -> None:
         """The end: a value, or an error (a cancelled call's error is a cancellation); listeners are told."""
         with self._cond:
             if self.end is not None:
@@ -158,9 +158,9 @@ class Run:
             self._settled = True
             wanted = self._compact_wanted
         if wanted:
-            self.compact()
+            self._compact()
 
-    def compact(self) -> None:
+    def _compact(self) -> None:
         """Keep what the session's history needs (usage, client) and let go of the call's log and raw stream.
 
         The session does this to a function's previous run when a new one starts: ``Fn.last`` keeps
@@ -189,11 +189,11 @@ class Run:
                 self.cancel_reason = reason
         self.call.abort()
 
-    def settle(self) -> None:
+    def _settle(self) -> None:
         """After cancel(): give the worker a moment to record the outcome."""
         self.wait(CANCEL_GRACE_SECONDS)
         if self.end is None:
-            self.finish(Status.CANCELLED, error=BamlAbortError("cancelled"))
+            self._finish(Status.CANCELLED, error=BamlAbortError("cancelled"))
 
     # -- news ----------------------------------------------------------------------
 
@@ -216,7 +216,7 @@ class Run:
             self._ended.wait(left)  # short waits, so a KeyboardInterrupt lands between them
         return True
 
-    def wait_news(self, seen: int, timeout: float | None = None) -> int:
+    def _wait_news(self, seen: int, timeout: float | None = None) -> int:
         """Wait (interruptibly) for a version newer than ``seen`` or the end; the version now.
 
         With a timeout, it gives up after that many seconds and returns the version as it is.
@@ -325,7 +325,7 @@ class Run:
         """The answer's raw text as the provider sent it (secrets redacted)."""
         return self.cached.raw if self.cached is not None else self.facts.raw
 
-    def kept(self) -> str:
+    def _kept(self) -> str:
         """Where what arrived before a cancel is, in words (there may be nothing)."""
         if self.partial is not None:
             return f"the partial is in {self.function}.last.partial"

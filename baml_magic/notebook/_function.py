@@ -153,7 +153,7 @@ class BamlFunction:
             try:
                 drive.run_here(run)
             except KeyboardInterrupt:
-                raise interrupted(f"{run.function} after {run.elapsed:.2f} s", run.kept()) from None
+                raise interrupted(f"{run.function} after {run.elapsed:.2f} s", run._kept()) from None
             return outcome(run.value, run.error)
         drive.begin(run)
         live = self._follow(run)
@@ -161,10 +161,10 @@ class BamlFunction:
             run.wait()
         except KeyboardInterrupt:
             run.cancel()
-            run.settle()
+            run._settle()
             if live is not None:
                 live.stop()
-            raise interrupted(f"{run.function} after {run.elapsed:.2f} s", run.kept()) from None
+            raise interrupted(f"{run.function} after {run.elapsed:.2f} s", run._kept()) from None
         if live is not None:
             live.stop()
         return outcome(run.value, run.error)
@@ -189,12 +189,12 @@ class BamlFunction:
                 await asyncio.sleep(ASYNC_POLL_SECONDS)
         except BaseException as exc:
             run.cancel()
-            run.settle()
+            run._settle()
             if live is not None:
                 live.stop()
             if isinstance(exc, asyncio.CancelledError):  # ipykernel's interrupt of an await-cell
                 # One line, not asyncio's long traceback (which also took ipykernel 30-100 ms to format).
-                one_line_as(exc, "CancelledError", f"{run.function} after {run.elapsed:.2f} s cancelled; {run.kept()}")
+                one_line_as(exc, "CancelledError", f"{run.function} after {run.elapsed:.2f} s cancelled; {run._kept()}")
             raise
         if live is not None:
             live.stop()

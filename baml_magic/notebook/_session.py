@@ -82,9 +82,9 @@ class Session:
             self.runs.popleft()
         previous = self.last.get(run.function)
         if previous is not None and previous.done:  # only Fn.last keeps its whole log
-            previous.compact()
+            previous._compact()
         elif previous is not None:
-            previous.listeners.append(Run.compact)
+            previous.listeners.append(Run._compact)
         self.last[run.function] = run
         if self.tracing.enabled:
             self.tracing.follow(run, self.cost_of)
@@ -102,5 +102,5 @@ class Session:
         """Abort calls the cell left running when it was interrupted (e.g. inside an await)."""
         for run in list(self.foreground):
             run.cancel()
-            run.settle()
+            run._settle()
         self.foreground.clear()

@@ -27,7 +27,7 @@ class Background:
     def cancel(self) -> None:
         """Abort the request now (the HTTP connection closes); the partial is kept."""
         self.run.cancel()
-        self.run.settle()
+        self.run._settle()
 
     @argument_errors
     def result(self, timeout: float | None = None) -> Any:

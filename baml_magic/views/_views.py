@@ -237,7 +237,7 @@ def wants_widgets(mode: str) -> bool:
 def _stopper(run: Run) -> Callable[[], None]:
     def stop() -> None:
         run.cancel()
-        run.settle()
+        run._settle()
     return stop
 
 
