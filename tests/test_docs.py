@@ -30,7 +30,14 @@ def site() -> Path:
 
 def test_every_public_name_has_a_reference_entry(site: Path) -> None:
     reference = (site / "api" / "index.html").read_text()
-    missing = [name for name in baml_magic.__all__ if f'id="baml_magic.{name}"' not in reference]
+    errors = (site / "errors" / "index.html").read_text()
+
+    def documented(name: str) -> bool:
+        if f'id="baml_magic.{name}"' in reference:
+            return True  # baml-py's re-exported errors are documented on the errors page, by name
+        return getattr(baml_magic, name).__module__.startswith("baml_py") and f'id="{name.lower()}"' in errors
+
+    missing = [name for name in baml_magic.__all__ if not documented(name)]
     assert not missing, missing
 
 
