@@ -33,8 +33,9 @@ from baml_magic._errors import (
 from baml_magic._types import Status, Timing, Usage, Verdict
 from baml_magic.calls._cache import CacheMiss
 from baml_magic.calls._media import MediaError
+from baml_magic.calls._options import CallOptions
 from baml_magic.calls._request_view import PromptView, RequestView
-from baml_magic.calls._run import CallOptions, Run
+from baml_magic.calls._run import Run
 from baml_magic.calls._streams import AsyncPartialStream, PartialStream
 from baml_magic.engine import v0 as engine_v0
 from baml_magic.engine._v1_bridge import V1Unavailable

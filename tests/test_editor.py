@@ -13,9 +13,10 @@ from collections.abc import Iterator
 import pytest
 
 from baml_magic import local_llm
-from baml_magic.engine._project import Project, cell_source
+from baml_magic.engine._project import Project
 from baml_magic.engine._v1_project import V1Project
 from baml_magic.notebook._check import check_cell
+from baml_magic.sources._source import cell_source
 from tests._jupyter import CHROMIUM, CHROMIUM_FLAGS, cell, jupyter_server, run_cell, shot, write_notebook
 from tests.test_browser import ARTIFACTS
 

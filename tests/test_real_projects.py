@@ -18,9 +18,10 @@ import pytest
 
 from baml_magic._errors import BamlCompileError, MissingEnvVarError
 from baml_magic.calls._signature import python_signature
-from baml_magic.engine._project import Project, Source
+from baml_magic.engine._project import Project
 from baml_magic.local_llm._answers import answer_for
 from baml_magic.sources import _lexer as sources
+from baml_magic.sources._source import Source
 from baml_magic.testing import conforms, sample_args
 from tests.conftest import CLIENT, baml_cell
 

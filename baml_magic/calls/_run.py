@@ -14,7 +14,6 @@ import dataclasses
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from baml_py.errors import BamlAbortError
@@ -25,33 +24,14 @@ from baml_magic._redact import redact, remember_headers
 from baml_magic._types import Status, Timing, Usage, value_tokens
 from baml_magic.calls import _env as environment
 from baml_magic.calls._cache import Answer, ResponseCache
-from baml_magic.calls._checks import checked_timeout, checked_wait
+from baml_magic.calls._checks import checked_wait
+from baml_magic.calls._options import CallOptions
 from baml_magic.engine import Engine, EngineCall
 from baml_magic.wire._facts import Facts
 
 POLL_SECONDS = 0.05  # longest uninterruptible wait of the calling thread
 ASYNC_POLL_SECONDS = 0.02  # how often async waiters look for news (and let a cancellation in)
 CANCEL_GRACE_SECONDS = 0.5  # how long a cancelled call may take to wind down before we move on
-
-
-@dataclass(frozen=True)
-class CallOptions:
-    """Per-call settings: a client to use instead of the function's own, deadlines, a TypeBuilder, streaming."""
-
-    client: str | None = None
-    timeout: float | None = None
-    idle_timeout: float | None = None  # the longest wait for the next token before the call ends as a stall
-    tb: Any = None  # the generated TypeBuilder (for @@dynamic types), or None
-    stream: bool | None = None  # whether Fn() streams; None: as the session says (BamlMagic.stream)
-    allow_incomplete: bool | None = None  # accept a cut, filtered or refused answer; None: BamlMagic's setting
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "timeout", checked_timeout(self.timeout))
-        object.__setattr__(self, "idle_timeout", checked_timeout(self.idle_timeout, "idle_timeout"))
-        for name in ("stream", "allow_incomplete"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, bool):
-                raise TypeError(f"{name} must be True or False, got {value!r:.40}")
 
 
 class Run:

@@ -17,7 +17,6 @@ from baml_py.errors import BamlError
 
 from baml_magic._errors import (
     BamlCompileError,
-    BamlSourceError,
     Diagnostic,
     clean_message,
     interrupted,
@@ -29,24 +28,8 @@ from baml_magic.engine import _codegen as codegen
 from baml_magic.engine.v0 import COMPILE_SCRIPT, V0Engine
 from baml_magic.sources import _lexer as sources
 from baml_magic.sources._blocks import FunctionFacts, aliases, function_facts, one_line_options, url_references
+from baml_magic.sources._source import SOURCE_ROOT, Source, effective_files
 from baml_magic.wire._providers import SHORTHAND_KEYS
-
-SOURCE_ROOT = "baml_src"
-
-
-@dataclass(frozen=True)
-class Source:
-    """One contributor to the project: a notebook cell or a .baml file."""
-
-    key: str  # "cell:<id>" or the file's absolute path
-    label: str  # how messages name it: "cell In[3]" or "baml_src/story.baml"
-    filename: str  # its path inside the compiled project
-    text: str
-    selected: frozenset[str] | None = None  # functions to bind from it; None = all
-
-    @property
-    def is_cell(self) -> bool:
-        return self.key.startswith("cell:")
 
 
 @dataclass(frozen=True)
@@ -125,32 +108,6 @@ class Project:
     def _compile(self, ordered: list[Source]) -> Compiled:
         """The engine's compile of these sources (v0 here; ``V1Project`` compiles with v1)."""
         return compile_sources(ordered, self.cache_dir)
-
-
-def cell_source(ident: str, label: str, cell: str) -> Source:
-    """A ``%%baml`` cell's body as a source; a leading newline stands for the ``%%baml`` line, so BAML's
-    line numbers are the editor's."""
-    slug = re.sub(r"[^A-Za-z0-9_-]", "_", ident)
-    return Source(f"cell:{ident}", label, f"cells/cell_{slug}.baml", "\n" + cell)
-
-
-def effective_files(ordered: list[Source]) -> tuple[dict[str, str], dict[str, list[sources.Block]]]:
-    """Each source's text with the definitions a later source replaces blanked out.
-
-    A source the lexer can't split with certainty is kept whole: nothing in it is blanked.
-    """
-    blocks = {s.key: sources.split_blocks(s.text) for s in ordered}
-    owner: dict[tuple[str, str], str] = {}
-    for s in ordered:
-        for block in blocks[s.key]:
-            owner[block.key] = s.key
-    files: dict[str, str] = {}
-    live: dict[str, list[sources.Block]] = {}
-    for s in ordered:
-        dead = [b for b in blocks[s.key] if owner[b.key] != s.key or b.kind == "generator"]
-        live[s.key] = [b for b in blocks[s.key] if b not in dead]
-        files[s.filename] = sources.mask(s.text, dead)
-    return files, live
 
 
 def generator_files(ordered: list[Source], live: dict[str, list[sources.Block]], files: dict[str, str],
@@ -324,28 +281,3 @@ def _compile_error(message: str, by_file: dict[str, Source], prefix: str = "") -
     return BamlCompileError(diagnostics, prefix + clean_message(message))
 
 
-def folder_sources(directory: Path, selected: frozenset[str] | None = None) -> list[Source]:
-    """A Source for each .baml file under a folder (its generator blocks are ignored)."""
-    if not directory.is_dir():
-        raise FileNotFoundError(f"no BAML folder at {directory}")
-    files = sorted(directory.rglob("*.baml"))
-    if not files:
-        raise FileNotFoundError(f"no .baml files under {directory}")
-    root = directory.resolve()
-    out = []
-    for path in files:
-        relative = path.resolve().relative_to(root).as_posix()
-        label = f"{directory.as_posix().rstrip('/')}/{relative}"
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            raise BamlSourceError(f"{label} is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
-                                  f"{exc.start}): save it as UTF-8") from None
-        except OSError as exc:
-            raise BamlSourceError(f"{label} can't be read: {exc.strerror or exc}") from None
-        out.append(Source(str(path.resolve()), label, f"folders/{_slug(str(root))}/{relative}", text, selected))
-    return out
-
-
-def _slug(text: str) -> str:
-    return "".join(ch if ch.isalnum() else "_" for ch in text).strip("_")[-60:] or "root"

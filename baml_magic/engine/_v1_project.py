@@ -19,10 +19,11 @@ from baml_magic._redact import watch
 from baml_magic.engine import _v1_bridge as v1bridge
 from baml_magic.engine import _v1_types as v1types
 from baml_magic.engine._codegen import TypeModules
-from baml_magic.engine._project import Compiled, FunctionSpec, Project, Source
+from baml_magic.engine._project import Compiled, FunctionSpec, Project
 from baml_magic.engine._v1_blocks import declarations, newest_wins
 from baml_magic.engine.v1 import V1Engine
 from baml_magic.sources._blocks import url_references
+from baml_magic.sources._source import Source
 
 _DIAGNOSTIC = re.compile(r"(?P<path>[\w./-]+\.baml):(?P<line>\d+):\d+(?:-\d+:\d+)?\s+(?P<severity>error|warning)"
                          r"(?:\[\w+\])?:\s*(?P<text>.*?)(?=\s*[\w./-]+\.baml:\d+:\d+|$)", re.S)

@@ -6,8 +6,9 @@ from __future__ import annotations
 import inspect
 from typing import Any, Protocol
 
+from baml_magic.calls._options import CallOptions
 from baml_magic.calls._request_view import PromptView, RequestView
-from baml_magic.calls._run import CallOptions, Run
+from baml_magic.calls._run import Run
 from baml_magic.engine._project import Compiled, FunctionSpec
 
 

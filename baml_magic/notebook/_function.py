@@ -19,8 +19,9 @@ from baml_magic._types import text_tokens
 from baml_magic.calls import _drive as drive
 from baml_magic.calls import _env as environment
 from baml_magic.calls import _requests as requests
+from baml_magic.calls._options import CallOptions
 from baml_magic.calls._request_view import PromptView, RequestView
-from baml_magic.calls._run import ASYNC_POLL_SECONDS, CallOptions, Run
+from baml_magic.calls._run import ASYNC_POLL_SECONDS, Run
 from baml_magic.calls._signature import Arguments, docstring, python_signature
 from baml_magic.calls._streams import AsyncPartialStream, PartialStream
 from baml_magic.engine._project import Compiled, FunctionSpec

@@ -29,7 +29,7 @@ from baml_magic.calls._media import Limits as media_limits
 from baml_magic.calls._signature import python_signature
 from baml_magic.engine import kinds
 from baml_magic.engine._codegen import default_cache_dir, writable_cache_dir
-from baml_magic.engine._project import Compiled, Project, cell_source
+from baml_magic.engine._project import Compiled, Project
 from baml_magic.evaluation import _baml_tests as baml_tests
 from baml_magic.notebook import _clients as clients
 from baml_magic.notebook import _evaluate as evaluate
@@ -44,6 +44,7 @@ from baml_magic.notebook._session import Session
 from baml_magic.observe import _usage as usage
 from baml_magic.observe._prices import checked_prices
 from baml_magic.observe._trace import TracingUnavailable
+from baml_magic.sources._source import cell_source
 from baml_magic.views._live import finish_ended
 
 
