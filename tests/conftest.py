@@ -13,6 +13,8 @@ import functools
 import inspect
 import os
 import re
+import socket
+import threading
 import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -139,6 +141,33 @@ def kernel(llm: local_llm.LocalLLM, tmp_path_factory: pytest.TempPathFactory) ->
     k.ok("%load_ext baml_magic")
     yield k
     k.shutdown()
+
+
+@pytest.fixture(scope="module")
+def silent() -> Iterator[str]:
+    """A server that accepts connections and never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
 
 
 __all__ = ["CLIENT", "STORY", "Execution", "Kernel", "TestingShell", "baml_cell"]

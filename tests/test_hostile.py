@@ -7,8 +7,6 @@ kernel answers the next cell at once.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,33 +18,6 @@ from tests.conftest import CLIENT, STORY
 
 pytestmark = pytest.mark.kernel
 KEY = "sk-hostile-0123456789abcdefghijklmnopqrstuvwxyz"  # 44 characters, echoed by a 401 past byte 280
-
-
-@pytest.fixture(scope="module")
-def silent() -> Iterator[str]:
-    """A server that accepts connections and never answers."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
 
 
 @pytest.fixture(scope="module")

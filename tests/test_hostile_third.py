@@ -101,31 +101,6 @@ def bad_model() -> Iterator[str]:
     server.shutdown()
 
 
-@pytest.fixture(scope="module")
-def silent_collector() -> Iterator[str]:
-    """Accepts connections and never answers."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except OSError:
-                continue
-
-    threading.Thread(target=accept, daemon=True).start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    stop.set()
-    for conn in held:
-        conn.close()
-    listener.close()
-
-
 def _refused() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -190,8 +165,8 @@ def test_a_collector_that_echoes_credentials_shows_none_of_them(kernel_factory, 
 
 
 def test_off_and_the_kernel_s_exit_are_bounded_against_a_silent_collector(kernel_factory, tmp_path: Path,
-                                                                          llm, silent_collector: str) -> None:
-    kernel = _traced(kernel_factory, tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT=silent_collector)
+                                                                          llm, silent: str) -> None:
+    kernel = _traced(kernel_factory, tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT=silent)
     kernel.ok("%baml trace on\nGenerateStory('a')")
     started = time.monotonic()
     off = kernel.ok("%baml trace off").text
