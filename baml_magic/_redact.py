@@ -130,7 +130,7 @@ def redact(text: str, values: list[str] | None = None) -> str:
     for value in secret_values() if values is None else values:
         if value in text:
             text = text.replace(value, REDACTED)
-        if len(value) >= LONG_SECRET:
+        if len(value) >= LONG_SECRET and not any(c in value for c in " =,"):  # a key, not a header line
             text = _without_prefixes(text, value)
     return _BEARER.sub(r"\1" + REDACTED, text)
 
