@@ -167,9 +167,10 @@ def translate(run: Run, exc: BaseException) -> BaseException:
         # A connection that closed mid-answer, whatever the parser made of the rest.
         return BamlClientError(f"{run.function}: the stream ended before the model finished "
                                f"({reply.error or 'the connection closed mid-stream'}); the partial result is kept")
-    said = run.call.problem() if isinstance(exc, BamlClientHttpError) else None
-    if said is not None:  # a 200 that BAML could not read (Gemini's blocked prompt has no candidates)
-        return BamlClientHttpError(exc.client_name, f"{run.function}: {said}", exc.status_code, "")
+    if isinstance(exc, BamlClientHttpError):
+        said = run.call.problem()
+        if said is not None:  # a 200 that BAML could not read (Gemini's blocked prompt has no candidates)
+            return BamlClientHttpError(exc.client_name, f"{run.function}: {said}", exc.status_code, "")
     if isinstance(exc, BamlValidationError):
         problem = run.call.problem()
         if problem is not None:  # say what the provider said, not only what the parser missed
