@@ -1,9 +1,9 @@
 """BAML v1's runtime (``baml-bridge``, one pinned version): imported on first use and made safe for a kernel.
 
-Measured traps (DESIGN.md, "BAML v1"): importing the bridge installs a handler that calls ``os._exit(1)``
+Measured traps of the bridge: importing the bridge installs a handler that calls ``os._exit(1)``
 when a background BAML task fails, and an exit hook that waits for every spawned task without a limit.
 Both are replaced here, through the bridge's own hooks, before anything runs. The runtime is one
-process-wide slot: each compile replaces it whole (about a second, measured by ``benchmarks/v1_compile.py``).
+process-wide slot: each compile replaces it whole (1 to 3 s, measured by ``benchmarks/v1.py``).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The one worker thread that runs every BAML call of the process on an asyncio loop of its own.
 
-Why (see the measured traps in DESIGN.md): baml-py's sync streams hold the GIL and join their
+Why (measured): baml-py's sync streams hold the GIL and join their
 thread for up to 5 s on the way out, and blocking calls ignore SIGINT. The async API awaited on
 a loop of our own, in a daemon thread, releases the GIL and honours ``AbortController.abort()``
 at once. The loop is stopped cleanly at exit (scripts using the async API have been seen to die

@@ -1,6 +1,6 @@
 """BAML v0 (the ``baml-py`` runtime): compile, call, stream, build requests, parse, read the call's log.
 
-The measured traps of baml-py (DESIGN.md) are handled here: calls go through the async API on
+The measured traps of baml-py are handled here: calls go through the async API on
 a loop of our own with an ``AbortController`` kept referenced for as long as the call runs;
 ``env`` is passed on every call; a blocking call honours an abort that arrives while it runs.
 """
