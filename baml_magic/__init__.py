@@ -27,6 +27,7 @@ from baml_magic._errors import (
     BamlSourceError,
     IncompleteAnswerError,
     MissingEnvVarError,
+    RegressionError,
     RequestBuildError,
     RetryWaitTooLong,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "Pdf",
     "Playground",
     "PromptView",
+    "RegressionError",
     "Reply",
     "RequestBuildError",
     "RequestView",

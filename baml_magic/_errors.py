@@ -212,3 +212,12 @@ class IncompleteAnswerError(BamlMagicError, BamlClientFinishReasonError):
 
     def _render_traceback_(self) -> list[str]:
         return [f"{_red(type(self).__name__)}: {redact(self.message)}"]
+
+
+class RegressionError(ShortError):
+    """``%baml test --fail-on-regression``: a test that passed on the version compared against fails now
+    (``cells`` holds each such cell of the diff), so a notebook run headless fails."""
+
+    def __init__(self, message: str, cells: list[Any]) -> None:
+        self.cells = cells
+        super().__init__(message)

@@ -13,8 +13,6 @@ import contextlib
 import hashlib
 import json
 import sqlite3
-import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from baml_magic._errors import BamlMagicError
 from baml_magic._render import Table, money
+from baml_magic._shared_db import SharedDb, damaged
 from baml_magic._types import Usage
 
 MODES = ("off", "on", "record", "replay")
@@ -69,86 +68,12 @@ def request_key(function: str, returns: str, request: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _damaged(error: sqlite3.DatabaseError) -> bool:
-    """Whether an error says the file is damaged (not a database, malformed), rather than busy or unwritable.
-
-    Only a damaged file is set aside: another kernel holding a lock for a moment must not cost its answers.
-    """
-    return not isinstance(error, sqlite3.OperationalError)
-
-
-def _busy(error: sqlite3.OperationalError) -> bool:
-    """Whether another connection holds the lock (worth waiting for), as opposed to read-only or unopenable."""
-    name = getattr(error, "sqlite_errorname", "")
-    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(error)
-
-
-class ResponseStore:
+class ResponseStore(SharedDb):
     """One sqlite3 file of answers; safe for threads of this kernel and for other kernels."""
 
-    busy_seconds = 30.0  # how long a statement waits for another kernel's lock
-
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
-        self._inode: tuple[int, int] | None = None
-
-    def _identity(self) -> tuple[int, int] | None:
-        try:
-            stat = self.path.stat()
-        except OSError:
-            return None
-        return stat.st_dev, stat.st_ino
-
-    def _open(self) -> sqlite3.Connection:
-        if self._db is not None and self._identity() != self._inode:  # deleted or replaced meanwhile: reopen
-            with contextlib.suppress(sqlite3.Error):
-                self._db.close()
-            self._db = None
-        if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                self._db = self._connect()
-            except sqlite3.DatabaseError as error:
-                if not _damaged(error):
-                    raise
-                self._set_aside()  # not a database (truncated, overwritten): start anew
-                self._db = self._connect()
-            self._inode = self._identity()
-        return self._db
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=self.busy_seconds, check_same_thread=False, isolation_level=None)
-        deadline = time.monotonic() + self.busy_seconds
-        while True:
-            try:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, function TEXT NOT NULL, "
-                           "created REAL NOT NULL, answer TEXT NOT NULL)")
-                return db
-            except sqlite3.OperationalError as error:
-                # Another kernel creating the file or switching it to WAL at this moment: sqlite says
-                # "locked" at once rather than waiting. Try again, as long as a statement would wait.
-                if not _busy(error) or time.monotonic() >= deadline:
-                    db.close()
-                    raise
-                time.sleep(0.02)
-            except sqlite3.DatabaseError:
-                db.close()
-                raise
-
-    def _set_aside(self) -> None:
-        if self._db is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.close()
-            self._db = None
-        aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
-        for suffix in ("", "-wal", "-shm"):
-            with contextlib.suppress(OSError):
-                Path(f"{self.path}{suffix}").rename(f"{aside}{suffix}")
-        print(f"baml_magic: the response cache {self.path} could not be read; it was set aside as {aside.name} "
-              "and a new one started", file=sys.stderr)
+        super().__init__(path, ("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, function TEXT NOT NULL, "
+                                "created REAL NOT NULL, answer TEXT NOT NULL)",), "response cache")
 
     def get(self, key: str) -> Answer | None:
         """The answer recorded under ``key``; None when there is none or it can't be read."""
@@ -156,7 +81,7 @@ class ResponseStore:
             try:
                 row = self._open().execute("SELECT answer FROM answers WHERE key = ?", (key,)).fetchone()
             except sqlite3.DatabaseError as error:  # damaged: set aside; busy beyond the wait: a miss
-                if _damaged(error):
+                if damaged(error):
                     self._set_aside()
                 return None
         if row is None:
@@ -173,7 +98,7 @@ class ResponseStore:
                 self._open().execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)",
                                      (key, function, time.time(), json.dumps(asdict(answer))))
             except sqlite3.DatabaseError as error:  # busy, unwritable or damaged: this answer simply isn't kept
-                if _damaged(error):
+                if damaged(error):
                     self._set_aside()
 
     def delete(self, key: str) -> None:
@@ -193,15 +118,6 @@ class ResponseStore:
         with self._lock:
             rows = self._open().execute("SELECT function, COUNT(*) FROM answers GROUP BY function").fetchall()
         return {str(f): int(n) for f, n in rows}
-
-    def size(self) -> int:
-        return sum(Path(f"{self.path}{s}").stat().st_size for s in ("", "-wal") if Path(f"{self.path}{s}").exists())
-
-    def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
 
 
 @dataclass

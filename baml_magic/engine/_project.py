@@ -44,6 +44,7 @@ class FunctionSpec:
     baml_signature: str
     where: str  # "cell In[3], line 12" or "baml_src/story.baml:12"
     source_key: str
+    source: str = ""  # the function's BAML as written (its block), what a version of it is
 
 
 @dataclass
@@ -181,20 +182,20 @@ def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
 
     functions: dict[str, FunctionSpec] = {}
     clients: dict[str, str] = {}
-    located: dict[str, tuple[Source, FunctionFacts | None, int]] = {}  # function -> (source, facts, line)
+    located: dict[str, tuple[Source, FunctionFacts | None, int, str]] = {}  # function -> (source, facts, line, text)
     for s in ordered:
         for block in live[s.key]:
             if block.kind == "client":
                 clients[block.name] = s.text[block.start:block.end]
             elif block.kind == "function":
-                located[block.name] = (s, facts[(s.key, block.name)], block.line)
+                located[block.name] = (s, facts[(s.key, block.name)], block.line, s.text[block.start:block.end])
     bindable: set[str] = set()
     for name, sig in signatures.items():
         found = located.get(name) or _find_function(name, ordered)
         if found is None:  # compiled but not found in any text: bind it, placed in the project
-            source, fact, where = None, None, "the project"
+            source, fact, where, text = None, None, "the project", ""
         else:
-            source, fact, line = found
+            source, fact, line, text = found
             where = f"{source.label}, line {line}" if source.is_cell else f"{source.label}:{line}"
         functions[name] = FunctionSpec(
             name=name,
@@ -205,6 +206,7 @@ def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
             baml_signature=fact.header if fact else f"function {name}",
             where=where,
             source_key=source.key if source is not None else "",
+            source=text,
         )
         if source is None or source.selected is None or name in source.selected:
             bindable.add(name)
@@ -234,13 +236,14 @@ def version_notes(ordered: list[Source]) -> list[str]:
     return notes
 
 
-def _find_function(name: str, ordered: list[Source]) -> tuple[Source, FunctionFacts | None, int] | None:
-    """Where ``function name`` stands in a source the lexer kept whole (the newest source first)."""
+def _find_function(name: str, ordered: list[Source]) -> tuple[Source, FunctionFacts | None, int, str] | None:
+    """Where ``function name`` stands in a source the lexer kept whole (the newest source first), with the
+    source's text from there on (its end unsure)."""
     pattern = re.compile(rf"^[ \t]*function[ \t]+{re.escape(name)}\b", re.M)
     for s in reversed(ordered):
         match = pattern.search(s.text)
         if match is not None:
-            return s, None, s.text.count("\n", 0, match.start()) + 1
+            return s, None, s.text.count("\n", 0, match.start()) + 1, s.text[match.start():]
     return None
 
 

@@ -148,7 +148,7 @@ def _spec(name: str, described: v1types.Described, module: pytypes.ModuleType, o
                       for p, t, optional in params)
     returns_text = described.functions[name]
     header = f"function {name}({', '.join(f'{p}: {t}' for p, t, _ in params)}) -> {returns_text}"
-    where, key, client = "the v1 program", "", None
+    where, key, client, text = "the v1 program", "", None, ""
     pattern = re.compile(rf"^\s*function\s+{re.escape(name)}\b", re.M)
     for source in reversed(ordered):
         found = pattern.search(source.text)
@@ -157,10 +157,11 @@ def _spec(name: str, described: v1types.Described, module: pytypes.ModuleType, o
             where = f"{source.label}, line {line}" if source.is_cell else f"{source.label}:{line}"
             key = source.key
             body = source.text[found.end():].split("\nfunction", 1)[0]
+            text = source.text[found.start():found.end()] + body
             client = (m.group(1).strip('"') if (m := _CLIENT.search(body)) else None) if llm else None
             break
     return FunctionSpec(name=name, params=annotated, returns=typed(returns_text), client=client, prompt=None,
-                        baml_signature=header, where=where, source_key=key)
+                        baml_signature=header, where=where, source_key=key, source=text.strip())
 
 
 def parse_diagnostics(message: str) -> list[tuple[str, str, str, int]]:

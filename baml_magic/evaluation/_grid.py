@@ -55,10 +55,11 @@ def _outcome(kind: str, case: Case, client: str, repeat: int, state: MapResult, 
 
 def run_grid(grid: GridResult, cases: list[Case], start: Callable[[Case, str], Run], *, concurrency: int,
              display: str, refresh_hz: float, max_retry_wait: float, cost_of: Callable[[Run], float | None],
-             kept_in: str) -> None:
+             kept_in: str, keep: Callable[[Case, Outcome, Run | None], None] | None = None) -> None:
     """Run every case on every client ``grid.repeat`` times, filling ``grid`` as calls end.
 
     An interrupt aborts every call in flight; what finished stays in ``grid`` (``kept_in`` says where).
+    ``keep`` is told of every outcome with its case and call (the run history keeps it).
     """
     plan = [(case, client, r) for r in range(grid.repeat) for case in cases for client in grid.clients]
     state = MapResult("test" if grid.kind == "test" else "compare", len(plan))
@@ -70,7 +71,10 @@ def run_grid(grid: GridResult, cases: list[Case], start: Callable[[Case, str], R
             if index not in done and status in (Status.DONE, Status.ERROR, Status.CANCELLED):
                 done.add(index)
                 case, client, repeat = plan[index]
-                grid.outcomes.append(_outcome(grid.kind, case, client, repeat, state, index, cost_of))
+                outcome = _outcome(grid.kind, case, client, repeat, state, index, cost_of)
+                grid.outcomes.append(outcome)
+                if keep is not None:
+                    keep(case, outcome, state.runs[index])
         grid.elapsed = state.elapsed
 
     def begin(args: tuple[Any, ...], _: dict[str, Any]) -> Run:

@@ -124,6 +124,7 @@ class GridResult:
     outcomes: list[Outcome] = field(default_factory=list)
     status: Status = Status.RUNNING
     elapsed: float = 0.0
+    diff: Any = None  # how each cell moved against another version (a GridDiff), when asked for
 
     @property
     def total(self) -> int:
@@ -179,8 +180,10 @@ class GridResult:
                             "baml-magic-grid-summary", "no runs")
 
     def __repr__(self) -> str:
-        return self.line() + "\n" + repr(self.summary_table())
+        diff = "" if self.diff is None else "\n" + repr(self.diff)
+        return self.line() + "\n" + repr(self.summary_table()) + diff
 
     def _repr_html_(self) -> str:
+        diff = "" if self.diff is None else self.diff._repr_html_()
         return (f'<div class="baml-magic-grid-result" data-status="{self.status}"><code>'
-                f"{html.escape(self.line())}</code>{self.summary_table()._repr_html_()}</div>")
+                f"{html.escape(self.line())}</code>{self.summary_table()._repr_html_()}{diff}</div>")

@@ -55,6 +55,12 @@ _TEST.add_argument("--repeat", type=int, default=1, help="runs of each test on e
 _TEST.add_argument("--concurrency", type=int, default=8, help="calls in flight at once")
 _TEST.add_argument("--cli", action="store_true", help="run them with BAML's own runner (baml-cli test) instead")
 _TEST.add_argument("--last", action="store_true", help="the last grid again (also after an interrupt), as data")
+_TEST.add_argument("--diff", nargs="?", const="previous", default=None, metavar="VERSION",
+                   help="each cell against a version of its function (a number, v2, or a hash prefix; default: the "
+                        "one run before this): verdicts better or worse, values field by field, cost and latency")
+_TEST.add_argument("--fail-on-regression", action="store_true",
+                   help="raise after the grid when a test that passed on the version compared against fails now "
+                        "(compares against the previous version unless --diff names one)")
 _PLAYGROUND = _parser("playground", "the playground widget (same as FUNCTION.playground())")
 _PLAYGROUND.add_argument("function", help="a bound function")
 _CACHE = _parser("cache", "the response cache: on (read and write), record (always call, write), replay (read "
@@ -66,6 +72,17 @@ _CACHE.add_argument("--path", help="the cache file, or a folder for responses.sq
 _CACHE.add_argument("--pace", action="store_true", help="replay at the recorded pace instead of at once")
 _CACHE.add_argument("--no-pace", dest="pace", action="store_false")
 _CACHE.set_defaults(pace=None)
+_RUNS = _parser("runs", "the runs kept by version (every call, map, test and compare): show (the default), save "
+                          "to a file (and keep saving there), load a file, clear, info")
+_RUNS.add_argument("action", nargs="?", default="show", choices=["show", "save", "load", "clear", "info"])
+_RUNS.add_argument("targets", nargs="*", metavar="FUNCTION|FILE",
+                   help="show, clear: the functions (default: all); save, load: the file, or a folder for "
+                        "runs.sqlite3 (save's default: BamlMagic.runs_file, else next to the notebook)")
+_DIFF = _parser("diff", "a function's BAML between two versions, next to how the answers of the same inputs moved")
+_DIFF.add_argument("function", help="a bound function")
+_DIFF.add_argument("versions", nargs="*", metavar="VERSION",
+                   help="the version to compare (a number, v2, or a hash prefix; default: the one run before the "
+                        "current), and the one to compare it with (default: the current)")
 _TRACE = _parser("trace", "OpenTelemetry GenAI spans for every call (OTEL_EXPORTER_OTLP_* honoured): on, off, "
                             "info (the default), flush (send what was recorded now)")
 _TRACE.add_argument("action", nargs="?", default="info", choices=["on", "off", "info", "flush"])
@@ -83,7 +100,7 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "load": Command(_LOAD), "list": Command(_LIST), "client": Command(_CLIENT), "clients": Command(_CLIENTS),
     "usage": Command(_USAGE), "test": Command(_TEST), "playground": Command(_PLAYGROUND), "cache": Command(_CACHE),
-    "trace": Command(_TRACE),
+    "trace": Command(_TRACE), "runs": Command(_RUNS), "diff": Command(_DIFF),
 }
 _HELP = _parser("help", "this help, or one command's: every option with what it does")
 _HELP.add_argument("topic", nargs="?", metavar="COMMAND", help="a command (none: every command)")

@@ -15,7 +15,9 @@ from baml_magic.calls._checks import checked_count, checked_names
 from baml_magic.calls._media import summary
 from baml_magic.calls._run import Run
 from baml_magic.engine._project import Compiled, FunctionSpec
-from baml_magic.evaluation._grid import Case, GridResult, run_grid
+from baml_magic.evaluation._diff import diff_runs
+from baml_magic.evaluation._grid import Case, GridResult, Outcome, run_grid
+from baml_magic.evaluation._runs import RunRecord, Version, from_outcome
 from baml_magic.many._map import as_call
 from baml_magic.notebook import _clients as clients
 from baml_magic.notebook._session import Session
@@ -31,10 +33,13 @@ class Callee(Protocol):
     compiled: Compiled
     __signature__: inspect.Signature
 
+    @property
+    def version(self) -> str: ...
+
     def with_options(self, *, client: str | None = None) -> Callee: ...
 
     def _open_run(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, foreground: bool = True,
-                 stream: bool = True) -> Run: ...
+                 stream: bool = True, kept: str | None = "call") -> Run: ...
 
 
 def test_grid_cases(compiled: Compiled, patterns: list[str]) -> list[Case]:
@@ -84,35 +89,80 @@ def start_on(function_for: Callable[[str], Callee]) -> Callable[[Case, str], Run
             if client != OWN:
                 fn = fn.with_options(client=client)
             functions[(case.function, client)] = fn
-        return fn._open_run((), dict(case.args), foreground=True, stream=False)
+        return fn._open_run((), dict(case.args), foreground=True, stream=False, kept=None)  # the grid keeps it
 
     return start
 
 
+Kept = list[tuple[str, str, RunRecord]]  # (row, column, record) of each call of a grid
+
+
+def _keeper(session: Session, kind: str, function_for: Callable[[str], Callee], kept: Kept,
+            ) -> Callable[[Case, Outcome, Run | None], None]:
+    """What the grid tells of each call: kept in the run history (and in ``kept``, for the diff)."""
+    versions: dict[str, str] = {}
+
+    def keep(case: Case, outcome: Outcome, run: Run | None) -> None:
+        if case.problem:  # a test that could not run (no such function) has no version
+            return
+        if case.function not in versions:
+            versions[case.function] = function_for(case.function).version
+        record = from_outcome(outcome, run, case.args, versions[case.function], kind)
+        session.history.keep(record)
+        kept.append((case.row, outcome.client, record))
+
+    return keep
+
+
+def against_versions(session: Session, functions: Iterable[str], function_for: Callable[[str], Callee],
+                     ref: str | None) -> dict[str, Version | None]:
+    """The version each function is compared against (``ref``: a number, ``v2`` or a hash prefix; None: the one
+    run most recently before the current); checked before any call is made."""
+    found = {f: session.history.resolve(f, ref, function_for(f).version) for f in dict.fromkeys(functions)}
+    if ref is not None and found and not any(found.values()):
+        known = "; ".join(f"{f}: " + (", ".join(session.history.label(f, v.hash)
+                                                for v in session.history.versions_of(f)) or "none")
+                          for f in found)
+        raise LookupError(f"no version {ref} of {', '.join(found)} (versions kept: {known})")
+    return found
+
+
 def run_tests(session: Session, compiled: Compiled, function_for: Callable[[str], Callee], patterns: list[str],
-              client_names: list[str], *, repeat: int, concurrency: int) -> GridResult:
-    """``%baml test``: the matching test blocks x clients x repeats, as a live grid."""
+              client_names: list[str], *, repeat: int, concurrency: int, diff: bool = False,
+              against: str | None = None) -> GridResult:
+    """``%baml test``: the matching test blocks x clients x repeats, as a live grid; with ``diff``, each cell
+    against the version ``against`` (default: the previous) in ``grid.diff``."""
     _check_counts(repeat, concurrency)
     cases = test_grid_cases(compiled, patterns)
+    runnable = [c.function for c in cases if not c.problem]
+    compared = against_versions(session, runnable, function_for, against) if diff else {}
     columns = checked_clients(client_names, compiled)
     if columns == [OWN] and session.client_override:
         columns = [session.client_override]
     grid = GridResult("test", "BAML tests", [c.row for c in cases], columns, repeat)
     session.last_grid = grid
     settings = session.settings
+    kept: Kept = []
     with session.tracing.group("baml.test", **{"baml.grid.rows": len(cases), "baml.grid.clients": columns,
                                                 "baml.grid.repeat": repeat}):
         run_grid(grid, cases, start_on(function_for), concurrency=concurrency, display=settings.display,
                  refresh_hz=settings.refresh_hz, max_retry_wait=settings.max_retry_wait, cost_of=session.cost_of,
-                 kept_in="%baml test --last")
+                 kept_in="%baml test --last", keep=_keeper(session, "test", function_for, kept))
+    if diff:
+        grid.diff = diff_runs("BAML tests", kept, session.history, compared.__getitem__, ("test",))
     return grid
 
 
 def compare(fn: Callee, session: Session, inputs: Iterable[Any], client_names: Iterable[str], *,
-            repeat: int, concurrency: int) -> GridResult:
-    """``Fn.compare``: each input (a row) on each client (a column), ``repeat`` times."""
+            repeat: int, concurrency: int, against: str | int | None = None) -> GridResult:
+    """``Fn.compare``: each input (a row) on each client (a column), ``repeat`` times; with ``against`` (a version,
+    or ``"previous"``), each cell against that version's runs of the same input in ``grid.diff``."""
     fn.compiled.engine.require("compare")
     _check_counts(repeat, concurrency)
+    if against is not None and not isinstance(against, (str, int)):
+        raise TypeError(f"against: a version number, 'v2', a hash prefix or 'previous', not {against!r}")
+    ref = None if against in (None, "previous") else str(against)
+    compared = against_versions(session, [fn.spec.name], lambda _: fn, ref) if against is not None else {}
     client_names = checked_names(client_names, "clients")
     params = list(fn.__signature__.parameters)
     cases = []
@@ -127,11 +177,14 @@ def compare(fn: Callee, session: Session, inputs: Iterable[Any], client_names: I
                       checked_clients(client_names, fn.compiled), repeat)
     session.last_compare[fn.spec.name] = grid
     settings = session.settings
+    kept: Kept = []
     with session.tracing.group(f"baml.compare {fn.spec.name}", **{"baml.function": fn.spec.name,
                                                                    "baml.grid.clients": grid.clients}):
         run_grid(grid, cases, start_on(lambda _: fn), concurrency=concurrency, display=settings.display,
                  refresh_hz=settings.refresh_hz, max_retry_wait=settings.max_retry_wait, cost_of=session.cost_of,
-                 kept_in=f"{fn.spec.name}.last_compare")
+                 kept_in=f"{fn.spec.name}.last_compare", keep=_keeper(session, "compare", lambda _: fn, kept))
+    if against is not None:
+        grid.diff = diff_runs(f"{fn.spec.name}.compare", kept, session.history, compared.__getitem__, None)
     return grid
 
 

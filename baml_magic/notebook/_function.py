@@ -26,6 +26,7 @@ from baml_magic.calls._signature import Arguments, docstring, python_signature
 from baml_magic.calls._streams import AsyncPartialStream, PartialStream
 from baml_magic.engine._project import Compiled, FunctionSpec
 from baml_magic.evaluation._grid import GridResult
+from baml_magic.evaluation._runs_view import Runs
 from baml_magic.many._batch import POLL_SECONDS, BatchJob
 from baml_magic.many._map import MapResult, run_map
 from baml_magic.many._ratelimit import Pace
@@ -62,6 +63,7 @@ class BamlFunction:
         self.__name__ = self.__qualname__ = spec.name
         self.__signature__ = self._arguments.signature
         self.__doc__ = docstring(spec)
+        self._version: str | None = None
 
     # -- arguments -------------------------------------------------------------
 
@@ -84,17 +86,18 @@ class BamlFunction:
         return values, options, client, override
 
     def _open_run(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, foreground: bool = True,
-                 stream: bool | None = True, env: dict[str, str] | None = None) -> Run:
+                 stream: bool | None = True, env: dict[str, str] | None = None, kept: str | None = "call") -> Run:
         """Check the arguments and start the call; the Run is what ``Fn.last`` will hold.
 
         ``stream=False`` when nobody will read partials: the answer then comes in one piece;
         ``None``: as the options or the session say. ``env``: the environment to call with (else a
-        copy of the process's, taken now).
+        copy of the process's, taken now). ``kept``: what the run history keeps it as (None: the
+        caller keeps it, as a grid keeps its verdicts).
         """
-        return drive.begin(self._new_run(args, kwargs, foreground=foreground, stream=stream, env=env))
+        return drive.begin(self._new_run(args, kwargs, foreground=foreground, stream=stream, env=env, kept=kept))
 
     def _new_run(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, foreground: bool = True,
-                 stream: bool | None = True, env: dict[str, str] | None = None) -> Run:
+                 stream: bool | None = True, env: dict[str, str] | None = None, kept: str | None = "call") -> Run:
         """Check the arguments and record the call, not started yet.
 
         ``stream=None``: as the options or the session say (a stall watch always needs the stream).
@@ -112,7 +115,7 @@ class BamlFunction:
                   cache=cache if cache.mode != "off" else None, returns=self.spec.baml_signature, env=env,
                   returns_hint=self._returns_hint,
                   allow_incomplete=allow if allow is not None else self._session.settings.allow_incomplete)
-        self._session.record(run, foreground)
+        self._session.record(run, foreground, kept=kept, version=self.version if kept is not None else "")
         return run
 
     def _http_request(self, args: tuple[Any, ...], kwargs: dict[str, Any], stream: bool, *,
@@ -231,7 +234,7 @@ class BamlFunction:
 
         env, settings = environment.environ(), self._session.settings  # one environment for every call of the map
         with self._session.tracing.group(f"baml.map {self.spec.name}", **{"baml.map.inputs": total}):
-            return run_map(lambda a, k: fn._open_run(a, k, stream=streaming, env=env),
+            return run_map(lambda a, k: fn._open_run(a, k, stream=streaming, env=env, kept="map"),
                            list(self.__signature__.parameters), inputs, state, concurrency=concurrency,
                            on_error=on_error, display=settings.display, refresh_hz=settings.refresh_hz,
                            max_retry_wait=settings.max_retry_wait, pace=pace, estimate=estimate)
@@ -267,14 +270,30 @@ class BamlFunction:
 
     @argument_errors
     def compare(self, inputs: Iterable[Any], clients: Iterable[str] = (), *, repeat: int = 1,
-                concurrency: int = 8) -> GridResult:
+                concurrency: int = 8, against: str | int | None = None) -> GridResult:
         """Each input (a row) on each client (a column), ``repeat`` times, as a live grid.
 
         Each cell shows the typed answer (fields that differ across clients marked), latency,
         tokens, cost when the model has a price, and the function's own checks. An input is
-        what ``map`` takes. The result stays in ``Fn.last_compare``.
+        what ``map`` takes. ``against``: a version of this function (its number, ``"v2"``, or a
+        hash prefix; ``"previous"`` for the one run before this): each cell then also says how the
+        answer moved since that version's run of the same input (``result.diff``). The result stays
+        in ``Fn.last_compare``.
         """
-        return evaluate.compare(self, self._session, inputs, clients, repeat=repeat, concurrency=concurrency)
+        return evaluate.compare(self, self._session, inputs, clients, repeat=repeat, concurrency=concurrency,
+                                against=against)
+
+    @property
+    def version(self) -> str:
+        """This function's version: a hash of its BAML and its client's (an edited prompt is a new one)."""
+        if self._version is None:
+            self._version = self._session.history.version(self.spec, self.compiled.clients)
+        return self._version
+
+    @property
+    def history(self) -> Runs:
+        """This function's kept runs across versions, newest first (``rows()``, ``to_pandas()``)."""
+        return Runs(self._session.history, self.spec.name)
 
     @property
     def last_compare(self) -> GridResult | None:

@@ -30,17 +30,17 @@ from baml_magic.calls._signature import python_signature
 from baml_magic.engine import kinds
 from baml_magic.engine._codegen import default_cache_dir, writable_cache_dir
 from baml_magic.engine._project import Compiled, Project
-from baml_magic.evaluation import _baml_tests as baml_tests
+from baml_magic.evaluation._run_store import RunStore, runs_file
 from baml_magic.notebook import _clients as clients
-from baml_magic.notebook import _evaluate as evaluate
 from baml_magic.notebook._binding import Binder, bound_note, notes_of
 from baml_magic.notebook._cache_command import cache_command
 from baml_magic.notebook._cell_number import running_cell_number
 from baml_magic.notebook._commands import COMMANDS, documented, help_text, without_comment
-from baml_magic.notebook._function import BamlFunction
 from baml_magic.notebook._loading import load_folder
 from baml_magic.notebook._playground import Playground
+from baml_magic.notebook._runs_command import diff_command, open_file, runs_command
 from baml_magic.notebook._session import Session
+from baml_magic.notebook._test_command import test_command
 from baml_magic.observe import _usage as usage
 from baml_magic.observe._prices import checked_prices
 from baml_magic.observe._trace import TracingUnavailable
@@ -87,6 +87,10 @@ class BamlMagic(Magics):
     engine = CaselessStrEnum(list(kinds.NAMES), default_value=kinds.DEFAULT,
                              help=f"The BAML language of %%baml cells and %baml load without --engine: {kinds.HELP}.",
                              ).tag(config=True)
+    runs_kept = Integer(10_000, help="How many runs the session keeps by version (Fn.history, %baml runs, "
+                                     "%baml test --diff); the oldest go first.").tag(config=True)
+    runs_file = Unicode("", help="A file (or a folder for runs.sqlite3) where kept runs are also written, and read "
+                                 "back from when set (after a restart); several kernels can share it.").tag(config=True)
     prices = Dict(help="Prices by model, (input, output) US dollars per million tokens, over the built-in table "
                        "(e.g. {'gpt-4o-mini': (0.15, 0.6)}).").tag(config=True)
 
@@ -98,8 +102,9 @@ class BamlMagic(Magics):
         self.session.open_playground = self._open_playground
         self._cache_changed()
         self._media_limit_changed()
+        self._runs_file_changed()
         self._cell_id: str | None = None
-        self._runs = 0
+        self._cell_runs = 0
         if shell is not None:
             shell.events.register("pre_run_cell", self._pre_run_cell)
             shell.events.register("post_run_cell", self._post_run_cell)
@@ -145,6 +150,24 @@ class BamlMagic(Magics):
         elif options.action == "flush":
             return self.session.tracing.flush()
         return Table(["", ""], self.session.tracing.describe(), "baml-magic-trace", "")
+
+    @observe("runs_kept")
+    def _runs_kept_changed(self, change: Any = None) -> None:
+        self.session.history.limit = max(1, self.runs_kept)
+
+    @observe("runs_file")
+    def _runs_file_changed(self, change: Any = None) -> None:
+        history = self.session.history
+        if not self.runs_file:
+            history.store = None
+            return
+        if isinstance(history.store, RunStore) and history.store.path == runs_file(self.runs_file):
+            return  # %baml runs save opened it already
+        try:
+            open_file(self.session.history, self.runs_file)
+        except UsageError as exc:
+            self.runs_file = change["old"] if change is not None else ""
+            print(f"UsageError: {exc}", file=sys.stderr)
 
     @observe("cache", "cache_path", "cache_pace")
     def _cache_changed(self, change: Any = None) -> None:
@@ -223,8 +246,8 @@ class BamlMagic(Magics):
     def _run_cell(self, cell: str, engine: str | None = None) -> None:
         count = running_cell_number(self.shell)
         # Without a frontend cell id (a terminal), every run is a cell of its own; names still override.
-        self._runs += 1
-        ident = self._cell_id or f"run{self._runs}"
+        self._cell_runs += 1
+        ident = self._cell_id or f"run{self._cell_runs}"
         source = cell_source(ident, f"cell In[{count}]", cell)
         key = source.key
         compiled = self.project_for(engine).update([source])
@@ -291,19 +314,13 @@ class BamlMagic(Magics):
         return Table(usage.HEADERS, rows, "baml-magic-usage", "no calls yet", notes)
 
     def _test(self, options: argparse.Namespace) -> Any:
-        if options.last:
-            if self.session.last_grid is None:
-                raise UsageError("no %baml test has run in this session yet")
-            return self.session.last_grid
-        compiled = self._compiled()
-        if options.cli:
-            return baml_tests.run_command(compiled, options.patterns, self.session.client_override, self.display)
-        try:
-            return evaluate.run_tests(
-                self.session, compiled, lambda name: BamlFunction(compiled.functions[name], compiled, self.session),
-                options.patterns, options.clients.split(","), repeat=options.repeat, concurrency=options.concurrency)
-        except (LookupError, ValueError) as exc:
-            raise UsageError(str(exc)) from None
+        return test_command(self, options)
+
+    def _runs(self, options: argparse.Namespace) -> Any:
+        return runs_command(self, options)
+
+    def _diff(self, options: argparse.Namespace) -> Any:
+        return diff_command(self, options)
 
     def _open_playground(self, name: str) -> Playground:
         if name not in self.bound:
@@ -321,5 +338,5 @@ class BamlMagic(Magics):
 HANDLERS: dict[str, Callable[[BamlMagic, argparse.Namespace], Any]] = {
     "load": BamlMagic._load, "list": BamlMagic._list, "client": BamlMagic._client, "clients": BamlMagic._clients,
     "usage": BamlMagic._usage, "test": BamlMagic._test, "playground": BamlMagic._playground,
-    "cache": BamlMagic._cache, "trace": BamlMagic._trace,
+    "cache": BamlMagic._cache, "trace": BamlMagic._trace, "runs": BamlMagic._runs, "diff": BamlMagic._diff,
 }

@@ -12,6 +12,7 @@ from baml_magic.calls._cache import ResponseCache
 from baml_magic.calls._run import Run
 from baml_magic.engine import kinds
 from baml_magic.engine._project import Project
+from baml_magic.evaluation._runs import RunHistory, from_run
 from baml_magic.many._map import MapResult
 from baml_magic.observe._prices import cost, price_for
 from baml_magic.observe._trace import Tracing
@@ -27,6 +28,7 @@ class Settings(Protocol):
     allow_incomplete: bool
     max_retry_wait: float
     history: int
+    runs_kept: int
     prices: dict[str, Any]
 
 
@@ -38,6 +40,7 @@ class DefaultSettings:
     allow_incomplete: bool = False
     max_retry_wait: float = 60.0
     history: int = 1000
+    runs_kept: int = 10_000
     prices: dict[str, Any] = field(default_factory=dict)
 
 
@@ -62,10 +65,11 @@ class Session:
     last_grid: Any = None  # the last %baml test grid (a GridResult)
     last_compare: dict[str, Any] = field(default_factory=dict)  # each function's last compare (a GridResult)
     tracing: Tracing = field(default_factory=Tracing)  # OpenTelemetry spans, when switched on
+    history: RunHistory = field(default_factory=RunHistory)  # runs kept by version (Fn.history, %baml runs)
 
     @classmethod
     def create(cls, settings: Settings, cache_dir: Path | None = None) -> Session:
-        return cls(settings=settings, projects=kinds.projects(cache_dir))
+        return cls(settings=settings, projects=kinds.projects(cache_dir), history=RunHistory(settings.runs_kept))
 
     @property
     def project(self) -> Project:
@@ -76,7 +80,9 @@ class Session:
         """The project of an engine kind by name (None: the default)."""
         return self.projects[kind or kinds.DEFAULT]
 
-    def record(self, run: Run, foreground: bool = True) -> None:
+    def record(self, run: Run, foreground: bool = True, *, kept: str | None = None, version: str = "") -> None:
+        """A call begins: it is ``Fn.last``, counted in usage, traced; ``kept``: what the run history keeps it
+        as when it ends (``version``: its function's)."""
         self.runs.append(run)
         while len(self.runs) > max(1, self.settings.history):
             self.runs.popleft()
@@ -90,6 +96,8 @@ class Session:
             self.tracing.follow(run, self.cost_of)
         run.listeners.append(lambda ended: self.ledger.add(
             ended, self.cost_of(ended), self.cost_of(ended, saved=True) if ended.cached is not None else None))
+        if kept is not None:
+            run.listeners.append(lambda ended: self.history.keep(from_run(ended, version, kept, self.cost_of(ended))))
         if foreground:
             self.foreground.add(run)
             run.listeners.append(self.foreground.discard)

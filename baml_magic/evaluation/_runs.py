@@ -1,0 +1,252 @@
+"""Runs kept by version: every call, map item, test and compare of the session, as records.
+
+A function's *version* is a hash of its BAML as written and its own client's block: an edited
+prompt is a new version, the same text run again is the same one (in this kernel or after a
+restart). Records hold plain data, scrubbed of secrets, so they can be shown, compared and saved.
+The history is bounded (the newest ``limit`` records); a file (``_run_store``) keeps them across kernels.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Protocol
+
+from baml_magic._errors import short_error
+from baml_magic._redact import redact, secret_values
+from baml_magic._types import Status, Usage
+from baml_magic.calls._media import summary
+from baml_magic.calls._run import Run
+from baml_magic.engine._project import FunctionSpec
+from baml_magic.evaluation._grid_result import Outcome
+from baml_magic.many._export import plain
+
+KINDS = ("call", "map", "test", "compare", "optimize")
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of a function: its BAML and its client's, and when this history first saw it."""
+
+    function: str
+    hash: str
+    source: str
+    client_source: str
+    first_seen: float
+
+    @property
+    def short(self) -> str:
+        return self.hash[:7]
+
+
+def version_of(spec: FunctionSpec, clients: dict[str, str]) -> tuple[str, str, str]:
+    """(hash, the function's BAML, its client's BAML) of a function as compiled now."""
+    source = spec.source.strip() or f"{spec.baml_signature}\n{spec.prompt or ''}"
+    client = clients.get(spec.client or "", spec.client or "").strip()
+    digest = hashlib.sha256(json.dumps([spec.name, source, client]).encode()).hexdigest()
+    return digest[:16], source, client
+
+
+@dataclass
+class RunRecord:
+    """One kept run: what went in, what came out, what it cost, and which version of the function answered."""
+
+    function: str
+    version: str
+    kind: str  # call | map | test | compare | optimize
+    client: str | None
+    inputs: dict[str, Any]
+    value: Any = None
+    status: str = "done"  # done | error | cancelled
+    error: str = ""
+    verdict: str | None = None  # a test's pass | fail | error (tests only)
+    test: str | None = None  # the test's row ("Function::Test"), for a test
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost: float | None = None
+    latency: float | None = None
+    at: float = field(default_factory=time.time)
+    replayed: bool = False
+    incomplete: str | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(self.tokens_in, self.tokens_out)
+
+    @property
+    def key(self) -> str:
+        """What makes two runs comparable across versions: the test, else the inputs; and the client."""
+        what = self.test if self.test is not None else json.dumps(self.inputs, sort_keys=True, default=str)
+        return f"{what}\x00{self.client}"
+
+    @property
+    def passed(self) -> bool | None:
+        """Whether it passed (a test), answered (a call), or None when it neither passed nor failed."""
+        if self.verdict is not None:
+            return {"pass": True, "fail": False, "error": False}.get(self.verdict)
+        return {"done": True, "error": False}.get(self.status)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def scrubbed(value: Any, secrets: list[str]) -> Any:
+    """Plain data with every secret value gone from its strings (media as a short description)."""
+    value = plain(summary(value))
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {str(k): scrubbed(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrubbed(v, secrets) for v in value]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return redact(str(value), secrets)
+
+
+def from_run(run: Run, version: str, kind: str, cost: float | None) -> RunRecord:
+    """The record of a call that ended."""
+    secrets = secret_values()
+    usage = run.usage
+    status = str(run.status)
+    return RunRecord(
+        run.function, version, kind, run.client, scrubbed(run.args, secrets),
+        value=scrubbed(run.value if run.status is Status.DONE else run.partial, secrets), status=status,
+        error="" if run.error is None else redact(short_error(run.error).splitlines()[0][:300], secrets),
+        tokens_in=usage.input_tokens, tokens_out=usage.output_tokens, cost=cost, latency=run.elapsed,
+        at=run.started_at, replayed=run.cached is not None, incomplete=run.incomplete)
+
+
+def from_outcome(outcome: Outcome, run: Run | None, inputs: dict[str, Any], version: str, kind: str) -> RunRecord:
+    """The record of a grid's call: a test's verdict, or an ad-hoc input's answer."""
+    secrets = secret_values()
+    verdict = str(outcome.verdict)
+    status = {"pass": "done", "fail": "done", "done": "done", "cancelled": "cancelled"}.get(verdict, "error")
+    return RunRecord(
+        outcome.function, version, kind, run.client if run is not None else outcome.client,
+        scrubbed(inputs, secrets), value=scrubbed(outcome.value, secrets), status=status,
+        error=outcome.reason if status == "error" else "", verdict=verdict if kind == "test" else None,
+        test=outcome.row if kind == "test" else None, tokens_in=outcome.tokens_in, tokens_out=outcome.tokens_out,
+        cost=outcome.cost, latency=outcome.latency, at=run.started_at if run is not None else time.time(),
+        replayed=outcome.cached, incomplete=run.incomplete if run is not None else None)
+
+
+class Store(Protocol):
+    """Where records go besides memory (a file, ``_run_store.RunStore``)."""
+
+    def add_version(self, version: Version) -> None: ...
+
+    def add(self, record: RunRecord) -> None: ...
+
+
+class RunHistory:
+    """The session's kept runs (the newest ``limit``) and every version they came from."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self.records: collections.deque[RunRecord] = collections.deque()
+        self.versions: dict[tuple[str, str], Version] = {}
+        self.store: Store | None = None
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+
+    def version(self, spec: FunctionSpec, clients: dict[str, str]) -> str:
+        """The hash of a function's version, registered (and written to the file) when new."""
+        digest, source, client = version_of(spec, clients)
+        if (spec.name, digest) not in self.versions:
+            self.add_version(Version(spec.name, digest, source, client, time.time()))
+        return digest
+
+    def add_version(self, version: Version) -> None:
+        with self._lock:
+            known = self.versions.get((version.function, version.hash))
+            if known is not None and known.first_seen <= version.first_seen:
+                return
+            self.versions[(version.function, version.hash)] = version
+        if self.store is not None:
+            self.store.add_version(version)
+
+    def keep(self, record: RunRecord, *, write: bool = True) -> None:
+        """Keep a record (once: a record read again from a file is not kept twice)."""
+        with self._lock:
+            if record.id in self._ids:
+                return
+            self._ids.add(record.id)
+            self.records.append(record)
+            while len(self.records) > max(1, self.limit):
+                self._ids.discard(self.records.popleft().id)
+        if write and self.store is not None:
+            self.store.add(record)
+
+    def merge(self, versions: Iterable[Version], records: Iterable[RunRecord]) -> int:
+        """Versions and records read from a file, in time order with those kept here; how many were new."""
+        for version in versions:
+            self.add_version(version)
+        before = len(self._ids)
+        for record in records:
+            self.keep(record, write=False)
+        with self._lock:
+            self.records = collections.deque(sorted(self.records, key=lambda r: r.at))
+            added = len(self._ids) - before
+        return added
+
+    def clear(self, functions: list[str] | None = None) -> int:
+        with self._lock:
+            gone = {r.id for r in self.records if functions is None or r.function in functions}
+            self.records = collections.deque(r for r in self.records if r.id not in gone)
+            self._ids -= gone
+        return len(gone)
+
+    def of(self, function: str | None = None) -> list[RunRecord]:
+        """Records of a function (every function when None), newest first."""
+        with self._lock:
+            return [r for r in reversed(self.records) if function is None or r.function == function]
+
+    def versions_of(self, function: str) -> list[Version]:
+        """A function's versions in the order first seen (version 1 first)."""
+        return sorted((v for (f, _), v in self.versions.items() if f == function), key=lambda v: v.first_seen)
+
+    def number(self, function: str, digest: str) -> int | None:
+        """A version's number (1 for the first this history saw)."""
+        for index, version in enumerate(self.versions_of(function), 1):
+            if version.hash == digest:
+                return index
+        return None
+
+    def label(self, function: str, digest: str) -> str:
+        number = self.number(function, digest)
+        return f"v{number} ({digest[:7]})" if number is not None else digest[:7]
+
+    def resolve(self, function: str, ref: str | None, current: str) -> Version | None:
+        """A version by number (``2``, ``v2``) or hash prefix (4 characters or more); None: the one run most
+        recently before ``current``."""
+        versions = self.versions_of(function)
+        if ref is None:
+            last_run: dict[str, float] = {}
+            for record in self.of(function):
+                if record.version != current:
+                    last_run.setdefault(record.version, record.at)
+            others = [v for v in versions if v.hash != current]
+            others.sort(key=lambda v: (last_run.get(v.hash, 0.0), v.first_seen))
+            return others[-1] if others else None
+        text = ref.strip().lower().removeprefix("v")
+        if text.isdigit() and 0 < int(text) <= len(versions) and len(text) < 4:
+            return versions[int(text) - 1]
+        found = [v for v in versions if v.hash.startswith(text)] if len(text) >= 4 else []
+        return found[0] if len(found) == 1 else None
+
+    def runs_of(self, function: str, digest: str, kinds: tuple[str, ...] | None = None) -> list[RunRecord]:
+        """A version's records, newest first (only those of ``kinds`` when given)."""
+        return [r for r in self.of(function) if r.version == digest and (kinds is None or r.kind in kinds)]

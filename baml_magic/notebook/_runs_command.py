@@ -1,0 +1,102 @@
+"""``%baml runs`` and ``%baml diff``: the runs kept by version, their file, and two versions compared."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from baml_magic._render import Table
+from baml_magic.evaluation._run_store import RunStore, runs_file
+from baml_magic.evaluation._runs import RunHistory
+from baml_magic.evaluation._runs_view import Runs
+from baml_magic.evaluation._version_diff import VersionDiff, version_diff
+
+VERSION_REF = re.compile(r"^(v?\d{1,3}|[0-9a-f]{4,16})$", re.I)  # a version number or a hash prefix
+
+
+def open_file(history: RunHistory, where: str | Path) -> tuple[Path, int]:
+    """Keep runs in this file from now on, with what it held merged in and what was kept here written to it."""
+    path = runs_file(where)
+    store = RunStore(path)
+    try:
+        versions, records = store.read(history.limit)
+    except (OSError, sqlite3.Error) as exc:
+        raise UsageError(f"can't keep runs in {path} ({exc}); give a writable file or folder") from None
+    added = history.merge(versions, records)
+    history.store = store
+    for version in list(history.versions.values()):
+        store.add_version(version)
+    for record in history.of():
+        store.add(record)
+    return path, added
+
+
+def load_file(history: RunHistory, where: str) -> str:
+    path = runs_file(where)
+    if not path.exists():
+        raise UsageError(f"no runs file {path}")
+    try:
+        versions, records = RunStore(path).read(history.limit)
+    except (OSError, sqlite3.Error) as exc:
+        raise UsageError(f"can't read runs from {path} ({exc})") from None
+    added = history.merge(versions, records)
+    return f"read {added} run{'s' if added != 1 else ''} from {path}"
+
+
+def runs_command(magic: Any, options: argparse.Namespace) -> Runs | Table | str:
+    """``magic``: the ``BamlMagic`` whose ``runs_file`` traitlet ``save`` sets."""
+    history: RunHistory = magic.session.history
+    targets = options.targets
+    if options.action in ("save", "load") and len(targets) > 1:
+        raise UsageError(f"%baml runs {options.action} takes one file or folder")
+    if options.action == "save":
+        where = targets[0] if targets else (magic.runs_file or "runs.sqlite3")
+        path, added = open_file(history, where)
+        magic.runs_file = where
+        read = f"; read {added} earlier run{'s' if added != 1 else ''} from it" if added else ""
+        return f"runs kept in {path} from now on ({len(history.of())} so far){read}"
+    if options.action == "load":
+        if not targets:
+            raise UsageError("%baml runs load FILE: the runs file (or its folder) to read")
+        return load_file(history, targets[0])
+    if options.action == "clear":
+        gone = history.clear(targets or None)
+        if isinstance(history.store, RunStore):
+            history.store.clear(targets or None)
+        return f"forgot {gone} run{'s' if gone != 1 else ''}"
+    if options.action == "info":
+        store = history.store if isinstance(history.store, RunStore) else None
+        functions = sorted({r.function for r in history.of()})
+        rows = [["runs kept", f"{len(history.of())} (at most {history.limit}: BamlMagic.runs_kept)"],
+                ["functions", ", ".join(functions) or "none"],
+                ["versions", str(len(history.versions))],
+                ["file", str(store.path) if store else "none (%baml runs save FILE keeps them in a file)"]]
+        return Table(["", ""], rows, "baml-magic-runs-info", "")
+    if len(targets) > 1:
+        raise UsageError("%baml runs [FUNCTION]: one function, or none for every function")
+    return Runs(history, targets[0] if targets else None)
+
+
+def diff_command(magic: Any, options: argparse.Namespace) -> VersionDiff:
+    fn = magic.bound.get(options.function)
+    if fn is None:
+        raise UsageError(f"no bound function {options.function}; bound: {', '.join(sorted(magic.bound)) or 'none'}")
+    if len(options.versions) > 2:
+        raise UsageError("%baml diff FUNCTION [VERSION] [VERSION]: at most two versions")
+    history: RunHistory = magic.session.history
+    current = fn.version
+    refs = [*options.versions, None, None][:2]
+    new = history.resolve(fn.spec.name, refs[1], current) if refs[1] is not None else \
+        history.versions[(fn.spec.name, current)]
+    old = history.resolve(fn.spec.name, refs[0], new.hash if new is not None else current)
+    if old is None or new is None:
+        kept = ", ".join(history.label(fn.spec.name, v.hash) for v in history.versions_of(fn.spec.name))
+        wanted = refs[0] if old is None else refs[1]
+        what = f"no version {wanted} of {fn.spec.name}" if wanted else f"{fn.spec.name} has no earlier version yet"
+        raise UsageError(f"{what} (versions kept: {kept or 'none'}); edit its prompt and run it to make one")
+    return version_diff(history, fn.spec.name, old, new)
