@@ -18,7 +18,7 @@ from IPython.core.error import UsageError
 from baml_magic import RegressionError
 from baml_magic.evaluation._diff import changed_fields
 from baml_magic.evaluation._runs import RunHistory
-from baml_magic.testing import TestingShell
+from baml_magic.testing import TestingShell, wait_until
 from tests.conftest import baml_cell
 
 CLIENT = '''
@@ -180,8 +180,13 @@ def test_runs_saved_to_a_file_are_read_back_and_a_damaged_file_is_set_aside(shel
     said = shell.run_line_magic("baml", f"runs save {where}")
     assert said.startswith(f"runs kept in {where} from now on (2 so far)")
     shell.user_ns["Classify"]("kept as it runs")
+
+    def written() -> int:
+        with sqlite3.connect(where) as db:
+            return int(db.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+
+    wait_until(lambda: written() == 3, 5, "the call's record written by the writer thread")
     with sqlite3.connect(where) as db:
-        assert db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 3
         assert db.execute("SELECT COUNT(*) FROM versions").fetchone()[0] >= 1
     fresh = RunHistory()
     from baml_magic.notebook._runs_command import load_file
@@ -220,3 +225,53 @@ def test_field_diffs_walk_nested_values() -> None:
         [("a.b[1]", 2, 3)]
     assert changed_fields("BILLING", "TECHNICAL") == [("", "BILLING", "TECHNICAL")]
     assert changed_fields({"a": [1]}, {"a": []}) == [("a[0]", 1, None), ("a", None, [])]
+
+
+def _notebook(*cells: str) -> Any:
+    import nbformat
+
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+
+
+def _shown(cell: Any) -> str:
+    parts = []
+    for output in cell.get("outputs", []):
+        if output["output_type"] == "stream":
+            parts.append(output["text"])
+        elif output["output_type"] == "error":
+            parts.append("\n".join(output["traceback"]))
+        else:
+            parts.append(output.get("data", {}).get("text/plain", "") + output.get("data", {}).get("text/html", ""))
+    return "\n".join(parts)
+
+
+def test_in_a_kernel_the_loop_diffs_gates_and_survives_a_restart(llm: Any, tmp_path: Path, run_notebook: Any) -> None:
+    from nbclient.exceptions import CellExecutionError
+
+    runs = tmp_path / "runs.sqlite3"
+    first = _notebook("%load_ext baml_magic", f"%config BamlMagic.runs_file = {str(runs)!r}",
+                      "%%baml\n" + classifier("billing"), "%baml test",
+                      "%%baml\n" + classifier("technical"), "%baml test --diff", "Classify.history",
+                      "%baml test --fail-on-regression", "print('not reached')")
+    with pytest.raises(CellExecutionError) as failed:
+        run_notebook(first, tmp_path)
+    assert "RegressionError" in str(failed.value)
+    cells = first.cells
+    diffed = _shown(cells[5])
+    assert "1 better · 1 worse · 0 same" in diffed and 'data-change="worse"' in diffed, diffed[:2000]
+    assert "v2 (" in _shown(cells[6]) and "v1 (" in _shown(cells[6])
+    gate = _shown(cells[7])
+    assert "RegressionError" in gate and "Classify::ChargedTwice [own client]" in gate
+    assert "Traceback" not in gate and len([line for line in gate.splitlines() if "Error" in line]) == 1
+    assert not cells[8].get("outputs")
+
+    # a new kernel (a restart): the runs come back from the file and the old version is compared against
+    second = _notebook("%load_ext baml_magic", f"%config BamlMagic.runs_file = {str(runs)!r}",
+                       "%%baml\n" + classifier("technical"), "%baml test --diff 1",
+                       "print([v['version'] for v in Classify.history.versions()])", "%baml diff Classify 1")
+    run_notebook(second, tmp_path)
+    again = _shown(second.cells[3])
+    assert "vs Classify v1 (" in again and "1 better · 1 worse" in again, again[:2000]
+    assert "[1, 2]" in _shown(second.cells[4])
+    assert "-  prompt #&quot;Is this a billing" in _shown(second.cells[5]) or \
+        "-  prompt #\"Is this a billing" in _shown(second.cells[5])

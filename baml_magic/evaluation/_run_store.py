@@ -1,19 +1,26 @@
 """Kept runs in a file: one sqlite3 file that several kernels share, read back after a restart.
 
-Records are written as they are kept (plain, scrubbed JSON), versions when first seen. A file that
-is damaged is set aside and started anew; one that is busy beyond the wait loses only that record.
+Records are written as they are kept (plain, scrubbed JSON), versions when first seen, by a writer
+thread in batches, so a call never waits on the disk; reading the file first writes what is pending,
+and at exit the writer gets a second to finish. A file that is damaged is set aside and started anew;
+one that is busy beyond the wait loses only that batch.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
+import queue
 import sqlite3
+import threading
+import weakref
 from pathlib import Path
 
 from baml_magic._shared_db import SharedDb, damaged
 from baml_magic.evaluation._runs import RunRecord, Version
 
 FILE_NAME = "runs.sqlite3"
+EXIT_SECONDS = 1.0  # the longest the kernel's exit waits for runs still to be written
 _SCHEMA = (
     "PRAGMA synchronous=NORMAL",  # WAL keeps the file whole; a power cut may lose the last records only
     "CREATE TABLE IF NOT EXISTS versions (function TEXT NOT NULL, hash TEXT NOT NULL, source TEXT NOT NULL, "
@@ -21,6 +28,10 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, function TEXT NOT NULL, version TEXT NOT NULL, "
     "at REAL NOT NULL, record TEXT NOT NULL)",
 )
+_ADD_VERSION = ("INSERT INTO versions VALUES (?, ?, ?, ?, ?) ON CONFLICT (function, hash) DO UPDATE SET "
+                "first_seen = MIN(first_seen, excluded.first_seen)")
+_ADD_RUN = "INSERT OR IGNORE INTO runs VALUES (?, ?, ?, ?, ?)"
+_open_stores: weakref.WeakSet[RunStore] = weakref.WeakSet()
 
 
 def runs_file(where: str | Path) -> Path:
@@ -34,28 +45,67 @@ class RunStore(SharedDb):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, _SCHEMA, "runs file")
+        self._pending: queue.Queue[tuple[str, tuple[object, ...]]] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._writer_lock = threading.Lock()
+        _open_stores.add(self)
 
-    def _write(self, sql: str, values: tuple[object, ...]) -> None:
-        with self._lock:
+    def _put(self, sql: str, values: tuple[object, ...]) -> None:
+        self._pending.put((sql, values))
+        with self._writer_lock:
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._write_pending, name="baml-magic-runs", daemon=True)
+                self._writer.start()
+
+    def _write_pending(self) -> None:
+        while True:
             try:
-                self._open().execute(sql, values)
-            except sqlite3.DatabaseError as error:  # busy beyond the wait, unwritable or damaged: not kept there
-                if damaged(error):
-                    self._set_aside()
+                batch = [self._pending.get(timeout=2.0)]
+            except queue.Empty:
+                return  # idle: the next record starts a writer again
+            while len(batch) < 500:
+                try:
+                    batch.append(self._pending.get_nowait())
+                except queue.Empty:
+                    break
+            with self._lock:
+                try:
+                    db = self._open()
+                    db.execute("BEGIN")
+                    for sql, values in batch:
+                        db.execute(sql, values)
+                    db.execute("COMMIT")
+                except sqlite3.DatabaseError as error:  # busy beyond the wait, unwritable, damaged: not kept there
+                    if self._db is not None and self._db.in_transaction:
+                        self._db.rollback()
+                    if damaged(error):
+                        self._set_aside()
+            for _ in batch:
+                self._pending.task_done()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until what was kept is written (at most ``timeout`` seconds); whether it all was."""
+        done = threading.Event()
+
+        def wait() -> None:
+            self._pending.join()
+            done.set()
+
+        threading.Thread(target=wait, daemon=True).start()
+        return done.wait(timeout)
 
     def add_version(self, version: Version) -> None:
         """A version, unless the file knows it from earlier (its first sighting stays the earliest)."""
-        self._write("INSERT INTO versions VALUES (?, ?, ?, ?, ?) ON CONFLICT (function, hash) DO UPDATE SET "
-                    "first_seen = MIN(first_seen, excluded.first_seen)",
-                    (version.function, version.hash, version.source, version.client_source, version.first_seen))
+        self._put(_ADD_VERSION, (version.function, version.hash, version.source, version.client_source,
+                                 version.first_seen))
 
     def add(self, record: RunRecord) -> None:
-        self._write("INSERT OR IGNORE INTO runs VALUES (?, ?, ?, ?, ?)",
-                    (record.id, record.function, record.version, record.at,
-                     json.dumps(record.as_dict(), default=str)))
+        self._put(_ADD_RUN, (record.id, record.function, record.version, record.at,
+                             json.dumps(record.as_dict(), default=str)))
 
     def read(self, limit: int) -> tuple[list[Version], list[RunRecord]]:
         """Every version and the newest ``limit`` records (oldest first); a damaged record is skipped."""
+        self.flush(10.0)
         with self._lock:
             db = self._open()
             versions = [Version(*row) for row in db.execute("SELECT * FROM versions")]
@@ -70,11 +120,13 @@ class RunStore(SharedDb):
 
     def count(self) -> dict[str, int]:
         """Records per function."""
+        self.flush(10.0)
         with self._lock:
             rows = self._open().execute("SELECT function, COUNT(*) FROM runs GROUP BY function").fetchall()
         return {str(f): int(n) for f, n in rows}
 
     def clear(self, functions: list[str] | None = None) -> None:
+        self.flush(10.0)
         with self._lock:
             db = self._open()
             if functions is None:
@@ -83,3 +135,7 @@ class RunStore(SharedDb):
                 db.execute("DELETE FROM runs WHERE function = ?", (function,))
 
 
+@atexit.register
+def _finish_writing() -> None:
+    for store in list(_open_stores):
+        store.flush(EXIT_SECONDS)

@@ -9,12 +9,13 @@ The history is bounded (the newest ``limit`` records); a file (``_run_store``) k
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import json
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
 
@@ -102,18 +103,32 @@ class RunRecord:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def scrubbed(value: Any, secrets: list[str]) -> Any:
-    """Plain data with every secret value gone from its strings (media as a short description)."""
-    value = plain(summary(value))
-    if isinstance(value, str):
-        return redact(value, secrets)
-    if isinstance(value, dict):
-        return {str(k): scrubbed(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrubbed(v, secrets) for v in value]
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    return redact(str(value), secrets)
+def scrubbed(value: Any, secrets: list[str], *, media: bool = False) -> Any:
+    """Plain data with every secret value gone from its strings (``media``: media as a short description)."""
+    data = plain(summary(value) if media else value)
+    if not secrets or not any(secret in json.dumps(data, default=str) for secret in secrets):
+        return data if _is_plain(data) else json.loads(json.dumps(data, default=str))
+    return _redacted(data, secrets)
+
+
+def _is_plain(data: Any) -> bool:
+    if data is None or isinstance(data, (str, bool, int, float)):
+        return True
+    if isinstance(data, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in data.items())
+    return isinstance(data, list) and all(_is_plain(v) for v in data)
+
+
+def _redacted(data: Any, secrets: list[str]) -> Any:
+    if isinstance(data, str):
+        return redact(data, secrets)
+    if isinstance(data, dict):
+        return {str(k): _redacted(v, secrets) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_redacted(v, secrets) for v in data]
+    if data is None or isinstance(data, (bool, int, float)):
+        return data
+    return redact(str(data), secrets)
 
 
 def from_run(run: Run, version: str, kind: str, cost: float | None) -> RunRecord:
@@ -122,7 +137,7 @@ def from_run(run: Run, version: str, kind: str, cost: float | None) -> RunRecord
     usage = run.usage
     status = str(run.status)
     return RunRecord(
-        run.function, version, kind, run.client, scrubbed(run.args, secrets),
+        run.function, version, kind, run.client, scrubbed(run.args, secrets, media=True),
         value=scrubbed(run.value if run.status is Status.DONE else run.partial, secrets), status=status,
         error="" if run.error is None else redact(short_error(run.error).splitlines()[0][:300], secrets),
         tokens_in=usage.input_tokens, tokens_out=usage.output_tokens, cost=cost, latency=run.elapsed,
@@ -136,7 +151,7 @@ def from_outcome(outcome: Outcome, run: Run | None, inputs: dict[str, Any], vers
     status = {"pass": "done", "fail": "done", "done": "done", "cancelled": "cancelled"}.get(verdict, "error")
     return RunRecord(
         outcome.function, version, kind, run.client if run is not None else outcome.client,
-        scrubbed(inputs, secrets), value=scrubbed(outcome.value, secrets), status=status,
+        scrubbed(inputs, secrets, media=True), value=scrubbed(outcome.value, secrets), status=status,
         error=outcome.reason if status == "error" else "", verdict=verdict if kind == "test" else None,
         test=outcome.row if kind == "test" else None, tokens_in=outcome.tokens_in, tokens_out=outcome.tokens_out,
         cost=outcome.cost, latency=outcome.latency, at=run.started_at if run is not None else time.time(),
@@ -161,6 +176,36 @@ class RunHistory:
         self.store: Store | None = None
         self._ids: set[str] = set()
         self._lock = threading.Lock()
+        self._pending: collections.deque[Callable[[], RunRecord]] = collections.deque()
+        self._wake = threading.Event()
+        self._builder: threading.Thread | None = None
+
+    def later(self, build: Callable[[], RunRecord]) -> None:
+        """Keep the record ``build`` makes, made off the call's path (a thread builds it while the next call
+        waits on the network; reading the history first builds what is pending)."""
+        self._pending.append(build)
+        self._wake.set()
+        if self._builder is None or not self._builder.is_alive():
+            self._builder = threading.Thread(target=self._build_pending, name="baml-magic-history", daemon=True)
+            self._builder.start()
+
+    def _build_pending(self) -> None:
+        while self._wake.wait(2.0):
+            self._wake.clear()
+            self.settle()
+        self._builder = None
+        if self._pending:  # one came as this thread gave up
+            self.settle()
+
+    def settle(self) -> None:
+        """Build and keep every record still pending."""
+        while True:
+            try:
+                build = self._pending.popleft()
+            except IndexError:
+                return
+            with contextlib.suppress(Exception):  # a record that can't be made never breaks a call
+                self.keep(build())
 
     def version(self, spec: FunctionSpec, clients: dict[str, str]) -> str:
         """The hash of a function's version, registered (and written to the file) when new."""
@@ -181,17 +226,18 @@ class RunHistory:
     def keep(self, record: RunRecord, *, write: bool = True) -> None:
         """Keep a record (once: a record read again from a file is not kept twice)."""
         with self._lock:
-            if record.id in self._ids:
+            if record.id in self._ids or self.limit <= 0:
                 return
             self._ids.add(record.id)
             self.records.append(record)
-            while len(self.records) > max(1, self.limit):
+            while len(self.records) > self.limit:
                 self._ids.discard(self.records.popleft().id)
         if write and self.store is not None:
             self.store.add(record)
 
     def merge(self, versions: Iterable[Version], records: Iterable[RunRecord]) -> int:
         """Versions and records read from a file, in time order with those kept here; how many were new."""
+        self.settle()
         for version in versions:
             self.add_version(version)
         before = len(self._ids)
@@ -203,6 +249,7 @@ class RunHistory:
         return added
 
     def clear(self, functions: list[str] | None = None) -> int:
+        self.settle()
         with self._lock:
             gone = {r.id for r in self.records if functions is None or r.function in functions}
             self.records = collections.deque(r for r in self.records if r.id not in gone)
@@ -211,6 +258,7 @@ class RunHistory:
 
     def of(self, function: str | None = None) -> list[RunRecord]:
         """Records of a function (every function when None), newest first."""
+        self.settle()
         with self._lock:
             return [r for r in reversed(self.records) if function is None or r.function == function]
 

@@ -88,7 +88,7 @@ class BamlMagic(Magics):
                              help=f"The BAML language of %%baml cells and %baml load without --engine: {kinds.HELP}.",
                              ).tag(config=True)
     runs_kept = Integer(10_000, help="How many runs the session keeps by version (Fn.history, %baml runs, "
-                                     "%baml test --diff); the oldest go first.").tag(config=True)
+                                     "%baml test --diff); the oldest go first; 0 keeps none.").tag(config=True)
     runs_file = Unicode("", help="A file (or a folder for runs.sqlite3) where kept runs are also written, and read "
                                  "back from when set (after a restart); several kernels can share it.").tag(config=True)
     prices = Dict(help="Prices by model, (input, output) US dollars per million tokens, over the built-in table "
@@ -153,7 +153,7 @@ class BamlMagic(Magics):
 
     @observe("runs_kept")
     def _runs_kept_changed(self, change: Any = None) -> None:
-        self.session.history.limit = max(1, self.runs_kept)
+        self.session.history.limit = max(0, self.runs_kept)
 
     @observe("runs_file")
     def _runs_file_changed(self, change: Any = None) -> None:

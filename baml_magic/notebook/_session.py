@@ -96,8 +96,9 @@ class Session:
             self.tracing.follow(run, self.cost_of)
         run.listeners.append(lambda ended: self.ledger.add(
             ended, self.cost_of(ended), self.cost_of(ended, saved=True) if ended.cached is not None else None))
-        if kept is not None:
-            run.listeners.append(lambda ended: self.history.keep(from_run(ended, version, kept, self.cost_of(ended))))
+        if kept is not None and self.history.limit > 0:
+            run.listeners.append(lambda ended: self.history.later(
+                lambda: from_run(ended, version, kept, self.cost_of(ended))))
         if foreground:
             self.foreground.add(run)
             run.listeners.append(self.foreground.discard)

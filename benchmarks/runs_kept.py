@@ -1,0 +1,91 @@
+"""What keeping every run by version costs per call, as a ratio to a call that keeps nothing (goal: 3 % or less).
+
+One function returning a class, called in one piece against the offline model at full speed (the
+cheapest call there is, so the record's share is the largest it gets), in alternating blocks: with the
+run history off (``BamlMagic.runs_kept = 0``), on (the default, in memory), and on with a runs file
+(``BamlMagic.runs_file``). The median call of each is compared with the median of the "off" blocks
+measured in the same run (the means too); the record's own build time is printed as well. The record is
+built by a thread while the next call waits on the network, so a call does not pay for it in line.
+Run: ``python benchmarks/runs_kept.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from baml_magic.testing import CLIENT, TestingShell
+
+BLOCKS = 8
+CALLS = 60
+PROJECT = CLIENT + '''class Ticket {
+  category string
+  summary string
+  urgent bool
+}
+function Triage(text: string) -> Ticket {
+  client Fast
+  prompt #"Triage: {{ text }} {{ ctx.output_format }}"#
+}
+'''
+
+
+def _times(fn: Any, calls: int) -> list[float]:
+    out = []
+    for i in range(calls):
+        started = time.perf_counter()
+        fn(f"the printer on floor {i} jams")
+        out.append(time.perf_counter() - started)
+    return out
+
+
+def main() -> None:
+    server = subprocess.Popen([sys.executable, "-m", "baml_magic.local_llm", "--port", "0", "--tps", "1000000"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline() if server.stdout else ""
+        os.environ["LOCAL_LLM_BASE_URL"] = line.split(" on ", 1)[1].strip()
+        folder = Path(tempfile.mkdtemp())
+        os.environ.setdefault("BAML_MAGIC_CACHE", str(folder))
+        shell = TestingShell.instance()
+        shell.run_line_magic("load_ext", "baml_magic")
+        shell.run_line_magic("config", "BamlMagic.display = 'none'")
+        shell.run_cell("%%baml\n" + PROJECT)
+        triage = shell.user_ns["Triage"].with_options(stream=False)
+        _times(triage, 30)  # warm up
+        modes = {"off": ("0", ""), "memory": ("10000", ""), "file": ("10000", str(folder / "runs.sqlite3"))}
+        samples: dict[str, list[float]] = {m: [] for m in modes}
+        for _ in range(BLOCKS):
+            for mode, (kept, where) in modes.items():
+                shell.run_line_magic("config", f"BamlMagic.runs_kept = {kept}")
+                shell.run_line_magic("config", f"BamlMagic.runs_file = {where!r}")
+                samples[mode] += _times(triage, CALLS)
+        base = statistics.median(samples["off"])
+        mean = statistics.fmean(samples["off"])
+        magic = shell.magics_manager.registry["BamlMagic"]
+        from baml_magic.evaluation._runs import from_run
+
+        run = triage.last
+        started = time.perf_counter()
+        for _ in range(1000):
+            from_run(run, triage.version, "call", None)
+        build = (time.perf_counter() - started) / 1000
+        print(f"runs kept: median of {BLOCKS * CALLS} calls in one piece at full speed: {base * 1000:.2f} ms keeping "
+              f"nothing; {statistics.median(samples['memory']) / base:.3f}x keeping runs in memory, "
+              f"{statistics.median(samples['file']) / base:.3f}x also writing them to a file (means: "
+              f"{statistics.fmean(samples['memory']) / mean:.3f}x, {statistics.fmean(samples['file']) / mean:.3f}x); "
+              f"building one record "
+              f"{build * 1e6:.0f} µs ({build / base:.1%} of a call); {len(magic.session.history.of())} runs kept")
+    finally:
+        server.terminate()
+        server.wait(5)
+
+
+if __name__ == "__main__":
+    main()
