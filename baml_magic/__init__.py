@@ -41,7 +41,11 @@ from baml_magic.calls._streams import AsyncPartialStream, PartialStream
 from baml_magic.engine import v0 as engine_v0
 from baml_magic.engine._v1_bridge import V1Unavailable
 from baml_magic.engine.v1 import V1Unsupported
+from baml_magic.evaluation._diff import CellChange, GridDiff
 from baml_magic.evaluation._grid_result import GridResult, Outcome
+from baml_magic.evaluation._runs import RunRecord
+from baml_magic.evaluation._runs_view import Runs
+from baml_magic.evaluation._version_diff import VersionDiff
 from baml_magic.many._batch import BatchJob
 from baml_magic.many._batch_wire import BatchError, BatchItemError
 from baml_magic.many._map import MapResult
@@ -77,7 +81,9 @@ __all__ = [
     "BatchJob",
     "CacheMiss",
     "CallOptions",
+    "CellChange",
     "Facts",
+    "GridDiff",
     "GridResult",
     "Image",
     "IncompleteAnswerError",
@@ -95,6 +101,8 @@ __all__ = [
     "RequestView",
     "RetryWaitTooLong",
     "Run",
+    "RunRecord",
+    "Runs",
     "Status",
     "Timing",
     "TracingUnavailable",
@@ -103,6 +111,7 @@ __all__ = [
     "V1Unavailable",
     "V1Unsupported",
     "Verdict",
+    "VersionDiff",
     "Video",
     "load_ipython_extension",
     "unload_ipython_extension",

@@ -38,6 +38,8 @@ WHAT_TO_DO = {
     "MediaError": "Give a path, a URL, bytes or a media object; raise `BamlMagic.max_media_mb` for larger files.",
     "MissingEnvVarError": "Set the variable before Jupyter starts, or in a cell that echoes nothing: "
                           "`os.environ[NAME] = getpass.getpass()` (never `%env NAME=value`, which prints it).",
+    "RegressionError": "Look at the grid's diff above the error (`%baml diff FN` shows the BAML that changed); fix "
+                       "the prompt, or run without `--fail-on-regression` to accept the change.",
     "RequestBuildError": "Fix the prompt template, or the client option, the message names.",
     "RetryWaitTooLong": "Raise `BamlMagic.max_retry_wait`, or slow the map down with `rpm=` / `tpm=`.",
     "UnknownClientError": "`%baml clients` lists the project's clients; `provider/model` shorthands work too.",

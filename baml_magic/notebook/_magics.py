@@ -30,7 +30,6 @@ from baml_magic.calls._signature import python_signature
 from baml_magic.engine import kinds
 from baml_magic.engine._codegen import default_cache_dir, writable_cache_dir
 from baml_magic.engine._project import Compiled, Project
-from baml_magic.evaluation._run_store import RunStore, runs_file
 from baml_magic.notebook import _clients as clients
 from baml_magic.notebook._binding import Binder, bound_note, notes_of
 from baml_magic.notebook._cache_command import cache_command
@@ -38,9 +37,10 @@ from baml_magic.notebook._cell_number import running_cell_number
 from baml_magic.notebook._commands import COMMANDS, documented, help_text, without_comment
 from baml_magic.notebook._loading import load_folder
 from baml_magic.notebook._playground import Playground
-from baml_magic.notebook._runs_command import diff_command, open_file, runs_command
+from baml_magic.notebook._runs_command import diff_command, runs_command, use_runs_file
 from baml_magic.notebook._session import Session
 from baml_magic.notebook._test_command import test_command
+from baml_magic.notebook._trace_command import trace_command
 from baml_magic.observe import _usage as usage
 from baml_magic.observe._prices import checked_prices
 from baml_magic.observe._trace import TracingUnavailable
@@ -138,18 +138,7 @@ class BamlMagic(Magics):
             print(f"UsageError: {exc}", file=sys.stderr)
 
     def _trace(self, options: argparse.Namespace) -> Table | str:
-        if options.action in ("on", "off"):
-            if options.content is not None:
-                self.session.tracing.content = options.content
-            if options.action == "on":
-                try:
-                    self.session.tracing.start()
-                except TracingUnavailable as exc:
-                    raise UsageError(str(exc)) from None
-            self.trace = options.action == "on"
-        elif options.action == "flush":
-            return self.session.tracing.flush()
-        return Table(["", ""], self.session.tracing.describe(), "baml-magic-trace", "")
+        return trace_command(self, options)
 
     @observe("runs_kept")
     def _runs_kept_changed(self, change: Any = None) -> None:
@@ -157,17 +146,8 @@ class BamlMagic(Magics):
 
     @observe("runs_file")
     def _runs_file_changed(self, change: Any = None) -> None:
-        history = self.session.history
-        if not self.runs_file:
-            history.store = None
-            return
-        if isinstance(history.store, RunStore) and history.store.path == runs_file(self.runs_file):
-            return  # %baml runs save opened it already
-        try:
-            open_file(self.session.history, self.runs_file)
-        except UsageError as exc:
+        if not use_runs_file(self.session.history, self.runs_file):
             self.runs_file = change["old"] if change is not None else ""
-            print(f"UsageError: {exc}", file=sys.stderr)
 
     @observe("cache", "cache_path", "cache_pace")
     def _cache_changed(self, change: Any = None) -> None:

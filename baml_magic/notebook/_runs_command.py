@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,22 @@ def open_file(history: RunHistory, where: str | Path) -> tuple[Path, int]:
     for record in history.of():
         store.add(record)
     return path, added
+
+
+def use_runs_file(history: RunHistory, where: str) -> bool:
+    """``BamlMagic.runs_file`` set (``""``: keep runs in memory only); False, said in one line, when it can't be."""
+    if not where:
+        history.store = None
+        return True
+    if isinstance(history.store, RunStore) and history.store.path == runs_file(where):
+        return True  # %baml runs save opened it already
+    try:
+        open_file(history, where)
+    except UsageError as exc:
+        # `%config` turns an error here into a logging line ("ERROR:root:..."): say it as IPython would.
+        print(f"UsageError: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 def load_file(history: RunHistory, where: str) -> str:
