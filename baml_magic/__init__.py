@@ -43,6 +43,7 @@ from baml_magic.engine._v1_bridge import V1Unavailable
 from baml_magic.engine.v1 import V1Unsupported
 from baml_magic.evaluation._diff import CellChange, GridDiff
 from baml_magic.evaluation._grid_result import GridResult, Outcome
+from baml_magic.evaluation._optimize_result import Candidate, OptimizeResult, OptimizerError
 from baml_magic.evaluation._runs import RunRecord
 from baml_magic.evaluation._runs_view import Runs
 from baml_magic.evaluation._version_diff import VersionDiff
@@ -81,6 +82,7 @@ __all__ = [
     "BatchJob",
     "CacheMiss",
     "CallOptions",
+    "Candidate",
     "CellChange",
     "Facts",
     "GridDiff",
@@ -90,6 +92,8 @@ __all__ = [
     "MapResult",
     "MediaError",
     "MissingEnvVarError",
+    "OptimizeResult",
+    "OptimizerError",
     "Outcome",
     "PartialStream",
     "Pdf",

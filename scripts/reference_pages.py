@@ -38,6 +38,8 @@ WHAT_TO_DO = {
     "MediaError": "Give a path, a URL, bytes or a media object; raise `BamlMagic.max_media_mb` for larger files.",
     "MissingEnvVarError": "Set the variable before Jupyter starts, or in a cell that echoes nothing: "
                           "`os.environ[NAME] = getpass.getpass()` (never `%env NAME=value`, which prints it).",
+    "OptimizerError": "Do what the optimizer's own reason says: more `--max-evals` or fewer `--trials`, a test block "
+                      "for the function, a reflection client it can call (`--reflection CLIENT`).",
     "RegressionError": "Look at the grid's diff above the error (`%baml diff FN` shows the BAML that changed); fix "
                        "the prompt, or run without `--fail-on-regression` to accept the change.",
     "RequestBuildError": "Fix the prompt template, or the client option, the message names.",

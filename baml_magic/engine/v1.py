@@ -38,6 +38,7 @@ UNSUPPORTED = {
     "client": "choosing another client per call (with_options(client=...), %baml client)",
     "tb": "TypeBuilders (@@dynamic types)",
     "cache": "the response cache (record/replay)",
+    "optimize": "BAML's prompt optimizer (%baml optimize, Fn.optimize)",
 }
 
 

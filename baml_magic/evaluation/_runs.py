@@ -278,17 +278,16 @@ class RunHistory:
         return f"v{number} ({digest[:7]})" if number is not None else digest[:7]
 
     def resolve(self, function: str, ref: str | None, current: str) -> Version | None:
-        """A version by number (``2``, ``v2``) or hash prefix (4 characters or more); None: the one run most
-        recently before ``current``."""
+        """A version by number (``2``, ``v2``) or hash prefix (4 characters or more); None: the version other
+        than ``current`` that ran most recently (None when none did)."""
         versions = self.versions_of(function)
         if ref is None:
             last_run: dict[str, float] = {}
             for record in self.of(function):
-                if record.version != current:
+                if record.version != current and record.kind != "optimize":  # a candidate scored is not a run
                     last_run.setdefault(record.version, record.at)
-            others = [v for v in versions if v.hash != current]
-            others.sort(key=lambda v: (last_run.get(v.hash, 0.0), v.first_seen))
-            return others[-1] if others else None
+            ran = [v for v in versions if v.hash in last_run]
+            return max(ran, key=lambda v: last_run[v.hash]) if ran else None
         text = ref.strip().lower().removeprefix("v")
         if text.isdigit() and 0 < int(text) <= len(versions) and len(text) < 4:
             return versions[int(text) - 1]

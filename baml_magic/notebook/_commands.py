@@ -83,6 +83,23 @@ _DIFF.add_argument("function", help="a bound function")
 _DIFF.add_argument("versions", nargs="*", metavar="VERSION",
                    help="the version to compare (a number, v2, or a hash prefix; default: the one run before the "
                         "current), and the one to compare it with (default: the current)")
+_OPTIMIZE = _parser("optimize", "BAML's prompt optimizer (GEPA) on a function and its test blocks, live: every "
+                                  "candidate scored, the Pareto frontier; result.apply(N) binds one")
+_OPTIMIZE.add_argument("function", nargs="?", help="a bound function with test blocks")
+_OPTIMIZE.add_argument("--tests", nargs="+", default=[], metavar="PATTERN",
+                       help="the test blocks to score with (BAML's --test syntax, e.g. 'Classify::*'; default: all "
+                            "of the function's)")
+_OPTIMIZE.add_argument("--auto", choices=["light", "medium", "heavy"],
+                       help="BAML's budget sizes (6, 12, 18 candidates)")
+_OPTIMIZE.add_argument("--trials", type=int, help="optimization iterations (BAML's default 20)")
+_OPTIMIZE.add_argument("--max-evals", type=int, help="test evaluations across all iterations (BAML's default 50)")
+_OPTIMIZE.add_argument("--weight", help="objectives and their weights, e.g. accuracy=0.8,tokens=0.2 (also latency, "
+                                        "prompt_tokens, completion_tokens)")
+_OPTIMIZE.add_argument("--reflection", metavar="CLIENT",
+                       help="the client that proposes prompts (a project client or provider/model; default: the "
+                            "function's own)")
+_OPTIMIZE.add_argument("--folder", help="where the run's artifacts go (default: the session's cache folder)")
+_OPTIMIZE.add_argument("--open", metavar="FOLDER", help="an earlier run's artifacts as a result (after a restart)")
 _TRACE = _parser("trace", "OpenTelemetry GenAI spans for every call (OTEL_EXPORTER_OTLP_* honoured): on, off, "
                             "info (the default), flush (send what was recorded now)")
 _TRACE.add_argument("action", nargs="?", default="info", choices=["on", "off", "info", "flush"])
@@ -100,7 +117,7 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "load": Command(_LOAD), "list": Command(_LIST), "client": Command(_CLIENT), "clients": Command(_CLIENTS),
     "usage": Command(_USAGE), "test": Command(_TEST), "playground": Command(_PLAYGROUND), "cache": Command(_CACHE),
-    "trace": Command(_TRACE), "runs": Command(_RUNS), "diff": Command(_DIFF),
+    "trace": Command(_TRACE), "runs": Command(_RUNS), "diff": Command(_DIFF), "optimize": Command(_OPTIMIZE),
 }
 _HELP = _parser("help", "this help, or one command's: every option with what it does")
 _HELP.add_argument("topic", nargs="?", metavar="COMMAND", help="a command (none: every command)")

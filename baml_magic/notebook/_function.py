@@ -19,6 +19,7 @@ from baml_magic._types import text_tokens
 from baml_magic.calls import _drive as drive
 from baml_magic.calls import _env as environment
 from baml_magic.calls import _requests as requests
+from baml_magic.calls._checks import checked_names
 from baml_magic.calls._options import CallOptions
 from baml_magic.calls._request_view import PromptView, RequestView
 from baml_magic.calls._run import ASYNC_POLL_SECONDS, Run
@@ -26,6 +27,8 @@ from baml_magic.calls._signature import Arguments, docstring, python_signature
 from baml_magic.calls._streams import AsyncPartialStream, PartialStream
 from baml_magic.engine._project import Compiled, FunctionSpec
 from baml_magic.evaluation._grid import GridResult
+from baml_magic.evaluation._optimize import Budget
+from baml_magic.evaluation._optimize_result import OptimizeResult
 from baml_magic.evaluation._runs_view import Runs
 from baml_magic.many._batch import POLL_SECONDS, BatchJob
 from baml_magic.many._map import MapResult, run_map
@@ -282,6 +285,23 @@ class BamlFunction:
         """
         return evaluate.compare(self, self._session, inputs, clients, repeat=repeat, concurrency=concurrency,
                                 against=against)
+
+    def optimize(self, *, tests: Iterable[str] = (), auto: str | None = None, trials: int | None = None,
+                 max_evals: int | None = None, weights: str | None = None, reflection: str | None = None,
+                 folder: str | None = None) -> OptimizeResult:
+        """BAML's prompt optimizer (``baml-cli optimize``, GEPA) on this function and its test blocks, live in the
+        cell: each candidate scored (accuracy, tokens, latency), the Pareto frontier. ``reflection``: the client
+        that proposes prompts (default: this function's own); ``folder``: where the artifacts go. The result is
+        data (``rows()``, ``diff(N)``) and ``result.apply(N)`` binds a candidate; kept in ``last_optimize``."""
+        budget = Budget(trials, max_evals, auto, weights, tuple(checked_names(tests, "tests")))
+        result: OptimizeResult = self._session.optimize(self, budget, reflection, folder)
+        return result
+
+    @property
+    def last_optimize(self) -> OptimizeResult | None:
+        """This function's last optimizer run (also one interrupted: what it found so far)."""
+        found: OptimizeResult | None = self._session.last_optimize.get(self.spec.name)
+        return found
 
     @property
     def version(self) -> str:

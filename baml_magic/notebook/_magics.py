@@ -36,6 +36,7 @@ from baml_magic.notebook._cache_command import cache_command
 from baml_magic.notebook._cell_number import running_cell_number
 from baml_magic.notebook._commands import COMMANDS, documented, help_text, without_comment
 from baml_magic.notebook._loading import load_folder
+from baml_magic.notebook._optimize_command import optimize, optimize_command
 from baml_magic.notebook._playground import Playground
 from baml_magic.notebook._runs_command import diff_command, runs_command, use_runs_file
 from baml_magic.notebook._session import Session
@@ -100,6 +101,8 @@ class BamlMagic(Magics):
         self.binder = Binder(shell, self.session)
         self.bound = self.binder.bound
         self.session.open_playground = self._open_playground
+        self.session.optimize = lambda fn, budget, reflection, folder: optimize(
+            fn, self.session, self, budget=budget, reflection=reflection, folder=folder)
         self._cache_changed()
         self._media_limit_changed()
         self._runs_file_changed()
@@ -302,6 +305,9 @@ class BamlMagic(Magics):
     def _diff(self, options: argparse.Namespace) -> Any:
         return diff_command(self, options)
 
+    def _optimize(self, options: argparse.Namespace) -> Any:
+        return optimize_command(self, options)
+
     def _open_playground(self, name: str) -> Playground:
         if name not in self.bound:
             raise BamlFunctionNotFound(f"no bound function {name}; bound: {', '.join(sorted(self.bound)) or 'none'}")
@@ -319,4 +325,5 @@ HANDLERS: dict[str, Callable[[BamlMagic, argparse.Namespace], Any]] = {
     "load": BamlMagic._load, "list": BamlMagic._list, "client": BamlMagic._client, "clients": BamlMagic._clients,
     "usage": BamlMagic._usage, "test": BamlMagic._test, "playground": BamlMagic._playground,
     "cache": BamlMagic._cache, "trace": BamlMagic._trace, "runs": BamlMagic._runs, "diff": BamlMagic._diff,
+    "optimize": BamlMagic._optimize,
 }

@@ -48,6 +48,10 @@ def _no_playground(name: str) -> Any:
     raise RuntimeError("the playground needs the extension: %load_ext baml_magic")
 
 
+def _no_optimizer(*args: Any) -> Any:
+    raise RuntimeError("the optimizer needs the extension: %load_ext baml_magic")
+
+
 @dataclass
 class Session:
     """The project, the settings, and the calls of this session."""
@@ -61,6 +65,8 @@ class Session:
     last_map: dict[str, MapResult] = field(default_factory=dict)
     foreground: set[Run] = field(default_factory=set)
     open_playground: Callable[[str], Any] = _no_playground  # set by the extension (it knows the bound names)
+    optimize: Callable[..., Any] = _no_optimizer  # set by the extension (apply rebinds through it)
+    last_optimize: dict[str, Any] = field(default_factory=dict)  # each function's last optimizer run
     cache: ResponseCache = field(default_factory=ResponseCache)
     last_grid: Any = None  # the last %baml test grid (a GridResult)
     last_compare: dict[str, Any] = field(default_factory=dict)  # each function's last compare (a GridResult)

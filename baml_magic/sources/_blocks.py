@@ -35,7 +35,12 @@ def body_start(block_text: str) -> int:
 
 def _body_entries(block_text: str, body: int) -> dict[str, str]:
     """Each ``key value`` line at the top of a block's body (whose brace is at ``body``), by key."""
-    entries: dict[str, str] = {}
+    return {key: block_text[start:end].strip() for key, (start, end) in _entry_spans(block_text, body).items()}
+
+
+def _entry_spans(block_text: str, body: int) -> dict[str, tuple[int, int]]:
+    """Where each top-level ``key value`` entry's value stands in the block (the first of each key)."""
+    entries: dict[str, tuple[int, int]] = {}
     k = body + 1
     end = len(block_text) - 1
     while k < end:
@@ -48,9 +53,35 @@ def _body_entries(block_text: str, body: int) -> dict[str, str]:
             continue
         value_start = skip_space(block_text, match.end(), newlines=False)
         value_end = line_end(block_text, value_start)
-        entries.setdefault(match.group(0), block_text[value_start:value_end].strip())
+        entries.setdefault(match.group(0), (value_start, value_end))
         k = value_end + 1
     return entries
+
+
+def with_prompt(block_text: str, prompt: str) -> str | None:
+    """A function block with its prompt replaced by ``prompt`` (a raw string with enough ``#`` to hold it);
+    None when the block's prompt can't be found for sure."""
+    try:
+        span = _entry_spans(block_text, body_start(block_text)).get("prompt")
+    except Unreadable:
+        return None
+    if span is None:
+        return None
+    hashes = "#"
+    while f'"{hashes}' in prompt:
+        hashes += "#"
+    start, end = span
+    line = block_text[block_text.rfind("\n", 0, start) + 1:start]
+    indent = line[:len(line) - len(line.lstrip())]
+    body = prompt.strip("\n")
+    if "\n" in body:  # BAML takes the common indentation off a prompt: the lines may be indented for reading
+        lines = "\n".join(f"{indent}  {row}" if row.strip() else "" for row in body.splitlines())
+        text = f'{hashes}"\n{lines}\n{indent}"{hashes}'
+    else:
+        text = f'{hashes}"{body}"{hashes}'
+    while end > start and block_text[end - 1] in " \t\r":
+        end -= 1
+    return block_text[:start] + text + block_text[end:]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,146 @@
+"""``%baml optimize`` and ``Fn.optimize``: BAML's optimizer live in the cell, its candidates kept as versions,
+and ``result.apply(N)`` binding one in the session."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+from baml_magic._errors import interrupted
+from baml_magic.engine._codegen import default_cache_dir, writable_cache_dir
+from baml_magic.evaluation import _optimize as optimizer
+from baml_magic.evaluation._optimize_result import Candidate, OptimizerError, OptimizeResult
+from baml_magic.evaluation._optimize_view import OptimizeView
+from baml_magic.evaluation._runs import RunRecord
+from baml_magic.notebook import _clients as clients
+from baml_magic.notebook._evaluate import test_grid_cases
+from baml_magic.notebook._function import BamlFunction
+from baml_magic.notebook._session import Session
+from baml_magic.sources import _lexer as sources
+from baml_magic.sources._blocks import with_prompt
+
+
+def run_folder(base: str | Path | None, function: str) -> Path:
+    """Where a run's artifacts go: ``base`` (the user's choice), else the session's cache folder."""
+    root = Path(base).expanduser() if base else writable_cache_dir(default_cache_dir()) / "optimize"
+    folder = root / f"{function}-{time.strftime('%Y%m%d-%H%M%S')}"
+    suffix = 1
+    while folder.exists():
+        suffix += 1
+        folder = root / f"{function}-{time.strftime('%Y%m%d-%H%M%S')}-{suffix}"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def optimize(fn: BamlFunction, session: Session, magic: Any, *, budget: optimizer.Budget,
+             reflection: str | None = None, folder: str | Path | None = None) -> OptimizeResult:
+    """Run BAML's optimizer on ``fn`` and its test blocks; the result is also ``fn.last_optimize``."""
+    compiled, name = fn.compiled, fn.spec.name
+    compiled.engine.require("optimize")
+    try:
+        budget.arguments()
+    except ValueError as exc:
+        raise OptimizerError(str(exc)) from None
+    try:
+        test_grid_cases(compiled, [f"{name}::{t}" if "::" not in t else t for t in budget.tests] or [name])
+    except LookupError:
+        matching = f" matches {', '.join(budget.tests)}" if budget.tests else " to score prompts with"
+        raise OptimizerError(f"no test block of {name}{matching}: the optimizer scores each prompt on the "
+                             "function's test blocks (args and @@assert)") from None
+    note = ""
+    if reflection is None:
+        reflection = fn.client_in_force or ""
+        note = f"the reflection model is {name}'s own client {reflection} (--reflection CLIENT names another)"
+    else:
+        reflection = clients.validate(reflection, compiled)
+    where = run_folder(folder, name)
+    result = OptimizeResult(where / "run", name, budget.objectives(), note=note)
+    result._apply = applier(magic)
+    session.last_optimize[name] = result
+    src = optimizer.prepare(where, compiled, session.client_override, reflection)
+    view = OptimizeView(result, session.settings.display)
+    live = view.live(lambda: result.status != "running", session.settings.refresh_hz)
+    try:
+        optimizer.run(where, src, name, budget, result, lambda _: None)
+    except KeyboardInterrupt:
+        raise interrupted(f"optimizing {name}", f"the candidates found so far are in {name}.last_optimize "
+                                                f"(and in {result.folder})") from None
+    finally:
+        live.stop()
+        result.refresh()
+        keep_candidates(fn, session, result)
+    return result
+
+
+def keep_candidates(fn: BamlFunction, session: Session, result: OptimizeResult) -> None:
+    """Every candidate a version of the function in the run history, with its scores as an ``optimize`` run."""
+    for candidate in result.candidates:
+        spec = fn.spec if candidate.source == result.initial_source else \
+            dataclasses.replace(fn.spec, source=candidate.source)
+        version = session.history.version(spec, fn.compiled.clients)
+        scores = {"candidate": candidate.id, "pass_rate": candidate.pass_rate, "method": candidate.method}
+        record = RunRecord(fn.spec.name, version, "optimize", fn.client_in_force,
+                           {"tests": candidate.tests_total, "run": str(result.folder)}, value=scores,
+                           tokens_in=_int(candidate.prompt_tokens), tokens_out=_int(candidate.completion_tokens),
+                           latency=None if candidate.latency_ms is None else candidate.latency_ms / 1000,
+                           id=f"{result.folder}#{candidate.id}")
+        session.history.keep(record)
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else round(value)
+
+
+def applier(magic: Any) -> Any:
+    """``result.apply(N)``: the candidate's prompt in the function's source, compiled and bound in the session."""
+    def apply(result: OptimizeResult, candidate: Candidate, write: bool) -> BamlFunction:
+        fn = magic.bound.get(result.function)
+        if fn is None:
+            raise OptimizerError(f"{result.function} is not bound in this session: run its cell or load its folder")
+        project = magic.project_for(fn.compiled.engine_name)
+        source = project.sources.get(fn.spec.source_key)
+        block = next((b for b in sources.split_blocks(source.text) if b.kind == "function"
+                      and b.name == result.function), None) if source is not None else None
+        new_block = with_prompt(source.text[block.start:block.end], candidate.prompt) \
+            if source is not None and block is not None else None
+        if source is None or block is None or new_block is None:
+            raise OptimizerError(f"can't find {result.function}'s prompt in its source to replace it")
+        if write and source.is_cell:
+            raise OptimizerError(f"{result.function} is defined in a cell, not a file: paste the cell source shown "
+                                 "by apply() into the cell instead")
+        text = source.text[:block.start] + new_block + source.text[block.end:]
+        compiled = project.update([dataclasses.replace(source, text=text)])
+        magic._bind(compiled)
+        if source.is_cell:
+            print(f"{result.function} now runs candidate #{candidate.id}; the cell's new source, to paste:\n\n"
+                  f"%%baml{text}")
+        elif write:
+            Path(source.key).write_text(text)
+            print(f"{result.function} now runs candidate #{candidate.id}, written to {source.key}")
+        else:
+            print(f"{result.function} now runs candidate #{candidate.id} in this session ({source.label} is "
+                  "unchanged; apply(N, write=True) writes it)")
+        bound: BamlFunction = magic.bound[result.function]
+        return bound
+
+    return apply
+
+
+def open_run(magic: Any, folder: str) -> OptimizeResult:
+    """``%baml optimize FN --open FOLDER``: an earlier run's result (after a restart), ready to apply."""
+    result = OptimizeResult.read(folder)
+    result._apply = applier(magic)
+    return result
+
+
+def optimize_command(magic: Any, options: Any) -> OptimizeResult:
+    """``%baml optimize FUNCTION [...]``."""
+    if options.open:
+        return open_run(magic, options.open)
+    fn = magic.bound.get(options.function) if options.function else None
+    if fn is None:
+        raise OptimizerError(f"no bound function {options.function}; bound: {', '.join(sorted(magic.bound)) or 'none'}")
+    budget = optimizer.Budget(options.trials, options.max_evals, options.auto, options.weight, tuple(options.tests))
+    return optimize(fn, magic.session, magic, budget=budget, reflection=options.reflection, folder=options.folder)
