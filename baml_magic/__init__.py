@@ -43,7 +43,7 @@ from baml_magic.engine._v1_bridge import V1Unavailable
 from baml_magic.engine.v1 import V1Unsupported
 from baml_magic.evaluation._diff import CellChange, GridDiff
 from baml_magic.evaluation._grid_result import GridResult, Outcome
-from baml_magic.evaluation._optimize_result import Candidate, OptimizeResult, OptimizerError
+from baml_magic.evaluation._optimize_result import Candidate, OptimizerError, OptimizeResult
 from baml_magic.evaluation._runs import RunRecord
 from baml_magic.evaluation._runs_view import Runs
 from baml_magic.evaluation._version_diff import VersionDiff

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from baml_magic import OptimizeResult, OptimizerError
+from baml_magic import OptimizerError, OptimizeResult
 from baml_magic.evaluation._optimize import Budget, reflection_clients
 from baml_magic.evaluation._optimize_result import Candidate, frontier
 from baml_magic.sources._blocks import function_facts, with_prompt
