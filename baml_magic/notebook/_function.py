@@ -19,23 +19,18 @@ from baml_magic._types import text_tokens
 from baml_magic.calls import _drive as drive
 from baml_magic.calls import _env as environment
 from baml_magic.calls import _requests as requests
-from baml_magic.calls._checks import checked_names
 from baml_magic.calls._options import CallOptions
 from baml_magic.calls._request_view import PromptView, RequestView
 from baml_magic.calls._run import ASYNC_POLL_SECONDS, Run
 from baml_magic.calls._signature import Arguments, docstring, python_signature
 from baml_magic.calls._streams import AsyncPartialStream, PartialStream
 from baml_magic.engine._project import Compiled, FunctionSpec
-from baml_magic.evaluation._grid import GridResult
-from baml_magic.evaluation._optimize import Budget
-from baml_magic.evaluation._optimize_result import OptimizeResult
-from baml_magic.evaluation._runs_view import Runs
 from baml_magic.many._batch import POLL_SECONDS, BatchJob
 from baml_magic.many._map import MapResult, run_map
 from baml_magic.many._ratelimit import Pace
 from baml_magic.notebook import _batching as batching
 from baml_magic.notebook import _clients as clients
-from baml_magic.notebook import _evaluate as evaluate
+from baml_magic.notebook._evaluating import Evaluating
 from baml_magic.notebook._session import Session
 from baml_magic.views._background import Background
 from baml_magic.views._live import Live
@@ -48,7 +43,7 @@ if TYPE_CHECKING:  # the playground module builds on this one
 _CALL_OPTIONS = ("timeout", "idle_timeout", "tb")  # keywords a call takes besides the function's own parameters
 
 
-class BamlFunction:
+class BamlFunction(Evaluating):
     """A BAML function bound into the notebook.
 
     ``Fn(...)`` streams into a live view and returns the typed value; ``Fn.stream(...)``
@@ -270,55 +265,6 @@ class BamlFunction:
     def client_in_force(self) -> str | None:
         """The client a call of this function uses: its own options', else the session's, else its own."""
         return self.options.client or self._session.client_override or self.spec.client
-
-    @argument_errors
-    def compare(self, inputs: Iterable[Any], clients: Iterable[str] = (), *, repeat: int = 1,
-                concurrency: int = 8, against: str | int | None = None) -> GridResult:
-        """Each input (a row) on each client (a column), ``repeat`` times, as a live grid.
-
-        Each cell shows the typed answer (fields that differ across clients marked), latency,
-        tokens, cost when the model has a price, and the function's own checks. An input is
-        what ``map`` takes. ``against``: a version of this function (its number, ``"v2"``, or a
-        hash prefix; ``"previous"`` for the one run before this): each cell then also says how the
-        answer moved since that version's run of the same input (``result.diff``). The result stays
-        in ``Fn.last_compare``.
-        """
-        return evaluate.compare(self, self._session, inputs, clients, repeat=repeat, concurrency=concurrency,
-                                against=against)
-
-    def optimize(self, *, tests: Iterable[str] = (), auto: str | None = None, trials: int | None = None,
-                 max_evals: int | None = None, weights: str | None = None, reflection: str | None = None,
-                 folder: str | None = None) -> OptimizeResult:
-        """BAML's prompt optimizer (``baml-cli optimize``, GEPA) on this function and its test blocks, live in the
-        cell: each candidate scored (accuracy, tokens, latency), the Pareto frontier. ``reflection``: the client
-        that proposes prompts (default: this function's own); ``folder``: where the artifacts go. The result is
-        data (``rows()``, ``diff(N)``) and ``result.apply(N)`` binds a candidate; kept in ``last_optimize``."""
-        budget = Budget(trials, max_evals, auto, weights, tuple(checked_names(tests, "tests")))
-        result: OptimizeResult = self._session.optimize(self, budget, reflection, folder)
-        return result
-
-    @property
-    def last_optimize(self) -> OptimizeResult | None:
-        """This function's last optimizer run (also one interrupted: what it found so far)."""
-        found: OptimizeResult | None = self._session.last_optimize.get(self.spec.name)
-        return found
-
-    @property
-    def version(self) -> str:
-        """This function's version: a hash of its BAML and its client's (an edited prompt is a new one)."""
-        if self._version is None:
-            self._version = self._session.history.version(self.spec, self.compiled.clients)
-        return self._version
-
-    @property
-    def history(self) -> Runs:
-        """This function's kept runs across versions, newest first (``rows()``, ``to_pandas()``)."""
-        return Runs(self._session.history, self.spec.name)
-
-    @property
-    def last_compare(self) -> GridResult | None:
-        """The last compare of this function (a GridResult)."""
-        return self._session.last_compare.get(self.spec.name)
 
     def playground(self) -> Playground:
         """The interactive playground widget for this function."""
