@@ -1,11 +1,12 @@
 """The optimizer's live view: each candidate as it is scored, the frontier as it moves, the budget spent.
 
 A widget in a notebook (redrawn by the live driver from the run's artifacts), a line per candidate in a
-terminal; at the end the result's own table replaces it.
+terminal; at the end it becomes the result's one-line summary (the result itself shows the table and a diff).
 """
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from baml_magic.evaluation._optimize_result import OptimizeResult
@@ -47,7 +48,9 @@ class OptimizeView:
     def finish(self) -> None:
         self.draw()
         if self.widget is not None:
-            self.handle.update({"text/plain": self.result.line(), "text/html": self.result._repr_html_()}, raw=True)
+            text = html.escape(self.result.line())
+            line = f'<div class="baml-magic-progress" style="font-family:monospace">{text}</div>'
+            self.handle.update({"text/plain": self.result.line(), "text/html": line}, raw=True)
             close_widgets(self.widget)
 
     def live(self, finished: Any, refresh_hz: float) -> Live:
