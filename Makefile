@@ -60,7 +60,8 @@ docs: $(VENV)/.installed-test
 # The pictures in the documentation, taken again by the browser tests that show those views.
 screenshots: $(VENV)/.installed-test browser
 	BAML_MAGIC_DOC_IMAGES=1 $(BIN)/python -m pytest -q tests/test_browser.py tests/test_editor.py \
-		-k "live_view_grows or playground_run_then_stop or evaluation_grid or errors_show_as_you_type or v1_cell_streams"
+		tests/test_browser_iterate.py -k "live_view_grows or playground_run_then_stop or evaluation_grid or \
+		errors_show_as_you_type or v1_cell_streams or diff_and_the_optimizer"
 
 # The wheel a user installs: built, checked, installed into a fresh venv, the quickstart run from it.
 release-check: $(VENV)/.installed-test
