@@ -275,3 +275,30 @@ def test_in_a_kernel_the_loop_diffs_gates_and_survives_a_restart(llm: Any, tmp_p
     assert "[1, 2]" in _shown(second.cells[4])
     assert "-  prompt #&quot;Is this a billing" in _shown(second.cells[5]) or \
         "-  prompt #\"Is this a billing" in _shown(second.cells[5])
+
+
+def test_two_kernels_share_a_runs_file(tmp_path: Path) -> None:
+    """Two stores on one file (as two kernels hold it), writing at once from threads: every record lands once."""
+    import threading
+
+    from baml_magic.evaluation._run_store import RunStore
+    from baml_magic.evaluation._runs import RunRecord, Version
+
+    where = tmp_path / "shared.sqlite3"
+    stores = [RunStore(where), RunStore(where)]
+    version = Version("F", "abcd1234abcd1234", "function F", "client C", 1.0)
+
+    def write(store: RunStore, who: int) -> None:
+        store.add_version(version)
+        for i in range(200):
+            store.add(RunRecord("F", version.hash, "call", "C", {"i": i, "who": who}, value=i))
+
+    threads = [threading.Thread(target=write, args=(s, n)) for n, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(store.flush(30) for store in stores)
+    versions, records = RunStore(where).read(10_000)
+    assert len(versions) == 1 and len(records) == 400
+    assert {(r.inputs["who"], r.inputs["i"]) for r in records} == {(w, i) for w in (0, 1) for i in range(200)}

@@ -167,6 +167,13 @@ class GridDiff:
                 f"<tbody>{''.join(body)}</tbody></table></div>")
 
 
+def diff_line_html(line: str) -> str:
+    """One line of a unified diff, coloured as a code review shows it."""
+    color = "#1a7f37" if line.startswith("+") else "#cf222e" if line.startswith("-") else \
+        "#0969da" if line.startswith("@@") else "inherit"
+    return f'<span style="color:{color}">{html.escape(line)}</span>'
+
+
 def short(value: Any, width: int = 60) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= width else text[:width - 1] + "…"

@@ -18,6 +18,7 @@ from typing import Any
 from baml_magic._errors import ShortError
 from baml_magic._redact import redact
 from baml_magic._render import Table
+from baml_magic.evaluation._diff import diff_line_html
 from baml_magic.many import _export as export
 from baml_magic.sources._blocks import with_prompt
 
@@ -229,7 +230,7 @@ class OptimizeResult:
         new = self.best_new
         diff = ""
         if new is not None:
-            lines = "\n".join(_diff_line(line) for line in self.diff(new.id).splitlines())
+            lines = "\n".join(diff_line_html(line) for line in self.diff(new.id).splitlines())
             diff = (f"<div>the best new candidate, #{new.id}, against yours:</div>"
                     f"<pre class='baml-magic-source-diff'>{lines}</pre>")
         return (f'<div class="baml-magic-optimize" data-status="{self.status}"><div style="font-family:monospace;'
@@ -240,8 +241,3 @@ def _short(text: str, width: int = 70) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[:width - 1] + "…"
 
-
-def _diff_line(line: str) -> str:
-    color = "#1a7f37" if line.startswith("+") else "#cf222e" if line.startswith("-") else \
-        "#0969da" if line.startswith("@@") else "inherit"
-    return f'<span style="color:{color}">{html.escape(line)}</span>'

@@ -2,25 +2,22 @@
 
 Records are written as they are kept (plain, scrubbed JSON), versions when first seen, by a writer
 thread in batches, so a call never waits on the disk; reading the file first writes what is pending,
-and at exit the writer gets a second to finish. A file that is damaged is set aside and started anew;
-one that is busy beyond the wait loses only that batch.
+and at exit the writer gets a second to finish (``_runs`` asks it). A file that is damaged is set aside
+and started anew; one that is busy beyond the wait loses only that batch.
 """
 
 from __future__ import annotations
 
-import atexit
 import json
 import queue
 import sqlite3
 import threading
-import weakref
 from pathlib import Path
 
 from baml_magic._shared_db import SharedDb, damaged
 from baml_magic.evaluation._runs import RunRecord, Version
 
 FILE_NAME = "runs.sqlite3"
-EXIT_SECONDS = 1.0  # the longest the kernel's exit waits for runs still to be written
 _SCHEMA = (
     "PRAGMA synchronous=NORMAL",  # WAL keeps the file whole; a power cut may lose the last records only
     "CREATE TABLE IF NOT EXISTS versions (function TEXT NOT NULL, hash TEXT NOT NULL, source TEXT NOT NULL, "
@@ -31,7 +28,6 @@ _SCHEMA = (
 _ADD_VERSION = ("INSERT INTO versions VALUES (?, ?, ?, ?, ?) ON CONFLICT (function, hash) DO UPDATE SET "
                 "first_seen = MIN(first_seen, excluded.first_seen)")
 _ADD_RUN = "INSERT OR IGNORE INTO runs VALUES (?, ?, ?, ?, ?)"
-_open_stores: weakref.WeakSet[RunStore] = weakref.WeakSet()
 
 
 def runs_file(where: str | Path) -> Path:
@@ -48,7 +44,6 @@ class RunStore(SharedDb):
         self._pending: queue.Queue[tuple[str, tuple[object, ...]]] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()
-        _open_stores.add(self)
 
     def _put(self, sql: str, values: tuple[object, ...]) -> None:
         self._pending.put((sql, values))
@@ -134,8 +129,3 @@ class RunStore(SharedDb):
             for function in functions or ():
                 db.execute("DELETE FROM runs WHERE function = ?", (function,))
 
-
-@atexit.register
-def _finish_writing() -> None:
-    for store in list(_open_stores):
-        store.flush(EXIT_SECONDS)

@@ -8,6 +8,7 @@ The history is bounded (the newest ``limit`` records); a file (``_run_store``) k
 
 from __future__ import annotations
 
+import atexit
 import collections
 import contextlib
 import hashlib
@@ -15,6 +16,7 @@ import json
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol
@@ -47,11 +49,12 @@ class Version:
 
 
 def version_of(spec: FunctionSpec, clients: dict[str, str]) -> tuple[str, str, str]:
-    """(hash, the function's BAML, its client's BAML) of a function as compiled now."""
+    """(hash, the function's BAML, its client's BAML) of a function as compiled now; the texts kept are scrubbed
+    of secret values (a key written into a client block), the hash is of the texts as written."""
     source = spec.source.strip() or f"{spec.baml_signature}\n{spec.prompt or ''}"
     client = clients.get(spec.client or "", spec.client or "").strip()
     digest = hashlib.sha256(json.dumps([spec.name, source, client]).encode()).hexdigest()
-    return digest[:16], source, client
+    return digest[:16], redact(source), redact(client)
 
 
 @dataclass
@@ -165,6 +168,20 @@ class Store(Protocol):
 
     def add(self, record: RunRecord) -> None: ...
 
+    def flush(self, timeout: float | None = None) -> bool: ...
+
+
+_histories: weakref.WeakSet[RunHistory] = weakref.WeakSet()
+
+
+@atexit.register
+def _keep_pending() -> None:
+    """At exit: records still to be made are made, and a file's pending writes get a second to finish."""
+    for history in list(_histories):
+        history.settle()
+        if history.store is not None:
+            history.store.flush(1.0)
+
 
 class RunHistory:
     """The session's kept runs (the newest ``limit``) and every version they came from."""
@@ -179,6 +196,7 @@ class RunHistory:
         self._pending: collections.deque[Callable[[], RunRecord]] = collections.deque()
         self._wake = threading.Event()
         self._builder: threading.Thread | None = None
+        _histories.add(self)
 
     def later(self, build: Callable[[], RunRecord]) -> None:
         """Keep the record ``build`` makes, made off the call's path (a thread builds it while the next call

@@ -11,7 +11,7 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from baml_magic.evaluation._diff import COLORS, MARKS, CellChange, change_of, short, verdicts
+from baml_magic.evaluation._diff import COLORS, MARKS, CellChange, change_of, diff_line_html, short, verdicts
 from baml_magic.evaluation._runs import RunHistory, Version
 from baml_magic.many import _export as export
 
@@ -56,12 +56,7 @@ class VersionDiff:
         return "\n".join(out)
 
     def _repr_html_(self) -> str:
-        def styled(line: str) -> str:
-            color = "#1a7f37" if line.startswith("+") else "#cf222e" if line.startswith("-") else \
-                "#0969da" if line.startswith("@@") else "inherit"
-            return f'<span style="color:{color}">{html.escape(line)}</span>'
-
-        source = "\n".join(styled(line) for line in self.lines) or "(the same BAML)"
+        source = "\n".join(diff_line_html(line) for line in self.lines) or "(the same BAML)"
         rows = "".join(
             f'<tr data-change="{c.change}"><td><b style="color:{COLORS[c.change]}">{MARKS[c.change]} {c.change}'
             f"</b></td><td><code>{html.escape(c.row)}</code></td><td>{html.escape(c.client)}</td>"
