@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from baml_magic import local_llm
 from baml_magic.testing import CLIENT, TestingShell
 
 BLOCKS = 8
@@ -46,11 +45,9 @@ def _times(fn: Any, calls: int) -> list[float]:
 
 
 def main() -> None:
-    server = subprocess.Popen([sys.executable, "-m", "baml_magic.local_llm", "--port", "0", "--tps", "1000000"],
-                              stdout=subprocess.PIPE, text=True)
+    server = local_llm.start(tps=1_000_000)
     try:
-        line = server.stdout.readline() if server.stdout else ""
-        os.environ["LOCAL_LLM_BASE_URL"] = line.split(" on ", 1)[1].strip()
+        os.environ["LOCAL_LLM_BASE_URL"] = server.base_url
         folder = Path(tempfile.mkdtemp())
         os.environ.setdefault("BAML_MAGIC_CACHE", str(folder))
         shell = TestingShell.instance()
@@ -83,8 +80,7 @@ def main() -> None:
               f"building one record "
               f"{build * 1e6:.0f} µs ({build / base:.1%} of a call); {len(magic.session.history.of())} runs kept")
     finally:
-        server.terminate()
-        server.wait(5)
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from baml_magic.evaluation._diff import changed_fields
 from baml_magic.evaluation._runs import RunHistory
 from baml_magic.testing import TestingShell, wait_until
 from tests.conftest import baml_cell
+from tests.test_first_hour import _outputs
 
 CLIENT = '''
 client<llm> Local {
@@ -233,18 +234,6 @@ def _notebook(*cells: str) -> Any:
     return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
 
 
-def _shown(cell: Any) -> str:
-    parts = []
-    for output in cell.get("outputs", []):
-        if output["output_type"] == "stream":
-            parts.append(output["text"])
-        elif output["output_type"] == "error":
-            parts.append("\n".join(output["traceback"]))
-        else:
-            parts.append(output.get("data", {}).get("text/plain", "") + output.get("data", {}).get("text/html", ""))
-    return "\n".join(parts)
-
-
 def test_in_a_kernel_the_loop_diffs_gates_and_survives_a_restart(llm: Any, tmp_path: Path, run_notebook: Any) -> None:
     from nbclient.exceptions import CellExecutionError
 
@@ -257,10 +246,10 @@ def test_in_a_kernel_the_loop_diffs_gates_and_survives_a_restart(llm: Any, tmp_p
         run_notebook(first, tmp_path)
     assert "RegressionError" in str(failed.value)
     cells = first.cells
-    diffed = _shown(cells[5])
-    assert "1 better · 1 worse · 0 same" in diffed and 'data-change="worse"' in diffed, diffed[:2000]
-    assert "v2 (" in _shown(cells[6]) and "v1 (" in _shown(cells[6])
-    gate = _shown(cells[7])
+    diffed = _outputs(cells[5])
+    assert "1 better · 1 worse · 0 same" in diffed and "▼ worse" in diffed, diffed[:2000]
+    assert "v2 (" in _outputs(cells[6]) and "v1 (" in _outputs(cells[6])
+    gate = _outputs(cells[7])
     assert "RegressionError" in gate and "Classify::ChargedTwice [own client]" in gate
     assert "Traceback" not in gate and len([line for line in gate.splitlines() if "Error" in line]) == 1
     assert not cells[8].get("outputs")
@@ -270,11 +259,10 @@ def test_in_a_kernel_the_loop_diffs_gates_and_survives_a_restart(llm: Any, tmp_p
                        "%%baml\n" + classifier("technical"), "%baml test --diff 1",
                        "print([v['version'] for v in Classify.history.versions()])", "%baml diff Classify 1")
     run_notebook(second, tmp_path)
-    again = _shown(second.cells[3])
+    again = _outputs(second.cells[3])
     assert "vs Classify v1 (" in again and "1 better · 1 worse" in again, again[:2000]
-    assert "[1, 2]" in _shown(second.cells[4])
-    assert "-  prompt #&quot;Is this a billing" in _shown(second.cells[5]) or \
-        "-  prompt #\"Is this a billing" in _shown(second.cells[5])
+    assert "[1, 2]" in _outputs(second.cells[4])
+    assert '-  prompt #"Is this a billing' in _outputs(second.cells[5])
 
 
 def test_two_kernels_share_a_runs_file(tmp_path: Path) -> None:

@@ -86,6 +86,12 @@ class CellChange:
         """(before, after) means of ``latency``, ``cost``, ``tokens_in`` or ``tokens_out``."""
         return _mean([getattr(r, name) for r in self.before]), _mean([getattr(r, name) for r in self.after])
 
+    def lines(self, *, figures: bool = True) -> list[str]:
+        """The cell as text: what moved, then each changed field (five at most)."""
+        head = f"{MARKS[self.change]} {self.change:<7} {self.row} [{self.client}]: {verdicts(self.before)} → " \
+               f"{verdicts(self.after)}{_figures(self) if figures else ''}"
+        return [head, *(f"      {name or 'value'}: {short(old)} → {short(new)}" for name, old, new in self.fields[:5])]
+
     def as_dict(self) -> dict[str, Any]:
         latency, cost = self.figure("latency"), self.figure("cost")
         return {"row": self.row, "client": self.client, "function": self.function, "against": self.against,
@@ -143,12 +149,7 @@ class GridDiff:
         return export.to_pandas(self.rows())
 
     def __repr__(self) -> str:
-        lines = [self.line()]
-        for c in self.cells:
-            lines.append(f"{MARKS[c.change]} {c.change:<7} {c.row} [{c.client}]: {verdicts(c.before)} → "
-                         f"{verdicts(c.after)}{_figures(c)}")
-            lines += [f"      {name or 'value'}: {short(old)} → {short(new)}" for name, old, new in c.fields[:5]]
-        return "\n".join(lines)
+        return "\n".join([self.line(), *(line for c in self.cells for line in c.lines())])
 
     def _repr_html_(self) -> str:
         rows = list(dict.fromkeys(c.row for c in self.cells))

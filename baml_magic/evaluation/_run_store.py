@@ -12,12 +12,14 @@ import json
 import queue
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from baml_magic._shared_db import SharedDb, damaged
 from baml_magic.evaluation._runs import RunRecord, Version
 
 FILE_NAME = "runs.sqlite3"
+BATCH_SECONDS = 0.25  # how long the writer lets records gather before it writes them in one transaction
 _SCHEMA = (
     "PRAGMA synchronous=NORMAL",  # WAL keeps the file whole; a power cut may lose the last records only
     "CREATE TABLE IF NOT EXISTS versions (function TEXT NOT NULL, hash TEXT NOT NULL, source TEXT NOT NULL, "
@@ -58,6 +60,7 @@ class RunStore(SharedDb):
                 batch = [self._pending.get(timeout=2.0)]
             except queue.Empty:
                 return  # idle: the next record starts a writer again
+            time.sleep(BATCH_SECONDS)  # let a burst of calls gather: one transaction for all of them
             while len(batch) < 500:
                 try:
                     batch.append(self._pending.get_nowait())

@@ -48,12 +48,8 @@ class VersionDiff:
         return export.to_pandas(self.rows())
 
     def __repr__(self) -> str:
-        out = [self.line(), *(self.lines or ["(the same BAML)"])]
-        for c in self.answers:
-            out.append(f"{MARKS[c.change]} {c.change:<7} {c.row} [{c.client}]: {verdicts(c.before)} → "
-                       f"{verdicts(c.after)}")
-            out += [f"      {name or 'value'}: {short(old)} → {short(new)}" for name, old, new in c.fields[:5]]
-        return "\n".join(out)
+        answers = [line for c in self.answers for line in c.lines(figures=False)]
+        return "\n".join([self.line(), *(self.lines or ["(the same BAML)"]), *answers])
 
     def _repr_html_(self) -> str:
         source = "\n".join(diff_line_html(line) for line in self.lines) or "(the same BAML)"
