@@ -133,8 +133,10 @@ def test_every_calling_style_is_kept_with_scrubbed_inputs(shell: TestingShell, m
     list(fn.stream("stream me"))
     fn.map(["one", "two"])
     fn.compare(["ad hoc"])
+    fn.batch(["batched"], poll=0.1).result(timeout=30)
     kinds = [r["kind"] for r in fn.history.rows()]
-    assert sorted(kinds) == ["call", "call", "compare", "map", "map"], kinds
+    assert sorted(kinds) == ["batch", "call", "call", "compare", "map", "map"], kinds
+    assert fn.history.rows()[0]["inputs"] == {"text": "batched"}
     text = json.dumps(fn.history.rows())
     assert "sk-iterate-0123456789abcdef" not in text and "[redacted]" in text
     first = fn.history.rows()[-1]

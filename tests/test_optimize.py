@@ -191,7 +191,41 @@ def test_in_a_kernel_optimize_shows_a_frontier_an_interrupt_keeps_candidates_and
         assert SECRET not in outputs
     finally:
         kernel.shutdown()
+    # a new kernel (a restart): the first run's artifacts as data, and apply works again once opened
+    restarted = Kernel(tmp_path)
+    try:
+        restarted.ok(f"import os; os.environ['OPTIMIZE_TEST_KEY'] = {SECRET!r}")
+        restarted.ok("%load_ext baml_magic")
+        restarted.ok("%%baml\n" + PROJECT)
+        folder = next((tmp_path / "runs").iterdir())
+        read = restarted.ok(f"from baml_magic import OptimizeResult; r = OptimizeResult.read({str(folder)!r}); "
+                            "print(r.status, [(c.id, c.pass_rate) for c in r.candidates])").printed
+        assert read.startswith("done [(0, 0.5), (1, "), read
+        opened = restarted.ok(f"r = get_ipython().run_line_magic('baml', 'optimize --open {folder}'); "
+                              "f = r.apply(1); print(Classify is f)").printed
+        assert "True" in opened and SECRET not in read + opened
+    finally:
+        restarted.shutdown()
     assert not [p for p in (tmp_path / "stopped").rglob("*") if p.is_file() and SECRET in p.read_text(errors="replace")]
     # the child was stopped with its requests: nothing of it is left running
     left = subprocess.run(["pgrep", "-f", str(tmp_path / "stopped")], capture_output=True, text=True).stdout
     assert not left.strip(), left
+
+
+def test_a_loaded_folder_s_candidate_is_written_only_when_asked(shell: TestingShell, tmp_path: Path) -> None:
+    src = tmp_path / "baml_src"
+    src.mkdir()
+    (src / "classify.baml").write_text(PROJECT.replace("    api_key env.OPTIMIZE_TEST_KEY\n", ""))
+    shell.run_line_magic("baml", f"load {src}")
+    result = shell.user_ns["Classify"].optimize(trials=1, max_evals=6, tests=["AppCrashes"],
+                                                 folder=str(tmp_path / "runs"))
+    assert result.status == "done" and {c.tests_total for c in result.candidates} == {1}
+    assert result.budget.endswith("/6 evaluations")
+    before = (src / "classify.baml").read_text()
+    result.apply(1)
+    assert (src / "classify.baml").read_text() == before, "not written unless asked"
+    assert shell.user_ns["Classify"].spec.prompt == result.candidates[1].prompt.strip()
+    result.apply(1, write=True)
+    written = (src / "classify.baml").read_text()
+    assert written != before and result.candidates[1].prompt.strip().splitlines()[0].strip() in written
+    assert "test AppCrashes {" in written, "the rest of the file is kept"

@@ -149,10 +149,16 @@ class OptimizeResult:
         return str((data.get("function") or {}).get("function_source") or "")
 
     def refresh(self) -> None:
-        """Read the candidates written so far."""
+        """Read the candidates written so far, and how much of the budget they spent."""
         initial = self.initial_source
         found = [read_candidate(p, initial) for p in sorted((self.folder / "candidates").glob("*_candidate.json"))]
         self.candidates = sorted((c for c in found if c is not None), key=lambda c: c.id)
+        try:
+            limit = json.loads((self.folder / "config.json").read_text()).get("max_evals")
+        except (OSError, ValueError):
+            limit = None
+        spent = sum(c.tests_total or 0 for c in self.candidates)
+        self.budget = f"{spent}/{limit} evaluations" if isinstance(limit, int) else f"{spent} evaluations"
 
     @property
     def frontier(self) -> list[int]:

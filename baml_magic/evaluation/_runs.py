@@ -30,8 +30,6 @@ from baml_magic.engine._project import FunctionSpec
 from baml_magic.evaluation._grid_result import Outcome
 from baml_magic.many._export import plain
 
-KINDS = ("call", "map", "test", "compare", "optimize")
-
 
 @dataclass(frozen=True)
 class Version:
@@ -63,7 +61,7 @@ class RunRecord:
 
     function: str
     version: str
-    kind: str  # call | map | test | compare | optimize
+    kind: str  # call | map | batch | test | compare | optimize
     client: str | None
     inputs: dict[str, Any]
     value: Any = None

@@ -10,8 +10,10 @@ from typing import Any
 
 from baml_magic import _call_hooks as call_hooks
 from baml_magic._errors import interrupted
+from baml_magic._redact import secret_values
 from baml_magic.calls._checks import checked_timeout
 from baml_magic.calls._samples import sample_args
+from baml_magic.evaluation._runs import RunRecord, scrubbed
 from baml_magic.many._batch import POLL_SECONDS, BatchJob
 from baml_magic.many._batch_wire import BatchItemError, Wire, submit
 from baml_magic.many._map import as_call
@@ -27,10 +29,12 @@ def send(fn: Bound, inputs: Iterable[Any], poll: float) -> BatchJob:
     params = list(fn.__signature__.parameters)
     wire: Wire | None = None
     bodies: list[tuple[int, str]] = []
+    sent: list[dict[str, Any]] = []  # each input's arguments, for the run history
     for index, item in enumerate(inputs):  # every input checked and rendered before anything is sent
         try:
             args, kwargs = as_call(item, params, index, name)
             request = fn._http_request(args, kwargs, stream=False, sending=True)
+            sent.append(dict(fn.__signature__.bind_partial(*args, **kwargs).arguments))
         except TypeError as exc:
             raise TypeError(f"{name}.batch: input {index}: {exc}; nothing was sent") from None
         wire = wire or Wire.of(request, fn.client_in_force)
@@ -46,7 +50,7 @@ def send(fn: Bound, inputs: Iterable[Any], poll: float) -> BatchJob:
         raise interrupted(f"{name}.batch", "the batch may or may not have reached the provider: "
                           "see its batch list before sending it again") from None
     del bodies
-    return _job(fn, batch_id, total, wire, poll)
+    return _job(fn, batch_id, total, wire, poll, sent)
 
 
 def resume(fn: Bound, batch_id: str, poll: float) -> BatchJob:
@@ -65,13 +69,25 @@ def resume(fn: Bound, batch_id: str, poll: float) -> BatchJob:
     return job
 
 
-def _job(fn: Bound, batch_id: str, total: int, wire: Wire, poll: float) -> BatchJob:
+def _job(fn: Bound, batch_id: str, total: int, wire: Wire, poll: float,
+         sent: list[dict[str, Any]] | None = None) -> BatchJob:
     engine, options, session = fn.compiled.engine, fn.options, fn._session
     client = fn.client_in_force
     override = client if client != fn.spec.client else None
 
     def parse(text: str) -> Any:
         return engine.parse(fn.spec.name, text, partial=False, client=override, tb=options.tb, env=dict(os.environ))
+
+    def kept(job: BatchJob, model: str | None) -> None:
+        """Each item's answer in the run history (its input when this kernel sent it), then the batch traced."""
+        version, secrets = fn.version, secret_values()
+        for row in job.rows():
+            index = row["index"]
+            given = sent[index] if sent is not None and index < len(sent) else {"batch": job.id, "item": index}
+            session.history.keep(RunRecord(
+                job.function, version, "batch", client, scrubbed(given, secrets, media=True),
+                value=scrubbed(row["value"], secrets), status=row["status"], error=row["error"] or ""))
+        traced(job, model)
 
     def traced(job: BatchJob, model: str | None) -> None:
         """The batch as a span, with a span for each item under it, once its answers are read."""
@@ -86,6 +102,6 @@ def _job(fn: Bound, batch_id: str, total: int, wire: Wire, poll: float) -> Batch
 
     return BatchJob(fn.spec.name, batch_id, total, wire, parse, display=session.settings.display,
                     refresh_hz=session.settings.refresh_hz, poll=poll,
-                    price_of=lambda model: price_for(model, session.settings.prices), on_results=traced,
+                    price_of=lambda model: price_for(model, session.settings.prices), on_results=kept,
                     allow_incomplete=options.allow_incomplete if options.allow_incomplete is not None
                     else session.settings.allow_incomplete)

@@ -25,6 +25,9 @@ class Bound(Protocol):
     def client_in_force(self) -> str | None: ...
 
     @property
+    def version(self) -> str: ...
+
+    @property
     def _returns_hint(self) -> tuple[Any, dict[str, dict[str, str]]] | None: ...
 
     def _open_run(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, foreground: bool = True,

@@ -43,10 +43,13 @@ def optimize(fn: BamlFunction, session: Session, magic: Any, *, budget: optimize
         budget.arguments()
     except ValueError as exc:
         raise OptimizerError(str(exc)) from None
+    # A test named alone is this function's (BAML's --test reads "Function::Test", wildcards allowed).
+    budget = dataclasses.replace(budget, tests=tuple(t if "::" in t else f"{name}::{t}" for t in budget.tests))
     try:
-        test_grid_cases(compiled, [f"{name}::{t}" if "::" not in t else t for t in budget.tests] or [name])
+        test_grid_cases(compiled, list(budget.tests) or [name])
     except LookupError:
-        matching = f" matches {', '.join(budget.tests)}" if budget.tests else " to score prompts with"
+        matching = f" matches {', '.join(t.split('::', 1)[1] for t in budget.tests)}" if budget.tests else \
+            " to score prompts with"
         raise OptimizerError(f"no test block of {name}{matching}: the optimizer scores each prompt on the "
                              "function's test blocks (args and @@assert)") from None
     note = ""
