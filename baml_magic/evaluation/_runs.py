@@ -280,7 +280,9 @@ class RunHistory:
 
     def versions_of(self, function: str) -> list[Version]:
         """A function's versions in the order first seen (version 1 first)."""
-        return sorted((v for (f, _), v in self.versions.items() if f == function), key=lambda v: v.first_seen)
+        with self._lock:
+            known = list(self.versions.items())
+        return sorted((v for (f, _), v in known if f == function), key=lambda v: v.first_seen)
 
     def number(self, function: str, digest: str) -> int | None:
         """A version's number (1 for the first this history saw)."""

@@ -46,7 +46,7 @@ class Runs:
 
     def versions(self) -> list[dict[str, Any]]:
         """The versions runs came from: number, hash, when first seen, how many runs and how many passed."""
-        names = [self.function] if self.function else sorted({f for f, _ in self._history.versions})
+        names = [self.function] if self.function else sorted({r.function for r in self._history.of()})
         out = []
         for name in names:
             records = self._history.of(name)

@@ -135,6 +135,9 @@ def open_run(magic: Any, folder: str) -> OptimizeResult:
     """``%baml optimize FN --open FOLDER``: an earlier run's result (after a restart), ready to apply."""
     result = OptimizeResult.read(folder)
     result._apply = applier(magic)
+    fn = magic.bound.get(result.function)
+    if fn is not None:  # its candidates become versions of the function again, as when it ran
+        keep_candidates(fn, magic.session, result)
     return result
 
 
