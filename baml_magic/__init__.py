@@ -41,12 +41,11 @@ from baml_magic.calls._streams import AsyncPartialStream, PartialStream
 from baml_magic.engine import v0 as engine_v0
 from baml_magic.engine._v1_bridge import V1Unavailable
 from baml_magic.engine.v1 import V1Unsupported
-from baml_magic.evaluation._diff import CellChange, GridDiff
 from baml_magic.evaluation._grid_result import GridResult, Outcome
-from baml_magic.evaluation._optimize_result import Candidate, OptimizerError, OptimizeResult
-from baml_magic.evaluation._runs import RunRecord
-from baml_magic.evaluation._runs_view import Runs
-from baml_magic.evaluation._version_diff import VersionDiff
+from baml_magic.history._diff import CellChange, GridDiff
+from baml_magic.history._runs import RunRecord
+from baml_magic.history._runs_view import Runs
+from baml_magic.history._version_diff import VersionDiff
 from baml_magic.many._batch import BatchJob
 from baml_magic.many._batch_wire import BatchError, BatchItemError
 from baml_magic.many._map import MapResult
@@ -56,6 +55,7 @@ from baml_magic.notebook._function import BamlFunction
 from baml_magic.notebook._magics import BamlMagic
 from baml_magic.notebook._playground import Playground
 from baml_magic.observe._trace import TracingUnavailable
+from baml_magic.optimize._result import Candidate, OptimizerError, OptimizeResult
 from baml_magic.views._background import Background
 from baml_magic.wire import Reply
 from baml_magic.wire._facts import Facts

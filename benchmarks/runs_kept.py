@@ -66,7 +66,7 @@ def main() -> None:
         base = statistics.median(samples["off"])
         mean = statistics.fmean(samples["off"])
         magic = shell.magics_manager.registry["BamlMagic"]
-        from baml_magic.evaluation._runs import from_run
+        from baml_magic.history._runs import from_run
 
         run = triage.last
         started = time.perf_counter()

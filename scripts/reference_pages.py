@@ -149,7 +149,8 @@ def errors_page() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-WINGS = ("wire", "sources", "engine", "calls", "views", "observe", "many", "evaluation", "notebook")
+WINGS = ("wire", "sources", "engine", "calls", "views", "observe", "many", "evaluation", "history", "optimize",
+         "notebook")
 OUTSIDE = ("local_llm", "testing")  # a test double and test drivers: beside the product, never imported by it
 
 

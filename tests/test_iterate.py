@@ -16,8 +16,8 @@ import pytest
 from IPython.core.error import UsageError
 
 from baml_magic import RegressionError
-from baml_magic.evaluation._diff import changed_fields
-from baml_magic.evaluation._runs import RunHistory
+from baml_magic.history._diff import changed_fields
+from baml_magic.history._runs import RunHistory
 from baml_magic.testing import TestingShell, wait_until
 from tests.conftest import baml_cell
 from tests.test_first_hour import _outputs
@@ -271,8 +271,8 @@ def test_two_kernels_share_a_runs_file(tmp_path: Path) -> None:
     """Two stores on one file (as two kernels hold it), writing at once from threads: every record lands once."""
     import threading
 
-    from baml_magic.evaluation._run_store import RunStore
-    from baml_magic.evaluation._runs import RunRecord, Version
+    from baml_magic.history._run_store import RunStore
+    from baml_magic.history._runs import RunRecord, Version
 
     where = tmp_path / "shared.sqlite3"
     stores = [RunStore(where), RunStore(where)]

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from baml_magic import OptimizerError, OptimizeResult
-from baml_magic.evaluation._optimize import Budget, reflection_clients
-from baml_magic.evaluation._optimize_result import Candidate, frontier
+from baml_magic.optimize._result import Candidate, frontier
+from baml_magic.optimize._runner import Budget, reflection_clients
 from baml_magic.sources._blocks import function_facts, with_prompt
 from baml_magic.testing import Kernel, TestingShell, wait_until
 from tests.conftest import baml_cell

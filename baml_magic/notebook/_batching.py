@@ -13,7 +13,7 @@ from baml_magic._errors import interrupted
 from baml_magic._redact import secret_values
 from baml_magic.calls._checks import checked_timeout
 from baml_magic.calls._samples import sample_args
-from baml_magic.evaluation._runs import RunRecord, scrubbed
+from baml_magic.history._runs import RunRecord, scrubbed
 from baml_magic.many._batch import POLL_SECONDS, BatchJob
 from baml_magic.many._batch_wire import BatchItemError, Wire, submit
 from baml_magic.many._map import as_call

@@ -10,11 +10,11 @@ from baml_magic._errors import argument_errors
 from baml_magic.calls._checks import checked_names
 from baml_magic.engine._project import Compiled, FunctionSpec
 from baml_magic.evaluation._grid import GridResult
-from baml_magic.evaluation._optimize import Budget
-from baml_magic.evaluation._optimize_result import OptimizeResult
-from baml_magic.evaluation._runs_view import Runs
+from baml_magic.history._runs_view import Runs
 from baml_magic.notebook import _evaluate as evaluate
 from baml_magic.notebook._session import Session
+from baml_magic.optimize._result import OptimizeResult
+from baml_magic.optimize._runner import Budget
 
 
 class Evaluating:

@@ -10,14 +10,14 @@ from typing import Any
 
 from baml_magic._errors import interrupted
 from baml_magic.engine._codegen import default_cache_dir, writable_cache_dir
-from baml_magic.evaluation import _optimize as optimizer
-from baml_magic.evaluation._optimize_result import Candidate, OptimizerError, OptimizeResult
-from baml_magic.evaluation._optimize_view import OptimizeView
-from baml_magic.evaluation._runs import RunRecord
+from baml_magic.history._runs import RunRecord
 from baml_magic.notebook import _clients as clients
 from baml_magic.notebook._evaluate import test_grid_cases
 from baml_magic.notebook._function import BamlFunction
 from baml_magic.notebook._session import Session
+from baml_magic.optimize import _runner as optimizer
+from baml_magic.optimize._result import Candidate, OptimizerError, OptimizeResult
+from baml_magic.optimize._view import OptimizeView
 from baml_magic.sources import _lexer as sources
 from baml_magic.sources._blocks import with_prompt
 

@@ -12,10 +12,10 @@ from typing import Any
 from IPython.core.error import UsageError
 
 from baml_magic._render import Table
-from baml_magic.evaluation._run_store import RunStore, runs_file
-from baml_magic.evaluation._runs import RunHistory
-from baml_magic.evaluation._runs_view import Runs
-from baml_magic.evaluation._version_diff import VersionDiff, version_diff
+from baml_magic.history._run_store import RunStore, runs_file
+from baml_magic.history._runs import RunHistory
+from baml_magic.history._runs_view import Runs
+from baml_magic.history._version_diff import VersionDiff, version_diff
 
 VERSION_REF = re.compile(r"^(v?\d{1,3}|[0-9a-f]{4,16})$", re.I)  # a version number or a hash prefix
 

@@ -12,7 +12,7 @@ from baml_magic.calls._cache import ResponseCache
 from baml_magic.calls._run import Run
 from baml_magic.engine import kinds
 from baml_magic.engine._project import Project
-from baml_magic.evaluation._runs import RunHistory, from_run
+from baml_magic.history._runs import RunHistory, from_run
 from baml_magic.many._map import MapResult
 from baml_magic.observe._prices import cost, price_for
 from baml_magic.observe._trace import Tracing

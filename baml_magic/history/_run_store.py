@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from baml_magic._shared_db import SharedDb, damaged
-from baml_magic.evaluation._runs import RunRecord, Version
+from baml_magic.history._runs import RunRecord, Version
 
 FILE_NAME = "runs.sqlite3"
 BATCH_SECONDS = 0.25  # how long the writer lets records gather before it writes them in one transaction

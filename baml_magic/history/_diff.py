@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from baml_magic import _render as render
-from baml_magic.evaluation._runs import RunHistory, RunRecord, Version
+from baml_magic.history._runs import RunHistory, RunRecord, Version
 from baml_magic.many import _export as export
 
 MARKS = {"better": "▲", "worse": "▼", "same": "=", "changed": "≠", "new": "+"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from baml_magic.evaluation._optimize_result import OptimizeResult
+from baml_magic.optimize._result import OptimizeResult
 from baml_magic.views._live import Live
 from baml_magic.views._views import StatusLine, close_widgets, wants_widgets
 

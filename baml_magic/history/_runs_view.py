@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from baml_magic._render import Table, money
-from baml_magic.evaluation._runs import RunHistory, RunRecord
+from baml_magic.history._runs import RunHistory, RunRecord
 from baml_magic.many import _export as export
 
 SHOWN = 50  # rows a table shows (the data has them all)

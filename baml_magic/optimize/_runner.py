@@ -24,7 +24,7 @@ from baml_magic._redact import redact
 from baml_magic.engine import _codegen as codegen
 from baml_magic.engine._project import Compiled
 from baml_magic.evaluation._baml_tests import with_client, with_files_from
-from baml_magic.evaluation._optimize_result import OptimizerError, OptimizeResult
+from baml_magic.optimize._result import OptimizerError, OptimizeResult
 from baml_magic.sources import _lexer as sources
 
 REFLECTION = "ReflectionModel"  # the client name the optimizer's reflection functions call

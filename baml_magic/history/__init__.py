@@ -1,0 +1,1 @@
+"""Runs kept by version of each function: the history, its file, and how answers moved between versions."""
