@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from IPython.core.error import UsageError
 
-from baml_magic import RegressionError
+from baml_magic import RegressionError, testing
 from baml_magic.history._diff import changed_fields
 from baml_magic.history._runs import RunHistory
-from baml_magic.testing import TestingShell, wait_until
+from baml_magic.testing import wait_until
 from tests.conftest import baml_cell
 from tests.test_first_hour import _outputs
 
@@ -67,7 +67,7 @@ test AppCrashes {{
 '''
 
 
-def test_runs_are_kept_by_version_and_a_diff_marks_what_moved(shell: TestingShell) -> None:
+def test_runs_are_kept_by_version_and_a_diff_marks_what_moved(shell: testing.TestingShell) -> None:
     assert baml_cell(shell, classifier("billing")).success
     first = shell.run_line_magic("baml", "test")
     assert {o.row: str(o.verdict) for o in first.outcomes} == \
@@ -101,7 +101,7 @@ def test_runs_are_kept_by_version_and_a_diff_marks_what_moved(shell: TestingShel
     assert "v2 (" in repr(history) and "4 runs of 2 versions" in repr(history)
 
 
-def test_fail_on_regression_raises_one_line_only_when_a_passing_test_fails(shell: TestingShell,
+def test_fail_on_regression_raises_one_line_only_when_a_passing_test_fails(shell: testing.TestingShell,
                                                                             capsys: Any) -> None:
     assert baml_cell(shell, classifier("billing")).success
     shell.run_line_magic("baml", "test")
@@ -125,7 +125,7 @@ def test_fail_on_regression_raises_one_line_only_when_a_passing_test_fails(shell
     assert shell.user_ns["Classify"].version == shell.user_ns["Classify"].history.rows()[-1]["version"]
 
 
-def test_every_calling_style_is_kept_with_scrubbed_inputs(shell: TestingShell, monkeypatch: Any) -> None:
+def test_every_calling_style_is_kept_with_scrubbed_inputs(shell: testing.TestingShell, monkeypatch: Any) -> None:
     monkeypatch.setenv("MY_SECRET_TOKEN", "sk-iterate-0123456789abcdef")
     assert baml_cell(shell, classifier("billing")).success
     fn = shell.user_ns["Triage"]
@@ -144,7 +144,7 @@ def test_every_calling_style_is_kept_with_scrubbed_inputs(shell: TestingShell, m
     assert first["latency"] > 0 and first["replayed"] is False
 
 
-def test_compare_against_a_version_diffs_ad_hoc_inputs_field_by_field(shell: TestingShell) -> None:
+def test_compare_against_a_version_diffs_ad_hoc_inputs_field_by_field(shell: testing.TestingShell) -> None:
     assert baml_cell(shell, classifier("billing")).success
     shell.user_ns["Triage"].compare(["The app crashes on start"])
     assert baml_cell(shell, classifier("technical")).success
@@ -157,7 +157,7 @@ def test_compare_against_a_version_diffs_ad_hoc_inputs_field_by_field(shell: Tes
         shell.user_ns["Triage"].compare(["x"], against=7)
 
 
-def test_baml_diff_shows_the_source_diff_next_to_the_answers(shell: TestingShell) -> None:
+def test_baml_diff_shows_the_source_diff_next_to_the_answers(shell: testing.TestingShell) -> None:
     assert baml_cell(shell, classifier("billing")).success
     shell.run_line_magic("baml", "test")
     with pytest.raises(UsageError, match="no earlier version yet"):
@@ -175,7 +175,7 @@ def test_baml_diff_shows_the_source_diff_next_to_the_answers(shell: TestingShell
         shell.run_line_magic("baml", "diff Nope")
 
 
-def test_runs_saved_to_a_file_are_read_back_and_a_damaged_file_is_set_aside(shell: TestingShell,
+def test_runs_saved_to_a_file_are_read_back_and_a_damaged_file_is_set_aside(shell: testing.TestingShell,
                                                                              tmp_path: Path, capsys: Any) -> None:
     assert baml_cell(shell, classifier("billing")).success
     shell.run_line_magic("baml", "test")
@@ -208,7 +208,7 @@ def test_runs_saved_to_a_file_are_read_back_and_a_damaged_file_is_set_aside(shel
     assert any(p.name.startswith("damaged.sqlite3.damaged-") for p in tmp_path.iterdir())
 
 
-def test_a_version_is_the_function_and_its_client_and_bad_arguments_are_one_line(shell: TestingShell) -> None:
+def test_a_version_is_the_function_and_its_client_and_bad_arguments_are_one_line(shell: testing.TestingShell) -> None:
     assert baml_cell(shell, classifier("billing")).success
     before = shell.user_ns["Classify"].version
     assert baml_cell(shell, classifier("billing").replace('model "local"', 'model "local?seed=3"')).success

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from baml_magic import OptimizerError, OptimizeResult
+from baml_magic import OptimizerError, OptimizeResult, testing
 from baml_magic.optimize._result import Candidate, frontier
 from baml_magic.optimize._runner import Budget, reflection_clients
 from baml_magic.sources._blocks import function_facts, with_prompt
-from baml_magic.testing import Kernel, TestingShell, wait_until
+from baml_magic.testing import Kernel, wait_until
 from tests.conftest import baml_cell
 
 SECRET = "sk-optimize-0123456789abcdefghij"
@@ -89,7 +89,7 @@ def test_bad_budgets_are_one_line_before_anything_starts() -> None:
     assert Budget(trials=2, weights="accuracy=0.8,tokens=0.2").objectives() == ["accuracy", "tokens"]
 
 
-def test_the_reflection_model_is_a_client_of_the_project(shell: TestingShell) -> None:
+def test_the_reflection_model_is_a_client_of_the_project(shell: testing.TestingShell) -> None:
     assert baml_cell(shell, PROJECT).success
     compiled = shell.user_ns["Classify"].compiled
     text = reflection_clients(compiled, "Slow")
@@ -101,7 +101,7 @@ def test_the_reflection_model_is_a_client_of_the_project(shell: TestingShell) ->
         reflection_clients(compiled, "Nope")
 
 
-def test_optimize_runs_offline_keeps_versions_and_applies(shell: TestingShell, tmp_path: Path,
+def test_optimize_runs_offline_keeps_versions_and_applies(shell: testing.TestingShell, tmp_path: Path,
                                                           monkeypatch: Any, capsys: Any) -> None:
     monkeypatch.setenv("OPTIMIZE_TEST_KEY", SECRET)
     assert baml_cell(shell, PROJECT).success
@@ -143,7 +143,7 @@ def test_optimize_runs_offline_keeps_versions_and_applies(shell: TestingShell, t
     assert all(SECRET not in p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file())
 
 
-def test_what_the_optimizer_refuses_is_one_line(shell: TestingShell, tmp_path: Path) -> None:
+def test_what_the_optimizer_refuses_is_one_line(shell: testing.TestingShell, tmp_path: Path) -> None:
     assert baml_cell(shell, PROJECT).success
     fn = shell.user_ns["Classify"]
     with pytest.raises(OptimizerError, match="give more --max-evals or fewer --trials"):
@@ -212,7 +212,7 @@ def test_in_a_kernel_optimize_shows_a_frontier_an_interrupt_keeps_candidates_and
     assert not left.strip(), left
 
 
-def test_a_loaded_folder_s_candidate_is_written_only_when_asked(shell: TestingShell, tmp_path: Path) -> None:
+def test_a_loaded_folder_s_candidate_is_written_only_when_asked(shell: testing.TestingShell, tmp_path: Path) -> None:
     src = tmp_path / "baml_src"
     src.mkdir()
     (src / "classify.baml").write_text(PROJECT.replace("    api_key env.OPTIMIZE_TEST_KEY\n", ""))
