@@ -70,9 +70,14 @@ def test_the_diff_and_the_optimizer_render_in_the_notebook(server: tuple[str, st
         assert "Is this a billing question?" in source.inner_text() and "technical" in source.inner_text()
         optimized = cell(page, 6).locator(".baml-magic-optimize[data-status='done']").last
         assert "★ #0" in optimized.inner_text() and "the best new candidate" in optimized.inner_text()
-        docs = app == "lab"
-        for index, name, picture in ((4, "15-iterate-diff", "iterate-diff.png"), (6, "16-optimize", "optimize.png")):
-            cell(page, index).scroll_into_view_if_needed()
-            cell(page, index).evaluate("el => el.scrollIntoView({block: 'start'})")
-            shot(page, ARTIFACTS / f"{name}-{app}.png", docs=picture if docs else None, cells=(index, index))
+        cell(page, 4).evaluate("el => el.scrollIntoView({block: 'start'})")
+        if app == "lab":  # the docs show JupyterLab's
+            shot(page, ARTIFACTS / "15-iterate-diff-lab.png", docs="iterate-diff.png", cells=(4, 4))
+        else:
+            shot(page, ARTIFACTS / "15-iterate-diff-nb7.png", cells=(4, 4))
+        cell(page, 6).evaluate("el => el.scrollIntoView({block: 'start'})")
+        if app == "lab":
+            shot(page, ARTIFACTS / "16-optimize-lab.png", docs="optimize.png", cells=(6, 6))
+        else:
+            shot(page, ARTIFACTS / "16-optimize-nb7.png", cells=(6, 6))
         browser.close()
