@@ -125,6 +125,7 @@ def test_fail_on_regression_raises_one_line_only_when_a_passing_test_fails(shell
     assert shell.user_ns["Classify"].version == shell.user_ns["Classify"].history.rows()[-1]["version"]
 
 
+@pytest.mark.slow  # seconds in process
 def test_every_calling_style_is_kept_with_scrubbed_inputs(shell: testing.TestingShell, monkeypatch: Any) -> None:
     monkeypatch.setenv("MY_SECRET_TOKEN", "sk-iterate-0123456789abcdef")
     assert baml_cell(shell, classifier("billing")).success

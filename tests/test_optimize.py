@@ -101,6 +101,7 @@ def test_the_reflection_model_is_a_client_of_the_project(shell: testing.TestingS
         reflection_clients(compiled, "Nope")
 
 
+@pytest.mark.slow  # seconds in process
 def test_optimize_runs_offline_keeps_versions_and_applies(shell: testing.TestingShell, tmp_path: Path,
                                                           monkeypatch: Any, capsys: Any) -> None:
     monkeypatch.setenv("OPTIMIZE_TEST_KEY", SECRET)
@@ -143,6 +144,7 @@ def test_optimize_runs_offline_keeps_versions_and_applies(shell: testing.Testing
     assert all(SECRET not in p.read_text(errors="replace") for p in tmp_path.rglob("*") if p.is_file())
 
 
+@pytest.mark.slow  # seconds in process
 def test_what_the_optimizer_refuses_is_one_line(shell: testing.TestingShell, tmp_path: Path) -> None:
     assert baml_cell(shell, PROJECT).success
     fn = shell.user_ns["Classify"]
@@ -212,6 +214,7 @@ def test_in_a_kernel_optimize_shows_a_frontier_an_interrupt_keeps_candidates_and
     assert not left.strip(), left
 
 
+@pytest.mark.slow  # seconds in process
 def test_a_loaded_folder_s_candidate_is_written_only_when_asked(shell: testing.TestingShell, tmp_path: Path) -> None:
     src = tmp_path / "baml_src"
     src.mkdir()
