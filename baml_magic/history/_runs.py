@@ -1,4 +1,4 @@
-"""Runs kept by version: every call, map item, test and compare of the session, as records.
+"""Runs kept by version: every call, map or batch item, test, compare and optimizer candidate, as records.
 
 A function's *version* is a hash of its BAML as written and its own client's block: an edited
 prompt is a new version, the same text run again is the same one (in this kernel or after a
@@ -40,10 +40,6 @@ class Version:
     source: str
     client_source: str
     first_seen: float
-
-    @property
-    def short(self) -> str:
-        return self.hash[:7]
 
 
 def version_of(spec: FunctionSpec, clients: dict[str, str]) -> tuple[str, str, str]:

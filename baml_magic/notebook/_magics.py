@@ -40,7 +40,7 @@ from baml_magic.notebook._optimize_command import optimize, optimize_command
 from baml_magic.notebook._playground import Playground
 from baml_magic.notebook._runs_command import diff_command, runs_command, use_runs_file
 from baml_magic.notebook._session import Session
-from baml_magic.notebook._test_command import test_command
+from baml_magic.notebook._test_command import baml_test_command
 from baml_magic.notebook._trace_command import trace_command
 from baml_magic.observe import _usage as usage
 from baml_magic.observe._prices import checked_prices
@@ -297,7 +297,7 @@ class BamlMagic(Magics):
         return Table(usage.HEADERS, rows, "baml-magic-usage", "no calls yet", notes)
 
     def _test(self, options: argparse.Namespace) -> Any:
-        return test_command(self, options)
+        return baml_test_command(self, options)
 
     def _runs(self, options: argparse.Namespace) -> Any:
         return runs_command(self, options)

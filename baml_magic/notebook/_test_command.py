@@ -16,7 +16,7 @@ from baml_magic.notebook._function import BamlFunction
 from baml_magic.notebook._runs_command import VERSION_REF
 
 
-def test_command(magic: Any, options: argparse.Namespace) -> Any:
+def baml_test_command(magic: Any, options: argparse.Namespace) -> Any:
     """``magic``: the ``BamlMagic`` whose session and project the tests run in."""
     session = magic.session
     if options.last:
