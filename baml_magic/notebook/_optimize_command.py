@@ -62,11 +62,15 @@ def optimize(fn: BamlFunction, session: Session, magic: Any, *, budget: optimize
     result = OptimizeResult(where / "run", name, budget.objectives(), note=note)
     result._apply = applier(magic)
     session.last_optimize[name] = result
-    src = optimizer.prepare(where, compiled, session.client_override, reflection)
+    try:
+        src = optimizer.prepare(where, compiled, session.client_override, reflection)
+    except BaseException:
+        result.status = "error"
+        raise
     view = OptimizeView(result, session.settings.display)
     live = view.live(lambda: result.status != "running", session.settings.refresh_hz)
     try:
-        optimizer.run(where, src, name, budget, result, lambda _: None)
+        optimizer.run(where, src, name, budget, result)
     except KeyboardInterrupt:
         raise interrupted(f"optimizing {name}", f"the candidates found so far are in {name}.last_optimize "
                                                 f"(and in {result.folder})") from None

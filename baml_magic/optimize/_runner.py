@@ -15,7 +15,6 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,8 +100,11 @@ def prepare(folder: Path, compiled: Compiled, client_override: str | None, refle
             text = with_files_from(text, compiled.origins[name], path)
         path.write_text(with_client(text, client_override) if client_override else text)
     command, env = codegen.cli("optimize", "--beta", "--reset-gepa-prompts", "--from", str(src))
-    done = subprocess.run(command, cwd=folder, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=60)
+    try:
+        done = subprocess.run(command, cwd=folder, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise OptimizerError("BAML's optimizer did not set up its reflection project within 60 s") from None
     clients = folder / ".baml_optimize" / "gepa" / "baml_src" / "clients.baml"
     if done.returncode != 0 or not clients.parent.exists():
         raise OptimizerError(redact(f"BAML's optimizer could not set up: {_reason(done.stdout + done.stderr)}"))
@@ -120,8 +122,7 @@ def _reason(output: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def run(folder: Path, src: Path, function: str, budget: Budget, result: OptimizeResult,
-        on_line: Callable[[str], None]) -> None:
+def run(folder: Path, src: Path, function: str, budget: Budget, result: OptimizeResult) -> None:
     """Run the optimizer to its end (or an interrupt, which stops it and keeps what it wrote)."""
     command, env = codegen.cli("optimize", "--beta", "--from", str(src), "--function", function, "--no-ui",
                                "--output-dir", str(result.folder), *budget.arguments())
@@ -135,14 +136,13 @@ def run(folder: Path, src: Path, function: str, budget: Budget, result: Optimize
             found = _ITERATION.search(line)
             if found:
                 result.iteration = f"{found.group(1)}/{found.group(2)}"
-            on_line(line)
         process.wait()
     except BaseException:
         stop(process)
         result.status = "cancelled"
         raise
     text = "".join(output)
-    if "Do you want to continue" in text or "Aborted" in text:
+    if "Do you want to continue" in text or any(line.strip() == "Aborted." for line in output):
         result.status = "error"
         raise OptimizerError(redact(f"{_reason(text)}: give more --max-evals or fewer --trials (the optimizer "
                                     "would ask to go on, and nobody answers it here)"))
