@@ -229,6 +229,8 @@ def test_field_diffs_walk_nested_values() -> None:
         [("a.b[1]", 2, 3)]
     assert changed_fields("BILLING", "TECHNICAL") == [("", "BILLING", "TECHNICAL")]
     assert changed_fields({"a": [1]}, {"a": []}) == [("a[0]", 1, None), ("a", None, [])]
+    assert changed_fields({"a": {"b": 1}}, None) == [("", {"a": {"b": 1}}, None)]  # an error after: one line
+    assert changed_fields(None, None) == []
 
 
 def _notebook(*cells: str) -> Any:

@@ -40,7 +40,10 @@ def leaves(value: Any, path: str = "") -> dict[str, Any]:
 
 
 def changed_fields(before: Any, after: Any) -> list[tuple[str, Any, Any]]:
-    """(field, before, after) of every field whose value differs (missing on one side: None)."""
+    """(field, before, after) of every field whose value differs (missing on one side: None); a value with
+    nothing on one side (an error) moved as a whole."""
+    if before is None or after is None:
+        return [] if before == after else [("", before, after)]
     old, new = leaves(before), leaves(after)
     return [(k, old.get(k), new.get(k)) for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)]
 

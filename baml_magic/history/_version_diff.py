@@ -69,12 +69,13 @@ class VersionDiff:
 def version_diff(history: RunHistory, function: str, old: Version, new: Version) -> VersionDiff:
     """The source diff of two versions and the answers of every input both ran (newest run of each)."""
     old_label, new_label = history.label(function, old.hash), history.label(function, new.hash)
+    answered = ("call", "map", "batch", "test", "compare")  # an optimizer's scores are not an answer to compare
     before: dict[str, Any] = {}
-    for record in history.runs_of(function, old.hash):
+    for record in history.runs_of(function, old.hash, answered):
         before.setdefault(record.key, record)
     answers = []
     seen: set[str] = set()
-    for record in history.runs_of(function, new.hash):
+    for record in history.runs_of(function, new.hash, answered):
         if record.key in seen or record.key not in before:
             continue
         seen.add(record.key)
