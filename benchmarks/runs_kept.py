@@ -46,9 +46,10 @@ def _times(fn: Any, calls: int) -> list[float]:
 
 def main() -> None:
     server = local_llm.start(tps=1_000_000)
+    scratch = tempfile.TemporaryDirectory(prefix="baml_magic_bench_")
     try:
         os.environ["LOCAL_LLM_BASE_URL"] = server.base_url
-        folder = Path(tempfile.mkdtemp())
+        folder = Path(scratch.name)
         os.environ.setdefault("BAML_MAGIC_CACHE", str(folder))
         shell = TestingShell.instance()
         shell.run_line_magic("load_ext", "baml_magic")
@@ -81,6 +82,7 @@ def main() -> None:
               f"{build * 1e6:.0f} µs ({build / base:.1%} of a call); {len(magic.session.history.of())} runs kept")
     finally:
         server.stop()
+        scratch.cleanup()
 
 
 if __name__ == "__main__":
