@@ -3,9 +3,10 @@
 One function returning a class, called in one piece against the offline model at full speed (the
 cheapest call there is, so the record's share is the largest it gets), in alternating blocks: with the
 run history off (``BamlMagic.runs_kept = 0``), on (the default, in memory), and on with a runs file
-(``BamlMagic.runs_file``). The median call of each is compared with the median of the "off" blocks
-measured in the same run (the means too); the record's own build time is printed as well. The record is
-built by a thread while the next call waits on the network, so a call does not pay for it in line.
+(``BamlMagic.runs_file``), each mode first in a round as often as the others. The median call of each is
+compared with the median of the "off" blocks measured in the same run (the means too); the record's own
+build time is printed as well. The record is built by a thread while the next call waits on the
+network, so a call does not pay for it in line.
 Run: ``python benchmarks/runs_kept.py``.
 """
 
@@ -21,7 +22,7 @@ from typing import Any
 from baml_magic import local_llm
 from baml_magic.testing import CLIENT, TestingShell
 
-BLOCKS = 8
+BLOCKS = 9  # rounds of the three modes: each mode first three times
 CALLS = 60
 PROJECT = CLIENT + '''class Ticket {
   category string
@@ -59,8 +60,10 @@ def main() -> None:
         _times(triage, 30)  # warm up
         modes = {"off": ("0", ""), "memory": ("10000", ""), "file": ("10000", str(folder / "runs.sqlite3"))}
         samples: dict[str, list[float]] = {m: [] for m in modes}
-        for _ in range(BLOCKS):
-            for mode, (kept, where) in modes.items():
+        order = list(modes)
+        for block in range(BLOCKS):
+            for mode in order[block % 3:] + order[:block % 3]:  # each mode first as often: no order bias
+                kept, where = modes[mode]
                 shell.run_line_magic("config", f"BamlMagic.runs_kept = {kept}")
                 shell.run_line_magic("config", f"BamlMagic.runs_file = {where!r}")
                 samples[mode] += _times(triage, CALLS)

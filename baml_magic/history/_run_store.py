@@ -70,8 +70,8 @@ class RunStore(SharedDb):
                 try:
                     db = self._open()
                     db.execute("BEGIN")
-                    for sql, values in batch:
-                        db.execute(sql, values)
+                    for sql in dict.fromkeys(sql for sql, _ in batch):  # versions first, as they came
+                        db.executemany(sql, [values for each, values in batch if each == sql])
                     db.execute("COMMIT")
                 except sqlite3.DatabaseError as error:  # busy beyond the wait, unwritable, damaged: not kept there
                     if self._db is not None and self._db.in_transaction:
