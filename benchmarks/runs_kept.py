@@ -67,6 +67,7 @@ def main() -> None:
                 shell.run_line_magic("config", f"BamlMagic.runs_kept = {kept}")
                 shell.run_line_magic("config", f"BamlMagic.runs_file = {where!r}")
                 samples[mode] += _times(triage, CALLS)
+        shell.run_line_magic("config", "BamlMagic.runs_file = ''")  # written and closed before the folder goes
         base = statistics.median(samples["off"])
         mean = statistics.fmean(samples["off"])
         magic = shell.magics_manager.registry["BamlMagic"]

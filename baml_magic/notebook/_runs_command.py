@@ -29,6 +29,7 @@ def open_file(history: RunHistory, where: str | Path) -> tuple[Path, int]:
     except (OSError, sqlite3.Error) as exc:
         raise UsageError(f"can't keep runs in {path} ({exc}); give a writable file or folder") from None
     added = history.merge(versions, records)
+    _let_go(history)
     history.store = store
     for version in list(history.versions.values()):
         store.add_version(version)
@@ -37,10 +38,19 @@ def open_file(history: RunHistory, where: str | Path) -> tuple[Path, int]:
     return path, added
 
 
+def _let_go(history: RunHistory) -> None:
+    """The file runs were kept in until now: what is pending written (a few seconds at most), then closed."""
+    if isinstance(history.store, RunStore):
+        history.settle()
+        history.store.flush(5.0)
+        history.store.close()
+    history.store = None
+
+
 def use_runs_file(history: RunHistory, where: str) -> bool:
     """``BamlMagic.runs_file`` set (``""``: keep runs in memory only); False, said in one line, when it can't be."""
     if not where:
-        history.store = None
+        _let_go(history)
         return True
     if isinstance(history.store, RunStore) and history.store.path == runs_file(where):
         return True  # %baml runs save opened it already
