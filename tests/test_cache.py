@@ -53,7 +53,8 @@ def test_every_calling_style_replays_what_one_call_recorded(ns, llm, shell) -> N
     assert story.last.cached is not None and story.last.status == "done"
     assert story.last.usage.output_tokens == 0 and story.last.saved.output_tokens == first_tokens(story, shell)
     partials = list(story.stream("owls"))
-    assert len(partials) > 3 and partials[-1] == first, "a replayed stream grows as a real one"
+    # The replay hands over its partials one by one (a reader that is slow, on a busy machine, sees the newest).
+    assert story.last.partials > 3 and partials and partials[-1] == first, "a replayed stream grows as a real one"
     assert asyncio.run(story.aio("owls")) == first
 
     async def astream() -> list:

@@ -314,6 +314,9 @@ def test_a_long_stream_writes_about_its_size_to_the_notebook(kernel_factory, tmp
     frames = execution.of_type("display_data", "update_display_data")
     written = sum(len(json.dumps(m["content"])) for m in frames)
     assert size > 300_000 and len(frames) > 3, (size, len(frames))
-    assert written < 2 * size, (written, size)
+    # Each live frame shows the answer's tail, whatever the answer's size: what a frame writes is bounded, so
+    # the total grows with the frames (the refresh rate times the time BAML's parser takes), not with the answer.
+    live = [len(json.dumps(m["content"])) for m in frames[:-1]]
+    assert max(live) < 8_000 and len(json.dumps(frames[-1]["content"])) < 1.2 * size, (max(live), written, size)
     assert "characters before" in json.dumps(frames[-2]["content"]), "a live frame shows the tail"
     assert json.dumps(frames[-1]["content"]).count("the sea") > 100, "the final frame shows the whole answer"
