@@ -194,7 +194,10 @@ def _fresh_shell_compiles(cache: str, llm) -> subprocess.CompletedProcess[str]:
             "    print('TITLE', sh.user_ns['GenerateStory']('x').title)\n"
             "except Exception as exc:\n"
             "    print('ERROR', type(exc).__name__, exc, file=sys.stderr)\n")
-    env = {**os.environ, "BAML_MAGIC_CACHE": cache, "LOCAL_LLM_BASE_URL": llm.base_url}
+    # The private cache it falls back to is made under TMPDIR: inside pytest's temporary folders, cleaned by pytest.
+    scratch = Path(cache).parent.parent / "tmp"
+    scratch.mkdir(exist_ok=True)
+    env = {**os.environ, "BAML_MAGIC_CACHE": cache, "LOCAL_LLM_BASE_URL": llm.base_url, "TMPDIR": str(scratch)}
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
                           check=False)
 
