@@ -88,8 +88,8 @@ def test_v1_streams_partials_into_the_live_view_and_the_iterator(v1_kernel: Kern
 
 
 def _interrupt_when_running(kernel: Kernel, llm, code: str, tokens: int) -> tuple[float, dict]:
+    before = len(llm.requests())  # counted before the cell starts: a fast kernel's request may come at once
     msg_id, execution = kernel.start(code)
-    before = len(llm.requests())
     wait_until(lambda: len(llm.requests()) > before and llm.requests()[-1]["outcome"] == "running"
                and llm.requests()[-1]["tokens_sent"] >= tokens, what="the request", timeout=30)
     at = kernel.interrupt()
