@@ -88,7 +88,7 @@ def page(lab: str) -> Iterator[object]:
         browser.close()
 
 
-def _idle(page, timeout: float = 30_000) -> None:
+def _idle(page, timeout: float = 90_000) -> None:  # a busy machine waits longer, never fails sooner
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout)
 
 
