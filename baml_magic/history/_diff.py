@@ -179,7 +179,7 @@ def diff_line_html(line: str) -> str:
 
 
 def short(value: Any, width: int = 60) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
     return text if len(text) <= width else text[:width - 1] + "…"
 
 

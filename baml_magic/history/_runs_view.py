@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import datetime
 import html
-import json
 from typing import Any
 
 from baml_magic._render import Table, money
+from baml_magic.history._diff import short
 from baml_magic.history._runs import RunHistory, RunRecord
 from baml_magic.many import _export as export
 
 SHOWN = 50  # rows a table shows (the data has them all)
 HEADERS = ["when", "function", "version", "kind", "client", "inputs", "value", "result", "tokens in / out",
            "latency", "cost"]
-
-
-def _short(value: Any, width: int = 48) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
-    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 class Runs:
@@ -70,7 +65,7 @@ class Runs:
                 result += f" ({r.incomplete})"
             rows.append([datetime.datetime.fromtimestamp(r.at).strftime("%H:%M:%S"), r.function,
                          self._history.label(r.function, r.version), r.kind + (f" {r.test}" if r.test else ""),
-                         r.client or "", _short(r.inputs), _short(r.error or r.value), result,
+                         r.client or "", short(r.inputs, 48), short(r.error or r.value, 48), result,
                          f"{r.tokens_in if r.tokens_in is not None else '?'} / "
                          f"{r.tokens_out if r.tokens_out is not None else '?'}",
                          "" if r.latency is None else f"{r.latency * 1000:.0f} ms", money(r.cost)])

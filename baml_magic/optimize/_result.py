@@ -18,7 +18,7 @@ from typing import Any
 from baml_magic._errors import ShortError
 from baml_magic._redact import redact
 from baml_magic._render import Table
-from baml_magic.history._diff import diff_line_html
+from baml_magic.history._diff import diff_line_html, short
 from baml_magic.many import _export as export
 from baml_magic.sources._blocks import with_prompt
 
@@ -222,7 +222,7 @@ class OptimizeResult:
         rows = [[("★ " if c.id in ids else "") + f"#{c.id}", c.method, str(c.iteration),
                  "" if c.pass_rate is None else f"{c.pass_rate:.0%} ({c.tests_passed}/{c.tests_total})",
                  "" if c.tokens is None else f"{c.tokens:.0f}",
-                 "" if c.latency_ms is None else f"{c.latency_ms:.0f} ms", _short(c.prompt)]
+                 "" if c.latency_ms is None else f"{c.latency_ms:.0f} ms", short(" ".join(c.prompt.split()), 70)]
                 for c in self.candidates]
         return Table(["candidate", "method", "iteration", "accuracy", "tokens", "latency", "prompt"], rows,
                      "baml-magic-optimize", "no candidate scored yet", ["★ on the Pareto frontier"] if rows else ())
@@ -241,9 +241,3 @@ class OptimizeResult:
                     f"<pre class='baml-magic-source-diff'>{lines}</pre>")
         return (f'<div class="baml-magic-optimize" data-status="{self.status}"><div style="font-family:monospace;'
                 f'font-size:90%">{html.escape(self.line())}</div>{self.table()._repr_html_()}{diff}</div>')
-
-
-def _short(text: str, width: int = 70) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[:width - 1] + "…"
-
