@@ -32,7 +32,13 @@ $(PHOENIX)/.installed:
 	$(PHOENIX)/bin/pip install --quiet "arize-phoenix==$(PHOENIX_VERSION)"
 	touch $@
 
-.PHONY: demo demos docs screenshots test test-fast test-oldest release-check lab lint bench browser editor clean
+# Real servers nobody here wrote (llama.cpp's llama-server and llama-cpp-python's server, SmolLM2-135M), built once per
+# version into a cache outside the checkout ($$XDG_CACHE_HOME or ~/.cache/baml_magic/real-servers), as pip caches wheels.
+real-servers: $(VENV)/.installed-test
+	PY=$(BIN)/python bash scripts/build_llama_server.sh
+
+.PHONY: demo demos docs screenshots test test-fast test-oldest release-check lab lint bench browser editor clean \
+	real-servers
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/python scripts/run_demo.py notebooks/quickstart.ipynb
@@ -50,7 +56,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy baml_magic
 
-test: $(VENV)/.installed-test $(PHOENIX)/.installed browser lint test-oldest release-check docs
+test: $(VENV)/.installed-test $(PHOENIX)/.installed browser real-servers lint test-oldest release-check docs
 	$(BIN)/python -m pytest -q
 
 # The documentation site, built strictly into site/ (the demo notebooks executed and rendered, the API reference).

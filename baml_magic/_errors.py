@@ -160,8 +160,9 @@ def short_error(exc: BaseException) -> str:
     lines = [line for line in message.splitlines() if line.strip()]
     text = "\n".join(lines[:6]) + ("\n…" if len(lines) > 6 else "")
     status = getattr(exc, "status_code", None)
-    # BAML gives transport failures small codes of its own (2: a malformed or broken stream): not HTTP.
-    http = isinstance(status, int) and 100 <= status <= 599
+    # BAML gives transport failures small codes of its own (2: a malformed or broken stream), and a 503 to a
+    # connection no server answered: neither is an HTTP status.
+    http = isinstance(status, int) and 100 <= status <= 599 and not hasattr(exc, "http_answered")  # else: said
     prefix = f"{type(exc).__name__}" + (f" (HTTP {status})" if http else "")
     return f"{prefix}: {text}"
 
@@ -209,6 +210,9 @@ class IncompleteAnswerError(BamlMagicError, BamlClientFinishReasonError):
         super().__init__("", f"{function}: the answer was {reason}; {advice}what parsed is on the error's .value "
                              f"and in {function}.last.partial (with_options(allow_incomplete=True) accepts it)",
                          raw, finish, "")
+
+    def __str__(self) -> str:
+        return str(self.message)
 
     def _render_traceback_(self) -> list[str]:
         return [f"{_red(type(self).__name__)}: {redact(self.message)}"]

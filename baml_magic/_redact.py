@@ -135,6 +135,18 @@ def redact(text: str, values: list[str] | None = None) -> str:
     return _BEARER.sub(r"\1" + REDACTED, text)
 
 
+def by_name(text: str, mark: Any) -> str:
+    """The text with each secret value a project's clients read from the environment replaced by ``mark(NAME)``
+    (a command a shell runs then reads it from the variable, and shows no secret)."""
+    with _lock:
+        names = sorted(_watched_names - _watched_urls)
+    for name in names:
+        value = os.environ.get(name) or ""
+        if len(value) >= MIN_SECRET_LENGTH and value in text:
+            text = text.replace(value, mark(name))
+    return text
+
+
 LONG_SECRET = 24  # a secret this long is scrubbed by its beginning too
 PIECE = 12  # the shortest beginning of a long secret that is scrubbed
 

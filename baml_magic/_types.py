@@ -66,6 +66,37 @@ def text_tokens(text: str) -> int:
     return max(1, len(text) // CHARS_PER_TOKEN)
 
 
+PER_MESSAGE = 3  # a chat message's own tokens (role and separators), as OpenAI's cookbook counts them
+REPLY_PRIMING = 3  # the assistant turn every chat prompt ends with
+
+
+def _texts(node: Any) -> list[str]:
+    """The text a model reads in a request body: every string under a content, text, system or input key."""
+    if isinstance(node, dict):
+        found: list[str] = []
+        for key, value in node.items():
+            if isinstance(value, str) and key in ("content", "text", "system", "input", "instructions"):
+                found.append(value)
+            elif isinstance(value, (dict, list)):
+                found += _texts(value)
+        return found
+    if isinstance(node, list):
+        return [text for item in node for text in _texts(item)]
+    return []
+
+
+def prompt_tokens(body: Any) -> int:
+    """An estimate of a request's input tokens from what the model reads (its messages' text, each message's own
+    tokens, the reply's priming), not from the JSON around it (model name, options, keys)."""
+    if not isinstance(body, dict):
+        return text_tokens(str(body))
+    messages = body.get("messages") or body.get("contents") or body.get("input")
+    count = len(messages) if isinstance(messages, list) else 1
+    read = "".join(_texts({k: v for k, v in body.items() if k in ("messages", "contents", "input", "system",
+                                                                   "instructions", "prompt", "systemInstruction")}))
+    return text_tokens(read) + PER_MESSAGE * count + REPLY_PRIMING
+
+
 def value_tokens(value: Any) -> int:
     """An estimate of the tokens a model wrote to produce ``value`` (a typed value or partial), as JSON."""
     if isinstance(value, str):

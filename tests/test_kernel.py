@@ -130,14 +130,15 @@ def test_interrupt_during_top_level_await(story_kernel: Kernel, llm) -> None:
 
 
 def test_interrupt_of_a_one_piece_call(story_kernel: Kernel, llm) -> None:
-    # stream=False blocks in baml-py on the kernel's main thread: ipykernel's SIGINT must still abort it.
+    # stream=False waits on the kernel's main thread: ipykernel's SIGINT must still abort it, and the request is a
+    # stream on the wire (a server stops generating only when it can't write).
     msg_id, execution = story_kernel.start("SlowStory.with_options(stream=False)('a gale')")
     wait_until(lambda: llm.requests() and llm.requests()[-1]["outcome"] == "running", what="the request")
     at = story_kernel.interrupt()
     story_kernel.collect(msg_id, execution, timeout=10)
     assert execution.status == "error" and execution.reply["content"]["ename"] == "KeyboardInterrupt"
     record = llm.requests()[-1]
-    assert record["stream"] is False and record["outcome"] == "client_closed", record
+    assert record["stream"] is True and record["outcome"] == "client_closed", record
     assert record["ended"] - at < 0.5 and execution.idle_at - at < 1.0
     state = story_kernel.ok("print(SlowStory.last.status, SlowStory.last.partial)").printed.strip().splitlines()[-1]
     assert state == "cancelled None"

@@ -57,7 +57,7 @@ def test_request_and_curl_redact_the_key(shell, monkeypatch) -> None:
     assert request.headers["authorization"] == "[redacted]"
     assert request.body["stream"] is True and request.body["messages"][1]["role"] == "user"
     curl = request.as_curl()
-    assert curl.startswith("curl -X POST") and "[redacted]" in curl
+    assert curl.startswith("curl -X POST") and "${BAML_MAGIC_TEST_API_KEY}" in curl, curl
     for shown in (repr(request), curl, request._repr_html_(), repr(prompt)):
         assert SECRET not in shown
     assert fn("owls").title, "the key really reaches the server"

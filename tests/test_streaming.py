@@ -260,26 +260,35 @@ def test_stream_false_answers_in_one_piece(fns, llm, shell) -> None:
     fn = fns["GenerateStory"]
     llm.reset()
     assert fn.with_options(stream=False)("owls").title
-    assert llm.requests()[-1]["stream"] is False
+    # In one piece to the caller, streamed on the wire: a server stops generating only when it can't write.
+    assert llm.requests()[-1]["stream"] is True
     last = fn.last
     assert last.status == "done" and last.partials == 0 and last.timing.time_to_first_token is None
     assert last.usage.output_tokens == llm.requests()[-1]["tokens_sent"]
     shell.run_line_magic("config", "BamlMagic.stream = False")
     try:
-        assert fn("bats").title and llm.requests()[-1]["stream"] is False
-        assert fn.with_options(stream=True)("rats").title and llm.requests()[-1]["stream"] is True
+        assert fn("bats").title and fn.last.partials == 0
+        assert fn.with_options(stream=True)("rats").title and fn.last.partials > 0
         fn("gnats", idle_timeout=5)
-        assert llm.requests()[-1]["stream"] is True, "a stall watch needs the stream"
+        assert fn.last.partials > 0, "a stall watch needs the stream"
     finally:
         shell.run_line_magic("config", "BamlMagic.stream = True")
-    assert fn("cats").title and llm.requests()[-1]["stream"] is True
+    assert fn("cats").title and fn.last.partials > 0
+    shell.run_line_magic("config", "BamlMagic.plain_requests = True")  # for a model or proxy that can't stream
+    try:
+        assert fn.with_options(stream=False)("bats").title and llm.requests()[-1]["stream"] is False
+        assert fn.last.usage.output_tokens == llm.requests()[-1]["tokens_sent"]
+        assert fn("owls").title and llm.requests()[-1]["stream"] is True, "only one-piece answers are plain"
+    finally:
+        shell.run_line_magic("config", "BamlMagic.plain_requests = False")
     with pytest.raises(TypeError, match="stream must be True or False"):
         fn.with_options(stream="no")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("how", ["interrupt_main", "sigint"])
 def test_ctrl_c_during_a_one_piece_call_closes_the_connection(fns, llm, how) -> None:
-    # The call blocks in baml-py on the main thread: the SIGINT reaches it through the wakeup fd.
+    # The caller blocks on the main thread: the SIGINT reaches it through the wakeup fd; the request is a stream
+    # on the wire, so the server sees it closed at its next token.
     fn = fns["SlowModel"].with_options(stream=False)
     llm.reset()
     send = _thread.interrupt_main if how == "interrupt_main" else lambda: os.kill(os.getpid(), signal.SIGINT)
@@ -289,7 +298,7 @@ def test_ctrl_c_during_a_one_piece_call_closes_the_connection(fns, llm, how) -> 
         fn("x")
     assert time.time() - started < 1.2, "the interrupt ended the call, not the answer"
     record = _closed(llm)
-    assert record["stream"] is False and record["ended"] - started < 1.2
+    assert record["stream"] is True and record["ended"] - started < 1.2
     last = fns["SlowModel"].last
     assert last.status == "cancelled" and last.partial is None
     assert signal.set_wakeup_fd(-1) == -1, "the wakeup fd is given back after the call"

@@ -2,7 +2,8 @@
 
 Each file in ``tests/transcripts/`` is written from a provider's own documentation or official SDK
 (its ``source`` names which) and served by ``baml_magic.testing.replay`` on 127.0.0.1: a stream to
-a streamed request, a whole body to a one-piece one. Nothing here comes from the offline model.
+a streamed request (every style, where the transcript has one), a whole body otherwise. Nothing here
+comes from the offline model.
 """
 
 from __future__ import annotations
@@ -88,7 +89,10 @@ def test_transcript(shell: Any, replay: ReplayServer, path: Path, style: str) ->
     baml_cell(shell, _project(transcript, replay.url))
     fn = shell.user_ns["Replay"]
     expect = transcript["expect"]
-    streamed = style in STREAM_STYLES
+    # One-piece calls and map items are streamed on the wire too (so an interrupt stops the server): they read
+    # the transcript's stream where it has one, and ask for its body as plain requests where it has only that.
+    streamed = style in STREAM_STYLES or "stream" in transcript
+    shell.run_line_magic("config", f"BamlMagic.plain_requests = {not streamed}")
     error = expect.get("error") or (expect.get("stream_error") if streamed else None)
     if error:
         with pytest.raises(BamlError) as raised:

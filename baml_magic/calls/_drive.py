@@ -25,9 +25,11 @@ from baml_magic._errors import IncompleteAnswerError
 from baml_magic._redact import scrub
 from baml_magic._types import Status
 from baml_magic.calls import _replay as replay
+from baml_magic.calls._readable import parse_failure, readable, transport_problem
 from baml_magic.calls._run import Run
 from baml_magic.engine._interrupt import abort_on_interrupt, can_watch
 from baml_magic.engine._worker import worker
+from baml_magic.wire import Reply
 
 
 def can_run_here(run: Run) -> bool:
@@ -56,7 +58,7 @@ def run_here(run: Run) -> None:
         with abort_on_interrupt(run.cancel):
             if run.cancel_reason is not None:  # the blocking call ignores a controller aborted before it starts
                 raise BamlAbortError("cancelled")
-            value = checked_value(run, run.call.call_blocking())
+            value = checked_value(run, run.call.call_blocking(plain=run.plain))
     except KeyboardInterrupt as exc:  # recorded as a cancellation, then raised again
         run.cancel()
         fail(run, exc)
@@ -83,7 +85,7 @@ async def drive(run: Run) -> None:
             if replayed is not replay.MISSING:
                 run._finish(Status.DONE, value=replayed)
                 return
-        result = await (run.call.stream(run._take_partial) if run.stream else run.call.call())
+        result = await (run.call.stream(run._take_partial) if run.stream else run.call.call(plain=run.plain))
         value = checked_value(run, result)
         if key is not None and run.cancel_reason is None and run.incomplete is None:  # a cut answer is not kept
             await replay.record(run, key)
@@ -127,7 +129,7 @@ def checked_value(run: Run, value: object) -> object:
     parsed but is not whole (cut, filtered, refused) is an ``IncompleteAnswerError`` unless the call accepts it."""
     facts = run.call.facts()
     empty = not (facts.raw or "").strip()
-    cut = run.stream and facts.reply.cut_short
+    cut = run.call.wire_streamed and facts.reply.cut_short
     run.incomplete = facts.reply.incomplete
     if not cut and not empty:
         if run.incomplete is not None and not run.allow_incomplete:
@@ -135,13 +137,26 @@ def checked_value(run: Run, value: object) -> object:
             raise IncompleteAnswerError(run.function, run.incomplete, value, facts.raw or "", facts.reply.finish)
         return value
     problem = run.call.problem() if empty else None
+    if not cut and problem is None and empty and not _returns_text(run):
+        problem = "the model's answer was empty; BAML's parser would make a value of nothing"
     if not cut and problem is None:
         return value
     run._keep_partial(value)
     if problem is not None:
         raise BamlValidationError("", f"{run.function}: {problem}", facts.raw or "", "")
-    raise BamlClientError(f"{run.function}: the stream ended before the model finished "
-                          f"({facts.reply.error or 'the connection closed mid-stream'}); the partial result is kept")
+    raise _cut(run, facts.reply)
+
+
+def _cut(run: Run, reply: Reply) -> BamlClientError:
+    """A stream that stopped before the provider said the answer was done, as the error that says how."""
+    how = reply.error or reply.cut_how or "the connection closed mid-stream"
+    return BamlClientError(f"{run.function}: the stream ended before the model finished ({how}); "
+                           "the partial result is kept")
+
+
+def _returns_text(run: Run) -> bool:
+    """Whether the function returns a string, to which an empty answer is an answer (to a typed one it is not)."""
+    return run.returns.rsplit("->", 1)[-1].strip() in ("string", "string?", "")
 
 
 def fail(run: Run, exc: BaseException) -> None:
@@ -150,7 +165,23 @@ def fail(run: Run, exc: BaseException) -> None:
     if not run.stream and run.partial is None and run.cancel_reason is None and facts.raw:
         with contextlib.suppress(Exception):  # nothing of it parses: no partial
             run._keep_partial(run.call.parse(facts.raw, True))
-    run._finish(Status.ERROR, error=scrub(translate(run, exc)))
+    run._finish(Status.ERROR, error=scrub(in_words(run, translate(run, exc))))
+
+
+def in_words(run: Run, exc: BaseException) -> BaseException:
+    """BAML's error as one readable message of the same class (``_readable``): a parse failure by its fields,
+    a client error with an HTTP status only when a server answered."""
+    facts = run.call.facts(exc)
+    answered = not facts.attempts or facts.attempts[-1][2] is not None
+    if isinstance(exc, BamlValidationError):
+        returns = run.returns.rsplit("->", 1)[-1].strip()
+        said = parse_failure(run.function, returns, str(exc.message), exc.raw_output or facts.raw)
+        return readable(exc, said)
+    if isinstance(exc, BamlClientError) and not isinstance(exc, (BamlTimeoutError, IncompleteAnswerError)):
+        message = str(getattr(exc, "message", "") or exc)
+        said = transport_problem(run.function, run.client or "?", message, answered)
+        return readable(exc, said, http=answered)
+    return readable(exc)
 
 
 def translate(run: Run, exc: BaseException) -> BaseException:
@@ -163,10 +194,9 @@ def translate(run: Run, exc: BaseException) -> BaseException:
     if run.cancel_reason is not None or isinstance(exc, (BamlAbortError, asyncio.CancelledError)):
         return exc if isinstance(exc, BamlAbortError) else BamlAbortError("cancelled")
     reply = run.call.facts(exc).reply
-    if run.stream and not isinstance(exc, BamlClientError) and reply.cut_short:
+    if run.call.wire_streamed and not isinstance(exc, BamlClientError) and reply.cut_short:
         # A connection that closed mid-answer, whatever the parser made of the rest.
-        return BamlClientError(f"{run.function}: the stream ended before the model finished "
-                               f"({reply.error or 'the connection closed mid-stream'}); the partial result is kept")
+        return _cut(run, reply)
     if isinstance(exc, BamlClientHttpError):
         said = run.call.problem()
         if said is not None:  # a 200 that BAML could not read (Gemini's blocked prompt has no candidates)

@@ -8,7 +8,7 @@ import re
 import shlex
 from typing import Any
 
-from baml_magic._redact import redact, redact_headers
+from baml_magic._redact import by_name, redact, redact_headers
 from baml_magic.wire._providers import Media, Message
 
 EMBED_LIMIT = 256 * 1024  # media up to this size is shown inline; larger media as a chip (no megabytes in outputs)
@@ -63,6 +63,18 @@ class PromptView:
         return f'<div class="baml-magic-prompt">{rows}</div>'
 
 
+_MARK = "\x00{}\x00"  # a variable's place in a command's text, until it is quoted
+_VARIABLE = re.compile("\x00([A-Za-z_][A-Za-z0-9_]*)\x00")
+
+
+def _quoted(text: str) -> str:
+    """A shell word: single-quoted, or double-quoted with ``${NAME}`` left for the shell where a variable stands."""
+    if "\x00" not in text:
+        return shlex.quote(text)
+    escaped = re.sub(r'([\\"$`])', r"\\\1", text)
+    return '"' + _VARIABLE.sub(lambda m: "${" + m.group(1) + "}", escaped) + '"'
+
+
 def _decoded_size(encoded: str) -> int:
     return len(encoded) * 3 // 4 - encoded[-2:].count("=")
 
@@ -87,6 +99,12 @@ class RequestView:
         self.headers = redact_headers(headers)
         shown = json.loads(redact(json.dumps(body))) if not isinstance(body, str) else redact(body)
         self.body = _shorten(shown)  # media as a few characters and its size, never megabytes of base64
+        # For as_curl: each secret the clients read from a variable as that variable, the rest redacted (a header
+        # value that names no variable is redacted whole, as in the view).
+        named = {k: by_name(str(v), _MARK.format) for k, v in headers.items()}
+        self._curl_headers = [f"{k}: {v if _VARIABLE.search(v) else self.headers[k]}" for k, v in named.items()]
+        self._curl_url = by_name(url, _MARK.format)
+        self._curl_body = by_name(body if isinstance(body, str) else json.dumps(_shorten(body)), _MARK.format)
 
     @classmethod
     def from_http(cls, request: Any) -> RequestView:
@@ -102,12 +120,12 @@ class RequestView:
         return self.body if isinstance(self.body, str) else json.dumps(self.body, indent=2)
 
     def as_curl(self) -> str:
-        """The request as a ``curl`` command line, secrets redacted."""
-        parts = ["curl", "-X", self.method, shlex.quote(self.url)]
-        for key, value in self.headers.items():
-            parts += ["-H", shlex.quote(f"{key}: {value}")]
-        body = self.body if isinstance(self.body, str) else json.dumps(self.body)
-        parts += ["-d", shlex.quote(body)]
+        """The request as a ``curl`` command line that runs as printed: a secret read from an environment variable
+        appears as that variable (``"authorization: Bearer ${OPENAI_API_KEY}"``), any other secret redacted."""
+        parts = ["curl", "-X", self.method, _quoted(redact(self._curl_url))]
+        for header in self._curl_headers:
+            parts += ["-H", _quoted(redact(header))]
+        parts += ["-d", _quoted(redact(self._curl_body))]
         return " ".join(parts)
 
     def __repr__(self) -> str:

@@ -44,13 +44,14 @@ class Run:
                  override: str | None, options: CallOptions, stream: bool = True,
                  cache: ResponseCache | None = None, returns: str = "", env: dict[str, str] | None = None,
                  returns_hint: tuple[Any, dict[str, dict[str, str]]] | None = None,
-                 allow_incomplete: bool = False) -> None:
+                 allow_incomplete: bool = False, plain: bool = False) -> None:
         self.function = function
         self.args = args
         self.client = client  # the client this call asked for
         self.override = override  # set when it is not the function's own
         self.options = options
         self.stream = stream  # False: nobody reads partials (a map's calls), so the answer comes in one piece
+        self.plain = plain  # that piece asked for as a plain request, not streamed on the wire
         self.status = Status.PENDING
         self.partial: Any = None
         self.value: Any = None

@@ -16,14 +16,20 @@ from baml_magic.wire._facts import Facts
 class EngineCall(Protocol):
     """One call of a function: started once (streamed, in one piece, or blocking), aborted at any time."""
 
+    wire_streamed: bool
+    """Whether the answer came over a stream (set once the call has started): its end marker then says whether
+    it is whole."""
+
     async def stream(self, on_partial: Callable[[Any], None]) -> Any:
         """The typed value, calling ``on_partial`` with each typed partial as it arrives."""
 
-    async def call(self) -> Any:
-        """The typed value, asked for in one piece."""
+    async def call(self, *, plain: bool = False) -> Any:
+        """The typed value in one piece, asked for so that an abort also stops the provider's generation (a
+        server notices a closed connection only when it writes to it: the request is streamed on the wire where
+        the engine can); ``plain``: a plain request (for a model or proxy that can't stream)."""
 
-    def call_blocking(self) -> Any:
-        """The typed value, in one piece, on this thread (an abort from another thread ends it)."""
+    def call_blocking(self, *, plain: bool = False) -> Any:
+        """The same, on this thread (an abort from another thread ends it)."""
 
     async def request(self) -> Any:
         """The HTTP request this call sends (``url``, ``headers``, ``body.json()``), built without sending it."""

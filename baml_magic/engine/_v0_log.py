@@ -7,13 +7,15 @@ import contextlib
 import re
 from typing import Any
 
-from baml_magic._types import Usage, text_tokens
+from baml_magic._types import Usage, prompt_tokens, text_tokens
 from baml_magic.wire import Reply, parse_events, read_body, read_stream, retry_after, total
 from baml_magic.wire._facts import Facts
 
 EDGE_EVENTS = 8  # a stream's usage and end marker are among its first two and last events
 INCLUDE_USAGE_HINT = ("add `stream_options {{ include_usage true }}` to client {client}'s options for real token "
                       "counts (an OpenAI-compatible server counts streamed tokens only when asked)")
+ASKED_HINT = ("client {client}'s server sent no token counts in its stream although the request asked for them "
+              "(stream_options.include_usage): these are estimated from the text")
 
 
 def _events(call: Any, whole: bool) -> list[Any] | None:
@@ -68,6 +70,8 @@ def read_log(log: Any, *, status_code: int | None = None) -> Facts:
             if call.http_request is not None:
                 headers.append(dict(call.http_request.headers))
         response = getattr(call, "http_response", None)
+        if _no_answer(response):
+            response = None
         started = 0
         with contextlib.suppress(Exception):
             started = int(call.timing.start_time_utc_ms)
@@ -85,6 +89,16 @@ def read_log(log: Any, *, status_code: int | None = None) -> Facts:
     return Facts(usage, getattr(chosen, "provider", None), getattr(chosen, "client_name", None),
                  model or reply.model, raw, reply, wait, hint, tuple(headers), params, body,
                  tuple(a[1:] for a in sorted(attempts, key=lambda a: a[0])))  # in the order they were made
+
+
+def _no_answer(response: Any) -> bool:
+    """BAML's stand-in for a request no server answered (refused, reset, unreachable): status 500, no headers,
+    a body saying ``No response. Error: ...``."""
+    if response is None:
+        return False
+    with contextlib.suppress(Exception):
+        return not response.headers and response.body.text().startswith("No response.")
+    return False
 
 
 def _baml_usage(log: Any, provider: str | None) -> Usage | None:
@@ -109,15 +123,21 @@ def _estimate(calls: list[Any], raw: str | None, chosen: Any, reply: Reply) -> t
         if response is not None and getattr(response, "status", 200) >= 400:
             continue
         with contextlib.suppress(Exception):
-            sent += text_tokens(call.http_request.body.text()) if call.http_request is not None else 0
+            sent += prompt_tokens(call.http_request.body.json()) if call.http_request is not None else 0
     if not sent and not raw:
         return Usage(), None
     usage = Usage(sent or None, text_tokens(raw) if raw else 0, None, True)
     client = getattr(chosen, "client_name", None) or "?"
+    request = getattr(chosen, "http_request", None)
     openai_stream = reply.styled and hasattr(chosen, "sse_responses") and "chat/completions" in str(
-        getattr(getattr(chosen, "http_request", None), "url", ""))
-    hint = INCLUDE_USAGE_HINT.format(client=client) if openai_stream else \
-        f"client {client}'s provider sent no token counts: these are estimated from the text"
+        getattr(request, "url", ""))
+    asked = False
+    with contextlib.suppress(Exception):  # the advice looks at what the request said first
+        asked = request is not None and bool((request.body.json().get("stream_options") or {}).get("include_usage"))
+    if openai_stream:
+        hint = (ASKED_HINT if asked else INCLUDE_USAGE_HINT).format(client=client)
+    else:
+        hint = f"client {client}'s provider sent no token counts: these are estimated from the text"
     return usage, hint
 
 

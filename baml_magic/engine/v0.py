@@ -19,6 +19,7 @@ from baml_py.errors import BamlError
 
 from baml_magic.engine._codegen import TypeModules
 from baml_magic.engine._v0_log import read_log, reply_of, selected_call
+from baml_magic.engine._worker import worker
 from baml_magic.wire._facts import Facts
 
 # What a child process runs to compile files with only baml_py imported (the editor's check).
@@ -148,13 +149,15 @@ class V0Call:
         self._collector: baml_py.Collector | None = baml_py.Collector("baml_magic")
         self._abort = baml_py.AbortController()  # referenced for the whole call: a dropped one aborts it
         self._facts: Facts | None = None
+        self.wire_streamed = False
 
     def _parts(self) -> tuple[Any, Any, Any, list[baml_py.Collector]]:
         runtime = self._engine.runtime
         return (runtime.create_context_manager(), _tb(self.tb), registry(self.client),
                 [self._collector] if self._collector is not None else [])
 
-    async def stream(self, on_partial: Callable[[Any], None]) -> Any:
+    async def stream(self, on_partial: Callable[[Any], None] | None) -> Any:
+        """The typed value over a stream; ``on_partial`` (None: nobody reads them) gets each typed partial."""
         engine = self._engine
 
         def on_event(result: Any) -> None:
@@ -165,25 +168,28 @@ class V0Call:
                 partial = engine.cast(result, True)
             except Exception:  # noqa: BLE001 - a partial that does not cast yet is simply skipped
                 return
+            assert on_partial is not None
             on_partial(partial)
 
         ctx, tb, reg, collectors = self._parts()
+        self.wire_streamed = True
         stream = engine.runtime.stream_function(  # type: ignore[call-arg]  # the stub lacks abort_controller
-            self.function, self.args, on_event, ctx, tb, reg, collectors, self.env,
-            tags={}, on_tick=None, abort_controller=self._abort)
+            self.function, self.args, on_event if on_partial is not None else None, ctx, tb, reg, collectors,
+            self.env, tags={}, on_tick=None, abort_controller=self._abort)
         return engine.cast(await stream.done(ctx), False)
 
-    async def call(self) -> Any:
+    async def call(self, *, plain: bool = False) -> Any:
+        """In one piece to the caller, streamed on the wire unless ``plain`` (measured against llama.cpp's server:
+        an interrupted plain request kept it generating; a stream stops it at its next token)."""
+        if not plain:
+            return await self.stream(None)
         ctx, tb, reg, collectors = self._parts()
         result = await self._engine.runtime.call_function(self.function, self.args, ctx, tb, reg, collectors,
                                                           self.env, {}, abort_controller=self._abort)
         return self._engine.cast(result, False)
 
-    def call_blocking(self) -> Any:
-        ctx, tb, reg, collectors = self._parts()
-        result = self._engine.runtime.call_function_sync(self.function, self.args, ctx, tb, reg, collectors, self.env,
-                                                         {}, abort_controller=self._abort)
-        return self._engine.cast(result, False)
+    def call_blocking(self, *, plain: bool = False) -> Any:
+        return worker().submit(self.call(plain=plain)).result()  # an abort from another thread ends it
 
     async def request(self) -> Any:
         return await self._engine.build_request_async(self.function, self.args, client=self.client, tb=self.tb,

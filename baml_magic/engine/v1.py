@@ -171,6 +171,7 @@ class V1Call:
     def __init__(self, engine: V1Engine, function: str, args: dict[str, Any], *, stream: bool) -> None:
         self._engine = engine
         self.function, self.args, self.streamed = function, args, stream
+        self.wire_streamed = False
         self._lock = threading.Lock()
         self._ids: list[int] = []
         self._token: Any = None
@@ -214,6 +215,7 @@ class V1Call:
             if self._aborted:
                 raise asyncio.CancelledError()
             runtime = bb.get_runtime()
+            self.wire_streamed = True
             handle = await runtime.call_function(self._encoded(f"user.{self.function}@stream",
                                                                _baml={"cancel": token}), stream=True)
             from baml_bridge import _stream
@@ -232,7 +234,7 @@ class V1Call:
             if stream is not None:
                 stream._handle = None
 
-    async def call(self) -> Any:
+    async def call(self, *, plain: bool = False) -> Any:
         bb = self._begin()
         try:
             result = await bb.get_runtime().call_function(self._encoded(f"user.{self.function}"))
@@ -240,10 +242,10 @@ class V1Call:
         except BaseException as exc:  # noqa: BLE001 - a v1 panic is a BaseException: one line, baml-py's type
             raise self._failed(exc) from None
 
-    def call_blocking(self) -> Any:
+    def call_blocking(self, *, plain: bool = False) -> Any:
         from baml_magic.engine._worker import worker  # the worker's loop; an abort from another thread cancels it
 
-        return worker().submit(self.call()).result()
+        return worker().submit(self.call(plain=plain)).result()
 
     async def request(self) -> Any:
         return await self._engine.build_request_async(self.function, self.args, client=None, tb=None, env={},

@@ -112,7 +112,8 @@ class BamlFunction(Evaluating):
                   override=override, options=options, stream=stream,
                   cache=cache if cache.mode != "off" else None, returns=self.spec.baml_signature, env=env,
                   returns_hint=self._returns_hint,
-                  allow_incomplete=allow if allow is not None else self._session.settings.allow_incomplete)
+                  allow_incomplete=allow if allow is not None else self._session.settings.allow_incomplete,
+                  plain=self._session.settings.plain_requests)
         self._session.record(run, foreground, kept=kept, version=self.version if kept is not None else "")
         return run
 

@@ -64,6 +64,12 @@ class BamlMagic(Magics):
                              "cheaper way for pipelines of many small calls, but with no partial after a fault or "
                              "an interrupt and no time to first token (a call with an idle_timeout still streams); "
                              "Fn.stream() and Fn.start() always stream.").tag(config=True)
+    plain_requests = Bool(False, help="Whether answers in one piece (Fn.map items, stream=False) are asked for as "
+                                      "plain requests. False: they are streamed on the wire, so an interrupt stops "
+                                      "the server's generation (a server notices a closed connection only when it "
+                                      "writes). True: for a model or proxy that can't stream; an interrupted request "
+                                      "may then keep the server generating until its answer is done.").tag(
+        config=True)
     allow_incomplete = Bool(False, help="Whether a call accepts an answer that is not whole (cut at the token limit, "
                                         "filtered, refused) when BAML's parser made a value of it. False: it raises "
                                         "IncompleteAnswerError with the value kept; the view and Fn.last say so either "

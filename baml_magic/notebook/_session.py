@@ -25,6 +25,7 @@ class Settings(Protocol):
     refresh_hz: float
     display: str
     stream: bool
+    plain_requests: bool
     allow_incomplete: bool
     max_retry_wait: float
     history: int
@@ -37,6 +38,7 @@ class DefaultSettings:
     refresh_hz: float = 20.0
     display: str = "auto"
     stream: bool = True
+    plain_requests: bool = False
     allow_incomplete: bool = False
     max_retry_wait: float = 60.0
     history: int = 1000

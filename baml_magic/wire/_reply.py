@@ -30,6 +30,7 @@ class Reply:
     styled: bool = False  # the answer had a known provider's shape
     ended: bool = False  # the provider's end marker (or a stop reason) was seen
     blocked: str | None = None
+    cut_how: str | None = None  # how a stream that is not whole ended, in words (None: it just stopped)
 
     @property
     def cut_short(self) -> bool:

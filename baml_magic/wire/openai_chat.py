@@ -5,7 +5,9 @@ with ``prompt_tokens`` (cached ones included, ``prompt_tokens_details.cached_tok
 ``completion_tokens`` (reasoning included), in a stream only when the request asked
 (``stream_options.include_usage``), in a last chunk with empty ``choices``; ``finish_reason`` (``stop``,
 ``length``, ``content_filter``, ``tool_calls``); ``refusal`` beside a null ``content``; ``data: [DONE]`` at the
-end (some compatible servers omit it); an ``error`` object in place of a chunk. Groq puts a stream's counts in
+end (some compatible servers omit it); an ``error`` object in place of a chunk. A stream is whole only when a
+choice said why it finished: llama-cpp-python's server ends a stream it preempts with the role chunk and
+``[DONE]``, and no ``finish_reason``. Groq puts a stream's counts in
 ``x_groq.usage``; DeepSeek's older usage names cached input ``prompt_cache_hit_tokens``.
 """
 
@@ -44,10 +46,10 @@ def stream(events: list[Any]) -> Reply:
     counts: Usage | None = None
     finish = model = error = None
     refusal: list[str] = []
-    ended = False
+    ended = done = False
     for event in events:
         if isinstance(event, str):
-            ended = ended or event.strip() == "[DONE]"
+            done = done or event.strip() == "[DONE]"
             continue
         if not isinstance(event, dict):
             continue
@@ -65,4 +67,5 @@ def stream(events: list[Any]) -> Reply:
                 refusal.append(delta["refusal"])
             if choice.get("finish_reason"):
                 finish, ended = choice["finish_reason"], True
-    return Reply(counts, finish, "".join(refusal) or None, model, error, True, ended and error is None)
+    how = "the server sent [DONE] without saying why the answer stopped: no finish_reason" if done else None
+    return Reply(counts, finish, "".join(refusal) or None, model, error, True, ended and error is None, cut_how=how)
