@@ -52,8 +52,21 @@ class Answer:
         return Usage(self.input_tokens, self.output_tokens)
 
 
+
+
+def _answerer(parts: Any) -> str:
+    """Who answers, as the key names it: the host and port, but for a server on this machine's loopback, whose
+    port is a transport detail (a local server, the offline model among them, takes a free port at each start;
+    the model and the request still name what answers)."""
+    host = (parts.hostname or "").lower()
+    if host.startswith("127.") or host in ("localhost", "::1"):
+        return "loopback"
+    return str(parts.netloc).rsplit("@", 1)[-1]
+
+
 def request_key(function: str, returns: str, request: Any) -> str:
-    """The cache key of a call: what it sends (never its headers) and what it parses into."""
+    """The cache key of a call: what it sends (never its headers, nor a loopback server's port) and what it
+    parses into; the same in another kernel, after a restart and on another machine."""
     try:
         body: Any = request.body.json()
     except Exception:  # noqa: BLE001 - a body that is not JSON is keyed by its text
@@ -62,8 +75,8 @@ def request_key(function: str, returns: str, request: Any) -> str:
         body = {k: v for k, v in body.items() if k not in _STREAM_FIELDS}
     parts = urlsplit(str(request.url))
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k.lower() not in _SECRET_QUERY])
-    url = urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
-    payload = {"v": 1, "function": function, "returns": returns, "method": str(request.method), "url": url,
+    url = urlunsplit((parts.scheme, _answerer(parts), parts.path, query, ""))
+    payload = {"v": 2, "function": function, "returns": returns, "method": str(request.method), "url": url,
                "body": body}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -150,6 +163,17 @@ class ResponseCache:
                 self._store.close()
             self._store = ResponseStore(self.path)
         return self._store
+
+    def holds(self, key: str) -> bool:
+        """Whether a call with this key would be answered from the cache (a map does not pace such a call)."""
+        if not self.reads or self.path is None:
+            return False
+        with self.store()._lock:
+            try:
+                return self.store()._open().execute("SELECT 1 FROM answers WHERE key = ?", (key,)).fetchone() \
+                    is not None
+            except sqlite3.DatabaseError:
+                return False
 
     def hit(self, answer: Answer) -> None:
         self.hits += 1

@@ -136,11 +136,12 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
             state: MapResult, *, concurrency: int, on_error: Literal["raise", "return"], display: str,
             refresh_hz: float, max_retry_wait: float = 60.0, max_rate_limit_waits: int = 3,
             progress: Callable[[MapResult], Live] | None = None, pace: Pace | None = None,
-            estimate: Callable[[Call], int] | None = None) -> list[Any]:
+            estimate: Callable[[Call], int] | None = None, cached: Callable[[Call], bool] | None = None) -> list[Any]:
     """Drive the map from the calling thread; waits are short so an interrupt lands at once.
 
     ``progress`` makes the view (a progress bar by default; the evaluation grid draws its table).
-    ``pace`` keeps requests and tokens per minute, with ``estimate(call)`` the tokens a call will send.
+    ``pace`` keeps requests and tokens per minute, with ``estimate(call)`` the tokens a call will send; a call
+    ``cached(call)`` says the response cache answers sends nothing, so it is neither paced nor counted.
     Concurrency halves on a 429 answer and grows back as calls succeed.
     """
     checked_count(concurrency, "concurrency")
@@ -161,7 +162,7 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
 
     def launch(index: int, call: Call) -> float:
         """Start the call now (0), or say how many seconds the pace wants it to wait."""
-        if pace is not None and pace.limited:
+        if pace is not None and pace.limited and not (cached is not None and cached(call)):
             tokens = (estimate(call) if estimate is not None and pace.tpm is not None else 0) + \
                 (pace.expected_output() if pace.tpm is not None else 0)
             wait = pace.wait(tokens)

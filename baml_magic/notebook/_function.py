@@ -15,10 +15,11 @@ from baml_magic._errors import (
     one_line_as,
     outcome,
 )
-from baml_magic._types import text_tokens
+from baml_magic._types import prompt_tokens
 from baml_magic.calls import _drive as drive
 from baml_magic.calls import _env as environment
 from baml_magic.calls import _requests as requests
+from baml_magic.calls._cache import request_key
 from baml_magic.calls._options import CallOptions
 from baml_magic.calls._request_view import PromptView, RequestView
 from baml_magic.calls._run import ASYNC_POLL_SECONDS, Run
@@ -229,14 +230,22 @@ class BamlFunction(Evaluating):
         streaming = fn.options.idle_timeout is not None  # only a stream shows when tokens stop coming
 
         def estimate(call: tuple[tuple[Any, ...], dict[str, Any]]) -> int:
-            return text_tokens(self._http_request(call[0], dict(call[1]), stream=False).body.text())
+            return prompt_tokens(self._http_request(call[0], dict(call[1]), stream=False).body.json())
+
+        cache = self._session.cache
+
+        def cached(call: tuple[tuple[Any, ...], dict[str, Any]]) -> bool:
+            if not cache.reads:
+                return False
+            request = fn._http_request(call[0], dict(call[1]), stream=False)
+            return cache.holds(request_key(self.spec.name, self.spec.baml_signature, request))
 
         env, settings = environment.environ(), self._session.settings  # one environment for every call of the map
         with self._session.tracing.group(f"baml.map {self.spec.name}", **{"baml.map.inputs": total}):
             return run_map(lambda a, k: fn._open_run(a, k, stream=streaming, env=env, kept="map"),
                            list(self.__signature__.parameters), inputs, state, concurrency=concurrency,
                            on_error=on_error, display=settings.display, refresh_hz=settings.refresh_hz,
-                           max_retry_wait=settings.max_retry_wait, pace=pace, estimate=estimate)
+                           max_retry_wait=settings.max_retry_wait, pace=pace, estimate=estimate, cached=cached)
 
     @argument_errors
     def batch(self, inputs: Iterable[Any], *, poll: float = POLL_SECONDS) -> BatchJob:
