@@ -79,6 +79,7 @@ class Run:
         self._ended = threading.Event()  # the end only: waiting for it is not woken by every token
         self._version = 0
         self.listeners: list[Callable[[Run], None]] = []
+        self.priced_by: Callable[[Run], float | None] | None = None  # the session's prices (BamlMagic.prices)
 
     # -- state -------------------------------------------------------------------
 
@@ -283,6 +284,12 @@ class Run:
     def provider(self) -> str | None:
         """The BAML provider that answered (``openai``, ``anthropic``, ...)."""
         return self.cached.provider if self.cached is not None else self.facts.provider
+
+    @property
+    def cost(self) -> float | None:
+        """What the call cost in US dollars, once it has ended, when its model has a price (``BamlMagic.prices``
+        or the built-in table); None otherwise (``%baml usage`` says which models have none)."""
+        return self.priced_by(self) if self.priced_by is not None and self.done else None
 
     @property
     def model(self) -> str | None:

@@ -78,8 +78,9 @@ class LocalLLM:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process.stdout:
-            self.process.stdout.close()
+        for pipe in (self.process.stdout, self.process.stdin):
+            if pipe:
+                pipe.close()
 
     def __enter__(self) -> LocalLLM:
         return self
@@ -94,11 +95,12 @@ class LocalLLM:
 
 def start(port: int = 0, tps: float = DEFAULT_TPS, words: int = DEFAULT_WORDS,
           host: str = "127.0.0.1", timeout: float = 15.0) -> LocalLLM:
-    """Start the server in a new process (its own session, so a kernel interrupt spares it)."""
+    """Start the server in a new process (its own session, so a kernel interrupt spares it) that exits when this
+    process does, however it ends: its stdin is a pipe from here, which the OS closes when this process dies."""
     command = [sys.executable, "-m", "baml_magic.local_llm", "--host", host, "--port", str(port),
-               "--tps", str(tps), "--words", str(words)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                               start_new_session=True)
+               "--tps", str(tps), "--words", str(words), "--until-stdin-closes"]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               text=True, start_new_session=True)
     assert process.stdout is not None  # stdout=PIPE
     ready, _, _ = select.select([process.stdout], [], [], timeout)
     line = process.stdout.readline() if ready else ""
@@ -126,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--tps", type=float, default=DEFAULT_TPS, help="tokens per second")
     parser.add_argument("--words", type=int, default=DEFAULT_WORDS, help="words in a long string field")
+    parser.add_argument("--until-stdin-closes", action="store_true",
+                        help="exit when standard input closes (start() passes it: the server ends with its parent)")
     args = parser.parse_args(argv)
     try:
         server = make_server(args.host, args.port, args.tps, args.words)
@@ -133,6 +137,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"local_llm: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         sys.exit(2)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    if args.until_stdin_closes:
+        def lifeline() -> None:
+            while sys.stdin.buffer.read(4096):
+                pass
+            server.shutdown()
+
+        threading.Thread(target=lifeline, daemon=True, name="local_llm-lifeline").start()
     host, port = server.server_address[:2]
     print(f"local_llm listening on http://{host!s}:{port}/v1", flush=True)
     with contextlib.suppress(KeyboardInterrupt):

@@ -299,7 +299,7 @@ class BamlMagic(Magics):
 
     def _usage(self, options: argparse.Namespace) -> Table:
         rows = usage.rows(self.session.ledger, self.session.runs)
-        notes = [f"~ estimated: {hint}" for hint in self.session.ledger.hints]
+        notes = [*(f"~ estimated: {hint}" for hint in self.session.ledger.hints), *self.session.ledger.price_notes()]
         return Table(usage.HEADERS, rows, "baml-magic-usage", "no calls yet", notes)
 
     def _test(self, options: argparse.Namespace) -> Any:

@@ -92,6 +92,7 @@ class Session:
         """A call begins: it is ``Fn.last``, counted in usage, traced; ``kept``: what the run history keeps it
         as when it ends (``version``: its function's)."""
         self.runs.append(run)
+        run.priced_by = self.cost_of
         while len(self.runs) > max(1, self.settings.history):
             self.runs.popleft()
         previous = self.last.get(run.function)

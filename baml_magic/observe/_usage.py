@@ -34,12 +34,15 @@ class Totals:
     cached: int = 0
     saved_cost: float = 0.0
     estimated: bool = False  # some calls' tokens are counted from the text: the provider sent no counts
+    unpriced: dict[str, None] = field(default_factory=dict)  # models that answered with no price known
 
     def add(self, run: Run, cost: float | None = None, saved_cost: float | None = None) -> None:
         usage = run.usage
         if cost is not None:
             self.cost += cost
             self.priced += 1
+        elif run.model and (usage.input_tokens or usage.output_tokens):
+            self.unpriced[run.model] = None
         if run.cached is not None:
             self.cached += 1
             self.saved_cost += saved_cost or 0.0
@@ -66,6 +69,15 @@ class Ledger:
         self.by_function.setdefault(run.function, Totals()).add(run, cost, saved_cost)
         if run.usage.estimated and run.facts.hint:
             self.hints[run.facts.hint] = None
+
+    def price_notes(self) -> list[str]:
+        """Why a cost is blank: the models with no price, and the setting that gives them one."""
+        models = list(dict.fromkeys(m for t in self.by_function.values() for m in t.unpriced))
+        if not models:
+            return []
+        example = ", ".join(f"{m!r}: (0.15, 0.6)" for m in models[:2])
+        return [f"cost blank: no price known for {', '.join(map(repr, models))}; set one in US dollars per "
+                f"million tokens (input, output): %config BamlMagic.prices = {{{example}}}"]
 
 
 def _ms(seconds: float | None) -> str:

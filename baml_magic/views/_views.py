@@ -39,6 +39,8 @@ def status_text(run: Run) -> str:
         if usage.output_tokens is not None:
             mark, note = ("~", " (estimated)") if usage.estimated else ("", "")
             parts.append(f"{mark}{usage.output_tokens} token{'s' if usage.output_tokens != 1 else ''} out{note}")
+        if run.cost:
+            parts.append(render.money(run.cost))
     return " · ".join(parts)
 
 
