@@ -102,9 +102,16 @@ class BamlFunctionNotFound(ShortError, KeyError):
 class MissingEnvVarError(ShortError):
     """A client needs an environment variable that is not set."""
 
-    def __init__(self, variable: str, client: str) -> None:
+    def __init__(self, variable: str, client: str, *, url: bool = False) -> None:
         self.variable = variable
         self.client = client
+        if url:  # a URL is no secret: say how to set it, and where the bundled offline model comes in
+            advice = (f"it is where client {client}'s requests go: import os; os.environ[{variable!r}] = "
+                      "'http://HOST:PORT/v1'" + ("; for the bundled offline model: from baml_magic import "
+                                                 "local_llm; local_llm.use()" if variable == "LOCAL_LLM_BASE_URL"
+                                                 else ""))
+            super().__init__(f"environment variable {variable} is not set; {advice}")
+            return
         super().__init__(
             f"environment variable {variable} is not set (client {client} needs it); "
             f"set it before Jupyter starts, or in a cell that echoes nothing: "

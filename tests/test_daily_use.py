@@ -19,6 +19,7 @@ def _cache_state(kernel: Kernel) -> dict[str, int]:
 
 def test_a_replay_holds_across_restarts_and_skips_the_pace(kernel_factory, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("BAML_MAGIC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("LOCAL_LLM_BASE_URL", raising=False)  # each kernel starts its own offline model
     cells = [SETUP, "%baml cache on", "%%baml\n" + CLIENT + STORY]
     first = kernel_factory(tmp_path)
     for cell in cells:
@@ -82,3 +83,72 @@ def test_a_kernel_killed_hard_leaves_no_offline_server(kernel_factory, tmp_path)
             return stat.read().split(") ", 1)[1].startswith("Z")
 
     wait_until(gone, timeout=10, what="the offline server to exit with its kernel")
+
+
+def test_restore_binds_a_kept_version_again_with_its_runs(shell, llm, capsys) -> None:
+    import pytest
+
+    from tests.conftest import baml_cell
+
+    texts = [STORY.replace("Write a short story about", prompt) for prompt in
+             ("Write a short story about", "Tell a tale of", "Write a fable on")]
+    for text in texts:
+        baml_cell(shell, CLIENT + text)
+        shell.user_ns["GenerateStory"]("owls")
+    fn = shell.user_ns["GenerateStory"]
+    first = fn.history.versions()[0]
+    assert len(fn.history.versions()) == 3 and fn.version != first["hash"]
+    capsys.readouterr()
+    restored = fn.restore(1)
+    printed = capsys.readouterr().out
+    assert "now runs version v1" in printed and "%%baml" in printed and "Write a short story about" in printed
+    assert shell.user_ns["GenerateStory"] is restored and restored.version == first["hash"]
+    assert "Write a short story about" in restored.prompt("owls").messages[-1].content
+    mine = [r for r in restored.history.rows() if r["version"] == restored.version]
+    assert len(mine) == first["runs"] == 1, "its runs are its own again"
+    shell.run_line_magic("baml", "runs restore GenerateStory v3")
+    assert shell.user_ns["GenerateStory"].version == fn.history.versions()[2]["hash"]
+    with pytest.raises(Exception, match="no kept version 'v9'; kept: v1, v2, v3"):
+        restored.restore("v9")
+    with pytest.raises(Exception, match="defined in a cell, not a file"):
+        restored.restore(1, write=True)
+
+
+def test_a_missing_url_gets_url_advice_not_key_advice(shell, llm, monkeypatch) -> None:
+    import pytest
+
+    from baml_magic import MissingEnvVarError
+    from tests.conftest import baml_cell
+
+    baml_cell(shell, CLIENT + STORY)
+    monkeypatch.delenv("LOCAL_LLM_BASE_URL")
+    with pytest.raises(MissingEnvVarError) as raised:
+        shell.user_ns["GenerateStory"]("owls")
+    line = str(raised.value)
+    assert "local_llm.use()" in line and "getpass" not in line and "\n" not in line, line
+
+
+def test_a_failed_map_is_one_line_that_says_where_the_rows_are(shell, llm) -> None:
+    import pytest
+
+    from tests.conftest import baml_cell
+
+    baml_cell(shell, CLIENT.replace('model "local"', 'model "local?fault=unparsable"') + STORY)
+    with pytest.raises(Exception) as raised:
+        shell.user_ns["GenerateStory"].map(["owls", "bats"])
+    shown = raised.value._render_traceback_()
+    assert len(shown) == 1 and "\n" not in shown[0], shown
+    assert "BamlValidationError" in shown[0] and "GenerateStory.last_map" in shown[0] and "input " in shown[0]
+    assert "could not read the answer as Story" in shown[0], shown[0]
+
+
+def test_no_test_blocks_is_said(shell, llm) -> None:
+    import pytest
+    from IPython.core.error import UsageError
+
+    from tests.conftest import baml_cell
+
+    baml_cell(shell, CLIENT + STORY)
+    for line in ("test", "test --diff", "test --fail-on-regression"):
+        with pytest.raises(UsageError, match="no BAML test blocks yet"):
+            shell.run_line_magic("baml", line)

@@ -7,7 +7,7 @@ import os
 import sys
 
 from baml_magic._errors import MissingEnvVarError
-from baml_magic.sources._blocks import env_references
+from baml_magic.sources._blocks import env_references, url_references
 from baml_magic.wire._providers import SHORTHAND_KEYS
 
 
@@ -48,7 +48,8 @@ def check_env(client: str, client_blocks: dict[str, str]) -> None:
     """Raise before any request when a variable the client needs is unset."""
     for variable in required_env(client, client_blocks):
         if not os.environ.get(variable):
-            raise MissingEnvVarError(variable, client)
+            urls = url_references(client_blocks[client])[0] if client in client_blocks else set()
+            raise MissingEnvVarError(variable, client, url=variable in urls)
 
 
 def placeholders(client_blocks: dict[str, str]) -> dict[str, str]:

@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from baml_magic._errors import RetryWaitTooLong, interrupted, shown
+from baml_magic._errors import RetryWaitTooLong, interrupted, one_line_as, short_error
+from baml_magic._redact import redact
 from baml_magic._render import money
 from baml_magic._types import Status
 from baml_magic.calls._checks import checked_count
@@ -158,6 +159,7 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
     rate_waits: dict[int, int] = {}
     server_retries: dict[int, int] = {}
     first_error: BaseException | None = None
+    first_failed = 0  # the input it came from
     lanes = Concurrency(concurrency)
 
     def launch(index: int, call: Call) -> float:
@@ -177,11 +179,11 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
         return 0.0
 
     def fail(index: int, error: BaseException) -> None:
-        nonlocal first_error
+        nonlocal first_error, first_failed
         state.results[index] = error
         state.states[index] = Status.ERROR
         if first_error is None:
-            first_error = error
+            first_error, first_failed = error, index
 
     live = (progress(state) if progress is not None else _progress(state, display, refresh_hz)).start()
     try:
@@ -276,7 +278,10 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
             state.status = Status.ERROR if first_error is not None else Status.DONE
         live.stop()
     if first_error is not None and on_error == "raise":
-        raise shown(first_error)
+        name, _, line = redact(short_error(first_error)).splitlines()[0].partition(": ")
+        one_line_as(first_error, name, f"{line} (input {first_failed}; every row's result or error is in "
+                                       f"{state.function}.last_map, and on_error='return' keeps going)")
+        raise first_error
     return list(state.results)
 
 

@@ -134,6 +134,9 @@ def run_tests(session: Session, compiled: Compiled, function_for: Callable[[str]
     against the version ``against`` (default: the previous) in ``grid.diff``."""
     _check_counts(repeat, concurrency)
     cases = test_grid_cases(compiled, patterns)
+    if not cases:
+        raise LookupError("the project has no BAML test blocks yet: add one in a %%baml cell (test Name { functions "
+                          "[Fn] args { ... } }) or keep a good answer as one")
     runnable = [c.function for c in cases if not c.problem]
     compared = against_versions(session, runnable, function_for, against) if diff else {}
     columns = checked_clients(client_names, compiled)

@@ -51,6 +51,14 @@ class Evaluating:
         result: OptimizeResult = self._session.optimize(self, budget, reflection, folder)
         return result
 
+    def restore(self, version: str | int, *, write: bool = False) -> Any:
+        """Bind a kept version of this function again (a number, ``"v2"`` or a hash prefix, as ``%baml diff``
+        names them): its BAML replaces the current in the session, and its runs are this function's again. A
+        cell's new source is printed, ready to paste; a loaded folder's file is written only with ``write=True``."""
+        if not isinstance(version, (str, int)) or isinstance(version, bool):
+            raise TypeError(f"version must be a number, 'v2' or a hash prefix, got {type(version).__name__}")
+        return self._session.restore(self, version, write)
+
     @property
     def last_optimize(self) -> OptimizeResult | None:
         """This function's last optimizer run (also one interrupted: what it found so far)."""

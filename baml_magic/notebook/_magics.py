@@ -38,6 +38,7 @@ from baml_magic.notebook._commands import COMMANDS, documented, help_text, witho
 from baml_magic.notebook._loading import load_folder
 from baml_magic.notebook._optimize_command import optimize, optimize_command
 from baml_magic.notebook._playground import Playground
+from baml_magic.notebook._rebind import restore
 from baml_magic.notebook._runs_command import diff_command, runs_command, use_runs_file
 from baml_magic.notebook._session import Session
 from baml_magic.notebook._test_command import baml_test_command
@@ -109,6 +110,7 @@ class BamlMagic(Magics):
         self.session.open_playground = self._open_playground
         self.session.optimize = lambda fn, budget, reflection, folder: optimize(
             fn, self.session, self, budget=budget, reflection=reflection, folder=folder)
+        self.session.restore = lambda fn, version, write: restore(self, fn, version, write)
         self._cache_changed()
         self._media_limit_changed()
         self._runs_file_changed()

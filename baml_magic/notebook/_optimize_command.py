@@ -14,6 +14,7 @@ from baml_magic.history._runs import RunRecord
 from baml_magic.notebook import _clients as clients
 from baml_magic.notebook._evaluate import test_grid_cases
 from baml_magic.notebook._function import BamlFunction
+from baml_magic.notebook._rebind import rebind
 from baml_magic.notebook._session import Session
 from baml_magic.optimize import _runner as optimizer
 from baml_magic.optimize._result import Candidate, OptimizerError, OptimizeResult
@@ -103,34 +104,16 @@ def _int(value: float | None) -> int | None:
 def applier(magic: Any) -> Any:
     """``result.apply(N)``: the candidate's prompt in the function's source, compiled and bound in the session."""
     def apply(result: OptimizeResult, candidate: Candidate, write: bool) -> BamlFunction:
-        fn = magic.bound.get(result.function)
-        if fn is None:
-            raise OptimizerError(f"{result.function} is not bound in this session: run its cell or load its folder")
-        project = magic.project_for(fn.compiled.engine_name)
-        source = project.sources.get(fn.spec.source_key)
-        block = next((b for b in sources.split_blocks(source.text) if b.kind == "function"
-                      and b.name == result.function), None) if source is not None else None
-        new_block = with_prompt(source.text[block.start:block.end], candidate.prompt) \
-            if source is not None and block is not None else None
-        if source is None or block is None or new_block is None:
-            raise OptimizerError(f"can't find {result.function}'s prompt in its source to replace it")
-        if write and source.is_cell:
-            raise OptimizerError(f"{result.function} is defined in a cell, not a file: paste the cell source shown "
-                                 "by apply() into the cell instead")
-        text = source.text[:block.start] + new_block + source.text[block.end:]
-        compiled = project.update([dataclasses.replace(source, text=text)])
-        magic._bind(compiled)
-        if source.is_cell:
-            print(f"{result.function} now runs candidate #{candidate.id}; the cell's new source, to paste:\n\n"
-                  f"%%baml{text}")
-        elif write:
-            Path(source.key).write_text(text)
-            print(f"{result.function} now runs candidate #{candidate.id}, written to {source.key}")
-        else:
-            print(f"{result.function} now runs candidate #{candidate.id} in this session ({source.label} is "
-                  "unchanged; apply(N, write=True) writes it)")
-        bound: BamlFunction = magic.bound[result.function]
-        return bound
+        def change(text: str) -> str:
+            block = next((b for b in sources.split_blocks(text) if b.kind == "function"
+                          and b.name == result.function), None)
+            new_block = with_prompt(text[block.start:block.end], candidate.prompt) if block is not None else None
+            if block is None or new_block is None:
+                raise OptimizerError(f"can't find {result.function}'s prompt in its source to replace it")
+            return text[:block.start] + new_block + text[block.end:]
+
+        return rebind(magic, result.function, change, write=write, what=f"candidate #{candidate.id}",
+                      error=OptimizerError)
 
     return apply
 

@@ -96,6 +96,15 @@ def runs_command(magic: Any, options: argparse.Namespace) -> Runs | Table | str:
         if isinstance(history.store, RunStore):
             history.store.clear(targets or None)
         return f"forgot {gone} run{'s' if gone != 1 else ''}"
+    if options.action == "restore":
+        if len(targets) != 2:
+            raise UsageError("%baml runs restore FUNCTION VERSION: a bound function and its version (2, v2 or a "
+                             "hash prefix)")
+        fn = magic.bound.get(targets[0])
+        if fn is None:
+            raise UsageError(f"no bound function {targets[0]}; bound: {', '.join(sorted(magic.bound)) or 'none'}")
+        fn.restore(targets[1], write=options.write)
+        return ""
     if options.action == "info":
         store = history.store if isinstance(history.store, RunStore) else None
         functions = sorted({r.function for r in history.of()})

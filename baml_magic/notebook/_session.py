@@ -68,6 +68,7 @@ class Session:
     foreground: set[Run] = field(default_factory=set)
     open_playground: Callable[[str], Any] = _no_playground  # set by the extension (it knows the bound names)
     optimize: Callable[..., Any] = _no_optimizer  # set by the extension (apply rebinds through it)
+    restore: Callable[..., Any] = _no_optimizer  # set by the extension: Fn.restore rebinds a kept version
     last_optimize: dict[str, Any] = field(default_factory=dict)  # each function's last optimizer run
     cache: ResponseCache = field(default_factory=ResponseCache)
     last_grid: Any = None  # the last %baml test grid (a GridResult)
