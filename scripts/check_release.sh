@@ -9,9 +9,9 @@ trap 'rm -rf "$work"' EXIT
 $PY -m build --outdir "$work/dist" . > "$work/build.log" 2>&1 || { tail -20 "$work/build.log"; exit 1; }
 $PY -m twine check --strict "$work"/dist/*
 wheel=$(ls "$work"/dist/*.whl)
-# docs/install.md, word for word: its shell blocks (but those it marks "not run"), in order, in one shell, in a
-# folder holding a copy of this checkout named baml_magic, as the page assumes.
-mkdir -p "$work/user/baml_magic"
+# docs/install.md, word for word: its shell blocks (but those it marks "not run"), in order, in one shell, inside a
+# copy of this checkout, as the page assumes, with a home folder of its own (the page's venv goes under ~).
+mkdir -p "$work/user/baml_magic" "$work/home"
 git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t "$work/user/baml_magic"
 $PY - docs/install.md > "$work/install.sh" <<'PYTHON'
 import re, sys
@@ -19,10 +19,11 @@ page = open(sys.argv[1]).read()
 fence = re.compile(r"(<!-- not run: [^>]*-->\n)?^```bash\n(.*?)^```", re.S | re.M)
 print("\n".join(code for skipped, code in fence.findall(page) if not skipped))
 PYTHON
-(cd "$work/user" && bash -euo pipefail "$work/install.sh" > "$work/install.log" 2>&1) \
+(cd "$work/user/baml_magic" && PIP_CACHE_DIR="${PIP_CACHE_DIR:-$HOME/.cache/pip}" HOME="$work/home" bash -euo pipefail "$work/install.sh" > "$work/install.log" 2>&1) \
     || { tail -30 "$work/install.log"; echo "docs/install.md's commands failed (above)"; exit 1; }
-grep -q "^baml_magic " "$work/install.log" || { cat "$work/install.log"; echo "the install page's check printed nothing"; exit 1; }
-venv="$work/user/.venv"
+{ grep -q "^baml_magic [0-9][^ ]* · baml-py" "$work/install.log" && grep -q "^editor extension: installed" \
+    "$work/install.log"; } || { cat "$work/install.log"; echo "the install page's check did not find it all"; exit 1; }
+venv="$work/home/.venvs/baml-notebooks"
 # The quickstart, run from a folder of its own: the installed package, never this checkout, is imported
 mkdir -p "$work/run/notebooks"
 cp notebooks/quickstart.ipynb "$work/run/notebooks/"

@@ -59,18 +59,22 @@ def test_every_picture_a_page_shows_is_a_browser_test_s_screenshot() -> None:
 PAGES = [p for p in sorted(DOCS.glob("*.md")) if any(_runnable(b) for b in blocks(p.read_text()))]
 
 
-# What the tutorial's first step teaches: every page's code runs after it, in a new kernel.
-PRELUDE = "%load_ext baml_magic\nfrom baml_magic import local_llm\nlocal_llm.use(tps=400)"
+def test_a_page_that_uses_the_extension_starts_with_its_setup_cell() -> None:
+    for page in PAGES:
+        code = [b.code for b in blocks(page.read_text()) if _runnable(b)]
+        if any("%baml" in c for c in code):
+            assert "%load_ext baml_magic" in code[0], f"{page.name}: its first block is the one setup cell"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
 def test_every_page_s_code_runs_in_a_new_kernel_with_nothing_set(page: Path, tmp_path: Path) -> None:
-    """Each page's blocks, in order, as a newcomer pastes them: a fresh kernel, none of the suite's settings."""
+    """Each page's blocks, in order, as a newcomer pastes them: a fresh kernel, none of the suite's settings, no
+    line of ours before them (each page says its own setup)."""
     import nbformat
     from nbclient import NotebookClient
 
     code = [b.code for b in blocks(page.read_text()) if _runnable(b)]
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in [PRELUDE, *code]])
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in code])
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCAL_LLM", "BAML_MAGIC"))}
     env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
     # A cell that raises stops the run: the page's code failed, said with the cell's own error.
