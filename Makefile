@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 
 # One venv; each extra is installed once (a stamp file per extra).
 $(VENV)/.installed-%: pyproject.toml
+	@echo "setting up $(VENV) with the '$*' extra (the first time takes a few minutes)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[$*]"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import html
 import inspect
+import json
 import types
 import typing
 from collections.abc import Iterable
@@ -188,3 +189,9 @@ def money(dollars: float | None) -> str:
     if dollars >= 1:
         return f"${dollars:,.2f}"
     return f"${dollars:.4f}" if dollars >= 0.01 else f"${dollars:.6f}"
+
+
+def short(value: Any, width: int = 60) -> str:
+    """A value as at most ``width`` characters of text, an ellipsis where it was cut (non-ASCII as written)."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= width else text[:width - 1] + "…"

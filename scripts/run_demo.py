@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbclient import NotebookClient
@@ -15,10 +16,17 @@ ROOT = Path(__file__).resolve().parent.parent
 def run(notebook: Path, out_dir: Path | None = None) -> tuple[Path, Path]:
     """Execute the notebook in its own folder; write the executed copy and its HTML to ``out_dir``."""
     nb = nbformat.read(notebook, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    print(f"running {notebook.name} ({len(code)} code cells, offline, against the bundled model)", flush=True)
+
+    def done(cell: Any, cell_index: int, execute_reply: Any) -> None:
+        if cell.cell_type == "code":
+            print(f"  cell {code.index(cell) + 1}/{len(code)} done", flush=True)
+
     # The kernel talks to this process on 127.0.0.1 only; its "running over TCP without encryption" warning
     # says nothing a newcomer running a demo needs to act on, so its log shows errors only.
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(notebook.parent)}},
-                   extra_arguments=["--IPKernelApp.log_level=ERROR"]).execute()
+                   extra_arguments=["--IPKernelApp.log_level=ERROR"], on_cell_executed=done).execute()
     out_dir = out_dir or notebook.parent / "executed"
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / notebook.name

@@ -152,3 +152,15 @@ def test_no_test_blocks_is_said(shell, llm) -> None:
     for line in ("test", "test --diff", "test --fail-on-regression"):
         with pytest.raises(UsageError, match="no BAML test blocks yet"):
             shell.run_line_magic("baml", line)
+
+
+def test_the_playground_refuses_an_empty_input_and_labels_end_in_an_ellipsis(shell, llm) -> None:
+    from tests.conftest import baml_cell
+
+    baml_cell(shell, CLIENT + STORY)
+    fn = shell.user_ns["GenerateStory"]
+    pg = fn.playground()
+    pg.fields[0].widget.value = "   "
+    assert pg.start() is None and "prompt is empty" in pg.message.value, pg.message.value
+    grid = fn.compare(["a very long input " * 5])
+    assert grid.rows[0].endswith("…"), grid.rows[0]

@@ -87,7 +87,7 @@ def test_a_person_searches_the_site_and_follows_a_result(served: str, browser: o
 TASKS = {  # what a newcomer types, and the page whose first result should answer it
     "install": "install/",
     "interrupt": ("tutorial/", "how-it-works/"),
-    "cost": ("how-it-works/", "evaluation/"),
+    "cost": ("real-providers/", "how-it-works/", "evaluation/", "api/"),  # api/: Fn.last.cost's own entry
     "VS Code": "editor/",
     "rate limit": "map-batch/",
 }
@@ -105,4 +105,12 @@ def test_searching_for_a_task_finds_the_page_that_does_it(served: str, browser: 
     expected = TASKS[words]
     assert any(f"/{e}" in href or href.startswith(e) for e in ((expected,) if isinstance(expected, str) else
                                                                  expected)), (words, href)
+    page.close()
+
+
+def test_long_code_lines_wrap_instead_of_being_cut(served: str, browser: object) -> None:
+    page = browser.new_page(viewport={"width": 900, "height": 900})  # type: ignore[attr-defined]
+    page.goto(f"{served}/map-batch/")
+    widths = page.eval_on_selector_all(".md-typeset pre > code", "els => els.map(e => [e.scrollWidth, e.clientWidth])")
+    assert widths and all(scroll <= client + 1 for scroll, client in widths), widths
     page.close()

@@ -194,12 +194,12 @@ def test_an_over_long_prompt_shows_the_server_s_error(lk: Kernel) -> None:
     assert line.count("\n") == 0 and "HTTP 400" in line and "Traceback" not in line, line
 
 
-PROVIDERS = {
-    "openai": 'base_url env.LLAMA_BASE_URL\n    api_key "sk-not-checked"',
-    "openai-generic": "base_url env.LLAMA_BASE_URL",
-    "ollama": "base_url env.LLAMA_BASE_URL",
+PROVIDERS = {  # each with its own provider's name for the answer's length limit
+    "openai": 'base_url env.LLAMA_BASE_URL\n    api_key "sk-not-checked"\n    max_completion_tokens 32',
+    "openai-generic": "base_url env.LLAMA_BASE_URL\n    max_tokens 32",
+    "ollama": "base_url env.LLAMA_BASE_URL\n    max_tokens 32",
     "anthropic": 'base_url env.LLAMA_ROOT\n    api_key "not-checked"\n    max_tokens 32',
-    "openai-responses": 'base_url env.LLAMA_BASE_URL\n    api_key "sk-not-checked"',
+    "openai-responses": 'base_url env.LLAMA_BASE_URL\n    api_key "sk-not-checked"\n    max_output_tokens 32',
 }
 
 

@@ -137,7 +137,7 @@ def checked_value(run: Run, value: object) -> object:
             raise IncompleteAnswerError(run.function, run.incomplete, value, facts.raw or "", facts.reply.finish)
         return value
     problem = run.call.problem() if empty else None
-    if not cut and problem is None and empty and not _returns_text(run):
+    if not cut and problem is None and empty and facts.provider is not None and not _returns_text(run):
         problem = "the model's answer was empty; BAML's parser would make a value of nothing"
     if not cut and problem is None:
         return value

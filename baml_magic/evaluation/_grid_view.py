@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from baml_magic import _render as render
-from baml_magic._render import money
+from baml_magic._render import money, short
 from baml_magic.evaluation._grid_result import GridResult, _ms
 from baml_magic.many._export import plain
 from baml_magic.views._views import StatusLine, close_widgets, wants_widgets
@@ -34,12 +34,13 @@ def _value_html(value: Any, differs: set[str]) -> str:
         cells = "".join(
             f'<tr class="{"baml-differs" if k in differs else ""}" '
             f'style="{"background:#fff3cd" if k in differs else ""}"><th style="text-align:left;padding-right:.5em">'
-            f"{html.escape(str(k))}</th><td>{html.escape(json.dumps(v, default=str)[:200])}</td></tr>"
+            f"{html.escape(str(k))}</th><td>{html.escape(short(v, 200))}</td></tr>"
             for k, v in data.items())
         return f'<table class="baml-grid-value">{cells}</table>'
     style = "background:#fff3cd" if "" in differs else ""
     klass = "baml-differs" if "" in differs else ""
-    return f'<div class="baml-grid-value {klass}" style="{style}">{html.escape(render.to_text(value))[:400]}</div>'
+    text = html.escape(short(render.to_text(value), 400))
+    return f'<div class="baml-grid-value {klass}" style="{style}">{text}</div>'
 
 
 def table_html(grid: GridResult, final: bool) -> str:
@@ -66,8 +67,8 @@ def table_html(grid: GridResult, final: bool) -> str:
                                                   f"p95 {_ms(s.p95)}" if grid.repeat > 1 and s.p95 else "",
                                                   f"{s.tokens_in + s.tokens_out} tok", money(s.cost)) if x)
                 reasons = sorted({o.reason for o in outcomes if o.reason})
-                reason = f'<div class="baml-grid-reason">{html.escape("; ".join(reasons)[:160])}</div>' if reasons \
-                    else ""
+                said = html.escape(short("; ".join(reasons), 160))
+                reason = f'<div class="baml-grid-reason">{said}</div>' if reasons else ""
                 checks = sorted({f"{k} {'✓' if v else '✗'}" for o in outcomes for k, v in o.checks.items()})
                 check_line = f'<div class="baml-grid-checks">{html.escape(" ".join(checks))}</div>' if checks else ""
                 value = _value_html(firsts[client], differs) if grid.kind == "compare" and firsts[client] is not None \
@@ -90,7 +91,7 @@ def _worst(verdicts: list[str]) -> str:
 def table_text(grid: GridResult) -> str:
     """The grid as text: each cell's passes, its worst verdict and p50; then what failed and why."""
     width = max([len(r) for r in grid.rows] + [4])
-    lines = [grid.line(), " " * width + "  " + "  ".join(f"{c[:24]:>24}" for c in grid.clients)]
+    lines = [grid.line(), " " * width + "  " + "  ".join(f"{short(c, 24):>24}" for c in grid.clients)]
     for row in grid.rows:
         cells = []
         for client in grid.clients:

@@ -10,12 +10,12 @@ does worse now. Typed values are compared field by field.
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from baml_magic import _render as render
+from baml_magic._render import short
 from baml_magic.history._runs import RunHistory, RunRecord, Version
 from baml_magic.many import _export as export
 
@@ -176,11 +176,6 @@ def diff_line_html(line: str) -> str:
     color = "#1a7f37" if line.startswith("+") else "#cf222e" if line.startswith("-") else \
         "#0969da" if line.startswith("@@") else "inherit"
     return f'<span style="color:{color}">{html.escape(line)}</span>'
-
-
-def short(value: Any, width: int = 60) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
-    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 def _figures(c: CellChange) -> str:

@@ -6,8 +6,7 @@ import datetime
 import html
 from typing import Any
 
-from baml_magic._render import Table, money
-from baml_magic.history._diff import short
+from baml_magic._render import Table, money, short
 from baml_magic.history._runs import RunHistory, RunRecord
 from baml_magic.many import _export as export
 

@@ -11,7 +11,8 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from baml_magic.history._diff import COLORS, MARKS, CellChange, change_of, diff_line_html, short, verdicts
+from baml_magic._render import short
+from baml_magic.history._diff import COLORS, MARKS, CellChange, change_of, diff_line_html, verdicts
 from baml_magic.history._runs import RunHistory, Version
 from baml_magic.many import _export as export
 

@@ -11,6 +11,7 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from baml_magic._render import short
 from baml_magic.calls._checks import checked_count, checked_names
 from baml_magic.calls._media import summary
 from baml_magic.calls._run import Run
@@ -172,7 +173,8 @@ def compare(fn: Callee, session: Session, inputs: Iterable[Any], client_names: I
     for index, item in enumerate(inputs):
         args, kwargs = as_call(item, params, index, fn.spec.name)
         bound = fn.__signature__.bind_partial(*args, **kwargs).arguments
-        label = ", ".join(f"{v!r:.40}" if len(bound) == 1 else f"{k}={v!r:.30}" for k, v in summary(bound).items())
+        label = ", ".join(short(repr(v), 40) if len(bound) == 1 else f"{k}={short(repr(v), 30)}"
+                          for k, v in summary(bound).items())
         cases.append(Case(f"{index + 1}. {label}", fn.spec.name, dict(bound)))
     if not cases:
         raise ValueError(f"{fn.spec.name}.compare: no inputs (give a list of inputs, as to map)")

@@ -77,6 +77,8 @@ class Field:
             return value
         if self.optional and value.strip() == "":
             return None
+        if value.strip() == "":
+            raise ValueError(f"{self.name} is empty: type its value first")
         if self.kind == "str":
             return value
         try:
@@ -140,7 +142,14 @@ def field_for(name: str, annotation: Any) -> Field | MediaField:
 
 
 def _pre(text: str) -> str:
-    return f'<pre style="white-space:pre-wrap;margin:0">{html.escape(text)}</pre>'
+    """Text as written, wrapped at spaces (a long word only where nothing else fits), never mid-key."""
+    return (f'<pre style="white-space:pre-wrap;word-break:normal;overflow-wrap:break-word;margin:0">'
+            f'{html.escape(text)}</pre>')
+
+
+def _inputs_text(inputs: dict[str, Any]) -> str:
+    """A run's inputs for the history: a line per parameter, each value shortened."""
+    return "\n".join(f"{name}: {render.short(value, 120)}" for name, value in summary(inputs).items())
 
 
 class Playground:
@@ -275,7 +284,7 @@ class Playground:
 
     def _draw_history(self) -> None:
         rows = "".join(
-            f"<tr><td>{i}</td><td>{_pre(json.dumps(summary(h['inputs']), default=str)[:300])}</td>"
+            f"<tr><td>{i}</td><td>{_pre(_inputs_text(h['inputs']))}</td>"
             f"<td>{html.escape(str(h['client']))}</td><td>{html.escape(h['status'])}</td>"
             f"<td>{_pre(render.to_text(h['output']) if h['output'] is not None else (h['error'] or ''))}</td></tr>"
             for i, h in enumerate(self.history, 1)

@@ -17,8 +17,8 @@ from typing import Any
 
 from baml_magic._errors import ShortError
 from baml_magic._redact import redact
-from baml_magic._render import Table
-from baml_magic.history._diff import diff_line_html, short
+from baml_magic._render import Table, short
+from baml_magic.history._diff import diff_line_html
 from baml_magic.many import _export as export
 from baml_magic.sources._blocks import with_prompt
 
