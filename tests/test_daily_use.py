@@ -164,3 +164,19 @@ def test_the_playground_refuses_an_empty_input_and_labels_end_in_an_ellipsis(she
     assert pg.start() is None and "prompt is empty" in pg.message.value, pg.message.value
     grid = fn.compare(["a very long input " * 5])
     assert grid.rows[0].endswith("…"), grid.rows[0]
+
+
+def test_tokens_the_optimizer_could_not_count_are_unknown_not_zero(tmp_path) -> None:
+    import json
+
+    from baml_magic.optimize._result import read_candidate
+
+    scores = {"test_pass_rate": 0.5, "tests_passed": 1, "tests_total": 2, "avg_prompt_tokens": 0.0,
+              "avg_completion_tokens": 0.0, "avg_latency_ms": 6.0}  # what baml-cli optimize wrote, no usage sent
+    path = tmp_path / "00_candidate.json"
+    path.write_text(json.dumps({"id": 0, "iteration": 0, "method": "Initial", "parent_ids": [],
+                                "function": {"function_name": "F", "prompt_text": "p"}, "scores": scores}))
+    candidate = read_candidate(path, "")
+    assert candidate is not None and candidate.tokens is None and candidate.pass_rate == 0.5
+    path.write_text(path.read_text().replace('"avg_prompt_tokens": 0.0', '"avg_prompt_tokens": 40.0'))
+    assert read_candidate(path, "").tokens == 40.0

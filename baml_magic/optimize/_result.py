@@ -83,13 +83,15 @@ def read_candidate(path: Path, initial_source: str) -> Candidate | None:
     initial = data.get("method") == "Initial" or int(data.get("id", -1)) == 0
     source = initial_source if initial else with_prompt(initial_source, prompt) if initial_source else None
     passed, total = scores.get("tests_passed"), scores.get("tests_total")
+    prompt_tokens, completion_tokens = _number(scores, "avg_prompt_tokens"), _number(scores, "avg_completion_tokens")
+    if not prompt_tokens and not completion_tokens:  # BAML's averages of counts no server sent: unknown, not none
+        prompt_tokens = completion_tokens = None
     return Candidate(
         int(data.get("id", 0)), int(data.get("iteration", 0)), str(data.get("method", "")),
         [int(p) for p in data.get("parent_ids") or []], redact(prompt), redact(source or function.get(
             "function_source") or ""), _number(scores, "test_pass_rate"),
         int(passed) if isinstance(passed, int) else None, int(total) if isinstance(total, int) else None,
-        _number(scores, "avg_prompt_tokens"), _number(scores, "avg_completion_tokens"),
-        _number(scores, "avg_latency_ms"),
+        prompt_tokens, completion_tokens, _number(scores, "avg_latency_ms"),
         {"classes": function.get("classes") or [], "enums": function.get("enums") or []})
 
 
@@ -221,7 +223,7 @@ class OptimizeResult:
         ids = set(self.frontier)
         rows = [[("★ " if c.id in ids else "") + f"#{c.id}", c.method, str(c.iteration),
                  "" if c.pass_rate is None else f"{c.pass_rate:.0%} ({c.tests_passed}/{c.tests_total})",
-                 "" if c.tokens is None else f"{c.tokens:.0f}",
+                 "not reported" if c.tokens is None else f"{c.tokens:.0f}",
                  "" if c.latency_ms is None else f"{c.latency_ms:.0f} ms", short(" ".join(c.prompt.split()), 70)]
                 for c in self.candidates]
         return Table(["candidate", "method", "iteration", "accuracy", "tokens", "latency", "prompt"], rows,
