@@ -113,3 +113,57 @@ def test_another_baml_version_is_named_in_one_line(shell, capsys) -> None:
     out = capsys.readouterr().out
     assert "generator target names BAML 0.55.0; running with the installed baml-py" in out
     assert out.count("0.55.0") == 1
+
+
+SHAPES = '''
+class A {
+  kind "a"
+  x int @check(positive, {{ this > 0 }})
+}
+class B {
+  kind "b"
+  y string @assert(short, {{ this|length < 200 }})
+}
+class Node {
+  value int
+  children Node[]
+}
+type JsonV = int | string | bool | JsonV[] | map<string, JsonV>
+enum Tone {
+  Happy @alias("happy") @description("glad")
+  Sad @alias("sad")
+}
+class Review {
+  tone Tone
+  score int @description("1-10")
+  summary string
+  @@assert(valid, {{ this.score >= 1 }})
+}
+'''
+RETURNS = ["A | B", "Node", "JsonV", "map<string, int>", "(A | B)[]", "Review", "Tone", "int[]", '"yes" | "no"',
+           "float", "bool", "Review?", "string[]", "map<Tone, string>", "Review[]"]
+STYLES = {  # a prompt with no format, one that asks for JSON, BAML's format, BAML's format with a prefix of its own
+    "bare": "Answer about {{ x }}.",
+    "json": "Answer about {{ x }}. Respond only with JSON.",
+    "format": "Answer about {{ x }}. {{ ctx.output_format }}",
+    "prefixed": '{{ _.role("system") }} You return JSON. {{ ctx.output_format(prefix="Schema:\\n") }} '
+                '{{ _.role("user") }} {{ x }}',
+}
+
+
+@pytest.mark.slow
+def test_every_return_type_is_answered_in_its_type_whatever_the_prompt_says(shell) -> None:
+    from baml_magic.testing import conforms
+
+    functions = {f"R{i}_{style}": (returns, prompt) for i, returns in enumerate(RETURNS)
+                 for style, prompt in STYLES.items()}
+    baml_cell(shell, CLIENT + SHAPES + "".join(
+        f'function {name}(x: string) -> {returns} {{\n  client Fast\n  prompt #"{prompt}"#\n}}\n'
+        for name, (returns, prompt) in functions.items()))
+    wrong = []
+    for name in functions:
+        fn = shell.user_ns[name]
+        value = fn(x="a movie")
+        if not conforms(value, fn.spec.returns, fn.compiled.types.types):
+            wrong.append(f"{name}: {value!r:.80}")
+    assert not wrong, wrong

@@ -61,7 +61,11 @@ def notation(annotation: Any, renamed: dict[str, dict[str, str]] | None = None) 
         if origin in (list, typing.List):  # noqa: UP006 - the generated code's spelling
             return ["list", convert(args[0], depth + 1)]
         if origin in (dict, typing.Dict):  # noqa: UP006 - the generated code's spelling
-            return ["map", convert(args[0], depth + 1), convert(args[1], depth + 1)]
+            key = args[0]
+            if isinstance(key, type) and issubclass(key, enum.Enum):  # BAML keeps map keys as written: no alias
+                enums[f"{key.__name__} keys"] = [str(m.value) for m in key]
+                return ["map", ["named", f"{key.__name__} keys"], convert(args[1], depth + 1)]
+            return ["map", convert(key, depth + 1), convert(args[1], depth + 1)]
         name = getattr(t, "__name__", "") or str(t)
         if type(t).__name__ == "TypeAliasType":  # a recursive alias: named once, defined once
             if name not in types:
@@ -73,6 +77,9 @@ def notation(annotation: Any, renamed: dict[str, dict[str, str]] | None = None) 
             return ["named", name]
         if isinstance(origin, type) and origin.__name__ == "Checked" and args:  # a value with its checks
             return convert(args[0], depth + 1)
+        generic = getattr(t, "__pydantic_generic_metadata__", None) or {}  # pydantic's Checked[int, Literal[...]]
+        if getattr(generic.get("origin"), "__name__", "") == "Checked" and generic.get("args"):
+            return convert(generic["args"][0], depth + 1)
         if isinstance(t, type) and issubclass(t, BaseModel):
             if name not in types:
                 types[name] = ["object", []]

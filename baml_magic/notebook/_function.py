@@ -112,7 +112,7 @@ class BamlFunction(Evaluating):
         run = Run(self.spec.name, values, self.compiled.engine, client=client,
                   override=override, options=options, stream=stream,
                   cache=cache if cache.mode != "off" else None, returns=self.spec.baml_signature, env=env,
-                  returns_hint=self._returns_hint,
+                  returns_hint=self._returns_hint if options.tb is None else None,  # a TypeBuilder adds to it
                   allow_incomplete=allow if allow is not None else self._session.settings.allow_incomplete,
                   plain=self._session.settings.plain_requests)
         self._session.record(run, foreground, kept=kept, version=self.version if kept is not None else "")
@@ -265,9 +265,10 @@ class BamlFunction(Evaluating):
 
     @property
     def _returns_hint(self) -> tuple[Any, dict[str, dict[str, str]]] | None:
-        """The return type to tell a listening stand-in model (``_call_hooks``), for a prompt that writes its
-        output format by hand; None when nothing listens."""
-        if not call_hooks.listening() or self.spec.returns is str or "ctx.output_format" in (self.spec.prompt or ""):
+        """The return type to tell a listening stand-in model (``_call_hooks``): the declared type wins over
+        whatever the prompt says of its format (written by hand, or BAML's with a prefix of its own); None when
+        nothing listens."""
+        if not call_hooks.listening() or self.spec.returns is str:
             return None
         return self.spec.returns, self.compiled.aliases
 
