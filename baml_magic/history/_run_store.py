@@ -3,11 +3,14 @@
 Records are written as they are kept (plain, scrubbed JSON), versions when first seen, by a writer
 thread in batches, so a call never waits on the disk; reading the file first writes what is pending,
 and at exit the writer gets a second to finish (``_runs`` asks it). A file that is damaged is set aside
-and started anew; one that is busy beyond the wait loses only that batch.
+and started anew. A write that fails (disk full, read-only, locked beyond the wait) loses nothing: the runs stay
+in the kernel, the batch is tried again a few seconds later, and ``note()`` says so once (and once more when the
+file takes them again).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import sqlite3
@@ -15,11 +18,12 @@ import threading
 import time
 from pathlib import Path
 
-from baml_magic._shared_db import SharedDb, damaged
+from baml_magic._shared_db import ForeignFileError, SharedDb, damaged
 from baml_magic.history._runs import RunRecord, Version
 
 FILE_NAME = "runs.sqlite3"
 BATCH_SECONDS = 0.25  # how long the writer lets records gather before it writes them in one transaction
+RETRY_SECONDS = 5.0  # how long a batch the file refused waits before it is tried again
 _SCHEMA = (
     "PRAGMA synchronous=NORMAL",  # WAL keeps the file whole; a power cut may lose the last records only
     "CREATE TABLE IF NOT EXISTS versions (function TEXT NOT NULL, hash TEXT NOT NULL, source TEXT NOT NULL, "
@@ -46,6 +50,8 @@ class RunStore(SharedDb):
         self._pending: queue.Queue[tuple[str, tuple[object, ...]]] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._writer_lock = threading.Lock()
+        self.problem: str | None = None  # why the last batch could not be written (None: it was)
+        self._told: str | None = None  # the problem note() last said
 
     def _put(self, sql: str, values: tuple[object, ...]) -> None:
         self._pending.put((sql, values))
@@ -66,6 +72,7 @@ class RunStore(SharedDb):
                     batch.append(self._pending.get_nowait())
                 except queue.Empty:
                     break
+            failed = None
             with self._lock:
                 try:
                     db = self._open()
@@ -73,13 +80,31 @@ class RunStore(SharedDb):
                     for sql in dict.fromkeys(sql for sql, _ in batch):  # versions first, as they came
                         db.executemany(sql, [values for each, values in batch if each == sql])
                     db.execute("COMMIT")
-                except sqlite3.DatabaseError as error:  # busy beyond the wait, unwritable, damaged: not kept there
+                except (sqlite3.DatabaseError, ForeignFileError, OSError) as error:  # full, unwritable, busy...
+                    failed = error
                     if self._db is not None and self._db.in_transaction:
-                        self._db.rollback()
-                    if damaged(error):
+                        with contextlib.suppress(sqlite3.Error):
+                            self._db.rollback()
+                    if isinstance(error, sqlite3.DatabaseError) and damaged(error):
                         self._set_aside()
+            if failed is not None:  # nothing is dropped: tried again later, said once
+                self.problem = f"can't write runs to {self.path} ({failed}); they are kept in this kernel and " \
+                               "written when the file takes them"
+                time.sleep(RETRY_SECONDS)
+                for item in batch:
+                    self._pending.put(item)
+            else:
+                self.problem = None
             for _ in batch:
                 self._pending.task_done()
+
+    def note(self) -> str | None:
+        """What changed in the file's writing since the last note: a problem, or its end (else None)."""
+        problem, told = self.problem, self._told
+        if problem == told or (problem is not None and told is not None):
+            return None
+        self._told = problem
+        return problem if problem is not None else f"runs are written to {self.path} again"
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until what was kept is written (at most ``timeout`` seconds); whether it all was."""
@@ -125,10 +150,19 @@ class RunStore(SharedDb):
 
     def clear(self, functions: list[str] | None = None) -> None:
         self.flush(10.0)
-        with self._lock:
-            db = self._open()
-            if functions is None:
-                db.execute("DELETE FROM runs")
-            for function in functions or ():
-                db.execute("DELETE FROM runs WHERE function = ?", (function,))
+
+        def delete(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if functions is None:
+                    db.execute("DELETE FROM runs")
+                for function in functions or ():
+                    db.execute("DELETE FROM runs WHERE function = ?", (function,))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.rollback()
+                raise
+
+        self.foreground(delete)
 

@@ -164,6 +164,8 @@ class Store(Protocol):
 
     def flush(self, timeout: float | None = None) -> bool: ...
 
+    def note(self) -> str | None: ...
+
 
 _histories: weakref.WeakSet[RunHistory] = weakref.WeakSet()
 

@@ -178,6 +178,10 @@ class BamlMagic(Magics):
 
     def _post_run_cell(self, result: Any) -> None:
         finish_ended()  # views whose calls ended draw their final frame before the cell goes idle
+        store = self.session.history.store
+        note = store.note() if store is not None else None
+        if note:
+            print(f"baml_magic: {note}", file=sys.stderr)
         if isinstance(result.error_in_exec, KeyboardInterrupt):
             self.session.cancel_foreground()
         else:

@@ -11,7 +11,9 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
+from baml_magic._errors import interrupted
 from baml_magic._render import Table
+from baml_magic._shared_db import ForeignFileError
 from baml_magic.history._run_store import RunStore, runs_file
 from baml_magic.history._runs import RunHistory
 from baml_magic.history._runs_view import Runs
@@ -26,6 +28,8 @@ def open_file(history: RunHistory, where: str | Path) -> tuple[Path, int]:
     store = RunStore(path)
     try:
         versions, records = store.read(history.limit)
+    except ForeignFileError as exc:
+        raise UsageError(str(exc)) from None
     except (OSError, sqlite3.Error) as exc:
         raise UsageError(f"can't keep runs in {path} ({exc}); give a writable file or folder") from None
     added = history.merge(versions, records)
@@ -69,6 +73,8 @@ def load_file(history: RunHistory, where: str) -> str:
         raise UsageError(f"no runs file {path}")
     try:
         versions, records = RunStore(path).read(history.limit)
+    except ForeignFileError as exc:
+        raise UsageError(str(exc)) from None
     except (OSError, sqlite3.Error) as exc:
         raise UsageError(f"can't read runs from {path} ({exc})") from None
     added = history.merge(versions, records)
@@ -92,9 +98,15 @@ def runs_command(magic: Any, options: argparse.Namespace) -> Runs | Table | str:
             raise UsageError("%baml runs load FILE: the runs file (or its folder) to read")
         return load_file(history, targets[0])
     if options.action == "clear":
+        if isinstance(history.store, RunStore):  # the file first: an interrupt there leaves both as they were
+            try:
+                history.store.clear(targets or None)
+            except KeyboardInterrupt:
+                raise interrupted(f"clearing runs in {history.store.path}", "nothing was cleared, in the file or "
+                                  "in this kernel (another kernel may hold the file)") from None
+            except (sqlite3.Error, OSError) as exc:
+                raise UsageError(f"can't clear runs in {history.store.path} ({exc}); nothing was cleared") from None
         gone = history.clear(targets or None)
-        if isinstance(history.store, RunStore):
-            history.store.clear(targets or None)
         return f"forgot {gone} run{'s' if gone != 1 else ''}"
     if options.action == "restore":
         if len(targets) != 2:

@@ -1,0 +1,140 @@
+"""Issue #45, the fourth hostile round: the runs file, the diffs and the optimizer under hostile input and faults.
+
+Each case is what a user meets, in a real kernel where they would see it: one line, nothing lost, a file that is
+not ours never touched, no secret on disk or on screen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from baml_magic.testing import wait_until
+from tests.conftest import CLIENT, STORY, Execution, Kernel, baml_cell
+
+
+def _one_line_error(execution: Execution) -> str:
+    errors = execution.of_type("error")
+    assert errors, execution.text
+    shown = "\n".join(errors[0]["content"]["traceback"])
+    assert "\n" not in shown and "Traceback" not in shown, shown
+    return shown
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def rk(llm, tmp_path_factory: pytest.TempPathFactory) -> Kernel:
+    """A real kernel with the story project and a few runs kept."""
+    kernel = Kernel(tmp_path_factory.mktemp("runs_kernel"))
+    kernel.ok("%load_ext baml_magic\n%config BamlMagic.display = 'none'")
+    kernel.ok("%%baml\n" + CLIENT + STORY)
+    kernel.ok("for t in ['a', 'b', 'c']:\n    GenerateStory(t)")
+    yield kernel
+    kernel.shutdown()
+
+
+def _foreign(path: Path, statements: list[str]) -> Path:
+    db = sqlite3.connect(path)
+    for statement in statements:
+        db.execute(statement)
+    db.commit()
+    db.close()
+    return path
+
+
+FOREIGN = {
+    "another application's": ["CREATE TABLE versions (app TEXT, major INT)", "INSERT INTO versions VALUES ('x', 3)",
+                              "CREATE TABLE users (name TEXT)"],
+    "a runs table of other columns": ["CREATE TABLE runs (id TEXT, payload BLOB)",
+                                      "INSERT INTO runs VALUES ('1', x'00')"],
+    "ours, of a newer schema": ["CREATE TABLE baml_magic (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+                                "INSERT INTO baml_magic VALUES ('kind', 'runs file'), ('schema', '2')",
+                                "CREATE TABLE runs (id TEXT PRIMARY KEY, function TEXT, version TEXT, at REAL, "
+                                "record TEXT, extra TEXT)"],
+}
+
+
+@pytest.mark.parametrize("kind", list(FOREIGN))
+def test_a_file_that_is_not_ours_is_refused_in_one_line_and_never_touched(rk: Kernel, tmp_path: Path,
+                                                                         kind: str) -> None:
+    path = _foreign(tmp_path / "other.sqlite3", FOREIGN[kind])
+    before = _digest(path)
+    for command in (f"%baml runs save {path}", f"%baml runs load {path}", f"%config BamlMagic.runs_file = '{path}'"):
+        execution = rk.run(command)
+        said = execution.text
+        assert "is not a runs file of baml_magic" in said or "newer baml_magic" in said, (command, said)
+        assert "Traceback" not in said and said.count("\n") <= 1, said
+    assert _digest(path) == before and not Path(f"{path}-wal").exists(), "the file is exactly as it was"
+    assert "3" in rk.ok("print(len(GenerateStory.history))").printed, "the runs kept in the kernel are all there"
+
+
+def test_a_write_the_disk_refuses_is_said_once_kept_and_retried(shell, llm, tmp_path: Path, capsys,
+                                                                monkeypatch) -> None:
+    from baml_magic.history import _run_store
+
+    monkeypatch.setattr(_run_store, "RETRY_SECONDS", 0.2)
+    baml_cell(shell, CLIENT + STORY)
+    path = tmp_path / "runs.sqlite3"
+    shell.run_line_magic("baml", f"runs save {path}")
+    store = shell.user_ns["GenerateStory"]._session.history.store
+    store.flush(5)
+    with store._lock:  # the disk fills up: sqlite answers SQLITE_FULL ("database or disk is full")
+        pages = store._open().execute("PRAGMA page_count").fetchone()[0]
+        store._open().execute(f"PRAGMA max_page_count = {pages}")
+    fn = shell.user_ns["GenerateStory"]
+    for topic in range(12):
+        fn(f"topic {topic} " + "x" * 2000)
+    shell.user_ns["GenerateStory"]._session.history.settle()
+    wait_until(lambda: store.problem is not None, what="the refused write")
+    shell.run_cell("1")  # the next cell's end says it, once
+    shell.run_cell("2")
+    said = capsys.readouterr().err
+    assert said.count("can't write runs to") == 1 and "disk is full" in said and "kept in this kernel" in said, said
+    with store._lock:
+        store._open().execute("PRAGMA max_page_count = 1073741823")  # room again
+    assert store.flush(10), "the kept runs are written once the file takes them"
+    shell.run_cell("3")
+    assert "written to" in capsys.readouterr().err
+    rows = sqlite3.connect(path).execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    assert rows == len(fn.history), (rows, len(fn.history))
+
+
+def test_interrupting_a_clear_that_waits_for_another_kernel_is_one_line(rk: Kernel, tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    rk.ok(f"%baml runs save {path}")
+    rk.ok("GenerateStory('d')")
+    kept = rk.ok("print(len(GenerateStory.history))").printed.strip()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another kernel holds the file
+    try:
+        msg_id, execution = rk.start("%baml runs clear")
+        time.sleep(0.5)  # nothing to see from outside while it waits for the lock: give it time to be waiting
+        rk.interrupt()
+        rk.collect(msg_id, execution, timeout=10)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    line = _one_line_error(execution)
+    assert "KeyboardInterrupt" in line and "nothing was cleared" in line, line
+    assert rk.ok("print(len(GenerateStory.history))").printed.strip() == kept
+    rk.ok("%config BamlMagic.runs_file = ''")
+
+
+def test_the_runs_file_s_own_marker_says_what_it_is(shell, llm, tmp_path: Path) -> None:
+    baml_cell(shell, CLIENT + STORY)
+    shell.user_ns["GenerateStory"]("owls")
+    path = tmp_path / "runs.sqlite3"
+    shell.run_line_magic("baml", f"runs save {path}")
+    shell.user_ns["GenerateStory"]._session.history.store.flush(5)
+    marker = dict(sqlite3.connect(path).execute("SELECT key, value FROM baml_magic").fetchall())
+    assert marker == {"kind": "runs file", "schema": "1"}
+    assert json.loads(sqlite3.connect(path).execute("SELECT record FROM runs").fetchone()[0])["function"] == \
+        "GenerateStory"
