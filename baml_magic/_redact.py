@@ -80,6 +80,14 @@ def url_credentials(url: str) -> set[str]:
     return {v for v in found if v}
 
 
+def remember(values: Iterable[str], urls: Iterable[str] = ()) -> None:
+    """Treat these values as secrets from now on (a key written into a client block), and the credentials in
+    these URLs (a password in a literal ``base_url``)."""
+    found = set(values) | {c for url in urls for c in url_credentials(url)}
+    with _lock:
+        _seen_values.update(v for v in found if len(v) >= MIN_SECRET_LENGTH)
+
+
 def remember_headers(headers: dict[str, Any]) -> None:
     """Treat the values of a request's headers (but the plain ones) as secrets from now on; a header that holds
     the URL the request went to (BAML's ``baml-original-url``), only the credentials in it."""

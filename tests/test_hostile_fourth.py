@@ -138,3 +138,46 @@ def test_the_runs_file_s_own_marker_says_what_it_is(shell, llm, tmp_path: Path) 
     assert marker == {"kind": "runs file", "schema": "1"}
     assert json.loads(sqlite3.connect(path).execute("SELECT record FROM runs").fetchone()[0])["function"] == \
         "GenerateStory"
+
+
+LITERAL_KEY, HEADER, PASSWORD = "sk-literal-0123456789abcdef", "hdr-literal-secret-42", "pa55word-literal"
+
+
+def test_secrets_written_into_a_client_block_reach_no_file_and_no_screen(shell, llm, tmp_path: Path) -> None:
+    from baml_magic.optimize._runner import scrub_folder
+
+    url = llm.base_url.replace("http://", f"http://ann:{PASSWORD}@")
+    client = f'''
+client<llm> Fast {{
+  provider "openai-generic"
+  options {{
+    base_url "{url}"
+    model "local"
+    api_key "{LITERAL_KEY}"
+    headers {{
+      "X-Team-Token" "{HEADER}"
+    }}
+  }}
+}}
+'''
+    path = tmp_path / "runs.sqlite3"
+    shell.run_line_magic("baml", f"runs save {path}")
+    for prompt in ("Write a short story about", "Tell a tale of"):
+        baml_cell(shell, client + STORY.replace("Write a short story about", prompt))
+        shell.user_ns["GenerateStory"]("owls")
+    fn = shell.user_ns["GenerateStory"]
+    fn._session.history.store.flush(5)
+    shown = [repr(shell.run_line_magic("baml", "diff GenerateStory")), repr(fn.history),
+             repr(fn.request("owls")), fn.request("owls").as_curl()]
+    on_disk = path.read_bytes().decode("latin-1") + Path(f"{path}-wal").read_bytes().decode("latin-1") \
+        if Path(f"{path}-wal").exists() else path.read_bytes().decode("latin-1")
+    for text in [*shown, on_disk]:
+        for secret in (LITERAL_KEY, HEADER, PASSWORD):
+            assert secret not in text, (secret, text[:300])
+    assert "Tell a tale of" in shown[0], "the diff still shows the prompt's change"
+    folder = tmp_path / "optimize"
+    (folder / "candidates").mkdir(parents=True)
+    (folder / "candidates" / "01_reflection.baml").write_text(f"// the model said {LITERAL_KEY}\n")
+    (folder / "baml_src.baml").write_text(client)
+    assert scrub_folder(folder) == 2
+    assert not any(s in p.read_text() for p in folder.rglob("*.baml") for s in (LITERAL_KEY, HEADER, PASSWORD))

@@ -22,12 +22,19 @@ from baml_magic._errors import (
     interrupted,
     parse_diagnostics,
 )
-from baml_magic._redact import watch
+from baml_magic._redact import remember, watch
 from baml_magic.engine import Engine
 from baml_magic.engine import _codegen as codegen
 from baml_magic.engine.v0 import COMPILE_SCRIPT, V0Engine
 from baml_magic.sources import _lexer as sources
-from baml_magic.sources._blocks import FunctionFacts, aliases, function_facts, one_line_options, url_references
+from baml_magic.sources._blocks import (
+    FunctionFacts,
+    aliases,
+    function_facts,
+    literal_secrets,
+    one_line_options,
+    url_references,
+)
 from baml_magic.sources._source import SOURCE_ROOT, Source, effective_files
 from baml_magic.wire._providers import SHORTHAND_KEYS
 
@@ -148,6 +155,11 @@ def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
     read = [url_references(s.text[b.start:b.end]) for s in ordered for b in live[s.key] if b.kind == "client"]
     watch({name for _, secret in read for name in secret} | set(SHORTHAND_KEYS.values()),
           urls={name for url, _ in read for name in url})
+    # ... and so are the values written into a client block in a secret position (a literal api_key, a header).
+    for s in ordered:
+        for b in live[s.key]:
+            if b.kind == "client":
+                remember(*literal_secrets(s.text[b.start:b.end]))
     facts = {(s.key, b.name): function_facts(s.text[b.start:b.end]) for s in ordered for b in live[s.key]
              if b.kind == "function"}
     shape = generator_files(ordered, live, files, facts)

@@ -15,14 +15,14 @@ import types as pytypes
 from typing import Any, Optional
 
 from baml_magic._errors import BamlCompileError, Diagnostic, interrupted
-from baml_magic._redact import watch
+from baml_magic._redact import remember, watch
 from baml_magic.engine import _v1_bridge as v1bridge
 from baml_magic.engine import _v1_types as v1types
 from baml_magic.engine._codegen import TypeModules
 from baml_magic.engine._project import Compiled, FunctionSpec, Project
 from baml_magic.engine._v1_blocks import declarations, newest_wins
 from baml_magic.engine.v1 import V1Engine
-from baml_magic.sources._blocks import url_references
+from baml_magic.sources._blocks import literal_secrets, url_references
 from baml_magic.sources._source import Source
 
 _DIAGNOSTIC = re.compile(r"(?P<path>[\w./-]+\.baml):(?P<line>\d+):\d+(?:-\d+:\d+)?\s+(?P<severity>error|warning)"
@@ -100,6 +100,8 @@ def compile_sources(ordered: list[Source], previous: dict[str, str] | None = Non
     # The values of every variable a v1 source reads (`env.NAME`) are secrets, whatever they are called, but a URL's.
     read = [url_references(s.text) for s in ordered]
     watch({name for _, secret in read for name in secret}, urls={name for url, _ in read for name in url})
+    for s in ordered:
+        remember(*literal_secrets(s.text))  # values written in a secret position (a literal api_key)
     v1bridge.bridge()  # V1Unavailable, one line, when the extra is missing
     started = time.monotonic()
     try:

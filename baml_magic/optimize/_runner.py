@@ -141,6 +141,8 @@ def run(folder: Path, src: Path, function: str, budget: Budget, result: Optimize
         stop(process)
         result.status = "cancelled"
         raise
+    finally:
+        scrub_folder(folder)
     text = "".join(output)
     if "Do you want to continue" in text or any(line.strip() == "Aborted." for line in output):
         result.status = "error"
@@ -150,6 +152,28 @@ def run(folder: Path, src: Path, function: str, budget: Budget, result: Optimize
         result.status = "error"
         raise OptimizerError(redact(f"BAML's optimizer stopped: {_reason(text)}"))
     result.status = "done"
+
+
+SCRUBBED_MAX = 50_000_000  # bytes: a larger file is no text the optimizer wrote
+
+
+def scrub_folder(folder: Path) -> int:
+    """Every secret value out of the files in the optimizer's folder (what its child wrote, a reflection model that
+    repeated a key, the project it ran on), once it has stopped; how many files changed."""
+    changed = 0
+    for path in folder.rglob("*"):
+        try:
+            if not path.is_file() or path.is_symlink() or path.stat().st_size > SCRUBBED_MAX:
+                continue
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        clean = redact(text)
+        if clean != text:
+            with contextlib.suppress(OSError):
+                path.write_text(clean, encoding="utf-8")
+                changed += 1
+    return changed
 
 
 def stop(process: subprocess.Popen[str], grace: float = 3.0) -> None:

@@ -181,3 +181,47 @@ _ALIASED = re.compile(r'^[ \t]*(\w+)\b[^\n]*?@alias\(\s*(?:"([^"\n]*)"|([\w\-.]+
 def aliases(block_text: str) -> dict[str, str]:
     """A class's fields (or an enum's values) renamed with ``@alias``: name -> the name a model answers with."""
     return {m.group(1): m.group(2) if m.group(2) is not None else m.group(3) for m in _ALIASED.finditer(block_text)}
+
+
+_OPTION = re.compile(r"""("?)([\w.\-]+)\1\s*[=:]?\s*(?:#+"(.*?)"#+|"((?:[^"\\]|\\.)*)")""")
+_SECRET_KEY = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|AUTH|SIGNATURE)", re.I)
+_PLAIN_HEADERS = {"content-type", "accept", "user-agent", "anthropic-version", "anthropic-beta", "openai-beta"}
+
+
+def _without_comment(line: str) -> str:
+    """A line without its ``//`` comment (one inside a string, as in a URL, stays)."""
+    quoted = False
+    for at, char in enumerate(line):
+        if char == '"' and (at == 0 or line[at - 1] != "\\"):
+            quoted = not quoted
+        elif not quoted and line.startswith("//", at):
+            return line[:at]
+    return line
+
+
+def literal_secrets(block_text: str) -> tuple[set[str], set[str]]:
+    """(the literal values a client block writes in a secret position, the literal URLs it writes).
+
+    A secret position: an option whose name says it holds a secret (``api_key``, ``session_token``, ...) or a
+    value inside ``headers`` (but a plain header's, such as ``anthropic-version``). A URL's credentials
+    (``user:password@``, query values) are the caller's to take from the URLs.
+    """
+    secrets: set[str] = set()
+    urls: set[str] = set()
+    inside: list[str] = []  # the names of the { } blocks the line is in
+    for line in block_text.splitlines():
+        code = _without_comment(line)
+        for match in _OPTION.finditer(code):
+            key = match.group(2)
+            value = match.group(3) if match.group(3) is not None else match.group(4)
+            if _SECRET_KEY.search(key) or ("headers" in inside and key.lower() not in _PLAIN_HEADERS):
+                secrets.add(value)
+            elif "://" in value:
+                urls.add(value)
+        for opened in re.finditer(r"([\w\-]*)\s*\{|\}", code):
+            if opened.group(0) == "}":
+                if inside:
+                    inside.pop()
+            else:
+                inside.append(opened.group(1))
+    return secrets, urls
