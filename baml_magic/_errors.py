@@ -133,13 +133,13 @@ def parse_diagnostics(message: str) -> list[tuple[str, str, str, int]]:
 
 
 def argument_errors(method: Callable[P, R]) -> Callable[P, R]:
-    """A public method whose TypeError / ValueError (bad arguments of ours, raised before any work) IPython
-    shows as one line, not a traceback."""
+    """A public method whose TypeError / ValueError / LookupError (bad arguments of ours, raised before any work,
+    such as a version that was never kept) IPython shows as one line, not a traceback."""
     @functools.wraps(method)
     def checked(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(*args, **kwargs)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, LookupError) as exc:
             raise one_line(exc) from None
 
     return checked

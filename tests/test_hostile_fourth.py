@@ -181,3 +181,109 @@ client<llm> Fast {{
     (folder / "baml_src.baml").write_text(client)
     assert scrub_folder(folder) == 2
     assert not any(s in p.read_text() for p in folder.rglob("*.baml") for s in (LITERAL_KEY, HEADER, PASSWORD))
+
+
+CLASSIFY = CLIENT + '''
+enum Category {
+  BILLING
+  TECHNICAL
+}
+function Classify(text: string) -> Category {
+  client Fast
+  prompt #"Is this a billing question? {{ text }}
+  {{ ctx.output_format }}"#
+}
+test ChargedTwice {
+  functions [Classify]
+  args { text "I was charged twice" }
+  @@assert({{ this == "BILLING" }})
+}
+'''
+
+
+def _one_line(call) -> str:
+    with pytest.raises(BaseException) as raised:  # an interrupt too
+        call()
+    shown = raised.value._render_traceback_()
+    assert len(shown) == 1 and "\n" not in shown[0] and "Traceback" not in shown[0], shown
+    return shown[0]
+
+
+def test_bad_arguments_of_compare_optimize_and_restore_are_one_line_before_any_work(shell, llm, tmp_path) -> None:
+    baml_cell(shell, CLASSIFY)
+    fn = shell.user_ns["Classify"]
+    fn("x")
+    llm.reset()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    for call, says in [(lambda: fn.compare(["x"], against=True), "version number"),
+                       (lambda: fn.compare(["x"], against=-1), "numbered from 1"),
+                       (lambda: fn.compare(["x"], against=0), "numbered from 1"),
+                       (lambda: fn.compare(["x"], against="nope"), "no version nope"),
+                       (lambda: fn.optimize(weights=5), "weights must be text"),
+                       (lambda: fn.optimize(tests="Classify::*"), "write ['Classify::*']"),
+                       (lambda: fn.optimize(folder=str(blocker / "under")), "is a file, not a folder"),
+                       (lambda: fn.restore(True), "version number")]:
+        assert says in _one_line(call)
+    assert not llm.requests(), "no argument of ours sent a request"
+
+
+def test_an_edited_candidate_file_is_one_line_naming_it(shell, llm, tmp_path) -> None:
+    from baml_magic.optimize._result import OptimizeResult
+
+    run = tmp_path / "run"
+    (run / "candidates").mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"function": "Classify"}))
+    (run / "candidates" / "00_candidate.json").write_text(json.dumps({"id": "zero", "function": {}}))
+    baml_cell(shell, CLASSIFY)
+    line = _one_line(lambda: shell.run_line_magic("baml", f"optimize --open {tmp_path}"))
+    assert "00_candidate.json is not a candidate file" in line, line
+    assert isinstance(OptimizeResult, type)
+
+
+def test_an_interrupted_set_up_is_one_line_and_a_silent_reflection_model_is_capped(shell, llm, silent,
+                                                                                  monkeypatch, tmp_path) -> None:
+    from baml_magic.optimize import _runner
+
+    failing = CLASSIFY.replace('this == "BILLING"', 'this == "TECHNICAL"')  # so the optimizer must reflect
+    baml_cell(shell, failing + f'''
+client<llm> Silent {{
+  provider "openai-generic"
+  options {{
+    base_url "{silent}/v1"
+    model "never"
+  }}
+}}
+''')
+    fn = shell.user_ns["Classify"]
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(_runner, "prepare", interrupted)
+        line = _one_line(lambda: fn.optimize(trials=1, max_evals=2, folder=str(tmp_path / "a")))
+    assert "KeyboardInterrupt" in line and "setting up" in line, line
+    monkeypatch.setattr(_runner, "STALL_SECONDS", 3.0)
+    started = time.monotonic()
+    line = _one_line(lambda: fn.optimize(trials=2, max_evals=12, reflection="Silent", folder=str(tmp_path / "b")))
+    assert "said and wrote nothing for 3 s" in line and time.monotonic() - started < 60, line
+    assert fn.last_optimize.status == "error"
+
+
+def test_a_function_named_like_a_hash_is_a_function_and_pass_to_error_is_a_regression(shell, llm) -> None:
+    from baml_magic import RegressionError
+
+    facade = CLASSIFY.replace("Classify", "Facade")
+    baml_cell(shell, facade)
+    shell.run_line_magic("baml", "test")
+    grid = shell.run_line_magic("baml", "test --diff Facade")  # all hex letters, and a function: a pattern
+    assert grid.rows and grid.diff is not None
+    broken = facade.replace("function Facade(text: string) -> Category {\n  client Fast",
+                            "client<llm> Gone {\n  provider \"openai-generic\"\n  options {\n"
+                            "    base_url \"http://127.0.0.1:9/v1\"\n    model \"x\"\n  }\n}\n"
+                            "function Facade(text: string) -> Category {\n  client Gone")
+    assert "client Gone" in broken
+    baml_cell(shell, broken)  # the edit switches the client; the test that passed now errors
+    with pytest.raises(RegressionError, match="Facade::ChargedTwice"):
+        shell.run_line_magic("baml", "test --fail-on-regression")

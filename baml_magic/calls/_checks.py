@@ -59,3 +59,32 @@ def checked_names(value: object, name: str) -> list[str]:
         if not isinstance(item, str):
             raise TypeError(f"{name} must be a list of names, got {item!r:.40} in it")
     return [str(item) for item in names]
+
+
+def checked_version(value: object, name: str = "against") -> str | int | None:
+    """A version as people name one: a number from 1, ``"v2"``, a hash prefix, ``"previous"``, or None."""
+    if value is None or (isinstance(value, str) and value.strip()):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a version number, 'v2', a hash prefix or 'previous', got {value!r:.40}")
+    if value < 1:
+        raise ValueError(f"{name}: versions are numbered from 1, got {value}")
+    return value
+
+
+def checked_folder(value: object, name: str = "folder") -> str | None:
+    """A folder to write into, or None: not a file, not under one, writable where it exists."""
+    import os
+    from pathlib import Path
+
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+        raise TypeError(f"{name} must be a folder's path, got {value!r:.40}")
+    path = Path(value).expanduser()
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ValueError(f"{name} {path}: {existing} is a file, not a folder; give a folder")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{name} {path}: {existing} is not writable; give a folder you can write to")
+    return str(path)

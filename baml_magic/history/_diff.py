@@ -10,6 +10,7 @@ does worse now. Typed values are compared field by field.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -203,17 +204,30 @@ def _cell_html(c: CellChange) -> str:
             f'{"<table>" + fields + "</table>" if fields else ""}{more}</td>')
 
 
+_CLIENT_NAME = re.compile(r"^\s*client(?:<\w+>)?\s+(\w+)")
+
+
+def _own_client(version: Version) -> str | None:
+    """The client a version ran with of its own (its client block's name)."""
+    found = _CLIENT_NAME.match(version.client_source)
+    return found.group(1) if found else None
+
+
 def diff_runs(title: str, now: list[tuple[str, str, RunRecord]], history: RunHistory,
-              against: Callable[[str], Version | None], kinds: tuple[str, ...] | None) -> GridDiff:
+              against: Callable[[str], Version | None], kinds: tuple[str, ...] | None,
+              own: str | None = None) -> GridDiff:
     """The runs of a grid just run (``(row, column, record)``) against each function's version ``against``.
 
-    ``kinds``: which earlier runs count (tests against tests; ad-hoc inputs against any run of them).
+    ``kinds``: which earlier runs count (tests against tests; ad-hoc inputs against any run of them). ``own``: the
+    column of each function's own client, whose cells are compared with the earlier version's own client's runs
+    (an edit that switched the client is compared with the client it replaced).
     """
     cells: dict[tuple[str, str], list[RunRecord]] = {}
     for row, column, record in now:
         cells.setdefault((row, column), []).append(record)
     labels: dict[str, str] = {}
     earlier: dict[str, dict[str, list[RunRecord]]] = {}
+    then_own: dict[str, str | None] = {}
     for function in dict.fromkeys(r.function for _, _, r in now):
         version = against(function)
         if version is None:
@@ -221,6 +235,7 @@ def diff_runs(title: str, now: list[tuple[str, str, RunRecord]], history: RunHis
             earlier[function] = {}
             continue
         labels[function] = history.label(function, version.hash)
+        then_own[function] = _own_client(version)
         grouped: dict[str, list[RunRecord]] = {}
         for record in history.runs_of(function, version.hash, kinds):
             grouped.setdefault(record.key, []).append(record)
@@ -228,7 +243,10 @@ def diff_runs(title: str, now: list[tuple[str, str, RunRecord]], history: RunHis
     changes = []
     for (row, column), after in cells.items():
         function = after[0].function
-        before = earlier[function].get(after[0].key, [])[:len(after)]
+        key = after[0].key
+        if column == own and key not in earlier[function] and then_own.get(function):
+            key = key.rsplit("\x00", 1)[0] + f"\x00{then_own[function]}"  # the client the edit replaced
+        before = earlier[function].get(key, [])[:len(after)]
         change, fields = change_of(before, after)
         changes.append(CellChange(row, column, function, labels[function], change, before, after, fields))
     return GridDiff(title, changes, labels)

@@ -153,7 +153,7 @@ def run_tests(session: Session, compiled: Compiled, function_for: Callable[[str]
                  refresh_hz=settings.refresh_hz, max_retry_wait=settings.max_retry_wait, cost_of=session.cost_of,
                  kept_in="%baml test --last", keep=_keeper(session, "test", function_for, kept))
     if diff:
-        grid.diff = diff_runs("BAML tests", kept, session.history, compared.__getitem__, ("test",))
+        grid.diff = diff_runs("BAML tests", kept, session.history, compared.__getitem__, ("test",), own=OWN)
     return grid
 
 
@@ -189,7 +189,7 @@ def compare(fn: Callee, session: Session, inputs: Iterable[Any], client_names: I
                  refresh_hz=settings.refresh_hz, max_retry_wait=settings.max_retry_wait, cost_of=session.cost_of,
                  kept_in=f"{fn.spec.name}.last_compare", keep=_keeper(session, "compare", lambda _: fn, kept))
     if against is not None:
-        grid.diff = diff_runs(f"{fn.spec.name}.compare", kept, session.history, compared.__getitem__, None)
+        grid.diff = diff_runs(f"{fn.spec.name}.compare", kept, session.history, compared.__getitem__, None, own=OWN)
     return grid
 
 

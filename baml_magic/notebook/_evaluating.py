@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from baml_magic._errors import argument_errors
-from baml_magic.calls._checks import checked_names
+from baml_magic.calls._checks import checked_folder, checked_names, checked_version
 from baml_magic.engine._project import Compiled, FunctionSpec
 from baml_magic.evaluation._grid import GridResult
 from baml_magic.history._runs_view import Runs
@@ -38,8 +38,9 @@ class Evaluating:
         in ``Fn.last_compare``.
         """
         return evaluate.compare(cast(evaluate.Callee, self), self._session, inputs, clients, repeat=repeat,
-                                concurrency=concurrency, against=against)
+                                concurrency=concurrency, against=checked_version(against))
 
+    @argument_errors
     def optimize(self, *, tests: Iterable[str] = (), auto: str | None = None, trials: int | None = None,
                  max_evals: int | None = None, weights: str | None = None, reflection: str | None = None,
                  folder: str | None = None) -> OptimizeResult:
@@ -47,17 +48,19 @@ class Evaluating:
         cell: each candidate scored (accuracy, tokens, latency), the Pareto frontier. ``reflection``: the client
         that proposes prompts (default: this function's own); ``folder``: where the artifacts go. The result is
         data (``rows()``, ``diff(N)``) and ``result.apply(N)`` binds a candidate; kept in ``last_optimize``."""
+        if weights is not None and not isinstance(weights, str):
+            raise TypeError(f"weights must be text such as 'accuracy=0.8,tokens=0.2', got {weights!r:.40}")
+        folder = checked_folder(folder)
         budget = Budget(trials, max_evals, auto, weights, tuple(checked_names(tests, "tests")))
         result: OptimizeResult = self._session.optimize(self, budget, reflection, folder)
         return result
 
+    @argument_errors
     def restore(self, version: str | int, *, write: bool = False) -> Any:
         """Bind a kept version of this function again (a number, ``"v2"`` or a hash prefix, as ``%baml diff``
         names them): its BAML replaces the current in the session, and its runs are this function's again. A
         cell's new source is printed, ready to paste; a loaded folder's file is written only with ``write=True``."""
-        if not isinstance(version, (str, int)) or isinstance(version, bool):
-            raise TypeError(f"version must be a number, 'v2' or a hash prefix, got {type(version).__name__}")
-        return self._session.restore(self, version, write)
+        return self._session.restore(self, checked_version(version, "version"), write)
 
     @property
     def last_optimize(self) -> OptimizeResult | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from baml_magic._errors import interrupted
+from baml_magic.calls._checks import checked_folder
 from baml_magic.engine._codegen import default_cache_dir, writable_cache_dir
 from baml_magic.history._runs import RunRecord
 from baml_magic.notebook import _clients as clients
@@ -42,7 +43,8 @@ def optimize(fn: BamlFunction, session: Session, magic: Any, *, budget: optimize
     compiled.engine.require("optimize")
     try:
         budget.arguments()
-    except ValueError as exc:
+        folder = checked_folder(folder, "--folder")
+    except (TypeError, ValueError) as exc:
         raise OptimizerError(str(exc)) from None
     # A test named alone is this function's (BAML's --test reads "Function::Test", wildcards allowed).
     budget = dataclasses.replace(budget, tests=tuple(t if "::" in t else f"{name}::{t}" for t in budget.tests))
@@ -65,6 +67,14 @@ def optimize(fn: BamlFunction, session: Session, magic: Any, *, budget: optimize
     session.last_optimize[name] = result
     try:
         src = optimizer.prepare(where, compiled, session.client_override, reflection)
+    except KeyboardInterrupt:
+        result.status = "cancelled"
+        raise interrupted(f"setting up BAML's optimizer for {name}", "nothing was optimized; the function is as it "
+                                                                    "was") from None
+    except OSError as exc:
+        result.status = "error"
+        raise OptimizerError(f"can't write the optimizer's folder {where} ({exc.strerror or exc}); give another "
+                             "with --folder") from None
     except BaseException:
         result.status = "error"
         raise

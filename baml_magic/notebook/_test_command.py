@@ -16,6 +16,14 @@ from baml_magic.notebook._function import BamlFunction
 from baml_magic.notebook._runs_command import VERSION_REF
 
 
+def _names_a_test(compiled: Any, text: str) -> bool:
+    """Whether ``text`` is a test's name (or ``Function::Test``), not a version."""
+    try:
+        return bool(evaluate.test_grid_cases(compiled, [text]))
+    except LookupError:
+        return False
+
+
 def baml_test_command(magic: Any, options: argparse.Namespace) -> Any:
     """``magic``: the ``BamlMagic`` whose session and project the tests run in."""
     session = magic.session
@@ -30,8 +38,9 @@ def baml_test_command(magic: Any, options: argparse.Namespace) -> Any:
                              "none")
         return baml_tests.run_command(compiled, options.patterns, session.client_override, magic.display)
     patterns, ref = list(options.patterns), options.diff
-    if ref not in (None, "previous") and not VERSION_REF.match(ref):
-        patterns.append(ref)  # `%baml test --diff Classify`: a pattern, compared against the previous version
+    named = ref is not None and (ref in compiled.functions or _names_a_test(compiled, ref))
+    if ref not in (None, "previous") and (named or not VERSION_REF.match(ref)):
+        patterns.append(ref)  # `%baml test --diff Classify` (even `Facade`, all hex letters): a pattern
         ref = "previous"
     diff = ref is not None or options.fail_on_regression
     try:

@@ -76,6 +76,14 @@ def read_candidate(path: Path, initial_source: str) -> Candidate | None:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    try:
+        return _candidate(data, initial_source)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise OptimizerError(f"{path} is not a candidate file as BAML's optimizer writes it ({exc}); put it back as "
+                             "it was, or open another run's folder") from None
+
+
+def _candidate(data: Any, initial_source: str) -> Candidate:
     function = data.get("function") or {}
     scores = data.get("scores") or {}
     prompt = str(function.get("prompt_text") or "")

@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +123,29 @@ def _reason(output: str) -> str:
     return lines[-1] if lines else "no output"
 
 
+STALL_SECONDS = 180.0  # the longest the optimizer may go without a line or a file before it is stopped
+
+
+def _newest(folder: Path) -> float:
+    """When the optimizer last wrote a file in its output folder (0: none yet)."""
+    times = [0.0]
+    for path in folder.rglob("*"):
+        with contextlib.suppress(OSError):
+            times.append(path.stat().st_mtime)
+    return max(times)
+
+
+def _watch(process: subprocess.Popen[str], folder: Path, heard: list[float], stalled: threading.Event) -> None:
+    """Stop the optimizer when it has said nothing and written nothing for ``STALL_SECONDS`` (a model that never
+    answers, a reflection that hangs): every wait of it has a cap."""
+    while process.poll() is None:
+        time.sleep(min(1.0, STALL_SECONDS / 4))
+        quiet = time.time() - max(heard[0], _newest(folder))
+        if quiet > STALL_SECONDS and process.poll() is None:
+            stalled.set()
+            stop(process)
+
+
 def run(folder: Path, src: Path, function: str, budget: Budget, result: OptimizeResult) -> None:
     """Run the optimizer to its end (or an interrupt, which stops it and keeps what it wrote)."""
     command, env = codegen.cli("optimize", "--beta", "--from", str(src), "--function", function, "--no-ui",
@@ -129,9 +153,13 @@ def run(folder: Path, src: Path, function: str, budget: Budget, result: Optimize
     process = subprocess.Popen(command, cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
     output: list[str] = []
+    heard, stalled = [time.time()], threading.Event()
+    threading.Thread(target=_watch, args=(process, result.folder, heard, stalled), daemon=True,
+                     name="baml-magic-optimize-watch").start()
     try:
         assert process.stdout is not None
         for line in process.stdout:
+            heard[0] = time.time()
             output.append(line)
             found = _ITERATION.search(line)
             if found:
@@ -144,6 +172,10 @@ def run(folder: Path, src: Path, function: str, budget: Budget, result: Optimize
     finally:
         scrub_folder(folder)
     text = "".join(output)
+    if stalled.is_set():
+        result.status = "error"
+        raise OptimizerError(f"BAML's optimizer said and wrote nothing for {STALL_SECONDS:g} s (a model that does "
+                             "not answer?): it was stopped; the candidates it scored are kept")
     if "Do you want to continue" in text or any(line.strip() == "Aborted." for line in output):
         result.status = "error"
         raise OptimizerError(redact(f"{_reason(text)}: give more --max-evals or fewer --trials (the optimizer "
