@@ -59,7 +59,7 @@ def test_cost_is_where_people_look(shell, llm) -> None:
     from baml_magic.views._views import status_text
 
     assert status_text(fn.last).endswith(" · $" + f"{fn.last.cost:.6f}"), status_text(fn.last)
-    assert fn.history.rows()[0]["cost"] == fn.last.cost
+    assert fn.last.cost in [row["cost"] for row in fn.history.rows()], "its run record carries the cost"
 
 
 def test_a_kernel_killed_hard_leaves_no_offline_server(kernel_factory, tmp_path) -> None:
