@@ -57,8 +57,9 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy baml_magic
 
+# Both cores: a test file runs in one worker (its module's kernel and servers stay with it).
 test: $(VENV)/.installed-test $(PHOENIX)/.installed browser real-servers lint test-oldest release-check docs
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # The documentation site, built strictly into site/ (the demo notebooks executed and rendered, the API reference).
 docs: $(VENV)/.installed-test
@@ -76,7 +77,7 @@ release-check: $(VENV)/.installed-test
 
 # The inner loop: everything that needs no kernel, no browser and no seconds (markers set in tests/conftest.py).
 test-fast: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q -m "not kernel and not browser and not slow"
+	$(BIN)/python -m pytest -q -n 2 -m "not kernel and not browser and not slow"
 
 # The core tests on the oldest supported baml-py (the main run above uses the newest).
 test-oldest: $(OLD)/.installed
