@@ -50,7 +50,8 @@ def main() -> None:
         return
     server = _llama.Server("cpp", slots=2, context=4096)
     os.environ["LLAMA_BASE_URL"] = server.base_url
-    kernel = Kernel(Path(tempfile.mkdtemp(prefix="real_server_bench_")))
+    folder = tempfile.TemporaryDirectory(prefix="real_server_bench_")  # nothing left behind
+    kernel = Kernel(Path(folder.name))
     try:
         kernel.ok("%load_ext baml_magic")
         kernel.ok("%%baml\n" + PROJECT)
@@ -63,6 +64,7 @@ def main() -> None:
     finally:
         kernel.shutdown()
         server.stop()
+        folder.cleanup()
     base = statistics.median(baseline)
     print(f"real_server: llama-server ({_llama.VERSION}), SmolLM2-135M, interrupt -> no slot generating, "
           f"median of {RUNS}")
