@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from collections.abc import Iterable, Sized
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -43,6 +44,8 @@ if TYPE_CHECKING:  # the playground module builds on this one
 
 _CALL_OPTIONS = ("timeout", "idle_timeout", "tb")  # keywords a call takes besides the function's own parameters
 
+
+_PLAIN_FORMAT = re.compile(r"ctx\.output_format\s*(\(\s*\))?\s*\}\}")  # BAML's format, as BAML writes it
 
 class BamlFunction(Evaluating):
     """A BAML function bound into the notebook.
@@ -265,10 +268,10 @@ class BamlFunction(Evaluating):
 
     @property
     def _returns_hint(self) -> tuple[Any, dict[str, dict[str, str]]] | None:
-        """The return type to tell a listening stand-in model (``_call_hooks``): the declared type wins over
-        whatever the prompt says of its format (written by hand, or BAML's with a prefix of its own); None when
-        nothing listens."""
-        if not call_hooks.listening() or self.spec.returns is str:
+        """The return type to tell a listening stand-in model (``_call_hooks``), where the prompt does not carry
+        BAML's own format as BAML writes it: written by hand, none at all, or BAML's with arguments of its own (a
+        prefix); None when nothing listens."""
+        if not call_hooks.listening() or self.spec.returns is str or _PLAIN_FORMAT.search(self.spec.prompt or ""):
             return None
         return self.spec.returns, self.compiled.aliases
 
