@@ -52,8 +52,6 @@ class Answer:
         return Usage(self.input_tokens, self.output_tokens)
 
 
-
-
 def _answerer(parts: Any) -> str:
     """Who answers, as the key names it: the host and port, but for a server on this machine's loopback, whose
     port is a transport detail (a local server, the offline model among them, takes a free port at each start;
@@ -87,6 +85,14 @@ class ResponseStore(SharedDb):
     def __init__(self, path: Path) -> None:
         super().__init__(path, ("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, function TEXT NOT NULL, "
                                 "created REAL NOT NULL, answer TEXT NOT NULL)",), "response cache")
+
+    def has(self, key: str) -> bool:
+        """Whether an answer is recorded under ``key`` (read without parsing it); False when the file can't say."""
+        with self._lock:
+            try:
+                return self._open().execute("SELECT 1 FROM answers WHERE key = ?", (key,)).fetchone() is not None
+            except sqlite3.DatabaseError:
+                return False
 
     def get(self, key: str) -> Answer | None:
         """The answer recorded under ``key``; None when there is none or it can't be read."""
@@ -166,14 +172,7 @@ class ResponseCache:
 
     def holds(self, key: str) -> bool:
         """Whether a call with this key would be answered from the cache (a map does not pace such a call)."""
-        if not self.reads or self.path is None:
-            return False
-        with self.store()._lock:
-            try:
-                return self.store()._open().execute("SELECT 1 FROM answers WHERE key = ?", (key,)).fetchone() \
-                    is not None
-            except sqlite3.DatabaseError:
-                return False
+        return self.reads and self.path is not None and self.store().has(key)
 
     def hit(self, answer: Answer) -> None:
         self.hits += 1

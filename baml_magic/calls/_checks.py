@@ -6,6 +6,8 @@ Each says the parameter's name and what it takes; none hangs, sends or loses any
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 
 def _optional_number(value: object, name: str, kind: str, what: str, least: float, *, strict: bool) -> float | None:
@@ -74,9 +76,6 @@ def checked_version(value: object, name: str = "against") -> str | int | None:
 
 def checked_folder(value: object, name: str = "folder") -> str | None:
     """A folder to write into, or None: not a file, not under one, writable where it exists."""
-    import os
-    from pathlib import Path
-
     if value is None:
         return None
     if not isinstance(value, (str, os.PathLike)) or not str(value).strip():

@@ -154,9 +154,14 @@ def _cut(run: Run, reply: Reply) -> BamlClientError:
                            "the partial result is kept")
 
 
+def _return_type(run: Run) -> str:
+    """The function's return type, as its BAML header writes it."""
+    return run.returns.rsplit("->", 1)[-1].strip()
+
+
 def _returns_text(run: Run) -> bool:
     """Whether the function returns a string, to which an empty answer is an answer (to a typed one it is not)."""
-    return run.returns.rsplit("->", 1)[-1].strip() in ("string", "string?", "")
+    return _return_type(run) in ("string", "string?", "")
 
 
 def fail(run: Run, exc: BaseException) -> None:
@@ -174,8 +179,7 @@ def in_words(run: Run, exc: BaseException) -> BaseException:
     facts = run.call.facts(exc)
     answered = not facts.attempts or facts.attempts[-1][2] is not None
     if isinstance(exc, BamlValidationError):
-        returns = run.returns.rsplit("->", 1)[-1].strip()
-        said = parse_failure(run.function, returns, str(exc.message), exc.raw_output or facts.raw)
+        said = parse_failure(run.function, _return_type(run), str(exc.message), exc.raw_output or facts.raw)
         return readable(exc, said)
     if isinstance(exc, BamlClientError) and not isinstance(exc, (BamlTimeoutError, IncompleteAnswerError)):
         message = str(getattr(exc, "message", "") or exc)
