@@ -291,3 +291,14 @@ def test_an_over_long_prompt_s_empty_stream_is_one_line(pk: Kernel) -> None:
     line = "\n".join(failed.of_type("error")[0]["content"]["traceback"])
     assert failed.status == "error" and "empty stream" in line and "\n" not in line, line
     assert "status_code" not in line and "HTTP" not in line, line
+
+
+def test_the_server_s_own_error_for_content_parts_is_one_line(pk: Kernel) -> None:
+    # The `openai` provider sends content parts; llama-cpp-python's chat template takes only strings (HTTP 500).
+    pk.ok('%%baml\nclient<llm> Parts {\n  provider "openai"\n  options {\n    base_url env.LCP_BASE_URL\n'
+          '    api_key "sk-not-checked-0123"\n    model "smollm2"\n    max_tokens 16\n  }\n}\n'
+          'function Parted(x: string) -> string {\n  client Parts\n  prompt #"Say hi to {{ x }}"#\n}\n')
+    failed = pk.run("Parted('Ada')")
+    line = "\n".join(failed.of_type("error")[0]["content"]["traceback"])
+    assert "HTTP 500" in line and "validation errors" in line and "more lines of it" in line, line
+    assert "\n" not in line and "sk-not-checked" not in line, line

@@ -55,7 +55,9 @@ class Reply:
     def problem(self) -> str | None:
         """Why the answer is not what was asked, with what to change, when the provider said so (None otherwise)."""
         if self.error:
-            return f"the provider sent an error: {self.error}"
+            lines = [line.strip() for line in self.error.splitlines() if line.strip()]
+            more = f" (and {len(lines) - 1} more line{'s' if len(lines) > 2 else ''} of it)" if len(lines) > 1 else ""
+            return f"the provider sent an error: {lines[0] if lines else self.error}{more}"
         if self.finish in TOOL_CALL and not self.incomplete:
             return (f"the model answered with a tool call (stop reason {self.finish!r}), not the text this function "
                     "parses; BAML functions here take no tools")
