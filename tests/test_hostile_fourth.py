@@ -76,6 +76,7 @@ def test_a_file_that_is_not_ours_is_refused_in_one_line_and_never_touched(rk: Ke
     assert "3" in rk.ok("print(len(GenerateStory.history))").printed, "the runs kept in the kernel are all there"
 
 
+@pytest.mark.slow  # seconds in process (measured)
 def test_a_write_the_disk_refuses_is_said_once_kept_and_retried(shell, llm, tmp_path: Path, capsys,
                                                                 monkeypatch) -> None:
     from baml_magic.history import _run_store
@@ -241,6 +242,7 @@ def test_an_edited_candidate_file_is_one_line_naming_it(shell, llm, tmp_path) ->
     assert isinstance(OptimizeResult, type)
 
 
+@pytest.mark.slow  # seconds in process (measured)
 def test_an_interrupted_set_up_is_one_line_and_a_silent_reflection_model_is_capped(shell, llm, silent,
                                                                                   monkeypatch, tmp_path) -> None:
     from baml_magic.optimize import _runner
@@ -271,6 +273,7 @@ client<llm> Silent {{
     assert fn.last_optimize.status == "error"
 
 
+@pytest.mark.slow  # seconds in process (measured)
 def test_a_function_named_like_a_hash_is_a_function_and_pass_to_error_is_a_regression(shell, llm) -> None:
     from baml_magic import RegressionError
 
