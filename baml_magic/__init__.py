@@ -42,6 +42,8 @@ from baml_magic.engine import v0 as engine_v0
 from baml_magic.engine._v1_bridge import V1Unavailable
 from baml_magic.engine.v1 import V1Unsupported
 from baml_magic.evaluation._grid_result import GridResult, Outcome
+from baml_magic.evaluation._made_tests import MadeTestError
+from baml_magic.evaluation._test_set import MadeTests
 from baml_magic.history._diff import CellChange, GridDiff
 from baml_magic.history._runs import RunRecord
 from baml_magic.history._runs_view import Runs
@@ -89,6 +91,8 @@ __all__ = [
     "GridResult",
     "Image",
     "IncompleteAnswerError",
+    "MadeTestError",
+    "MadeTests",
     "MapResult",
     "MediaError",
     "MissingEnvVarError",

@@ -42,6 +42,8 @@ WHAT_TO_DO = {
                       "for the function, a reflection client it can call (`--reflection CLIENT`).",
     "RegressionError": "Look at the grid's diff above the error (`%baml diff FN` shows the BAML that changed); fix "
                        "the prompt, or run without `--fail-on-regression` to accept the change.",
+    "MadeTestError": "Do what the message says: name a field the answer has, give the column a table lacks, or "
+                     "another file name; nothing was made or written.",
     "RequestBuildError": "Fix the prompt template, or the client option, the message names.",
     "RetryWaitTooLong": "Raise `BamlMagic.max_retry_wait`, or slow the map down with `rpm=` / `tpm=`.",
     "UnknownClientError": "`%baml clients` lists the project's clients; `provider/model` shorthands work too.",

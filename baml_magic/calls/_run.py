@@ -80,6 +80,7 @@ class Run:
         self._version = 0
         self.listeners: list[Callable[[Run], None]] = []
         self.priced_by: Callable[[Run], float | None] | None = None  # the session's prices (BamlMagic.prices)
+        self.test_maker: Callable[[Run, str | None, Any], Any] | None = None  # the bound function's (to_test)
 
     # -- state -------------------------------------------------------------------
 
@@ -327,6 +328,14 @@ class Run:
         if self.error is None:
             return None
         return redact(short_error(self.error))
+
+    def to_test(self, name: str | None = None, *, expect: Any = None) -> Any:
+        """This run as a BAML test block, in the session's project at once (``%baml test`` runs it) and shown
+        ready to paste: its inputs as args, ``@@assert``s that the answer's fields (``expect=["category"]``), the
+        whole answer (``"all"``) or an expression of your own (``"this.score > 3"``) hold."""
+        if self.test_maker is None:
+            raise RuntimeError("only a call of a bound function becomes a test")
+        return self.test_maker(self, name, expect)
 
     def __repr__(self) -> str:
         replayed = " replayed from the cache" if self.cached is not None else ""

@@ -36,6 +36,7 @@ from baml_magic.sources._blocks import (
     url_references,
 )
 from baml_magic.sources._source import SOURCE_ROOT, Source, effective_files
+from baml_magic.sources._test_blocks import MADE_MARK
 from baml_magic.wire._providers import SHORTHAND_KEYS
 
 
@@ -162,13 +163,15 @@ def compile_sources(ordered: list[Source], cache_dir: Path) -> Compiled:
                 remember(*literal_secrets(s.text[b.start:b.end]))
     facts = {(s.key, b.name): function_facts(s.text[b.start:b.end]) for s in ordered for b in live[s.key]
              if b.kind == "function"}
-    shape = generator_files(ordered, live, files, facts)
+    # A file of made tests (a dataset) is the test runners' alone: BAML's compile grows with the square of tests.
+    bound = {name: text for name, text in files.items() if not text.startswith(MADE_MARK)}
+    shape = {name: text for name, text in generator_files(ordered, live, files, facts).items() if name in bound}
     try:
         generation = codegen.Generation(shape, cache_dir)
     except codegen.GeneratorError as exc:
         raise _compile_error(str(exc), by_file, "BAML's generator: ") from None
     try:
-        engine = V0Engine.compile(SOURCE_ROOT, files, dict(os.environ))
+        engine = V0Engine.compile(SOURCE_ROOT, bound, dict(os.environ))
     except BamlError as exc:
         generation.cancel()
         raise _compile_error(str(exc), by_file) from None

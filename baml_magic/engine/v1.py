@@ -39,6 +39,7 @@ UNSUPPORTED = {
     "tb": "TypeBuilders (@@dynamic types)",
     "cache": "the response cache (record/replay)",
     "optimize": "BAML's prompt optimizer (%baml optimize, Fn.optimize)",
+    "made_tests": "tests made from answers (Fn.last.to_test, Fn.tests_from)",
 }
 
 

@@ -22,6 +22,7 @@ from baml_magic.engine import _codegen as codegen
 from baml_magic.engine._project import Compiled
 from baml_magic.sources import _lexer as sources
 from baml_magic.sources._blocks import rebase_files
+from baml_magic.sources._test_blocks import MADE_MARK
 from baml_magic.views._views import StatusLine
 
 _RESULT = re.compile(r"^\s*([\d.]+)s\s+([A-Z][A-Z _\-]*?)\s+(\w+)::(\w+)\s*$")
@@ -88,12 +89,51 @@ def with_files_from(text: str, origin: Path, written: Path) -> str:
     return "".join(out)
 
 
+CHUNK = 500  # made tests a run of BAML's runner compiles at most (its compile grows with the square of tests)
+
+
+def chunks(files: dict[str, str]) -> list[dict[str, str]]:
+    """The files each run of BAML's runner gets: the project with at most ``CHUNK`` made tests; the project's own
+    test blocks only in the first run."""
+    made = {name: text for name, text in files.items() if text.startswith(MADE_MARK)}
+    blocks = [(name, text[b.start:b.end]) for name, text in made.items()
+              for b in sources.split_blocks(text) if b.kind == "test"]
+    if len(blocks) <= CHUNK:
+        return [files]
+    project = {name: text for name, text in files.items() if name not in made}
+    bare = {name: "".join(text[s:e] for s, e, b in sources.segments(text) if b is None or b.kind != "test")
+            for name, text in project.items()}
+    out = []
+    for start in range(0, len(blocks), CHUNK):
+        chunk: dict[str, str] = dict(project if start == 0 else bare)
+        for name, text in blocks[start:start + CHUNK]:
+            chunk[name] = chunk.get(name, MADE_MARK + "\n") + text + "\n"
+        out.append(chunk)
+    return out
+
+
 def run(files: dict[str, str], functions: list[str], client: str | None,
         progress: Callable[[int, str], None], origins: dict[str, Path] | None = None) -> list[TestResult]:
     """Run the tests of ``functions`` (all when empty); ``progress(calls_finished, line)`` as they go.
 
-    ``origins`` gives each file's own path, so that media files named by relative path resolve.
+    ``origins`` gives each file's own path, so that media files named by relative path resolve. Many made
+    tests run in chunks, each compiled apart.
     """
+    results: list[TestResult] = []
+    finished = 0
+
+    def counted(n: int, line: str) -> None:
+        progress(finished + n, line)
+
+    for chunk in chunks(files):
+        found = _run_once(chunk, functions, client, counted, origins)
+        finished += len(found)
+        results.extend(found)
+    return results
+
+
+def _run_once(files: dict[str, str], functions: list[str], client: str | None,
+              progress: Callable[[int, str], None], origins: dict[str, Path] | None) -> list[TestResult]:
     with tempfile.TemporaryDirectory(prefix="baml_magic_test_") as tmp:
         src = Path(tmp, "baml_src")
         for name, text in files.items():

@@ -49,9 +49,11 @@ def judge(value: Any, args: dict[str, Any], latency_ms: int, constraints: tuple[
     this = plain(value)
     checks: dict[str, bool] = {}
     for constraint in constraints:
-        scope = {**plain(args), "this": this, "_": {"result": this, "latency_ms": latency_ms, "checks": dict(checks)}}
+        expression, literals = raw_strings(constraint.expression)
+        scope = {**plain(args), **literals, "this": this,
+                 "_": {"result": this, "latency_ms": latency_ms, "checks": dict(checks)}}
         try:
-            outcome = _ENV.compile_expression(constraint.expression, undefined_to_none=False)(**scope)
+            outcome = _ENV.compile_expression(expression, undefined_to_none=False)(**scope)
         except Exception as exc:  # noqa: BLE001 - any failure to evaluate is BAML's "Constraint error"
             return Verdict(False, f"Constraint error: {exc}", checks)
         if isinstance(outcome, jinja2.Undefined) or outcome == "":
@@ -67,6 +69,26 @@ def judge(value: Any, args: dict[str, Any], latency_ms: int, constraints: tuple[
             return Verdict(False, constraint.label or "(unnamed assert)", checks)
     failed = [name for name, ok in checks.items() if not ok]
     return Verdict(not failed, ", ".join(f"{name} - failed" for name in failed), checks)
+
+
+def raw_strings(expression: str) -> tuple[str, dict[str, str]]:
+    """The expression with each string literal replaced by a name bound to it, read as BAML's minijinja reads it:
+    from its quote to the next one, as written (no escapes; Jinja would read ``\\n`` as a newline)."""
+    out: list[str] = []
+    literals: dict[str, str] = {}
+    i = 0
+    while i < len(expression):
+        ch = expression[i]
+        end = expression.find(ch, i + 1) if ch in "'\"" else -1
+        if end < 0:
+            out.append(ch)
+            i += 1
+            continue
+        name = f"__baml_literal_{len(literals)}"
+        literals[name] = expression[i + 1:end]
+        out.append(f" {name} ")
+        i = end + 1
+    return "".join(out), literals
 
 
 def _rendered(value: Any) -> str:

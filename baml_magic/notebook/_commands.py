@@ -73,13 +73,18 @@ _CACHE.add_argument("--pace", action="store_true", help="replay at the recorded 
 _CACHE.add_argument("--no-pace", dest="pace", action="store_false")
 _CACHE.set_defaults(pace=None)
 _RUNS = _parser("runs", "the runs kept by version (every call, map, test and compare): show (the default), save "
-                          "to a file (and keep saving there), load a file, clear, info, restore FUNCTION VERSION")
-_RUNS.add_argument("action", nargs="?", default="show", choices=["show", "save", "load", "clear", "info", "restore"])
+                          "to a file (and keep saving there), load a file, clear, info, restore FUNCTION VERSION, "
+                          "test FUNCTION RUN [NAME] (a kept answer as a BAML test)")
+_RUNS.add_argument("action", nargs="?", default="show",
+                   choices=["show", "save", "load", "clear", "info", "restore", "test"])
 _RUNS.add_argument("targets", nargs="*", metavar="FUNCTION|FILE",
                    help="show, clear: the functions (default: all); save, load: the file, or a folder for "
                         "runs.sqlite3 (save's default: BamlMagic.runs_file, else next to the notebook); restore: "
-                        "the function and its version")
+                        "the function and its version; test: the function, the run (1: its newest, as %baml runs "
+                        "FUNCTION lists them, or its id) and the test's name")
 _RUNS.add_argument("--write", action="store_true", help="restore: also write a loaded folder's file")
+_RUNS.add_argument("--expect", help="test: the answer's fields to assert (a,b), all (the whole answer) or an "
+                                    "expression (\"this.score > 3\"); default: every field")
 _DIFF = _parser("diff", "a function's BAML between two versions, next to how the answers of the same inputs moved")
 _DIFF.add_argument("function", help="a bound function")
 _DIFF.add_argument("versions", nargs="*", metavar="VERSION",

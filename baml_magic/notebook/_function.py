@@ -32,6 +32,7 @@ from baml_magic.many._map import MapResult, run_map
 from baml_magic.many._ratelimit import Pace
 from baml_magic.notebook import _batching as batching
 from baml_magic.notebook import _clients as clients
+from baml_magic.notebook import _tests_made as made
 from baml_magic.notebook._evaluating import Evaluating
 from baml_magic.notebook._session import Session
 from baml_magic.views._background import Background
@@ -118,6 +119,7 @@ class BamlFunction(Evaluating):
                   returns_hint=self._returns_hint if options.tb is None else None,  # a TypeBuilder adds to it
                   allow_incomplete=allow if allow is not None else self._session.settings.allow_incomplete,
                   plain=self._session.settings.plain_requests)
+        run.test_maker = lambda run, name, expect: made.from_run(self._maker(), run, name, expect)
         self._session.record(run, foreground, kept=kept, version=self.version if kept is not None else "")
         return run
 
@@ -251,6 +253,16 @@ class BamlFunction(Evaluating):
                            max_retry_wait=settings.max_retry_wait, pace=pace, estimate=estimate, cached=cached)
 
     @argument_errors
+    def tests_from(self, rows: Any, *, inputs: Any = None, expect: Any = None, name: str | None = None) -> Any:
+        """A BAML test per row of a table (a DataFrame, a list of dicts, a .csv, .jsonl or .parquet file), in the
+        session's project at once: ``inputs`` maps parameters to columns (default: the columns named as them),
+        ``expect`` the answer's fields to columns (default: the columns named as fields), ``name`` is a column of
+        test names or a prefix."""
+        return made.from_rows(self._maker(), rows, inputs=inputs, expect=expect, name=name)
+
+    def _maker(self) -> made.Maker:
+        return made.Maker(self.spec, self.compiled, self._session.made_tests)
+
     def batch(self, inputs: Iterable[Any], *, poll: float = POLL_SECONDS) -> BatchJob:
         """Send every input through the client's provider batch API; returns a handle at once.
 

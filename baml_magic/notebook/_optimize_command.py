@@ -39,7 +39,8 @@ def run_folder(base: str | Path | None, function: str) -> Path:
 def optimize(fn: BamlFunction, session: Session, magic: Any, *, budget: optimizer.Budget,
              reflection: str | None = None, folder: str | Path | None = None) -> OptimizeResult:
     """Run BAML's optimizer on ``fn`` and its test blocks; the result is also ``fn.last_optimize``."""
-    compiled, name = fn.compiled, fn.spec.name
+    name = fn.spec.name
+    compiled = session.made_tests.joined(fn.compiled, [name])  # its tests made in the notebook, as BAML's own
     compiled.engine.require("optimize")
     try:
         budget.arguments()

@@ -14,10 +14,12 @@ from IPython.core.error import UsageError
 from baml_magic._errors import interrupted
 from baml_magic._render import Table
 from baml_magic._shared_db import ForeignFileError
+from baml_magic.evaluation._test_set import MadeTests
 from baml_magic.history._run_store import RunStore, runs_file
 from baml_magic.history._runs import RunHistory
 from baml_magic.history._runs_view import Runs
 from baml_magic.history._version_diff import VersionDiff, version_diff
+from baml_magic.notebook import _tests_made as made
 
 VERSION_REF = re.compile(r"^(v?\d{1,3}|[0-9a-f]{4,16})$", re.I)  # a version number or a hash prefix
 
@@ -81,7 +83,7 @@ def load_file(history: RunHistory, where: str) -> str:
     return f"read {added} run{'s' if added != 1 else ''} from {path}"
 
 
-def runs_command(magic: Any, options: argparse.Namespace) -> Runs | Table | str:
+def runs_command(magic: Any, options: argparse.Namespace) -> Runs | Table | MadeTests | str:
     """``magic``: the ``BamlMagic`` whose ``runs_file`` traitlet ``save`` sets."""
     history: RunHistory = magic.session.history
     targets = options.targets
@@ -117,6 +119,8 @@ def runs_command(magic: Any, options: argparse.Namespace) -> Runs | Table | str:
             raise UsageError(f"no bound function {targets[0]}; bound: {', '.join(sorted(magic.bound)) or 'none'}")
         fn.restore(targets[1], write=options.write)
         return ""
+    if options.action == "test":
+        return _test_of_run(magic, targets, options.expect)
     if options.action == "info":
         store = history.store if isinstance(history.store, RunStore) else None
         functions = sorted({r.function for r in history.of()})
@@ -128,6 +132,34 @@ def runs_command(magic: Any, options: argparse.Namespace) -> Runs | Table | str:
     if len(targets) > 1:
         raise UsageError("%baml runs [FUNCTION]: one function, or none for every function")
     return Runs(history, targets[0] if targets else None)
+
+
+_FIELDS = re.compile(r"^\w+(\.\w+)*(,\s*\w+(\.\w+)*)*$")
+
+
+def _test_of_run(magic: Any, targets: list[str], expect: str | None) -> MadeTests:
+    """``%baml runs test FUNCTION RUN [NAME]``: a kept run's inputs and answer as a BAML test."""
+    if len(targets) not in (2, 3):
+        raise UsageError("%baml runs test FUNCTION RUN [NAME]: a bound function, its run (1: the newest, as %baml "
+                         "runs FUNCTION lists them, or the run's id) and the test's name")
+    fn = magic.bound.get(targets[0])
+    if fn is None:
+        raise UsageError(f"no bound function {targets[0]}; bound: {', '.join(sorted(magic.bound)) or 'none'}")
+    magic.session.history.settle()  # the runs of this cell's calls too
+    records = magic.session.history.of(fn.spec.name)
+    ref = targets[1]
+    if ref.isdigit() and 1 <= int(ref) <= len(records):
+        record = records[int(ref) - 1]
+    else:
+        found = [r for r in records if len(ref) >= 4 and r.id.startswith(ref.lower())]
+        if len(found) != 1:
+            raise UsageError(f"no run {ref} of {fn.spec.name}: 1 to {len(records)} (1 is the newest, as %baml runs "
+                             f"{fn.spec.name} lists them) or a run's id" if records else
+                             f"{fn.spec.name} has no kept runs yet: call it first")
+        record = found[0]
+    wanted: Any = [f.strip() for f in expect.split(",")] if expect and _FIELDS.match(expect) else expect
+    maker = made.Maker(fn.spec, fn.compiled, magic.session.made_tests)
+    return made.from_record(maker, record, targets[2] if len(targets) == 3 else None, wanted)
 
 
 def diff_command(magic: Any, options: argparse.Namespace) -> VersionDiff:

@@ -12,6 +12,7 @@ from baml_magic.calls._cache import ResponseCache
 from baml_magic.calls._run import Run
 from baml_magic.engine import kinds
 from baml_magic.engine._project import Project
+from baml_magic.evaluation._test_set import TestSet
 from baml_magic.history._runs import RunHistory, from_run
 from baml_magic.many._map import MapResult
 from baml_magic.observe._prices import cost, price_for
@@ -75,6 +76,7 @@ class Session:
     last_compare: dict[str, Any] = field(default_factory=dict)  # each function's last compare (a GridResult)
     tracing: Tracing = field(default_factory=Tracing)  # OpenTelemetry spans, when switched on
     history: RunHistory = field(default_factory=RunHistory)  # runs kept by version (Fn.history, %baml runs)
+    made_tests: TestSet = field(default_factory=TestSet)  # tests made from answers (Fn.last.to_test, Fn.tests_from)
 
     @classmethod
     def create(cls, settings: Settings, cache_dir: Path | None = None) -> Session:

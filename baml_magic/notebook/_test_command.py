@@ -31,7 +31,7 @@ def baml_test_command(magic: Any, options: argparse.Namespace) -> Any:
         if session.last_grid is None:
             raise UsageError("no %baml test has run in this session yet")
         return session.last_grid
-    compiled = magic._compiled()
+    compiled = session.made_tests.joined(magic._compiled())  # the tests made in the notebook run as written ones
     if options.cli:
         if options.diff is not None or options.fail_on_regression:
             raise UsageError("--diff and --fail-on-regression compare the grid's runs; BAML's runner (--cli) keeps "

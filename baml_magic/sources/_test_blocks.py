@@ -19,8 +19,14 @@ from baml_magic.sources import _lexer as lexer
 from baml_magic.sources import _scan as scan
 from baml_magic.sources._blocks import body_start
 
+MADE_MARK = "// BAML tests made in a notebook by baml_magic (Fn.last.to_test, Fn.tests_from)"
+"""The first line of a file of made tests: BAML's test runners read it, the compile that binds functions leaves it
+out (BAML's compile time grows with the square of the number of test blocks)."""
+
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?=[\s,\]}]|$)")
 _CONSTRAINT = re.compile(r"@@(check|assert)\s*\(")
+_ESCAPE = re.compile(r"\\(.)", re.S)  # a quoted arg's escapes, read as baml-cli reads them (others kept as written)
+_ESCAPED = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,7 @@ class _Values:
             return self.listing(i)
         if ch == '"':
             end = scan.skip_atom(text, i) or len(text)
-            return text[i + 1:end - 1].replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\"), end
+            return _ESCAPE.sub(lambda m: _ESCAPED.get(m.group(1), m.group(0)), text[i + 1:end - 1]), end
         raw = scan.raw_open(text, i) if ch == "#" or ch.isalpha() else None
         if raw is not None:
             end = scan.skip_raw(text, raw)
