@@ -27,6 +27,7 @@ from baml_magic.calls._run import ASYNC_POLL_SECONDS, Run
 from baml_magic.calls._signature import Arguments, docstring, python_signature
 from baml_magic.calls._streams import AsyncPartialStream, PartialStream
 from baml_magic.engine._project import Compiled, FunctionSpec
+from baml_magic.evaluation._test_set import MadeTests
 from baml_magic.many._batch import POLL_SECONDS, BatchJob
 from baml_magic.many._map import MapResult, run_map
 from baml_magic.many._ratelimit import Pace
@@ -253,7 +254,8 @@ class BamlFunction(Evaluating):
                            max_retry_wait=settings.max_retry_wait, pace=pace, estimate=estimate, cached=cached)
 
     @argument_errors
-    def tests_from(self, rows: Any, *, inputs: Any = None, expect: Any = None, name: str | None = None) -> Any:
+    def tests_from(self, rows: Any, *, inputs: Any = None, expect: Any = None, name: str | None = None,
+                   ) -> MadeTests:
         """A BAML test per row of a table (a DataFrame, a list of dicts, a .csv, .jsonl or .parquet file), in the
         session's project at once: ``inputs`` maps parameters to columns (default: the columns named as them),
         ``expect`` the answer's fields to columns (default: the columns named as fields), ``name`` is a column of
@@ -263,6 +265,7 @@ class BamlFunction(Evaluating):
     def _maker(self) -> made.Maker:
         return made.Maker(self.spec, self.compiled, self._session.made_tests)
 
+    @argument_errors
     def batch(self, inputs: Iterable[Any], *, poll: float = POLL_SECONDS) -> BatchJob:
         """Send every input through the client's provider batch API; returns a handle at once.
 
