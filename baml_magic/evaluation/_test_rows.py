@@ -100,7 +100,7 @@ def typed(annotation: Any, value: Any, where: str) -> Any:
     """A cell as ``annotation`` (text parsed as pydantic's lax mode does, JSON for a class or a list)."""
     if value is None or annotation is str or annotation is Any:
         return value
-    if isinstance(value, str) and value.lstrip()[:1] in ("{", "[") and annotation not in (str,):
+    if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
         try:
             value = json.loads(value)
         except json.JSONDecodeError:

@@ -14,7 +14,7 @@ from baml_magic._redact import REDACTED
 from baml_magic.calls._media import has_media
 from baml_magic.calls._run import Run
 from baml_magic.engine._project import Compiled, FunctionSpec
-from baml_magic.evaluation._literals import Written
+from baml_magic.evaluation._literals import Written, quoted
 from baml_magic.evaluation._made_tests import (
     Expect,
     MadeTest,
@@ -86,7 +86,7 @@ def _media_cell(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     kind = "url" if "://" in value else "file"
-    return Written("{ " + kind + ' "' + value.replace("\\", "\\\\").replace('"', '\\"') + '" }')
+    return Written("{ " + kind + " " + quoted(value) + " }")
 
 
 def from_rows(fn: Maker, rows: Any, *, inputs: Columns = None, expect: Columns = None,
