@@ -109,6 +109,23 @@ def cell(page: Any, index: int) -> Any:
     return page.locator(".jp-Notebook .jp-Cell").nth(index)
 
 
+_CHANGED = """([index, selector, before, grownBy, unless]) => {
+    const cell = document.querySelectorAll('.jp-Notebook .jp-Cell')[index];
+    const node = cell && cell.querySelector(selector);
+    if (!node || (unless && cell.querySelector(unless))) return false;
+    const text = node.innerText;
+    return grownBy === null ? text !== before : text.length >= before.length + grownBy;
+}"""
+
+
+def wait_changed(page: Any, index: int, selector: str, before: str, *, grown_by: int | None = None,
+                 unless: str = "", timeout: float = 60_000) -> str:
+    """Wait until the text at ``selector`` in cell ``index`` is not ``before`` (or is ``grown_by``
+    characters longer) while nothing in the cell matches ``unless``; return the text then."""
+    page.wait_for_function(_CHANGED, arg=[index, selector, before, grown_by, unless], timeout=timeout)
+    return str(cell(page, index).locator(selector).first.inner_text())
+
+
 def run_cell(page: Any, index: int) -> None:
     """Select a cell and press Shift+Enter, as a person does; again if the page was not ready to take it."""
     prompt = cell(page, index).locator(".jp-InputPrompt")

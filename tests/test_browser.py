@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from baml_magic import local_llm
-from tests._jupyter import CHROMIUM, CHROMIUM_FLAGS, cell, jupyter_server, run_cell, shot, write_notebook
+from baml_magic.testing import wait_until
+from tests._jupyter import CHROMIUM, CHROMIUM_FLAGS, cell, jupyter_server, run_cell, shot, wait_changed, write_notebook
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
@@ -92,15 +93,14 @@ def _idle(page, timeout: float = 90_000) -> None:  # a busy machine waits longer
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=timeout)
 
 
-def _streaming_body(page, index: int):
-    """The live view's body of a cell, once it shows a string some 40 characters long."""
+LIVE_BODY = ".baml-magic-live .baml-magic-body"
+
+
+def _streaming_body(page, index: int, selector: str = LIVE_BODY) -> str:
+    """The live view's body text in a cell, once it shows some 40 characters."""
     # The live view is one output updated in place: each update is a new node, so read it by selector.
-    body = cell(page, index).locator(".baml-magic-live .baml-magic-body")
-    body.locator(".baml-string").first.wait_for(timeout=30_000)
-    deadline = time.time() + 30
-    while len(body.inner_text()) <= 40 and time.time() < deadline:
-        time.sleep(0.1)
-    return body
+    cell(page, index).locator(f"{selector} .baml-string").first.wait_for(timeout=30_000)
+    return wait_changed(page, index, selector, "", grown_by=40)
 
 
 def test_live_view_grows_then_interrupt_cancels_and_next_cell_runs(page, slow_llm) -> None:
@@ -111,27 +111,24 @@ def test_live_view_grows_then_interrupt_cancels_and_next_cell_runs(page, slow_ll
     _idle(page)
 
     run_cell(page, 2)
-    body = _streaming_body(page, 2)
-    first = body.inner_text()
+    first = _streaming_body(page, 2)
     page.screenshot(path=str(ARTIFACTS / "1-streaming-a.png"))
-    time.sleep(1.0)
-    second = body.inner_text()
+    # Some 20 characters later, and still live: the same view grew in place.
+    second = wait_changed(page, 2, LIVE_BODY, first, grown_by=20)
     shot(page, ARTIFACTS / "2-streaming-b.png", docs="live-view.png", cells=(1, 2))
-    assert len(second) > len(first) and second.startswith(first[:20]), "the view's text grew within a second"
+    assert second.startswith(first[:20]), (first, second)
     cell(page, 2).locator(".baml-magic-view[data-status='done']").wait_for(timeout=60_000)
 
     run_cell(page, 3)
-    live = cell(page, 3).locator(".baml-magic-live .baml-string")
-    live.first.wait_for(timeout=30_000)
-    time.sleep(0.5)
+    _streaming_body(page, 3)
     page.locator("[data-command='notebook:interrupt-kernel']").first.click()
     interrupted = time.time()
     cancelled = cell(page, 3).locator(".baml-magic-view[data-status='cancelled']")
     cancelled.wait_for(timeout=10_000)
     assert "cancelled" in cancelled.inner_text() and cancelled.locator(".baml-string").count() >= 1
     page.screenshot(path=str(ARTIFACTS / "3-cancelled.png"))
-    time.sleep(0.2)
-    record = slow_llm.requests()[-1]
+    record = wait_until(lambda: slow_llm.requests()[-1].get("ended") and slow_llm.requests()[-1],
+                        what="the server saw the request end")
     assert record["outcome"] == "client_closed" and record["ended"] - interrupted < 1.5
     _idle(page)
     run_cell(page, 4)
@@ -149,16 +146,15 @@ def test_playground_run_then_stop(page, slow_llm) -> None:
     playground.locator("button.baml-magic-run").click()
     status = playground.locator(".baml-magic-status-widget")
     status.locator("[data-status='streaming']").wait_for(timeout=20_000)
-    playground.locator(".baml-magic-body-widget .baml-string").first.wait_for(timeout=20_000)
-    time.sleep(0.8)
+    _streaming_body(page, 5, ".baml-magic-playground .baml-magic-body-widget")
     shot(page, ARTIFACTS / "4-playground-streaming.png", docs="playground.png", cells=(5, 5), full_page=True)
     playground.locator("button.baml-magic-stop").click()
     stopped = time.time()
     status.locator("[data-status='cancelled']").wait_for(timeout=10_000)
-    time.sleep(0.3)
     playground.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "5-playground-stopped.png"), full_page=True)
-    record = slow_llm.requests()[-1]
+    record = wait_until(lambda: slow_llm.requests()[-1].get("ended") and slow_llm.requests()[-1],
+                        what="the server saw the request end")
     assert record["outcome"] == "client_closed" and record["ended"] - stopped < 1.5
     assert "a heron that counts stars" in playground.locator(".baml-magic-history").inner_text()
 
@@ -190,23 +186,32 @@ def test_playground_uploads_a_file_previews_it_and_runs(page, slow_llm) -> None:
     assert slow_llm.requests()[-1]["media"][0]["bytes"] == PHOTO.stat().st_size
 
 
+GRID_WATCH = """(index) => {
+    const node = document.querySelectorAll('.jp-Notebook .jp-Cell')[index];
+    window.gridDone = [];
+    new MutationObserver(() => {
+        const done = node.querySelectorAll(".baml-magic-grid .baml-grid-cell[data-state='done']").length;
+        if (window.gridDone[window.gridDone.length - 1] !== done) window.gridDone.push(done);
+    }).observe(node, {subtree: true, childList: true, attributes: true});
+}"""
+
+
 def test_the_evaluation_grid_fills_in_live_then_stays(page, slow_llm) -> None:
     for index in (0, 8):
         _idle(page)
         run_cell(page, index)
     _idle(page)
+    page.evaluate(GRID_WATCH, 9)  # the page itself notes each count of done cells it draws, however late
     run_cell(page, 9)
     grid = cell(page, 9).locator(".baml-magic-grid")
     grid.locator(".baml-grid-cell[data-state='done']").first.wait_for(timeout=30_000)
-    first = grid.inner_text()
     page.screenshot(path=str(ARTIFACTS / "8-grid-filling-a.png"), full_page=True)
-    time.sleep(1.0)
-    second = grid.inner_text()
-    page.screenshot(path=str(ARTIFACTS / "9-grid-filling-b.png"), full_page=True)
-    assert first != second, "the grid filled in within a second"
     final = cell(page, 9).locator(".baml-magic-grid[data-final='true']")
     final.wait_for(timeout=90_000)
+    page.screenshot(path=str(ARTIFACTS / "9-grid-filling-b.png"), full_page=True)
     assert final.locator(".baml-grid-cell[data-state='done']").count() == 12
+    drawn = page.evaluate("window.gridDone")
+    assert [n for n in drawn if 0 < n < 12], f"the grid filled in live, not all at the end: {drawn}"
     _idle(page)
     shot(page, ARTIFACTS / "10-grid-final.png", docs="grid.png", cells=(9, 9), full_page=True)
 
@@ -218,11 +223,8 @@ def test_a_v1_cell_streams_into_the_same_live_view(page, slow_llm) -> None:
     page.wait_for_selector("text=SlowTale(topic: str) -> Tale", timeout=60_000)
     _idle(page)
     run_cell(page, 11)
-    body = _streaming_body(page, 11)
-    first = body.inner_text()
-    time.sleep(1.0)
-    second = body.inner_text()
+    first = _streaming_body(page, 11)
+    wait_changed(page, 11, LIVE_BODY, first, grown_by=20)  # the v1 call's view grows while live
     shot(page, ARTIFACTS / "14-v1-streaming.png", docs="v1-live-view.png", cells=(10, 11))
-    assert len(second) > len(first), "the v1 call's view grew within a second"
     cell(page, 11).locator(".baml-magic-view[data-status='done']").wait_for(timeout=60_000)
     assert "title" in cell(page, 11).inner_text()

@@ -295,3 +295,26 @@ def test_two_kernels_share_a_runs_file(tmp_path: Path) -> None:
     versions, records = RunStore(where).read(10_000)
     assert len(versions) == 1 and len(records) == 400
     assert {(r.inputs["who"], r.inputs["i"]) for r in records} == {(w, i) for w in (0, 1) for i in range(200)}
+
+
+def test_reading_the_history_waits_for_a_record_half_built() -> None:
+    """The builder thread has taken the record off the queue but not kept it yet: a reader still sees it."""
+    import threading
+
+    from baml_magic.history._runs import RunRecord
+
+    history = RunHistory()
+    building, release = threading.Event(), threading.Event()
+
+    def slow_build() -> RunRecord:
+        building.set()
+        release.wait(10)
+        return RunRecord("Classify", "v", "call", None, {"text": "a"}, cost=0.5)
+
+    history.later(slow_build)
+    assert building.wait(10), "the builder thread took the record"
+    timer = threading.Timer(0.2, release.set)  # the build finishes while the reader is waiting
+    timer.start()
+    history.settle()
+    timer.join()
+    assert [record.cost for record in history.records] == [0.5]

@@ -120,17 +120,19 @@ def test_interrupt_closes_a_v1_stream(v1_kernel: Kernel, llm) -> None:
 
 
 def test_an_edited_v1_cell_recompiles_in_about_a_second(v1_kernel: Kernel) -> None:
-    started = time.monotonic()
-    shown = v1_kernel.ok("%%baml --engine v1\n" + V1.replace("a + b", "a + b + 100")).text
-    wall = time.monotonic() - started
-    compiled = float(re.search(r"compiled in ([\d.]+) s", shown).group(1))
-    assert _last(v1_kernel, "print(Add(1, 1))") == "102"
-    # The bridge's own compile of the same files, in the same kernel, now: what a recompile can't go below.
-    bare = float(_last(v1_kernel, "import time\nfrom baml_magic.engine import _v1_bridge as v1b\n"
-                                  "files = dict(get_ipython().find_magic('baml').__self__.session.projects['v1']"
-                                  ".compiled.files)\nt = time.perf_counter(); v1b.compile_program(files)\n"
-                                  "print(time.perf_counter() - t)"))
-    print(f"\nv1 recompile: {compiled:.2f} s ({wall:.2f} s for the whole cell); the bridge alone {bare:.2f} s")
+    # Each figure is the best of two, taken in turns: the other test worker shares these two cores.
+    compiles, bares = [], []
+    for added in (200, 100):  # ends as +100: the tests after this one share the kernel
+        shown = v1_kernel.ok("%%baml --engine v1\n" + V1.replace("a + b", f"a + b + {added}")).text
+        compiles.append(float(re.search(r"compiled in ([\d.]+) s", shown).group(1)))
+        assert _last(v1_kernel, "print(Add(1, 1))") == str(2 + added)
+        # The bridge's own compile of the same files, in the same kernel, now: what a recompile can't go below.
+        bares.append(float(_last(v1_kernel, "import time\nfrom baml_magic.engine import _v1_bridge as v1b\n"
+                                            "files = dict(get_ipython().find_magic('baml').__self__.session"
+                                            ".projects['v1'].compiled.files)\nt = time.perf_counter(); "
+                                            "v1b.compile_program(files)\nprint(time.perf_counter() - t)")))
+    compiled, bare = min(compiles), min(bares)
+    print(f"\nv1 recompile: {compiled:.2f} s (best of {compiles}); the bridge alone {bare:.2f} s (best of {bares})")
     assert compiled < 1.5 * bare + 0.1, "a recompile costs what the bridge's compile costs, not more"
 
 

@@ -190,6 +190,7 @@ class RunHistory:
         self._ids: set[str] = set()
         self._lock = threading.Lock()
         self._pending: collections.deque[Callable[[], RunRecord]] = collections.deque()
+        self._settling = threading.RLock()  # held while a record is built: a reader waits for one half made
         self._wake = threading.Event()
         self._builder: threading.Thread | None = None
         _histories.add(self)
@@ -212,14 +213,15 @@ class RunHistory:
             self.settle()
 
     def settle(self) -> None:
-        """Build and keep every record still pending."""
-        while True:
-            try:
-                build = self._pending.popleft()
-            except IndexError:
-                return
-            with contextlib.suppress(Exception):  # a record that can't be made never breaks a call
-                self.keep(build())
+        """Build and keep every record still pending (and wait for one another thread is building)."""
+        with self._settling:
+            while True:
+                try:
+                    build = self._pending.popleft()
+                except IndexError:
+                    return
+                with contextlib.suppress(Exception):  # a record that can't be made never breaks a call
+                    self.keep(build())
 
     def version(self, spec: FunctionSpec, clients: dict[str, str]) -> str:
         """The hash of a function's version, registered (and written to the file) when new."""
