@@ -9,7 +9,6 @@ import secrets
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+
+from baml_magic.testing import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -87,16 +88,21 @@ def jupyter_server(root: Path, scratch: Path, env: dict[str, str]) -> Iterator[t
              "JUPYTERLAB_WORKSPACES_DIR": str(scratch / "workspaces")},  # no layout restored from another run
         stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"the Jupyter server exited; see {log.name}")
         try:
             urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
-            break
         except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise RuntimeError(f"the Jupyter server did not start; see {log.name}") from None
-            time.sleep(0.3)
+            return False
+        return True
+
+    try:
+        wait_until(answers, 60, f"the Jupyter server to start (see {log.name})", every=0.3)
+    except (RuntimeError, TimeoutError):
+        process.kill()
+        raise
     try:
         yield url, token
     finally:
@@ -131,13 +137,17 @@ def run_cell(page: Any, index: int) -> None:
     prompt = cell(page, index).locator(".jp-InputPrompt")
     prompt.wait_for()
     before = prompt.inner_text()
+
+    def taken() -> bool:  # "[*]:" or a new number: the kernel has it
+        now = prompt.inner_text()
+        return now != before and re.search(r"\[(\*|\d+)\]", now) is not None
+
     for _ in range(3):
         prompt.click()
         page.keyboard.press("Escape")
         page.keyboard.press("Shift+Enter")
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            now = prompt.inner_text()
-            if now != before and re.search(r"\[(\*|\d+)\]", now):  # "[*]:" or a new number: the kernel has it
-                return
-            time.sleep(0.05)
+        try:
+            wait_until(taken, 5, every=0.05)
+            return
+        except TimeoutError:
+            continue

@@ -18,6 +18,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from baml_magic.testing import wait_until
+
 VERSION = "0.3.36"
 CACHE = Path(os.environ.get("BAML_MAGIC_REAL_SERVERS") or Path(os.environ.get("XDG_CACHE_HOME")
                                                                 or Path.home() / ".cache") / "baml_magic/real-servers")
@@ -63,14 +65,17 @@ class Server:
                 command += ["--api_key", api_key]
         out = open(log, "w") if log is not None else subprocess.DEVNULL  # the process keeps it open
         self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while not self._healthy():
+
+        def ready() -> bool:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{kind} server exited with {self.process.returncode}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise TimeoutError(f"{kind} server not ready in 120 s")
-            time.sleep(0.1)
+            return self._healthy()
+
+        try:
+            wait_until(ready, 120, f"the {kind} server to be ready", every=0.1)
+        except TimeoutError:
+            self.stop()
+            raise
 
     def _get(self, path: str) -> Any:
         request = urllib.request.Request(self.url + path)
@@ -100,11 +105,10 @@ class Server:
 
     def idle_after(self, at: float, timeout: float = 30.0) -> float:
         """Seconds from ``at`` (a ``time.time()``) until no slot generates, polled every 5 ms."""
-        deadline = time.monotonic() + timeout
-        while self.busy():
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the server was still generating {timeout:g} s later")
-            time.sleep(0.005)
+        try:
+            wait_until(lambda: not self.busy(), timeout, every=0.005)
+        except TimeoutError:
+            raise TimeoutError(f"the server was still generating {timeout:g} s later") from None
         return time.time() - at
 
     def stop(self) -> None:

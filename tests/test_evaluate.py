@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import nbformat
@@ -238,9 +237,7 @@ def grid_kernel(llm, tmp_path_factory: pytest.TempPathFactory):
 def test_an_interrupt_mid_grid_closes_every_connection_and_keeps_the_partial_grid(grid_kernel, llm) -> None:
     llm.reset()
     msg_id, execution = grid_kernel.start("%baml test --clients Slowish --repeat 5 --concurrency 6")
-    deadline = time.monotonic() + 30
-    while sum(1 for r in llm.requests() if r["outcome"] == "completed") < 8 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: sum(r["outcome"] == "completed" for r in llm.requests()) >= 8, 30, "8 calls to complete")
     assert sum(r["outcome"] == "running" for r in llm.requests()) > 0, "calls are in flight"
     at = grid_kernel.interrupt()
     grid_kernel.collect(msg_id, execution, timeout=30)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from typing import Any
 
 import anthropic
@@ -23,6 +22,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from pydantic import TypeAdapter
 
 from baml_magic import local_llm
+from baml_magic.testing import wait_until
 
 PROMPT = "Hello. Answer in JSON using this schema:\n{\n  title: string,\n}"
 ENDED = {"completed", "failed", "expired", "cancelled"}
@@ -94,14 +94,15 @@ def _jsonl(model: str, count: int) -> bytes:
 
 def _wait_openai(oai: openai.OpenAI, batch_id: str) -> Batch:
     seen = set()
-    for _ in range(400):
+
+    def ended() -> Batch | None:
         batch = Batch.model_validate(_raw(oai.batches.with_raw_response.retrieve(batch_id)))
         seen.add(batch.status)
-        if batch.status in ENDED:
-            batch.__dict__["_seen"] = seen
-            return batch
-        time.sleep(0.05)
-    raise AssertionError(f"batch {batch_id} did not end")
+        return batch if batch.status in ENDED else None
+
+    batch: Batch = wait_until(ended, 30, f"batch {batch_id} to end", every=0.05)
+    batch.__dict__["_seen"] = seen
+    return batch
 
 
 @pytest.mark.slow
@@ -141,7 +142,8 @@ def test_files_and_batches_every_status(oai: openai.OpenAI) -> None:
     codes = {json.loads(x)["error"]["code"] for x in oai.files.content(expired.error_file_id).text.splitlines()}
     assert codes == {"batch_expired"}
     slow = started("batch_seconds=30", 50)
-    time.sleep(0.3)
+    wait_until(lambda: oai.batches.retrieve(slow.id).status == "in_progress", 10, "the slow batch to start",
+               every=0.05)  # cancelled while it runs, not while it is validated
     cancelling = Batch.model_validate(_raw(oai.batches.with_raw_response.cancel(slow.id)))
     assert cancelling.status in ("cancelling", "cancelled")
     cancelled = _wait_openai(oai, slow.id)
@@ -159,12 +161,15 @@ def test_message_batches_results_and_errors(claude: anthropic.Anthropic) -> None
         requests=requests)))  # type: ignore[arg-type]
     assert created.processing_status == "in_progress" and created.results_url is None
     assert created.request_counts.processing == 4 and created.request_counts.succeeded == 0
-    for _ in range(200):
+
+    def ended() -> MessageBatch | None:
         batch = MessageBatch.model_validate(_raw(claude.messages.batches.with_raw_response.retrieve(created.id)))
         if batch.processing_status == "ended":
-            break
+            return batch
         assert batch.request_counts.succeeded == 0, "counts stay zero until the batch has ended"
-        time.sleep(0.05)
+        return None
+
+    batch: MessageBatch = wait_until(ended, 30, "the message batch to end", every=0.05)
     assert batch.processing_status == "ended" and batch.ended_at is not None and batch.results_url
     assert (batch.request_counts.succeeded, batch.request_counts.errored) == (2, 2)
     results = [MessageBatchIndividualResponse.model_validate(r) for r in _results(claude, batch)]

@@ -212,6 +212,14 @@ def test_async_cancellation_closes_the_connection(fns, llm) -> None:
     _closed(llm)
 
 
+def _received(sock: socket.socket) -> bytes:
+    """What a non-blocking socket holds now (b"" when nothing yet)."""
+    try:
+        return sock.recv(64)
+    except BlockingIOError:
+        return b""
+
+
 def _fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
@@ -220,7 +228,7 @@ def _fds() -> int:
 def test_fifty_interrupted_calls_leave_no_threads_or_descriptors(fns, llm) -> None:
     fn = fns["SlowModel"]
     fns["GenerateStory"]("warm-up")
-    time.sleep(0.2)
+    time.sleep(0.2)  # the warm-up's threads wind down; there is no event to wait on for a thread's end
     threads, fds = threading.active_count(), _fds()
     for _ in range(50):
         _interrupt_soon(0.15)
@@ -316,8 +324,8 @@ def test_a_wakeup_fd_set_before_still_hears_the_interrupt(fns, llm) -> None:
         threading.Timer(0.4, _thread.interrupt_main).start()
         with pytest.raises(KeyboardInterrupt):
             fns["SlowModel"].with_options(stream=False)("x")
-        time.sleep(0.05)
-        assert signal.SIGINT in read.recv(64), "the byte reached the fd that was there before"
+        woken = wait_until(lambda: _received(read), 5, "the wake-up byte")
+        assert signal.SIGINT in woken, "the byte reached the fd that was there before"
         assert signal.set_wakeup_fd(write.fileno()) == write.fileno(), "and that fd is back"
         _closed(llm)
     finally:

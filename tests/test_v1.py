@@ -250,7 +250,7 @@ def test_an_error_in_a_spawned_v1_task_leaves_the_kernel_alive(v1_kernel: Kernel
                  "  };\n"
                  "  1\n"
                  "}\n")
-    execution = v1_kernel.ok("print(Boom()); import time; time.sleep(0.5)")
+    execution = v1_kernel.ok("print(Boom()); import time; time.sleep(0.5)")  # in the kernel: the task fails
     assert "a spawned task failed and nothing awaited it: boom" in execution.text
     assert _last(v1_kernel, "print(Add(40, 2))") == "142", "the kernel is still there"
 

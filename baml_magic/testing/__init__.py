@@ -43,8 +43,8 @@ function GenerateStory(prompt: string) -> Story {
 """
 
 
-def wait_until(condition: Any, timeout: float = 10.0, what: str = "") -> Any:
-    """Wait for ``condition()`` to be true (checked every 10 ms), rather than for a guessed time; its value.
+def wait_until(condition: Any, timeout: float = 10.0, what: str = "", *, every: float = 0.01) -> Any:
+    """Wait for ``condition()`` to be true (checked ``every`` seconds), rather than for a guessed time; its value.
 
     Raises ``TimeoutError`` saying ``what`` was waited for: a slow machine waits longer, never fails sooner.
     """
@@ -55,7 +55,7 @@ def wait_until(condition: Any, timeout: float = 10.0, what: str = "") -> Any:
             return value
         if time.monotonic() >= deadline:
             raise TimeoutError(f"waited {timeout:g} s for {what or 'a condition'}")
-        time.sleep(0.01)
+        time.sleep(every)
 
 
 class TestingShell(InteractiveShell):
