@@ -113,3 +113,17 @@ def test_every_command_has_its_handler_bound_as_a_callable() -> None:
     from baml_magic.notebook._magics import HANDLERS
 
     assert set(HANDLERS) == set(COMMANDS) and all(callable(h) for h in HANDLERS.values())
+
+
+def test_no_module_over_320_lines() -> None:
+    long = {name: n for name, path in _modules().items() if (n := len(path.read_text().splitlines())) > 320}
+    assert not long, f"split these by concern: {long}"
+
+
+def test_the_suite_waits_on_conditions_not_the_clock() -> None:
+    """At most ten sleeps in the tests, each saying why on its line (``wait_until`` waits on a condition)."""
+    sleep = "time." + "sleep("  # spelled apart, so this test's own lines are no sleep
+    sleeps = [f"{path.name}:{number}: {line.strip()}" for path in Path(__file__).parent.glob("*.py")
+              for number, line in enumerate(path.read_text().splitlines(), 1) if sleep in line]
+    assert len(sleeps) <= 10, sleeps
+    assert all("#" in line.split(sleep, 1)[1] for line in sleeps), [s for s in sleeps if "#" not in s]

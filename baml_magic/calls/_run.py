@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,20 +20,20 @@ from baml_py.errors import BamlAbortError
 from baml_magic import events
 from baml_magic._errors import short_error
 from baml_magic._redact import redact, remember_headers
-from baml_magic._types import Status, Timing, Usage, value_tokens
+from baml_magic._types import Status
 from baml_magic.calls import _env as environment
 from baml_magic.calls._cache import Answer, ResponseCache
 from baml_magic.calls._checks import checked_wait
 from baml_magic.calls._options import CallOptions
+from baml_magic.calls._run_facts import RunFacts
 from baml_magic.engine import Engine, EngineCall
-from baml_magic.wire._facts import Facts
 
 POLL_SECONDS = 0.05  # longest uninterruptible wait of the calling thread
 ASYNC_POLL_SECONDS = 0.02  # how often async waiters look for news (and let a cancellation in)
 CANCEL_GRACE_SECONDS = 0.5  # how long a cancelled call may take to wind down before we move on
 
 
-class Run:
+class Run(RunFacts):
     """One call: its state, latest partial, final value or error, timing and usage.
 
     It is what ``Fn.last`` holds. Status goes pending -> streaming -> done | cancelled | error.
@@ -249,70 +248,6 @@ class Run:
     def time_to_first_token(self) -> float | None:
         """Seconds from the start to the first partial (None before one came, or in one piece)."""
         return None if self.first_partial is None else self.first_partial - self.start
-
-    @property
-    def facts(self) -> Facts:
-        """What the call's log says (usage, who answered, the raw answer), once it has ended."""
-        return self.call.facts() if self.end is not None else Facts()
-
-    @property
-    def retry_after(self) -> float | None:
-        """Seconds a 429 answer asked to wait, if it said."""
-        return self.facts.retry_after
-
-    @property
-    def usage(self) -> Usage:
-        """Tokens this call spent (none when it replayed a recorded answer: see ``saved``).
-
-        A call cancelled or failed mid-stream counts what arrived: the provider's own count where it sent one,
-        else an estimate from the partial, marked so.
-        """
-        if self.cached is not None:
-            return Usage(0, 0)
-        usage = self.facts.usage
-        if self.status in (Status.CANCELLED, Status.ERROR) and self.partial is not None:
-            arrived = value_tokens(self.partial)
-            if (usage.estimated or usage.output_tokens is None) and arrived > (usage.output_tokens or 0):
-                return dataclasses.replace(usage, output_tokens=arrived, estimated=True)
-        return usage
-
-    @property
-    def saved(self) -> Usage:
-        """Tokens a replayed answer did not spend again (zero for a real call)."""
-        return self.cached.usage if self.cached is not None else Usage(0, 0)
-
-    @property
-    def provider(self) -> str | None:
-        """The BAML provider that answered (``openai``, ``anthropic``, ...)."""
-        return self.cached.provider if self.cached is not None else self.facts.provider
-
-    @property
-    def cost(self) -> float | None:
-        """What the call cost in US dollars, once it has ended, when its model has a price (``BamlMagic.prices``
-        or the built-in table); None otherwise (``%baml usage`` says which models have none)."""
-        return self.priced_by(self) if self.priced_by is not None and self.done else None
-
-    @property
-    def model(self) -> str | None:
-        """The model that answered, as the request named it (what prices are looked up by)."""
-        return self.cached.model if self.cached is not None else self.facts.model
-
-    @property
-    def client_name(self) -> str | None:
-        """The client that answered, as BAML names it (after any fallback or retry)."""
-        if self.cached is not None:
-            return self.cached.client
-        return self.facts.client or self.client
-
-    @property
-    def timing(self) -> Timing:
-        """When it started, how long it took, and the time to its first token."""
-        return Timing(self.started_at, self.elapsed, self.time_to_first_token)
-
-    @property
-    def raw_response(self) -> str | None:
-        """The answer's raw text as the provider sent it (secrets redacted)."""
-        return self.cached.raw if self.cached is not None else self.facts.raw
 
     def _kept(self) -> str:
         """Where what arrived before a cancel is, in words (there may be nothing)."""

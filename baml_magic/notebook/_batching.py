@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from baml_magic import _call_hooks as call_hooks
-from baml_magic._errors import interrupted
+from baml_magic._errors import argument_errors, interrupted
 from baml_magic._redact import secret_values
 from baml_magic.calls._checks import checked_timeout
 from baml_magic.calls._samples import sample_args
@@ -105,3 +105,23 @@ def _job(fn: Bound, batch_id: str, total: int, wire: Wire, poll: float,
                     price_of=lambda model: price_for(model, session.settings.prices), on_results=kept,
                     allow_incomplete=options.allow_incomplete if options.allow_incomplete is not None
                     else session.settings.allow_incomplete)
+
+
+class Batching:
+    """``batch`` and ``batch_resume`` of a ``BamlFunction``."""
+
+    @argument_errors
+    def batch(self, inputs: Iterable[Any], *, poll: float = POLL_SECONDS) -> BatchJob:
+        """Send every input through the client's provider batch API; returns a handle at once.
+
+        BAML renders each request and parses each answer, so ``job.result()`` gives typed values
+        in input order (half the price at the providers, hours instead of a kernel held open).
+        ``job.cancel()`` cancels the batch at the provider; ``Fn.batch_resume(job.id)`` picks it up
+        again, also in a new kernel. A provider without a batch API is a clear error: use ``map``.
+        """
+        return send(cast(Bound, self), inputs, poll)
+
+    @argument_errors
+    def batch_resume(self, batch_id: str, *, poll: float = POLL_SECONDS) -> BatchJob:
+        """A handle on a batch sent before (by ``Fn.batch``, in this kernel or another), from its id."""
+        return resume(cast(Bound, self), batch_id, poll)

@@ -1,5 +1,5 @@
 """What a bound function offers for evaluating its prompt: compare clients and versions, its history of runs
-by version, BAML's optimizer (a part of ``BamlFunction``)."""
+by version, BAML's optimizer, BAML tests made from a table (a part of ``BamlFunction``)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,17 @@ from baml_magic._errors import argument_errors
 from baml_magic.calls._checks import checked_folder, checked_names, checked_version
 from baml_magic.engine._project import Compiled, FunctionSpec
 from baml_magic.evaluation._grid import GridResult
+from baml_magic.evaluation._test_set import MadeTests
 from baml_magic.history._runs_view import Runs
 from baml_magic.notebook import _evaluate as evaluate
+from baml_magic.notebook import _tests_made as made
 from baml_magic.notebook._session import Session
 from baml_magic.optimize._result import OptimizeResult
 from baml_magic.optimize._runner import Budget
 
 
 class Evaluating:
-    """``compare``, ``version``, ``history`` and ``optimize`` of a ``BamlFunction``."""
+    """``compare``, ``version``, ``history``, ``optimize`` and ``tests_from`` of a ``BamlFunction``."""
 
     spec: FunctionSpec
     compiled: Compiled
@@ -85,3 +87,14 @@ class Evaluating:
         """The last compare of this function (a GridResult)."""
         return self._session.last_compare.get(self.spec.name)
 
+    @argument_errors
+    def tests_from(self, rows: Any, *, inputs: Any = None, expect: Any = None, name: str | None = None,
+                   ) -> MadeTests:
+        """A BAML test per row of a table (a DataFrame, a list of dicts, a .csv, .jsonl or .parquet file), in the
+        session's project at once: ``inputs`` maps parameters to columns (default: the columns named as them),
+        ``expect`` the answer's fields to columns (default: the columns named as fields), ``name`` is a column of
+        test names or a prefix."""
+        return made.from_rows(self._maker(), rows, inputs=inputs, expect=expect, name=name)
+
+    def _maker(self) -> made.Maker:
+        return made.Maker(self.spec, self.compiled, self._session.made_tests)

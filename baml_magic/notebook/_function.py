@@ -9,13 +9,7 @@ from collections.abc import Iterable, Sized
 from typing import TYPE_CHECKING, Any, Literal
 
 from baml_magic import _call_hooks as call_hooks
-from baml_magic._errors import (
-    argument_errors,
-    interrupted,
-    one_line,
-    one_line_as,
-    outcome,
-)
+from baml_magic._errors import argument_errors, interrupted, one_line, one_line_as, outcome
 from baml_magic._types import prompt_tokens
 from baml_magic.calls import _drive as drive
 from baml_magic.calls import _env as environment
@@ -27,13 +21,11 @@ from baml_magic.calls._run import ASYNC_POLL_SECONDS, Run
 from baml_magic.calls._signature import Arguments, docstring, python_signature
 from baml_magic.calls._streams import AsyncPartialStream, PartialStream
 from baml_magic.engine._project import Compiled, FunctionSpec
-from baml_magic.evaluation._test_set import MadeTests
-from baml_magic.many._batch import POLL_SECONDS, BatchJob
 from baml_magic.many._map import MapResult, run_map
 from baml_magic.many._ratelimit import Pace
-from baml_magic.notebook import _batching as batching
 from baml_magic.notebook import _clients as clients
 from baml_magic.notebook import _tests_made as made
+from baml_magic.notebook._batching import Batching
 from baml_magic.notebook._evaluating import Evaluating
 from baml_magic.notebook._session import Session
 from baml_magic.views._background import Background
@@ -49,7 +41,8 @@ _CALL_OPTIONS = ("timeout", "idle_timeout", "tb")  # keywords a call takes besid
 
 _PLAIN_FORMAT = re.compile(r"ctx\.output_format\s*(\(\s*\))?\s*\}\}")  # BAML's format, as BAML writes it
 
-class BamlFunction(Evaluating):
+
+class BamlFunction(Evaluating, Batching):
     """A BAML function bound into the notebook.
 
     ``Fn(...)`` streams into a live view and returns the typed value; ``Fn.stream(...)``
@@ -252,34 +245,6 @@ class BamlFunction(Evaluating):
                            list(self.__signature__.parameters), inputs, state, concurrency=concurrency,
                            on_error=on_error, display=settings.display, refresh_hz=settings.refresh_hz,
                            max_retry_wait=settings.max_retry_wait, pace=pace, estimate=estimate, cached=cached)
-
-    @argument_errors
-    def tests_from(self, rows: Any, *, inputs: Any = None, expect: Any = None, name: str | None = None,
-                   ) -> MadeTests:
-        """A BAML test per row of a table (a DataFrame, a list of dicts, a .csv, .jsonl or .parquet file), in the
-        session's project at once: ``inputs`` maps parameters to columns (default: the columns named as them),
-        ``expect`` the answer's fields to columns (default: the columns named as fields), ``name`` is a column of
-        test names or a prefix."""
-        return made.from_rows(self._maker(), rows, inputs=inputs, expect=expect, name=name)
-
-    def _maker(self) -> made.Maker:
-        return made.Maker(self.spec, self.compiled, self._session.made_tests)
-
-    @argument_errors
-    def batch(self, inputs: Iterable[Any], *, poll: float = POLL_SECONDS) -> BatchJob:
-        """Send every input through the client's provider batch API; returns a handle at once.
-
-        BAML renders each request and parses each answer, so ``job.result()`` gives typed values
-        in input order (half the price at the providers, hours instead of a kernel held open).
-        ``job.cancel()`` cancels the batch at the provider; ``Fn.batch_resume(job.id)`` picks it up
-        again, also in a new kernel. A provider without a batch API is a clear error: use ``map``.
-        """
-        return batching.send(self, inputs, poll)
-
-    @argument_errors
-    def batch_resume(self, batch_id: str, *, poll: float = POLL_SECONDS) -> BatchJob:
-        """A handle on a batch sent before (by ``Fn.batch``, in this kernel or another), from its id."""
-        return batching.resume(self, batch_id, poll)
 
     @property
     def _returns_hint(self) -> tuple[Any, dict[str, dict[str, str]]] | None:

@@ -1,8 +1,7 @@
 """Live views of a running call: an ipywidgets view in Jupyter, incremental text in a terminal.
 
-Every view ends as a plain output (text/plain and text/html), so a notebook executed
-headless and saved, or opened where widgets don't render, still shows the result.
-"""
+Every view ends as a plain output (text/plain and text/html), so a notebook executed headless and saved,
+or opened where widgets don't render, still shows the result."""
 
 from __future__ import annotations
 
