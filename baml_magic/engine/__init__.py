@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from baml_magic.engine._baml_cli import BamlCli
 from baml_magic.wire._facts import Facts
 
 
@@ -80,4 +81,4 @@ class Engine(Protocol):
         ``cache``); what it can do, it says nothing."""
 
 
-__all__ = ["Engine", "EngineCall"]
+__all__ = ["BamlCli", "Engine", "EngineCall"]

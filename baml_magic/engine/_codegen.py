@@ -14,7 +14,6 @@ import importlib
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import types as pytypes
@@ -28,6 +27,7 @@ import baml_py
 import typing_extensions
 
 from baml_magic._errors import BamlMagicError, clean_message
+from baml_magic.engine._baml_cli import BamlCli
 from baml_magic.sources._aliases import Aliases
 
 
@@ -80,7 +80,7 @@ class Generation:
     def __init__(self, files: dict[str, str], cache_dir: Path) -> None:
         key = project_hash(files)
         self.client_dir = cache_dir / "generated" / key / "baml_client"
-        self.process: subprocess.Popen[str] | None = None
+        self.run: BamlCli | None = None
         self.work: Path | None = None
         if (self.client_dir / "types.py").exists():
             return
@@ -104,17 +104,16 @@ class Generation:
                 "}\n"
             )
         # At log level "error" the generator says why it failed (at "off" only "Failed to build BAML runtime").
-        command, env = cli("generate", "--from", str(src), "--no-tests", log="error")
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.run = BamlCli("generate", "--from", str(src), "--no-tests", log="error")
 
     def finish(self) -> Path:
-        if self.process is None:
+        if self.run is None:
             return self.client_dir
         assert self.work is not None
         try:
-            stdout, stderr = self.process.communicate()
-            if self.process.returncode:
-                raise GeneratorError(_generator_message(stderr + "\n" + stdout))
+            output = self.run.output()
+            if self.run.wait():
+                raise GeneratorError(_generator_message(output))
             if not (self.work / "out" / "baml_client" / "types.py").exists():
                 raise GeneratorError("BAML's generator wrote no types.py")
             with _disk_errors(self.cache_dir):
@@ -127,9 +126,8 @@ class Generation:
 
     def cancel(self) -> None:
         """Stop the generator (the project did not compile) and clean up."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        if self.run is not None:
+            self.run.stop(grace=0.0)
         if self.work is not None:
             shutil.rmtree(self.work, ignore_errors=True)
 
@@ -179,20 +177,6 @@ def _no_space(cache_dir: Path) -> str:
 def discard(client_dir: Path) -> None:
     """Forget a cached generation that can't be loaded (a corrupted file), so it is generated again."""
     shutil.rmtree(client_dir.parent, ignore_errors=True)
-
-
-def cli(*args: str, log: str = "off") -> tuple[list[str], dict[str, str]]:
-    """The command and environment to run BAML's CLI in a child process.
-
-    Never in this one: ``invoke_runtime_cli`` installs a Ctrl-C handler of its own, which would
-    take SIGINT away from the kernel (and a second call panics).
-    """
-    binary = Path(sys.executable).with_name("baml-cli")
-    command = [str(binary)] if binary.exists() else [
-        sys.executable, "-c", "import sys, baml_py; sys.exit(baml_py.invoke_runtime_cli())"]
-    env = {**os.environ, "BAML_LOG": log, "NO_COLOR": "1"}
-    env.pop("RUST_BACKTRACE", None)
-    return [*command, *args], env
 
 
 class GeneratorError(BamlMagicError, RuntimeError):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 from baml_magic._errors import BamlFunctionNotFound, clean_message
 from baml_magic._redact import redact
 from baml_magic._render import Table
-from baml_magic.engine import _codegen as codegen
+from baml_magic.engine import BamlCli
 from baml_magic.engine._project import Compiled
 from baml_magic.sources import _lexer as sources
 from baml_magic.sources._blocks import rebase_files
@@ -144,26 +143,18 @@ def _run_once(files: dict[str, str], functions: list[str], client: str | None,
             path.write_text(with_client(text, client) if client else text)
         includes = [arg for function in functions for arg in ("-i", f"{function}::")]
         # INFO logs mark each finished call: that is the progress this module reports.
-        command, env = codegen.cli("test", "--from", str(src), "--pass-if-no-tests", *includes, log="info")
-        process = subprocess.Popen(command, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, start_new_session=True)
         output: list[str] = []
         finished = 0
-        try:
-            assert process.stdout is not None
-            for line in process.stdout:
+        with BamlCli("test", "--from", str(src), "--pass-if-no-tests", *includes, cwd=Path(tmp), log="info") as cli:
+            for line in cli.lines():
                 output.append(line)
                 if _FINISHED_CALL.search(line):
                     finished += 1
                     progress(finished, line)
-            process.wait()
-        except BaseException:
-            process.terminate()
-            process.wait(5)
-            raise
+            code = cli.wait()
         text = clean_message("".join(output))
         results = parse_report(text)
-        if not results and process.returncode not in (0, None):
+        if not results and code != 0:
             raise RuntimeError(redact(f"BAML's test runner failed: {text[-2000:]}"))
         return results
 

@@ -10,9 +10,7 @@ stops it and keeps every candidate written so far.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import signal
 import subprocess
 import threading
 import time
@@ -21,7 +19,7 @@ from pathlib import Path
 
 from baml_magic._errors import clean_message
 from baml_magic._redact import redact
-from baml_magic.engine import _codegen as codegen
+from baml_magic.engine import BamlCli
 from baml_magic.engine._project import Compiled
 from baml_magic.evaluation._baml_tests import with_client, with_files_from
 from baml_magic.optimize._result import OptimizerError, OptimizeResult
@@ -100,15 +98,14 @@ def prepare(folder: Path, compiled: Compiled, client_override: str | None, refle
         if name in compiled.origins:
             text = with_files_from(text, compiled.origins[name], path)
         path.write_text(with_client(text, client_override) if client_override else text)
-    command, env = codegen.cli("optimize", "--beta", "--reset-gepa-prompts", "--from", str(src))
+    setup = BamlCli("optimize", "--beta", "--reset-gepa-prompts", "--from", str(src), cwd=folder)
     try:
-        done = subprocess.run(command, cwd=folder, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, timeout=60)
+        said = setup.output(timeout=60)
     except subprocess.TimeoutExpired:
         raise OptimizerError("BAML's optimizer did not set up its reflection project within 60 s") from None
     clients = folder / ".baml_optimize" / "gepa" / "baml_src" / "clients.baml"
-    if done.returncode != 0 or not clients.parent.exists():
-        raise OptimizerError(redact(f"BAML's optimizer could not set up: {_reason(done.stdout + done.stderr)}"))
+    if setup.wait() != 0 or not clients.parent.exists():
+        raise OptimizerError(f"BAML's optimizer could not set up: {_reason(said)}")
     clients.write_text(reflection_clients(compiled, reflection))
     return src
 
@@ -135,38 +132,35 @@ def _newest(folder: Path) -> float:
     return max(times)
 
 
-def _watch(process: subprocess.Popen[str], folder: Path, heard: list[float], stalled: threading.Event) -> None:
+def _watch(cli: BamlCli, folder: Path, heard: list[float], stalled: threading.Event) -> None:
     """Stop the optimizer when it has said nothing and written nothing for ``STALL_SECONDS`` (a model that never
     answers, a reflection that hangs): every wait of it has a cap."""
-    while process.poll() is None:
+    while cli.running:
         time.sleep(min(1.0, STALL_SECONDS / 4))
         quiet = time.time() - max(heard[0], _newest(folder))
-        if quiet > STALL_SECONDS and process.poll() is None:
+        if quiet > STALL_SECONDS and cli.running:
             stalled.set()
-            stop(process)
+            cli.stop()
 
 
 def run(folder: Path, src: Path, function: str, budget: Budget, result: OptimizeResult) -> None:
     """Run the optimizer to its end (or an interrupt, which stops it and keeps what it wrote)."""
-    command, env = codegen.cli("optimize", "--beta", "--from", str(src), "--function", function, "--no-ui",
-                               "--output-dir", str(result.folder), *budget.arguments())
-    process = subprocess.Popen(command, cwd=folder, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    cli = BamlCli("optimize", "--beta", "--from", str(src), "--function", function, "--no-ui",
+                  "--output-dir", str(result.folder), *budget.arguments(), cwd=folder)
     output: list[str] = []
     heard, stalled = [time.time()], threading.Event()
-    threading.Thread(target=_watch, args=(process, result.folder, heard, stalled), daemon=True,
+    threading.Thread(target=_watch, args=(cli, result.folder, heard, stalled), daemon=True,
                      name="baml-magic-optimize-watch").start()
     try:
-        assert process.stdout is not None
-        for line in process.stdout:
+        for line in cli.lines():
             heard[0] = time.time()
             output.append(line)
             found = _ITERATION.search(line)
             if found:
                 result.iteration = f"{found.group(1)}/{found.group(2)}"
-        process.wait()
+        code = cli.wait()
     except BaseException:
-        stop(process)
+        cli.stop()
         result.status = "cancelled"
         raise
     finally:
@@ -180,7 +174,7 @@ def run(folder: Path, src: Path, function: str, budget: Budget, result: Optimize
         result.status = "error"
         raise OptimizerError(redact(f"{_reason(text)}: give more --max-evals or fewer --trials (the optimizer "
                                     "would ask to go on, and nobody answers it here)"))
-    if process.returncode != 0:
+    if code != 0:
         result.status = "error"
         raise OptimizerError(redact(f"BAML's optimizer stopped: {_reason(text)}"))
     result.status = "done"
@@ -206,15 +200,3 @@ def scrub_folder(folder: Path) -> int:
                 path.write_text(clean, encoding="utf-8")
                 changed += 1
     return changed
-
-
-def stop(process: subprocess.Popen[str], grace: float = 3.0) -> None:
-    """Stop the optimizer and every request it has open (its whole process group)."""
-    for sig, wait in ((signal.SIGINT, grace), (signal.SIGKILL, 5.0)):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, sig)
-        deadline = time.monotonic() + wait
-        while process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if process.poll() is not None:
-            return
