@@ -38,9 +38,7 @@ from baml_magic.calls._options import CallOptions
 from baml_magic.calls._request_view import PromptView, RequestView
 from baml_magic.calls._run import Run
 from baml_magic.calls._streams import AsyncPartialStream, PartialStream
-from baml_magic.engine import v0 as engine_v0
-from baml_magic.engine._v1_bridge import V1Unavailable
-from baml_magic.engine.v1 import V1Unsupported
+from baml_magic.engine import V1Unavailable, V1Unsupported, quiet_logs
 from baml_magic.evaluation._grid_result import GridResult, Outcome
 from baml_magic.evaluation._made_tests import MadeTestError
 from baml_magic.evaluation._test_set import MadeTests
@@ -132,7 +130,7 @@ _magics: dict[int, BamlMagic] = {}
 def load_ipython_extension(ipython: Any) -> None:
     """Register the magics; keep BAML's own log lines out of the notebook unless BAML_LOG is set."""
     if "BAML_LOG" not in os.environ:
-        engine_v0.quiet()
+        quiet_logs()
     if id(ipython) in _magics:
         return
     magics = BamlMagic(ipython, parent=ipython)

@@ -251,7 +251,7 @@ def test_a_notebook_run_twice_replays_everything_the_second_time(llm, tmp_path: 
         run_notebook(nb, tmp_path)
         outputs.append([[o.get("text") for o in c.outputs if o.output_type == "stream"] for c in nb.cells[3:]])
         took.append((_timed(nb), len(llm.requests()) - before))
-    (first_time, first_sent), (second_time, second_sent) = took
+    (_, first_sent), (second_time, second_sent) = took
     assert first_sent == 5 and second_sent == 0, took
     assert outputs[0] == outputs[1] and all(outputs[0]), "identical outputs"
-    assert first_time > 10 * second_time, took
+    assert second_time < 1.0, f"no replayed cell waited the model's second: {took}"

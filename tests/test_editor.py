@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from baml_magic import local_llm
-from baml_magic.engine._project import Project
+from baml_magic.engine._project import V0Project
 from baml_magic.engine._v1_project import V1Project
 from baml_magic.notebook._check import check_cell
 from baml_magic.sources._source import cell_source
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(os.environ.get("BAML_MAGIC_SKIP_BROWSER") == "1"
 
 
 def test_the_kernel_check_places_baml_s_messages_and_binds_nothing() -> None:
-    project = Project()
+    project = V0Project()
     project.update([cell_source("clients", "cell In[1]", CLIENT_CELL.split("\n", 1)[1])])
     before = dict(project.sources), project.compiled
     [mark] = check_cell(project, "c", BAML_CELL.replace("name string", "name strin"))

@@ -127,3 +127,12 @@ def test_the_suite_waits_on_conditions_not_the_clock() -> None:
               for number, line in enumerate(path.read_text().splitlines(), 1) if sleep in line]
     assert len(sleeps) <= 10, sleeps
     assert all("#" in line.split(sleep, 1)[1] for line in sleeps), [s for s in sleeps if "#" not in s]
+
+
+def test_the_engine_is_reached_through_its_face_only() -> None:
+    """Outside ``engine/``, the package imports ``baml_magic.engine`` (its ``__init__``) and ``kinds``, never a
+    module of an engine."""
+    face = {f"baml_magic.engine.{name}" for name in (*baml_magic.engine.__all__, "kinds")}
+    reaching = {name: sorted(t for t in targets if t.startswith("baml_magic.engine.") and t not in face)
+                for name, targets in _graph().items() if not name.startswith("baml_magic.engine")}
+    assert not any(reaching.values()), {name: found for name, found in reaching.items() if found}

@@ -18,7 +18,7 @@ import pytest
 
 from baml_magic._errors import BamlCompileError, MissingEnvVarError
 from baml_magic.calls._signature import python_signature
-from baml_magic.engine._project import Project
+from baml_magic.engine._project import V0Project
 from baml_magic.local_llm._answers import answer_for
 from baml_magic.sources import _lexer as sources
 from baml_magic.sources._source import Source
@@ -128,7 +128,7 @@ def test_each_block_compiled_on_its_own_means_what_it_meant_in_the_file(shell, p
         assert blocks, path
         cells += [Source(f"cell:{n}-{path.stem}-{i}", f"cell {i}", f"cells/{n}_{path.stem}_{i}.baml",
                          text[b.start:b.end]) for i, b in enumerate(blocks)]
-    compiled = Project(Path(os.environ["BAML_MAGIC_CACHE"])).update(cells)
+    compiled = V0Project(Path(os.environ["BAML_MAGIC_CACHE"])).update(cells)
     assert {n: python_signature(spec) for n, spec in compiled.functions.items()} == whole
 
 

@@ -27,8 +27,7 @@ from baml_magic._types import Status
 from baml_magic.calls import _replay as replay
 from baml_magic.calls._readable import parse_failure, readable, transport_problem
 from baml_magic.calls._run import Run
-from baml_magic.engine._interrupt import abort_on_interrupt, can_watch
-from baml_magic.engine._worker import worker
+from baml_magic.engine import abort_on_interrupt, can_watch, worker
 from baml_magic.wire import Reply
 
 

@@ -14,8 +14,7 @@ from baml_py.errors import BamlError
 from baml_magic._errors import RequestBuildError, clean_message
 from baml_magic._redact import redact
 from baml_magic.calls import _env as environment
-from baml_magic.engine._project import Compiled
-from baml_magic.engine._worker import wait_for
+from baml_magic.engine import Compiled, wait_for
 
 REQUEST_BUILD_SECONDS = 30.0  # the longest a request may take to build (media URLs are fetched then)
 

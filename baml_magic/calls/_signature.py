@@ -15,7 +15,7 @@ from pydantic import BaseModel, PydanticUserError, TypeAdapter, ValidationError
 
 from baml_magic._render import short_type
 from baml_magic.calls._media import convert, has_media
-from baml_magic.engine._project import FunctionSpec
+from baml_magic.engine import FunctionSpec
 
 
 def _is_optional(annotation: Any) -> bool:

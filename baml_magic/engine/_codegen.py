@@ -28,6 +28,7 @@ import typing_extensions
 
 from baml_magic._errors import BamlMagicError, clean_message
 from baml_magic.engine._baml_cli import BamlCli
+from baml_magic.engine._seam import TypeModules
 from baml_magic.sources._aliases import Aliases
 
 
@@ -41,26 +42,11 @@ _loaded: dict[str, TypeModules] = {}
 
 
 @dataclass(frozen=True)
-class TypeModules:
-    """The generated modules a FunctionResult is cast with."""
-
-    types: pytypes.ModuleType
-    stream_types: pytypes.ModuleType
-
-
-@dataclass(frozen=True)
 class GeneratedSignature:
     """A function's parameters and return type, as the generator wrote them."""
 
     params: tuple[tuple[str, Any], ...]
     returns: Any
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("BAML_MAGIC_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "baml_magic"
-    )
-    return Path(base)
 
 
 def project_hash(files: dict[str, str]) -> str:

@@ -1,16 +1,13 @@
-"""The session's BAML project: cells and folders in, one compiled runtime and its types out.
+"""v0's project: cells and folders compiled by baml-py into one runtime, and BAML's generator's types.
 
-Sources are kept in the order they were last run. A definition in a later source replaces
-a definition of the same name in an earlier one (as in Python, the newest wins), so an
-edited cell can be run again, or a folder's class overridden from a cell, without
-"duplicate definition" errors. A compile that fails changes nothing.
+The sources' order, the newest definition winning and a failed compile changing nothing are the seam's
+(``_seam.Project``); this module is how v0 checks and compiles them.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from baml_py.errors import BamlError
@@ -19,12 +16,11 @@ from baml_magic._errors import (
     BamlCompileError,
     Diagnostic,
     clean_message,
-    interrupted,
     parse_diagnostics,
 )
 from baml_magic._redact import remember, watch
-from baml_magic.engine import Engine
 from baml_magic.engine import _codegen as codegen
+from baml_magic.engine._seam import Compiled, FunctionSpec, Project
 from baml_magic.engine.v0 import COMPILE_SCRIPT, V0Engine
 from baml_magic.sources import _lexer as sources
 from baml_magic.sources._blocks import (
@@ -40,82 +36,17 @@ from baml_magic.sources._test_blocks import MADE_MARK
 from baml_magic.wire._providers import SHORTHAND_KEYS
 
 
-@dataclass(frozen=True)
-class FunctionSpec:
-    """What the project says of one function."""
-
-    name: str
-    params: tuple[tuple[str, object], ...]
-    returns: object
-    client: str | None
-    prompt: str | None
-    baml_signature: str
-    where: str  # "cell In[3], line 12" or "baml_src/story.baml:12"
-    source_key: str
-    source: str = ""  # the function's BAML as written (its block), what a version of it is
-
-
-@dataclass
-class Compiled:
-    """A compiled project: its engine, the generated types and what each function is."""
-
-    engine: Engine
-    types: codegen.TypeModules
-    functions: dict[str, FunctionSpec]
-    clients: dict[str, str]  # client name -> its block text
-    files: dict[str, str]
-    bindable: set[str] = field(default_factory=set)  # functions the user asked to bind
-    origins: dict[str, Path] = field(default_factory=dict)  # file -> where its text came from
-    notes: list[str] = field(default_factory=list)  # what a user should know of the load (versions)
-    aliases: dict[str, dict[str, str]] = field(default_factory=dict)  # class or enum -> name -> its @alias
-    engine_name: str = "v0"  # which engine's project this is (each engine's functions are rebound apart)
-
-
-class Project:
-    """Sources in run order, and the last project that compiled."""
-
-    def __init__(self, cache_dir: Path | None = None) -> None:
-        self.cache_dir = cache_dir or codegen.default_cache_dir()
-        self.sources: dict[str, Source] = {}
-        self.compiled: Compiled | None = None
-
-    def update(self, new: list[Source], drop: tuple[str, ...] = ()) -> Compiled:
-        """Add or replace sources (dropping the keys in ``drop``) and compile; on an error nothing changes."""
-        replaced = {s.key for s in new} | set(drop)
-        proposed = {k: v for k, v in self.sources.items() if k not in replaced}
-        proposed.update((s.key, s) for s in new)
-        return self._commit(proposed)
-
-    def _commit(self, proposed: dict[str, Source]) -> Compiled:
-        if self.compiled is not None and list(proposed.items()) == list(self.sources.items()):
-            return self.compiled  # nothing changed (a cell run again as it was): nothing to compile
-        try:
-            compiled = self._compile(list(proposed.values()))
-        except KeyboardInterrupt as exc:
-            if hasattr(exc, "_render_traceback_"):
-                raise  # already one line (v1's)
-            raise interrupted("compiling BAML", "nothing changed: the functions bound before stay bound") from None
-        self.sources, self.compiled = proposed, compiled
-        return compiled
-
-    check_seconds = 5.0  # the longest a check as you type may take
+class V0Project(Project):
+    """v0 sources in run order, compiled by baml-py (what ``%%baml`` cells are by default)."""
 
     def check_files(self, ordered: list[Source]) -> tuple[dict[str, str], str]:
-        """What the editor's check compiles (in a child process): the files, and the script that compiles them."""
         return effective_files(ordered)[0], COMPILE_SCRIPT
 
     def diagnostics(self, problem: str, source: Source) -> list[tuple[str, str, int]]:
-        """The check's messages that are the source's own: (severity, message, line)."""
         return [(severity, message, line) for severity, message, path, line in parse_diagnostics(problem)
                 if path.endswith(source.filename)]
 
-    def restore(self, sources: dict[str, Source], compiled: Compiled | None) -> None:
-        """Put back what was in force before an update the caller refused (v0: the Python side is all there is;
-        an engine whose runtime holds one program per process compiles the one before back)."""
-        self.sources, self.compiled = sources, compiled
-
     def _compile(self, ordered: list[Source]) -> Compiled:
-        """The engine's compile of these sources (v0 here; ``V1Project`` compiles with v1)."""
         return compile_sources(ordered, self.cache_dir)
 
 

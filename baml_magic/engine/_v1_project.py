@@ -18,8 +18,7 @@ from baml_magic._errors import BamlCompileError, Diagnostic, interrupted
 from baml_magic._redact import remember, watch
 from baml_magic.engine import _v1_bridge as v1bridge
 from baml_magic.engine import _v1_types as v1types
-from baml_magic.engine._codegen import TypeModules
-from baml_magic.engine._project import Compiled, FunctionSpec, Project
+from baml_magic.engine._seam import Compiled, FunctionSpec, Project, TypeModules
 from baml_magic.engine._v1_blocks import declarations, newest_wins
 from baml_magic.engine.v1 import V1Engine
 from baml_magic.sources._blocks import literal_secrets, url_references
@@ -32,7 +31,7 @@ _HIDDEN = ("client", "on_event")  # what v1 adds to every LLM function's paramet
 
 
 class V1Project(Project):
-    """v1 sources in run order, and the last program that compiled (updated as a v0 ``Project`` is)."""
+    """v1 sources in run order, and the last program that compiled (in the bridge's runtime)."""
 
     # A v1 check starts a runtime of its own, which compiles BAML's standard library first: 3.5-7 s on an idle
     # 2-core machine, twice that next to a busy browser. Its deadline leaves room for that.

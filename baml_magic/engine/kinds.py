@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from baml_magic.engine._project import Project
+from baml_magic.engine._project import V0Project
+from baml_magic.engine._seam import Project
 from baml_magic.engine._v1_project import V1Project
 
 DEFAULT = "v0"
-KINDS: dict[str, type[Project]] = {"v0": Project, "v1": V1Project}
+KINDS: dict[str, type[Project]] = {"v0": V0Project, "v1": V1Project}
 NAMES = tuple(KINDS)
 HELP = ("the BAML language: v0 (default; what baml-py runs) or v1 (experimental: the new language, "
         "baml-bridge==0.23.0)")

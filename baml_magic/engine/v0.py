@@ -17,7 +17,7 @@ from typing import Any
 import baml_py
 from baml_py.errors import BamlError
 
-from baml_magic.engine._codegen import TypeModules
+from baml_magic.engine._seam import TypeModules
 from baml_magic.engine._v0_log import read_log, reply_of, selected_call
 from baml_magic.engine._worker import worker
 from baml_magic.wire._facts import Facts

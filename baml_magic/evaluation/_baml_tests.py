@@ -17,8 +17,7 @@ from pathlib import Path
 from baml_magic._errors import BamlFunctionNotFound, clean_message
 from baml_magic._redact import redact
 from baml_magic._render import Table
-from baml_magic.engine import BamlCli
-from baml_magic.engine._project import Compiled
+from baml_magic.engine import BamlCli, Compiled
 from baml_magic.sources import _lexer as sources
 from baml_magic.sources._blocks import rebase_files
 from baml_magic.sources._test_blocks import MADE_MARK

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 
-from baml_magic.engine._project import Compiled
+from baml_magic.engine import Compiled
 from baml_magic.evaluation._baml_tests import with_files_from
 from baml_magic.evaluation._made_tests import MadeTest, MadeTestError
 from baml_magic.sources import _lexer as lexer

@@ -26,7 +26,7 @@ from baml_magic._redact import redact, secret_values
 from baml_magic._types import Status, Usage
 from baml_magic.calls._media import summary
 from baml_magic.calls._run import Run
-from baml_magic.engine._project import FunctionSpec
+from baml_magic.engine import FunctionSpec
 from baml_magic.evaluation._grid_result import Outcome
 from baml_magic.many._export import plain
 

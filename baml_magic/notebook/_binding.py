@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from baml_magic.engine._project import Compiled
+from baml_magic.engine import Compiled
 from baml_magic.notebook._function import BamlFunction
 from baml_magic.notebook._session import Session
 

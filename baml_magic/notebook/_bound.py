@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from baml_magic.calls._options import CallOptions
 from baml_magic.calls._request_view import PromptView, RequestView
 from baml_magic.calls._run import Run
-from baml_magic.engine._project import Compiled, FunctionSpec
+from baml_magic.engine import Compiled, FunctionSpec
 
 
 class Bound(Protocol):

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from baml_magic._errors import ShortError
-from baml_magic.engine._project import Project
+from baml_magic.engine import Project
 from baml_magic.sources._source import SOURCE_ROOT, cell_source
 
 COMM_TARGET = "baml_magic.check"

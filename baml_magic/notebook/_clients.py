@@ -9,7 +9,7 @@ from baml_magic._errors import ShortError
 from baml_magic._redact import strip_noise
 from baml_magic._render import Table
 from baml_magic.calls import _env as environment
-from baml_magic.engine._project import Compiled
+from baml_magic.engine import Compiled
 
 
 class UnknownClientError(ShortError):

@@ -15,7 +15,7 @@ from baml_magic._render import short
 from baml_magic.calls._checks import checked_count, checked_names
 from baml_magic.calls._media import summary
 from baml_magic.calls._run import Run
-from baml_magic.engine._project import Compiled, FunctionSpec
+from baml_magic.engine import Compiled, FunctionSpec
 from baml_magic.evaluation._grid import Case, GridResult, Outcome, run_grid
 from baml_magic.history._diff import diff_runs
 from baml_magic.history._runs import RunRecord, Version, from_outcome

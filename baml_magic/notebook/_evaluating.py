@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from baml_magic._errors import argument_errors
 from baml_magic.calls._checks import checked_folder, checked_names, checked_version
-from baml_magic.engine._project import Compiled, FunctionSpec
+from baml_magic.engine import Compiled, FunctionSpec
 from baml_magic.evaluation._grid import GridResult
 from baml_magic.evaluation._test_set import MadeTests
 from baml_magic.history._runs_view import Runs

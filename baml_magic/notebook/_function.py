@@ -20,7 +20,7 @@ from baml_magic.calls._request_view import PromptView, RequestView
 from baml_magic.calls._run import ASYNC_POLL_SECONDS, Run
 from baml_magic.calls._signature import Arguments, docstring, python_signature
 from baml_magic.calls._streams import AsyncPartialStream, PartialStream
-from baml_magic.engine._project import Compiled, FunctionSpec
+from baml_magic.engine import Compiled, FunctionSpec
 from baml_magic.many._map import MapResult, run_map
 from baml_magic.many._ratelimit import Pace
 from baml_magic.notebook import _clients as clients

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from baml_magic._errors import BamlFunctionNotFound
-from baml_magic.engine._project import Compiled, Project
+from baml_magic.engine import Compiled, Project
 from baml_magic.sources._source import Source, folder_sources
 
 DEFAULT_FOLDER = Path("baml_src")

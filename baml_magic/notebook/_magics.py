@@ -27,9 +27,7 @@ from baml_magic._render import Bound, Table
 from baml_magic.calls._cache import cache_file
 from baml_magic.calls._media import Limits as media_limits
 from baml_magic.calls._signature import python_signature
-from baml_magic.engine import kinds
-from baml_magic.engine._codegen import default_cache_dir, writable_cache_dir
-from baml_magic.engine._project import Compiled, Project
+from baml_magic.engine import Compiled, Project, default_cache_dir, kinds, writable_cache_dir
 from baml_magic.notebook import _clients as clients
 from baml_magic.notebook._binding import Binder, bound_note, notes_of
 from baml_magic.notebook._cache_command import cache_command

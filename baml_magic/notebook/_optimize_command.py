@@ -10,7 +10,7 @@ from typing import Any
 
 from baml_magic._errors import interrupted
 from baml_magic.calls._checks import checked_folder
-from baml_magic.engine._codegen import default_cache_dir, writable_cache_dir
+from baml_magic.engine import default_cache_dir, writable_cache_dir
 from baml_magic.history._runs import RunRecord
 from baml_magic.notebook import _clients as clients
 from baml_magic.notebook._evaluate import test_grid_cases

@@ -10,8 +10,7 @@ from typing import Any, Protocol
 
 from baml_magic.calls._cache import ResponseCache
 from baml_magic.calls._run import Run
-from baml_magic.engine import kinds
-from baml_magic.engine._project import Project
+from baml_magic.engine import Project, kinds
 from baml_magic.evaluation._test_set import TestSet
 from baml_magic.history._runs import RunHistory, from_run
 from baml_magic.many._map import MapResult

@@ -13,7 +13,7 @@ from typing import Any
 from baml_magic._redact import REDACTED
 from baml_magic.calls._media import has_media
 from baml_magic.calls._run import Run
-from baml_magic.engine._project import Compiled, FunctionSpec
+from baml_magic.engine import Compiled, FunctionSpec
 from baml_magic.evaluation._literals import Written, quoted
 from baml_magic.evaluation._made_tests import (
     Expect,

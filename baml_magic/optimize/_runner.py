@@ -19,8 +19,7 @@ from pathlib import Path
 
 from baml_magic._errors import clean_message
 from baml_magic._redact import redact
-from baml_magic.engine import BamlCli
-from baml_magic.engine._project import Compiled
+from baml_magic.engine import BamlCli, Compiled
 from baml_magic.evaluation._baml_tests import with_client, with_files_from
 from baml_magic.optimize._result import OptimizerError, OptimizeResult
 from baml_magic.sources import _lexer as sources
