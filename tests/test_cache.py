@@ -188,6 +188,7 @@ for i in range(int(sys.argv[3])):
 """
 
 
+@pytest.mark.slow  # measured over a second
 def test_two_kernels_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     path = tmp_path / "shared.sqlite3"
     writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), name, "300"]) for name in ("a", "b")]

@@ -202,6 +202,7 @@ def _fresh_shell_compiles(cache: str, llm) -> subprocess.CompletedProcess[str]:
                           check=False)
 
 
+@pytest.mark.slow  # measured over a second
 def test_a_read_only_cache_falls_back_to_a_private_one(llm, tmp_path: Path) -> None:
     cache = tmp_path / "ro"
     cache.mkdir()
@@ -221,6 +222,7 @@ def test_a_read_only_cache_falls_back_to_a_private_one(llm, tmp_path: Path) -> N
     assert "cannot write the cache" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow  # measured over a second
 def test_an_impossible_cache_path_falls_back_to_a_private_one(llm, tmp_path: Path) -> None:
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
@@ -240,6 +242,7 @@ def test_a_corrupted_cached_generation_is_made_again(llm, tmp_path: Path) -> Non
     assert "TITLE" in done.stdout, done.stderr[-2000:]
 
 
+@pytest.mark.slow  # measured over a second
 def test_a_full_disk_says_so(llm, tmp_path: Path) -> None:
     tiny = tmp_path / "tiny"
     tiny.mkdir()

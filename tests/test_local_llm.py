@@ -91,6 +91,7 @@ def test_server_records_client_closing_the_connection(llm: local_llm.LocalLLM) -
     assert 0 < record["tokens_sent"] < record["tokens_planned"]
 
 
+@pytest.mark.slow  # measured over a second
 def test_start_reports_a_clear_error_when_the_port_is_taken(llm: local_llm.LocalLLM) -> None:
     with pytest.raises(RuntimeError, match="did not start"):
         local_llm.start(port=llm.port, timeout=5)

@@ -76,6 +76,7 @@ def test_per_item_errors_return_in_their_slot_or_raise(shell, llm) -> None:
     assert isinstance(ns["Pair"].last_map.results[0], str), "what finished is kept"
 
 
+@pytest.mark.slow  # measured over a second
 def test_provider_failures_per_item(shell, llm) -> None:
     broken = CLIENT.replace("Fast", "Paced").replace('model "local"', 'model "local?fault=http_500"')
     baml_cell(shell, CLIENT + broken + ECHO)

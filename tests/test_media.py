@@ -33,6 +33,7 @@ def _last_media(llm) -> list[dict]:
     return llm.requests()[-1]["media"]
 
 
+@pytest.mark.slow  # measured over a second
 def test_an_image_from_a_path_bytes_a_data_url_an_ipython_image_or_baml_s_own(media, llm, tmp_path: Path) -> None:
     copy = tmp_path / "receipt.png"
     copy.write_bytes(PNG)

@@ -264,6 +264,7 @@ def test_no_fatal_error_at_interpreter_exit(llm, tmp_path) -> None:
     assert done.stdout.split()[-2:] == ["True", "interrupted"]
 
 
+@pytest.mark.slow  # measured over a second
 def test_stream_false_answers_in_one_piece(fns, llm, shell) -> None:
     fn = fns["GenerateStory"]
     llm.reset()

@@ -11,6 +11,7 @@ import typing
 from typing import Any, Literal
 
 import pydantic
+import pytest
 
 from baml_magic.engine import _v1_types as v1types
 from baml_magic.engine._v1_blocks import declarations, newest_wins
@@ -95,6 +96,7 @@ print(json.dumps(shown + [repr(shell.user_ns["Echo"])]))
 """
 
 
+@pytest.mark.slow  # measured over a second
 def test_without_the_v1_extra_a_v1_cell_is_one_line_and_v0_works() -> None:
     import json
     import subprocess
