@@ -67,12 +67,12 @@ class BamlCli:
         """Stop it and every process it started: SIGINT to its group (``grace`` seconds to wind down), then
         SIGKILL."""
         for sig, wait in ((signal.SIGINT, grace), (signal.SIGKILL, 5.0)):
-            if not self.running:
-                break
-            with contextlib.suppress(ProcessLookupError, PermissionError):
+            with contextlib.suppress(ProcessLookupError, PermissionError):  # the group, even if its leader ended
                 os.killpg(self.process.pid, sig)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(wait)
+            if not self.running:
+                return
 
     def __enter__(self) -> BamlCli:
         return self

@@ -112,7 +112,7 @@ class Generation:
 
     def cancel(self) -> None:
         """Stop the generator (the project did not compile) and clean up."""
-        if self.run is not None:
+        if self.run is not None and self.run.running:
             self.run.stop(grace=0.0)
         if self.work is not None:
             shutil.rmtree(self.work, ignore_errors=True)
