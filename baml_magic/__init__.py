@@ -32,33 +32,32 @@ from baml_magic._errors import (
     RetryWaitTooLong,
 )
 from baml_magic._types import Status, Timing, Usage, Verdict
-from baml_magic.calls._cache import CacheMiss
-from baml_magic.calls._media import MediaError
-from baml_magic.calls._options import CallOptions
-from baml_magic.calls._request_view import PromptView, RequestView
-from baml_magic.calls._run import Run
-from baml_magic.calls._streams import AsyncPartialStream, PartialStream
+from baml_magic.calls import (
+    AsyncPartialStream,
+    CacheMiss,
+    CallOptions,
+    MediaError,
+    PartialStream,
+    PromptView,
+    RequestView,
+    Run,
+)
 from baml_magic.engine import V1Unavailable, V1Unsupported, quiet_logs
-from baml_magic.evaluation._grid_result import GridResult, Outcome
-from baml_magic.evaluation._made_tests import MadeTestError
-from baml_magic.evaluation._test_set import MadeTests
-from baml_magic.history._diff import CellChange, GridDiff
-from baml_magic.history._runs import RunRecord
-from baml_magic.history._runs_view import Runs
-from baml_magic.history._version_diff import VersionDiff
-from baml_magic.many._batch import BatchJob
-from baml_magic.many._batch_wire import BatchError, BatchItemError
-from baml_magic.many._map import MapResult
-from baml_magic.notebook import _check as check
-from baml_magic.notebook._clients import UnknownClientError
-from baml_magic.notebook._function import BamlFunction
-from baml_magic.notebook._magics import BamlMagic
-from baml_magic.notebook._playground import Playground
-from baml_magic.observe._trace import TracingUnavailable
-from baml_magic.optimize._result import Candidate, OptimizerError, OptimizeResult
-from baml_magic.views._background import Background
-from baml_magic.wire import Reply
-from baml_magic.wire._facts import Facts
+from baml_magic.evaluation import GridResult, MadeTestError, MadeTests, Outcome
+from baml_magic.history import CellChange, GridDiff, RunRecord, Runs, VersionDiff
+from baml_magic.many import BatchError, BatchItemError, BatchJob, MapResult
+from baml_magic.notebook import (
+    BamlFunction,
+    BamlMagic,
+    Playground,
+    UnknownClientError,
+    register_checks,
+    unregister_checks,
+)
+from baml_magic.observe import TracingUnavailable
+from baml_magic.optimize import Candidate, OptimizerError, OptimizeResult
+from baml_magic.views import Background
+from baml_magic.wire import Facts, Reply
 
 __all__ = [
     "AsyncPartialStream",
@@ -136,14 +135,14 @@ def load_ipython_extension(ipython: Any) -> None:
     magics = BamlMagic(ipython, parent=ipython)
     ipython.register_magics(magics)
     _magics[id(ipython)] = magics
-    check.register(ipython, magics.project_for)  # the editor extension's errors as you type (per cell's engine)
+    register_checks(ipython, magics.project_for)  # the editor extension's errors as you type (per cell's engine)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Take back the names this extension bound, unhook its events."""
     magics = _magics.pop(id(ipython), None)
     if magics is not None:
-        check.unregister(ipython)
+        unregister_checks(ipython)
         magics.close()
         ipython.magics_manager.magics["line"].pop("baml", None)
         ipython.magics_manager.magics["cell"].pop("baml", None)

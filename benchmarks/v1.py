@@ -70,7 +70,7 @@ def bare_bridge_cancel(llm: local_llm.LocalLLM, stream: bool) -> float:
     """The bridge alone: a call (or a stream, read to its end) awaited on a loop, its task cancelled."""
     from baml_bridge import _stream
 
-    from baml_magic.engine._v1_bridge import bridge
+    from baml_magic.engine.v1._bridge import bridge
 
     bb = bridge()
     loop = asyncio.new_event_loop()
@@ -110,7 +110,7 @@ def main() -> None:
     shell = TestingShell.instance()
     shell.run_line_magic("load_ext", "baml_magic")
     shell.run_line_magic("config", "BamlMagic.display = 'none'")
-    from baml_magic.engine._v1_bridge import DESCRIBE_FILE, bridge
+    from baml_magic.engine.v1._bridge import DESCRIBE_FILE, bridge
 
     bb = bridge()
     cells, raw, v0 = [], [], []

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from baml_magic import local_llm
-from baml_magic.engine._project import V0Project
-from baml_magic.engine._v1_project import V1Project
+from baml_magic.engine.v0 import V0Project
+from baml_magic.engine.v1 import V1Project
 from baml_magic.notebook._check import check_cell
 from baml_magic.sources._source import cell_source
 from tests._jupyter import CHROMIUM, CHROMIUM_FLAGS, cell, jupyter_server, run_cell, shot, write_notebook

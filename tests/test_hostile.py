@@ -163,6 +163,6 @@ def test_the_editor_check_of_deep_types_ends_at_its_deadline(hostile: Kernel) ->
     deep = "map<string, " * 14 + "string" + ">" * 14
     started = time.monotonic()
     out = hostile.ok("from baml_magic.notebook._check import check_cell\n"
-                     "from baml_magic.engine._project import V0Project\n"
+                     "from baml_magic.engine.v0 import V0Project\n"
                      f"print(check_cell(V0Project(), 'c', '%%baml\\nclass Deep {{\\n  x {deep}\\n}}\\n', seconds=2))")
     assert time.monotonic() - started < 6 and "took more than 2 s" in out.printed

@@ -5,6 +5,7 @@ names an engine, a handful of modules at the top, one exported base under every 
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import re
 from pathlib import Path
@@ -129,10 +130,45 @@ def test_the_suite_waits_on_conditions_not_the_clock() -> None:
     assert all("#" in line.split(sleep, 1)[1] for line in sleeps), [s for s in sleeps if "#" not in s]
 
 
-def test_the_engine_is_reached_through_its_face_only() -> None:
-    """Outside ``engine/``, the package imports ``baml_magic.engine`` (its ``__init__``) and ``kinds``, never a
-    module of an engine."""
-    face = {f"baml_magic.engine.{name}" for name in (*baml_magic.engine.__all__, "kinds")}
-    reaching = {name: sorted(t for t in targets if t.startswith("baml_magic.engine.") and t not in face)
-                for name, targets in _graph().items() if not name.startswith("baml_magic.engine")}
-    assert not any(reaching.values()), {name: found for name, found in reaching.items() if found}
+def test_wings_meet_at_their_faces() -> None:
+    """Into a wing from anywhere outside it (another wing, a top module, the test drivers), an import names the
+    wing's face, ``baml_magic.<wing>`` (its ``__init__``), and only names its ``__all__`` lists: never a module
+    of the wing, never a private name through the face."""
+    modules, wings = _modules(), (*WINGS, *OUTSIDE)
+    reaching = []
+    for name, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                    and node.module.startswith("baml_magic.")):
+                continue
+            target = node.module.split(".")[1]
+            if target not in wings or _wing(name) == target:
+                continue
+            face = importlib.import_module(f"baml_magic.{target}")
+            listed = getattr(face, "__all__", ())
+            if node.module != f"baml_magic.{target}":
+                reaching.append(f"{name} -> {node.module}")
+            reaching += [f"{name} -> {node.module}.{a.name}" for a in node.names if a.name not in listed]
+    assert not reaching, reaching
+
+
+def test_every_face_lists_only_what_it_has() -> None:
+    for wing in (w for w in WINGS if (PACKAGE / w / "__init__.py").exists()):
+        face = importlib.import_module(f"baml_magic.{wing}")
+        listed = getattr(face, "__all__", None)
+        assert listed and all(hasattr(face, n) and not n.startswith("_") for n in listed), (wing, listed)
+
+
+def test_two_engines_in_two_rooms() -> None:
+    """``engine/v0`` and ``engine/v1`` never import each other; what both use lives in the engine's shared
+    modules, which import neither engine (only the face and ``kinds`` name both)."""
+    crossing = []
+    for name, targets in _graph().items():
+        if not name.startswith("baml_magic.engine.") or name == "baml_magic.engine.kinds":
+            continue
+        room = name.split(".")[2] if name.split(".")[2] in ("v0", "v1") else "shared"
+        for target in targets:
+            other = target.split(".")[2] if target.startswith("baml_magic.engine.") else None
+            if other in ("v0", "v1") and other != room:
+                crossing.append(f"{name} -> {target}")
+    assert not crossing, crossing

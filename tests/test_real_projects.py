@@ -18,7 +18,7 @@ import pytest
 
 from baml_magic._errors import BamlCompileError, MissingEnvVarError
 from baml_magic.calls._signature import python_signature
-from baml_magic.engine._project import V0Project
+from baml_magic.engine.v0 import V0Project
 from baml_magic.local_llm._answers import answer_for
 from baml_magic.sources import _lexer as sources
 from baml_magic.sources._source import Source

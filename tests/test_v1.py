@@ -127,7 +127,7 @@ def test_an_edited_v1_cell_recompiles_in_about_a_second(v1_kernel: Kernel) -> No
         compiles.append(float(re.search(r"compiled in ([\d.]+) s", shown).group(1)))
         assert _last(v1_kernel, "print(Add(1, 1))") == str(2 + added)
         # The bridge's own compile of the same files, in the same kernel, now: what a recompile can't go below.
-        bares.append(float(_last(v1_kernel, "import time\nfrom baml_magic.engine import _v1_bridge as v1b\n"
+        bares.append(float(_last(v1_kernel, "import time\nfrom baml_magic.engine.v1 import _bridge as v1b\n"
                                             "files = dict(get_ipython().find_magic('baml').__self__.session"
                                             ".projects['v1'].compiled.files)\nt = time.perf_counter(); "
                                             "v1b.compile_program(files)\nprint(time.perf_counter() - t)")))

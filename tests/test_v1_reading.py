@@ -13,8 +13,8 @@ from typing import Any, Literal
 import pydantic
 import pytest
 
-from baml_magic.engine import _v1_types as v1types
-from baml_magic.engine._v1_blocks import declarations, newest_wins
+from baml_magic.engine.v1 import _types as v1types
+from baml_magic.engine.v1._blocks import declarations, newest_wins
 
 
 def test_the_notation_reads_into_python_annotations() -> None:

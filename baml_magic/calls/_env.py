@@ -7,8 +7,8 @@ import os
 import sys
 
 from baml_magic._errors import MissingEnvVarError
-from baml_magic.sources._blocks import env_references, url_references
-from baml_magic.wire._providers import SHORTHAND_KEYS
+from baml_magic.sources import env_references, url_references
+from baml_magic.wire import SHORTHAND_KEYS
 
 
 def is_shorthand(name: str) -> bool:

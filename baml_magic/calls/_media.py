@@ -21,7 +21,7 @@ import baml_py
 from pydantic import BaseModel
 
 from baml_magic._errors import BamlMagicError
-from baml_magic.wire._providers import Media
+from baml_magic.wire import Media
 
 MEDIA_TYPES: dict[type, str] = {baml_py.Image: "image", baml_py.Audio: "audio", baml_py.Pdf: "pdf",
                                 baml_py.Video: "video"}

@@ -9,7 +9,7 @@ import shlex
 from typing import Any
 
 from baml_magic._redact import by_name, redact, redact_headers
-from baml_magic.wire._providers import Media, Message
+from baml_magic.wire import Media, Message
 
 EMBED_LIMIT = 256 * 1024  # media up to this size is shown inline; larger media as a chip (no megabytes in outputs)
 SHORTEN_OVER = 200  # characters of base64 past which a request display shortens it

@@ -10,7 +10,7 @@ from typing import Any
 from baml_magic._types import Status, Timing, Usage, value_tokens
 from baml_magic.calls._cache import Answer
 from baml_magic.engine import EngineCall
-from baml_magic.wire._facts import Facts
+from baml_magic.wire import Facts
 
 
 class RunFacts:

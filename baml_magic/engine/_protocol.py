@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from baml_magic.wire._facts import Facts
+from baml_magic.wire import Facts
 
 
 class EngineCall(Protocol):

@@ -1,21 +1,24 @@
 """What every engine's project shares: a function's facts, a compiled project, and the sources kept in run
 order with the last compile that succeeded (each engine subclasses ``Project`` with its own check and compile).
 
-A definition in a later source replaces a definition of the same name in an earlier one (as in Python, the
-newest wins), so an edited cell can be run again without "duplicate definition" errors; a compile that fails
-changes nothing.
+Each engine keeps one promise: a definition in a later source replaces a definition of the same name in an
+earlier one (as in Python, the newest wins), so an edited cell can be run again without "duplicate
+definition" errors; a compile that fails changes nothing. The cache folder both write to is found here too.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import sys
+import tempfile
 import types as pytypes
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from baml_magic._errors import interrupted
+from baml_magic._errors import BamlMagicError, interrupted
 from baml_magic.engine._protocol import Engine
-from baml_magic.sources._source import Source
+from baml_magic.sources import Source
 
 
 def default_cache_dir() -> Path:
@@ -25,6 +28,37 @@ def default_cache_dir() -> Path:
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "baml_magic"
     )
     return Path(base)
+
+
+_fallback_dir: Path | None = None
+
+
+def writable_cache_dir(cache_dir: Path) -> Path:
+    """The cache folder, or (when it can't be written) a private temporary one, said in one line."""
+    global _fallback_dir
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix="probe-", dir=cache_dir))
+        return cache_dir
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise NoSpaceError(no_space(cache_dir)) from None
+        if _fallback_dir is None:
+            _fallback_dir = Path(tempfile.mkdtemp(prefix="baml_magic_cache_"))
+            print(f"baml_magic: cannot write the cache at {cache_dir} ({exc.strerror or exc}); using "
+                  f"{_fallback_dir} for this session (set BAML_MAGIC_CACHE to choose another folder)",
+                  file=sys.stderr)
+        return _fallback_dir
+
+
+def no_space(cache_dir: Path) -> str:
+    """The one line for a full disk under the cache folder."""
+    return (f"no space left on the disk for BAML's generated code at {cache_dir}: free some space, or set "
+            "BAML_MAGIC_CACHE to a folder on another disk")
+
+
+class NoSpaceError(BamlMagicError, OSError):
+    """The disk under the cache folder is full."""
 
 
 @dataclass(frozen=True)

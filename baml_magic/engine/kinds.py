@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from baml_magic.engine._project import V0Project
 from baml_magic.engine._seam import Project
-from baml_magic.engine._v1_project import V1Project
+from baml_magic.engine.v0 import V0Project
+from baml_magic.engine.v1 import V1Project
 
 DEFAULT = "v0"
 KINDS: dict[str, type[Project]] = {"v0": V0Project, "v1": V1Project}

@@ -18,10 +18,8 @@ from baml_magic._errors import BamlFunctionNotFound, clean_message
 from baml_magic._redact import redact
 from baml_magic._render import Table
 from baml_magic.engine import BamlCli, Compiled
-from baml_magic.sources import _lexer as sources
-from baml_magic.sources._blocks import rebase_files
-from baml_magic.sources._test_blocks import MADE_MARK
-from baml_magic.views._views import StatusLine
+from baml_magic.sources import MADE_MARK, rebase_files, segments, split_blocks
+from baml_magic.views import StatusLine
 
 _RESULT = re.compile(r"^\s*([\d.]+)s\s+([A-Z][A-Z _\-]*?)\s+(\w+)::(\w+)\s*$")
 _FINISHED_CALL = re.compile(r"\[BAML \w+\] Function \w+:")
@@ -43,7 +41,7 @@ class TestResult:
 
 def with_client(text: str, client: str) -> str:
     """The text with every function's ``client`` line pointing at ``client``."""
-    blocks = [b for b in sources.split_blocks(text) if b.kind == "function"]
+    blocks = [b for b in split_blocks(text) if b.kind == "function"]
     quoted = f'"{client}"' if "/" in client else client
     for block in sorted(blocks, key=lambda b: b.start, reverse=True):
         body = _CLIENT_LINE.sub(lambda m: m.group(1) + quoted, text[block.start:block.end], count=1)
@@ -81,7 +79,7 @@ def with_files_from(text: str, origin: Path, written: Path) -> str:
         return os.path.relpath(origin.parent / path, written.parent)
 
     out = []
-    for start, end, block in sources.segments(text):
+    for start, end, block in segments(text):
         piece = text[start:end]
         out.append(rebase_files(piece, rebase) if block is not None and block.kind == "test" else piece)
     return "".join(out)
@@ -95,11 +93,11 @@ def chunks(files: dict[str, str]) -> list[dict[str, str]]:
     test blocks only in the first run."""
     made = {name: text for name, text in files.items() if text.startswith(MADE_MARK)}
     blocks = [(name, text[b.start:b.end]) for name, text in made.items()
-              for b in sources.split_blocks(text) if b.kind == "test"]
+              for b in split_blocks(text) if b.kind == "test"]
     if len(blocks) <= CHUNK:
         return [files]
     project = {name: text for name, text in files.items() if name not in made}
-    bare = {name: "".join(text[s:e] for s, e, b in sources.segments(text) if b is None or b.kind != "test")
+    bare = {name: "".join(text[s:e] for s, e, b in segments(text) if b is None or b.kind != "test")
             for name, text in project.items()}
     out = []
     for start in range(0, len(blocks), CHUNK):

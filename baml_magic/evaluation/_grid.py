@@ -16,12 +16,12 @@ from baml_py.errors import BamlValidationError
 from baml_magic._errors import interrupted, short_error
 from baml_magic._redact import redact
 from baml_magic._types import Status, Verdict
-from baml_magic.calls._run import Run
+from baml_magic.calls import Run
 from baml_magic.evaluation._grid_result import Case, GridResult, Outcome
 from baml_magic.evaluation._grid_view import GridView
 from baml_magic.evaluation._verdict import field_checks, judge
-from baml_magic.many._map import MapResult, run_map
-from baml_magic.views._live import Live
+from baml_magic.many import MapResult, run_map
+from baml_magic.views import Live
 
 __all__ = ["Case", "GridResult", "Outcome", "run_grid"]
 

@@ -11,9 +11,8 @@ from typing import Any, Literal
 from baml_magic import _render as render
 from baml_magic._render import money
 from baml_magic._types import Status, Usage, Verdict
-from baml_magic.many import _export as export
-from baml_magic.many._export import plain
-from baml_magic.sources._test_blocks import Constraint
+from baml_magic.many import plain, to_pandas
+from baml_magic.sources import Constraint
 
 
 @dataclass(frozen=True)
@@ -156,7 +155,7 @@ class GridResult:
 
     def to_pandas(self) -> Any:
         """One row per call (needs pandas)."""
-        return export.to_pandas(o.as_dict() for o in self.outcomes)
+        return to_pandas(o.as_dict() for o in self.outcomes)
 
     def line(self) -> str:
         """One line: the grid's size, calls run, verdicts and status."""

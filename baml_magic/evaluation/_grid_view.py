@@ -10,8 +10,8 @@ from typing import Any
 from baml_magic import _render as render
 from baml_magic._render import money, short
 from baml_magic.evaluation._grid_result import GridResult, _ms
-from baml_magic.many._export import plain
-from baml_magic.views._views import StatusLine, close_widgets, wants_widgets
+from baml_magic.many import plain
+from baml_magic.views import StatusLine, close_widgets, wants_widgets
 
 VERDICT_COLORS = {"pass": "#2e7d32", "fail": "#c62828", "error": "#6a1b9a", "cancelled": "#ef6c00", "done": "#1565c0"}
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from baml_magic.calls._media import MEDIA_TYPES
+from baml_magic.calls import MEDIA_TYPES
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}

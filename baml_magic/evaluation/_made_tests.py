@@ -20,9 +20,9 @@ from pydantic import BaseModel
 
 from baml_magic._errors import ShortError
 from baml_magic._redact import redact
-from baml_magic.calls._media import MEDIA_TYPES
+from baml_magic.calls import MEDIA_TYPES
 from baml_magic.evaluation._literals import IDENTIFIER, LiteralError, expression, mapping, quoted
-from baml_magic.many._export import plain
+from baml_magic.many import plain
 
 Expect = str | Sequence[str] | None
 MEDIA_FOLDER = "baml_test_media"  # where a run's inline media is written, next to the test that names it

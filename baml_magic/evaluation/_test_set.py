@@ -15,8 +15,7 @@ from pathlib import Path
 from baml_magic.engine import Compiled
 from baml_magic.evaluation._baml_tests import with_files_from
 from baml_magic.evaluation._made_tests import MadeTest, MadeTestError
-from baml_magic.sources import _lexer as lexer
-from baml_magic.sources._test_blocks import MADE_MARK
+from baml_magic.sources import MADE_MARK, split_blocks
 
 FOLDER = "made_tests"  # the files' names, as the grid's rows and BAML's runner tell where a test is
 SHOWN = 3  # blocks a long set shows (``text`` has them all)
@@ -24,7 +23,7 @@ SHOWN = 3  # blocks a long set shows (``text`` has them all)
 
 def project_tests(files: dict[str, str]) -> set[str]:
     """The names of the test blocks in a project's files."""
-    return {b.name for text in files.values() for b in lexer.split_blocks(text) if b.kind == "test"}
+    return {b.name for text in files.values() for b in split_blocks(text) if b.kind == "test"}
 
 
 class TestSet:

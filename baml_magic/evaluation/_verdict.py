@@ -14,8 +14,8 @@ from typing import Any
 
 import jinja2
 
-from baml_magic.many._export import plain
-from baml_magic.sources._test_blocks import Constraint
+from baml_magic.many import plain
+from baml_magic.sources import Constraint
 
 
 class _Undefined(jinja2.Undefined):

@@ -18,7 +18,7 @@ from typing import Any
 from baml_magic import _render as render
 from baml_magic._render import short
 from baml_magic.history._runs import RunHistory, RunRecord, Version
-from baml_magic.many import _export as export
+from baml_magic.many import to_pandas
 
 MARKS = {"better": "▲", "worse": "▼", "same": "=", "changed": "≠", "new": "+"}
 COLORS = {"better": "#1a7f37", "worse": "#cf222e", "changed": "#9a6700", "same": "#57606a", "new": "#0969da"}
@@ -150,7 +150,7 @@ class GridDiff:
         return [c.as_dict() for c in self.cells]
 
     def to_pandas(self) -> Any:
-        return export.to_pandas(self.rows())
+        return to_pandas(self.rows())
 
     def __repr__(self) -> str:
         return "\n".join([self.line(), *(line for c in self.cells for line in c.lines())])

@@ -24,11 +24,10 @@ from typing import Any, Protocol
 from baml_magic._errors import short_error
 from baml_magic._redact import redact, secret_values
 from baml_magic._types import Status, Usage
-from baml_magic.calls._media import summary
-from baml_magic.calls._run import Run
+from baml_magic.calls import Run, summary
 from baml_magic.engine import FunctionSpec
-from baml_magic.evaluation._grid_result import Outcome
-from baml_magic.many._export import plain
+from baml_magic.evaluation import Outcome
+from baml_magic.many import plain
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from baml_magic._render import Table, money, short
 from baml_magic.history._runs import RunHistory, RunRecord
-from baml_magic.many import _export as export
+from baml_magic.many import to_pandas
 
 SHOWN = 50  # rows a table shows (the data has them all)
 HEADERS = ["when", "function", "version", "kind", "client", "inputs", "value", "result", "tokens in / out",
@@ -36,7 +36,7 @@ class Runs:
         return out
 
     def to_pandas(self) -> Any:
-        return export.to_pandas(self.rows())
+        return to_pandas(self.rows())
 
     def versions(self) -> list[dict[str, Any]]:
         """The versions runs came from: number, hash, when first seen, how many runs and how many passed."""

@@ -14,7 +14,7 @@ from typing import Any
 from baml_magic._render import short
 from baml_magic.history._diff import COLORS, MARKS, CellChange, change_of, diff_line_html, verdicts
 from baml_magic.history._runs import RunHistory, Version
-from baml_magic.many import _export as export
+from baml_magic.many import to_pandas
 
 
 def source_diff(old: Version, new: Version, old_label: str, new_label: str) -> list[str]:
@@ -46,7 +46,7 @@ class VersionDiff:
         return [c.as_dict() for c in self.answers]
 
     def to_pandas(self) -> Any:
-        return export.to_pandas(self.rows())
+        return to_pandas(self.rows())
 
     def __repr__(self) -> str:
         answers = [line for c in self.answers for line in c.lines(figures=False)]

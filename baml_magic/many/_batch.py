@@ -18,12 +18,11 @@ from baml_magic._errors import IncompleteAnswerError, argument_errors, interrupt
 from baml_magic._redact import scrub
 from baml_magic._render import money
 from baml_magic._types import Usage
-from baml_magic.calls._checks import checked_wait
+from baml_magic.calls import checked_wait
 from baml_magic.many import _export as export
 from baml_magic.many._batch_wire import BatchError, BatchItemError, Progress, Wire, answers
-from baml_magic.observe._prices import Price, cost
-from baml_magic.views._live import Live
-from baml_magic.views._views import ProgressView, wants_widgets
+from baml_magic.observe import Price, cost
+from baml_magic.views import Live, ProgressView, wants_widgets
 
 POLL_SECONDS = 1.0
 BATCH_DISCOUNT = 0.5  # OpenAI's and Anthropic's batch APIs cost half their standard price

@@ -21,12 +21,10 @@ from baml_magic._errors import RetryWaitTooLong, interrupted, one_line_as, short
 from baml_magic._redact import redact
 from baml_magic._render import money
 from baml_magic._types import Status
-from baml_magic.calls._checks import checked_count
-from baml_magic.calls._run import POLL_SECONDS, Run
+from baml_magic.calls import POLL_SECONDS, Run, checked_count
 from baml_magic.many import _export as export
 from baml_magic.many._ratelimit import Concurrency, Pace, Start, backoff
-from baml_magic.views._live import Live
-from baml_magic.views._views import ProgressView
+from baml_magic.views import Live, ProgressView
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
 

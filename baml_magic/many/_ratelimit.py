@@ -13,7 +13,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from baml_magic.calls._checks import checked_rate
+from baml_magic.calls import checked_rate
 
 WINDOW = 60.0
 MARGIN = 0.05  # seconds of slack on both limits: our clock and the provider's differ by a little

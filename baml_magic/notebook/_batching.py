@@ -11,14 +11,11 @@ from typing import Any, cast
 from baml_magic import _call_hooks as call_hooks
 from baml_magic._errors import argument_errors, interrupted
 from baml_magic._redact import secret_values
-from baml_magic.calls._checks import checked_timeout
-from baml_magic.calls._samples import sample_args
-from baml_magic.history._runs import RunRecord, scrubbed
-from baml_magic.many._batch import POLL_SECONDS, BatchJob
-from baml_magic.many._batch_wire import BatchItemError, Wire, submit
-from baml_magic.many._map import as_call
+from baml_magic.calls import checked_timeout, sample_args
+from baml_magic.history import RunRecord, scrubbed
+from baml_magic.many import POLL_SECONDS, BatchItemError, BatchJob, Wire, as_call, submit
 from baml_magic.notebook._bound import Bound
-from baml_magic.observe._prices import price_for
+from baml_magic.observe import price_for
 
 
 def send(fn: Bound, inputs: Iterable[Any], poll: float) -> BatchJob:

@@ -6,9 +6,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Protocol
 
-from baml_magic.calls._options import CallOptions
-from baml_magic.calls._request_view import PromptView, RequestView
-from baml_magic.calls._run import Run
+from baml_magic.calls import CallOptions, PromptView, RequestView, Run
 from baml_magic.engine import Compiled, FunctionSpec
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from IPython.core.error import UsageError
 
 from baml_magic._render import Table
-from baml_magic.calls._cache import MODES, cache_table
+from baml_magic.calls import MODES, cache_table
 
 
 def cache_command(magic: Any, options: argparse.Namespace) -> Table | str:

@@ -23,7 +23,7 @@ from typing import Any
 
 from baml_magic._errors import ShortError
 from baml_magic.engine import Project
-from baml_magic.sources._source import SOURCE_ROOT, cell_source
+from baml_magic.sources import SOURCE_ROOT, cell_source
 
 COMM_TARGET = "baml_magic.check"
 MAX_CHECKED_CHARS = 1_000_000

@@ -8,7 +8,7 @@ import re
 from baml_magic._errors import ShortError
 from baml_magic._redact import strip_noise
 from baml_magic._render import Table
-from baml_magic.calls import _env as environment
+from baml_magic.calls import env_placeholders, is_shorthand, required_env
 from baml_magic.engine import Compiled
 
 
@@ -32,7 +32,7 @@ def validate(client: str, compiled: Compiled) -> str:
     if client in compiled.clients:
         return client
     known = ", ".join(sorted(compiled.clients)) or "none"
-    if not environment.is_shorthand(client):
+    if not is_shorthand(client):
         raise UnknownClientError(f"no client {client!r} in the project (clients: {known}); or use a "
                                  "provider/model shorthand such as openai/gpt-4o-mini")
     provider, _, model = client.partition("/")
@@ -41,7 +41,7 @@ def validate(client: str, compiled: Compiled) -> str:
     function = next(iter(compiled.functions), None)
     if function is None:
         return client
-    env = {**environment.placeholders(compiled.clients), **os.environ}
+    env = {**env_placeholders(compiled.clients), **os.environ}
     problem = compiled.engine.client_problem(function, client, env)
     if problem is not None:
         reason = strip_noise(problem).splitlines()[0] if problem.strip() else "?"
@@ -64,6 +64,6 @@ def table(compiled: Compiled, override: str | None) -> Table:
     for name, block in sorted(compiled.clients.items()):
         provider, model = describe(block)
         in_force = "every call" if name == override else ""
-        rows.append([name, provider, model, ", ".join(environment.required_env(name, compiled.clients)), in_force])
+        rows.append([name, provider, model, ", ".join(required_env(name, compiled.clients)), in_force])
     return Table(["client", "provider", "model", "reads", "in force for"], rows, "baml-magic-clients",
                  "no clients in the project")

@@ -13,7 +13,7 @@ from typing import Any
 
 from IPython.core.magic_arguments import MagicArgumentParser
 
-from baml_magic.calls._cache import MODES
+from baml_magic.calls import MODES
 from baml_magic.engine import kinds
 
 

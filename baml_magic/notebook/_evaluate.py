@@ -12,17 +12,14 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from baml_magic._render import short
-from baml_magic.calls._checks import checked_count, checked_names
-from baml_magic.calls._media import summary
-from baml_magic.calls._run import Run
+from baml_magic.calls import Run, checked_count, checked_names, summary
 from baml_magic.engine import Compiled, FunctionSpec
-from baml_magic.evaluation._grid import Case, GridResult, Outcome, run_grid
-from baml_magic.history._diff import diff_runs
-from baml_magic.history._runs import RunRecord, Version, from_outcome
-from baml_magic.many._map import as_call
+from baml_magic.evaluation import Case, GridResult, Outcome, run_grid
+from baml_magic.history import RunRecord, Version, diff_runs, from_outcome
+from baml_magic.many import as_call
 from baml_magic.notebook import _clients as clients
 from baml_magic.notebook._session import Session
-from baml_magic.sources._test_blocks import read_tests
+from baml_magic.sources import read_tests
 
 OWN = "own client"
 

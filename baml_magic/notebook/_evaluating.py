@@ -7,16 +7,14 @@ from collections.abc import Iterable
 from typing import Any, cast
 
 from baml_magic._errors import argument_errors
-from baml_magic.calls._checks import checked_folder, checked_names, checked_version
+from baml_magic.calls import checked_folder, checked_names, checked_version
 from baml_magic.engine import Compiled, FunctionSpec
-from baml_magic.evaluation._grid import GridResult
-from baml_magic.evaluation._test_set import MadeTests
-from baml_magic.history._runs_view import Runs
+from baml_magic.evaluation import GridResult, MadeTests
+from baml_magic.history import Runs
 from baml_magic.notebook import _evaluate as evaluate
 from baml_magic.notebook import _tests_made as made
 from baml_magic.notebook._session import Session
-from baml_magic.optimize._result import OptimizeResult
-from baml_magic.optimize._runner import Budget
+from baml_magic.optimize import Budget, OptimizeResult
 
 
 class Evaluating:

@@ -11,27 +11,34 @@ from typing import TYPE_CHECKING, Any, Literal
 from baml_magic import _call_hooks as call_hooks
 from baml_magic._errors import argument_errors, interrupted, one_line, one_line_as, outcome
 from baml_magic._types import prompt_tokens
-from baml_magic.calls import _drive as drive
-from baml_magic.calls import _env as environment
-from baml_magic.calls import _requests as requests
-from baml_magic.calls._cache import request_key
-from baml_magic.calls._options import CallOptions
-from baml_magic.calls._request_view import PromptView, RequestView
-from baml_magic.calls._run import ASYNC_POLL_SECONDS, Run
-from baml_magic.calls._signature import Arguments, docstring, python_signature
-from baml_magic.calls._streams import AsyncPartialStream, PartialStream
+from baml_magic.calls import (
+    ASYNC_POLL_SECONDS,
+    Arguments,
+    AsyncPartialStream,
+    CallOptions,
+    PartialStream,
+    PromptView,
+    RequestView,
+    Run,
+    begin_run,
+    build_request,
+    call_environment,
+    can_run_here,
+    check_env,
+    docstring,
+    python_signature,
+    request_key,
+    run_here,
+)
 from baml_magic.engine import Compiled, FunctionSpec
-from baml_magic.many._map import MapResult, run_map
-from baml_magic.many._ratelimit import Pace
+from baml_magic.many import MapResult, Pace, run_map
 from baml_magic.notebook import _clients as clients
 from baml_magic.notebook import _tests_made as made
 from baml_magic.notebook._batching import Batching
 from baml_magic.notebook._evaluating import Evaluating
 from baml_magic.notebook._session import Session
-from baml_magic.views._background import Background
-from baml_magic.views._live import Live
-from baml_magic.views._views import NullView, View, make_view
-from baml_magic.wire._providers import messages_of
+from baml_magic.views import Background, Live, NullView, View, make_view
+from baml_magic.wire import messages_of
 
 if TYPE_CHECKING:  # the playground module builds on this one
     from baml_magic.notebook._playground import Playground
@@ -78,7 +85,7 @@ class BamlFunction(Evaluating, Batching):
             raise one_line(exc) from None
         client = self.client_in_force  # per-call options never change the client
         if client is not None and sending:
-            environment.check_env(client, self.compiled.clients)
+            check_env(client, self.compiled.clients)
         override = client if client != self.spec.client else None
         return values, options, client, override
 
@@ -91,7 +98,7 @@ class BamlFunction(Evaluating, Batching):
         copy of the process's, taken now). ``kept``: what the run history keeps it as (None: the
         caller keeps it, as a grid keeps its verdicts).
         """
-        return drive.begin(self._new_run(args, kwargs, foreground=foreground, stream=stream, env=env, kept=kept))
+        return begin_run(self._new_run(args, kwargs, foreground=foreground, stream=stream, env=env, kept=kept))
 
     def _new_run(self, args: tuple[Any, ...], kwargs: dict[str, Any], *, foreground: bool = True,
                  stream: bool | None = True, env: dict[str, str] | None = None, kept: str | None = "call") -> Run:
@@ -121,7 +128,7 @@ class BamlFunction(Evaluating, Batching):
                       sending: bool = False) -> Any:
         """The request BAML would send; ``sending``: with the real keys (a missing one is an error)."""
         values, options, _, override = self._prepare(args, kwargs, sending=sending)
-        return requests.build(self.compiled, self.spec.name, values, client=override, tb=options.tb, stream=stream,
+        return build_request(self.compiled, self.spec.name, values, client=override, tb=options.tb, stream=stream,
                               sending=sending, fetches_media=self._arguments.takes_media)
 
     @argument_errors
@@ -152,13 +159,13 @@ class BamlFunction(Evaluating, Batching):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         run = self._new_run(args, kwargs, stream=None)
-        if drive.can_run_here(run):
+        if can_run_here(run):
             try:
-                drive.run_here(run)
+                run_here(run)
             except KeyboardInterrupt:
                 raise interrupted(f"{run.function} after {run.elapsed:.2f} s", run._kept()) from None
             return outcome(run.value, run.error)
-        drive.begin(run)
+        begin_run(run)
         live = self._follow(run)
         try:
             run.wait()
@@ -239,7 +246,7 @@ class BamlFunction(Evaluating, Batching):
             request = fn._http_request(call[0], dict(call[1]), stream=False)
             return cache.holds(request_key(self.spec.name, self.spec.baml_signature, request))
 
-        env, settings = environment.environ(), self._session.settings  # one environment for every call of the map
+        env, settings = call_environment(), self._session.settings  # one environment for every call of the map
         with self._session.tracing.group(f"baml.map {self.spec.name}", **{"baml.map.inputs": total}):
             return run_map(lambda a, k: fn._open_run(a, k, stream=streaming, env=env, kept="map"),
                            list(self.__signature__.parameters), inputs, state, concurrency=concurrency,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from baml_magic._errors import BamlFunctionNotFound
 from baml_magic.engine import Compiled, Project
-from baml_magic.sources._source import Source, folder_sources
+from baml_magic.sources import Source, folder_sources
 
 DEFAULT_FOLDER = Path("baml_src")
 

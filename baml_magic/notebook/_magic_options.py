@@ -6,7 +6,7 @@ from __future__ import annotations
 from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, Unicode
 from traitlets.config import Configurable
 
-from baml_magic.calls._cache import MODES
+from baml_magic.calls import MODES
 from baml_magic.engine import kinds
 
 

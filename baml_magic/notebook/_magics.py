@@ -24,9 +24,8 @@ from traitlets import TraitError, observe, validate
 from baml_magic import _render as render
 from baml_magic._errors import BamlFunctionNotFound, interrupted
 from baml_magic._render import Bound, Table
-from baml_magic.calls._cache import cache_file
-from baml_magic.calls._media import Limits as media_limits
-from baml_magic.calls._signature import python_signature
+from baml_magic.calls import Limits as media_limits
+from baml_magic.calls import cache_file, python_signature
 from baml_magic.engine import Compiled, Project, default_cache_dir, kinds, writable_cache_dir
 from baml_magic.notebook import _clients as clients
 from baml_magic.notebook._binding import Binder, bound_note, notes_of
@@ -42,11 +41,9 @@ from baml_magic.notebook._runs_command import diff_command, runs_command, use_ru
 from baml_magic.notebook._session import Session
 from baml_magic.notebook._test_command import baml_test_command
 from baml_magic.notebook._trace_command import trace_command
-from baml_magic.observe import _usage as usage
-from baml_magic.observe._prices import checked_prices
-from baml_magic.observe._trace import TracingUnavailable
-from baml_magic.sources._source import cell_source
-from baml_magic.views._live import finish_ended
+from baml_magic.observe import USAGE_HEADERS, TracingUnavailable, checked_prices, usage_rows
+from baml_magic.sources import cell_source
+from baml_magic.views import finish_ended
 
 
 @magics_class
@@ -257,9 +254,9 @@ class BamlMagic(Magics, MagicOptions):
         return clients.table(self._compiled(), self.session.client_override)
 
     def _usage(self, options: argparse.Namespace) -> Table:
-        rows = usage.rows(self.session.ledger, self.session.runs)
+        rows = usage_rows(self.session.ledger, self.session.runs)
         notes = [*(f"~ estimated: {hint}" for hint in self.session.ledger.hints), *self.session.ledger.price_notes()]
-        return Table(usage.HEADERS, rows, "baml-magic-usage", "no calls yet", notes)
+        return Table(USAGE_HEADERS, rows, "baml-magic-usage", "no calls yet", notes)
 
     def _test(self, options: argparse.Namespace) -> Any:
         return baml_test_command(self, options)

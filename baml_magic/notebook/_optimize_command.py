@@ -9,19 +9,24 @@ from pathlib import Path
 from typing import Any
 
 from baml_magic._errors import interrupted
-from baml_magic.calls._checks import checked_folder
+from baml_magic.calls import checked_folder
 from baml_magic.engine import default_cache_dir, writable_cache_dir
-from baml_magic.history._runs import RunRecord
+from baml_magic.history import RunRecord
 from baml_magic.notebook import _clients as clients
 from baml_magic.notebook._evaluate import test_grid_cases
 from baml_magic.notebook._function import BamlFunction
 from baml_magic.notebook._rebind import rebind
 from baml_magic.notebook._session import Session
-from baml_magic.optimize import _runner as optimizer
-from baml_magic.optimize._result import Candidate, OptimizerError, OptimizeResult
-from baml_magic.optimize._view import OptimizeView
-from baml_magic.sources import _lexer as sources
-from baml_magic.sources._blocks import with_prompt
+from baml_magic.optimize import (
+    Budget,
+    Candidate,
+    OptimizerError,
+    OptimizeResult,
+    OptimizeView,
+    prepare_folder,
+    run_optimizer,
+)
+from baml_magic.sources import split_blocks, with_prompt
 
 
 def run_folder(base: str | Path | None, function: str) -> Path:
@@ -36,7 +41,7 @@ def run_folder(base: str | Path | None, function: str) -> Path:
     return folder
 
 
-def optimize(fn: BamlFunction, session: Session, magic: Any, *, budget: optimizer.Budget,
+def optimize(fn: BamlFunction, session: Session, magic: Any, *, budget: Budget,
              reflection: str | None = None, folder: str | Path | None = None) -> OptimizeResult:
     """Run BAML's optimizer on ``fn`` and its test blocks; the result is also ``fn.last_optimize``."""
     name = fn.spec.name
@@ -67,7 +72,7 @@ def optimize(fn: BamlFunction, session: Session, magic: Any, *, budget: optimize
     result._apply = applier(magic)
     session.last_optimize[name] = result
     try:
-        src = optimizer.prepare(where, compiled, session.client_override, reflection)
+        src = prepare_folder(where, compiled, session.client_override, reflection)
     except KeyboardInterrupt:
         result.status = "cancelled"
         raise interrupted(f"setting up BAML's optimizer for {name}", "nothing was optimized; the function is as it "
@@ -82,7 +87,7 @@ def optimize(fn: BamlFunction, session: Session, magic: Any, *, budget: optimize
     view = OptimizeView(result, session.settings.display)
     live = view.live(lambda: result.status != "running", session.settings.refresh_hz)
     try:
-        optimizer.run(where, src, name, budget, result)
+        run_optimizer(where, src, name, budget, result)
     except KeyboardInterrupt:
         raise interrupted(f"optimizing {name}", f"the candidates found so far are in {name}.last_optimize "
                                                 f"(and in {result.folder})") from None
@@ -116,7 +121,7 @@ def applier(magic: Any) -> Any:
     """``result.apply(N)``: the candidate's prompt in the function's source, compiled and bound in the session."""
     def apply(result: OptimizeResult, candidate: Candidate, write: bool) -> BamlFunction:
         def change(text: str) -> str:
-            block = next((b for b in sources.split_blocks(text) if b.kind == "function"
+            block = next((b for b in split_blocks(text) if b.kind == "function"
                           and b.name == result.function), None)
             new_block = with_prompt(text[block.start:block.end], candidate.prompt) if block is not None else None
             if block is None or new_block is None:
@@ -146,5 +151,5 @@ def optimize_command(magic: Any, options: Any) -> OptimizeResult:
     fn = magic.bound.get(options.function) if options.function else None
     if fn is None:
         raise OptimizerError(f"no bound function {options.function}; bound: {', '.join(sorted(magic.bound)) or 'none'}")
-    budget = optimizer.Budget(options.trials, options.max_evals, options.auto, options.weight, tuple(options.tests))
+    budget = Budget(options.trials, options.max_evals, options.auto, options.weight, tuple(options.tests))
     return optimize(fn, magic.session, magic, budget=budget, reflection=options.reflection, folder=options.folder)

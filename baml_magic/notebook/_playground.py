@@ -22,13 +22,10 @@ from baml_magic import _render as render
 from baml_magic._errors import ShortError
 from baml_magic._render import short_type
 from baml_magic._types import Status
-from baml_magic.calls._media import MEDIA_TYPES, describe, has_media, preview, summary, to_media
-from baml_magic.calls._request_view import media_html
-from baml_magic.calls._run import Run
+from baml_magic.calls import MEDIA_TYPES, Run, describe, has_media, media_html, preview, summary, to_media
 from baml_magic.notebook._bound import Bound
 from baml_magic.notebook._session import Session
-from baml_magic.views._live import Live
-from baml_magic.views._views import LiveFields
+from baml_magic.views import Live, LiveFields
 
 TABS = ("Prompt", "Request", "Raw response", "Usage")
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from baml_magic._errors import ShortError
 from baml_magic._redact import REDACTED
-from baml_magic.sources import _lexer as sources
+from baml_magic.sources import split_blocks
 
 if TYPE_CHECKING:
     from baml_magic.notebook._function import BamlFunction
@@ -28,7 +28,7 @@ def replace_blocks(text: str, replacements: dict[tuple[str, str], str]) -> tuple
     """``text`` with each (kind, name) block replaced; the names of those not found in it."""
     missing = []
     for (kind, name), new in replacements.items():
-        block = next((b for b in sources.split_blocks(text) if b.kind == kind and b.name == name), None)
+        block = next((b for b in split_blocks(text) if b.kind == kind and b.name == name), None)
         if block is None:
             missing.append(name)
             continue

@@ -14,11 +14,8 @@ from IPython.core.error import UsageError
 from baml_magic._errors import interrupted
 from baml_magic._render import Table
 from baml_magic._shared_db import ForeignFileError
-from baml_magic.evaluation._test_set import MadeTests
-from baml_magic.history._run_store import RunStore, runs_file
-from baml_magic.history._runs import RunHistory
-from baml_magic.history._runs_view import Runs
-from baml_magic.history._version_diff import VersionDiff, version_diff
+from baml_magic.evaluation import MadeTests
+from baml_magic.history import RunHistory, Runs, RunStore, VersionDiff, runs_file, version_diff
 from baml_magic.notebook import _tests_made as made
 
 VERSION_REF = re.compile(r"^(v?\d{1,3}|[0-9a-f]{4,16})$", re.I)  # a version number or a hash prefix

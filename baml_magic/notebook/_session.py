@@ -8,15 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from baml_magic.calls._cache import ResponseCache
-from baml_magic.calls._run import Run
+from baml_magic.calls import ResponseCache, Run
 from baml_magic.engine import Project, kinds
-from baml_magic.evaluation._test_set import TestSet
-from baml_magic.history._runs import RunHistory, from_run
-from baml_magic.many._map import MapResult
-from baml_magic.observe._prices import cost, price_for
-from baml_magic.observe._trace import Tracing
-from baml_magic.observe._usage import Ledger
+from baml_magic.evaluation import TestSet
+from baml_magic.history import RunHistory, from_run
+from baml_magic.many import MapResult
+from baml_magic.observe import Ledger, Tracing, cost, price_for
 
 
 class Settings(Protocol):

@@ -10,7 +10,7 @@ from IPython.core.error import UsageError
 from IPython.display import display
 
 from baml_magic._errors import RegressionError
-from baml_magic.evaluation import _baml_tests as baml_tests
+from baml_magic.evaluation import run_cli_tests
 from baml_magic.notebook import _evaluate as evaluate
 from baml_magic.notebook._function import BamlFunction
 from baml_magic.notebook._runs_command import VERSION_REF
@@ -36,7 +36,7 @@ def baml_test_command(magic: Any, options: argparse.Namespace) -> Any:
         if options.diff is not None or options.fail_on_regression:
             raise UsageError("--diff and --fail-on-regression compare the grid's runs; BAML's runner (--cli) keeps "
                              "none")
-        return baml_tests.run_command(compiled, options.patterns, session.client_override, magic.display)
+        return run_cli_tests(compiled, options.patterns, session.client_override, magic.display)
     patterns, ref = list(options.patterns), options.diff
     named = ref is not None and (ref in compiled.functions or _names_a_test(compiled, ref))
     if ref not in (None, "previous") and (named or not VERSION_REF.match(ref)):

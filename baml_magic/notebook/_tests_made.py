@@ -11,24 +11,30 @@ from pathlib import Path
 from typing import Any
 
 from baml_magic._redact import REDACTED
-from baml_magic.calls._media import has_media
-from baml_magic.calls._run import Run
+from baml_magic.calls import Run, has_media
 from baml_magic.engine import Compiled, FunctionSpec
-from baml_magic.evaluation._literals import Written, quoted
-from baml_magic.evaluation._made_tests import (
+from baml_magic.evaluation import (
+    Columns,
     Expect,
     MadeTest,
     MadeTestError,
+    MadeTests,
+    TestSet,
+    Written,
     assertions,
     block,
     field_assert,
+    field_type,
     is_class,
+    mapped,
     media_writer,
+    optional,
+    quoted,
+    read_rows,
     test_name,
+    typed,
 )
-from baml_magic.evaluation._test_rows import Columns, field_type, mapped, optional, read_rows, typed
-from baml_magic.evaluation._test_set import MadeTests, TestSet
-from baml_magic.history._runs import RunRecord
+from baml_magic.history import RunRecord
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 from IPython.core.error import UsageError
 
 from baml_magic._render import Table
-from baml_magic.observe._trace import TracingUnavailable
+from baml_magic.observe import TracingUnavailable
 
 
 def trace_command(magic: Any, options: argparse.Namespace) -> Table | str:

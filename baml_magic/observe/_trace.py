@@ -30,9 +30,8 @@ from typing import Any
 from baml_magic._errors import BamlMagicError, short_error
 from baml_magic._redact import redact, secret_values
 from baml_magic._types import Status
-from baml_magic.calls._run import Run
-from baml_magic.wire._facts import Facts
-from baml_magic.wire._providers import messages_of
+from baml_magic.calls import Run
+from baml_magic.wire import Facts, messages_of
 
 CONTENT_VARIABLE = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 WRITE_EVERY = 0.05  # seconds between the writer's bursts

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from baml_magic._render import money
 from baml_magic._types import Status
-from baml_magic.calls._run import Run
+from baml_magic.calls import Run
 
 HEADERS = ["function", "calls", "failed", "cancelled", "tokens in", "tokens out", "cost", "mean latency",
            "p95 latency", "mean first token", "cached"]

@@ -18,9 +18,9 @@ from typing import Any
 from baml_magic._errors import ShortError
 from baml_magic._redact import redact
 from baml_magic._render import Table, short
-from baml_magic.history._diff import diff_line_html
-from baml_magic.many import _export as export
-from baml_magic.sources._blocks import with_prompt
+from baml_magic.history import diff_line_html
+from baml_magic.many import to_pandas
+from baml_magic.sources import with_prompt
 
 OBJECTIVES = {"accuracy": ("pass_rate", True), "tokens": ("tokens", False), "latency": ("latency_ms", False),
               "prompt_tokens": ("prompt_tokens", False), "completion_tokens": ("completion_tokens", False)}
@@ -217,7 +217,7 @@ class OptimizeResult:
         return [{**c.row(), "frontier": c.id in ids} for c in self.candidates]
 
     def to_pandas(self) -> Any:
-        return export.to_pandas(self.rows())
+        return to_pandas(self.rows())
 
     def line(self) -> str:
         best = self.best

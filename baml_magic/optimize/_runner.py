@@ -20,9 +20,9 @@ from pathlib import Path
 from baml_magic._errors import clean_message
 from baml_magic._redact import redact
 from baml_magic.engine import BamlCli, Compiled
-from baml_magic.evaluation._baml_tests import with_client, with_files_from
+from baml_magic.evaluation import with_client, with_files_from
 from baml_magic.optimize._result import OptimizerError, OptimizeResult
-from baml_magic.sources import _lexer as sources
+from baml_magic.sources import split_blocks
 
 REFLECTION = "ReflectionModel"  # the client name the optimizer's reflection functions call
 _ITERATION = re.compile(r"\[Iteration (\d+)/(\d+)\]")
@@ -74,7 +74,7 @@ def reflection_clients(compiled: Compiled, client: str) -> str:
     under the name the optimizer calls (a ``provider/model`` shorthand becomes a client of its own)."""
     blocks = []
     for text in compiled.files.values():
-        for block in sources.split_blocks(text):
+        for block in split_blocks(text):
             if block.kind in ("client", "retry_policy") and block.name != REFLECTION:
                 blocks.append(text[block.start:block.end])
     if client in compiled.clients:

@@ -10,8 +10,7 @@ import html
 from typing import Any
 
 from baml_magic.optimize._result import OptimizeResult
-from baml_magic.views._live import Live
-from baml_magic.views._views import StatusLine, close_widgets, wants_widgets
+from baml_magic.views import Live, StatusLine, close_widgets, wants_widgets
 
 
 class OptimizeView:

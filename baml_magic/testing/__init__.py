@@ -14,8 +14,8 @@ from typing import Any
 
 from IPython.core.interactiveshell import InteractiveShell
 
-from baml_magic.calls._samples import sample_args as sample_args
-from baml_magic.calls._samples import sample_value as sample_value
+from baml_magic.calls import sample_args as sample_args
+from baml_magic.calls import sample_value as sample_value
 
 # A client on the bundled local model, and a class and function using it: the shared example project.
 CLIENT = """

@@ -10,8 +10,7 @@ from typing import Any
 
 from baml_magic._errors import argument_errors, interrupted
 from baml_magic._types import Status
-from baml_magic.calls._checks import checked_wait
-from baml_magic.calls._run import Run
+from baml_magic.calls import Run, checked_wait
 from baml_magic.views._live import Live
 from baml_magic.views._views import View
 

@@ -14,9 +14,7 @@ from IPython.display import DisplayHandle, display
 
 from baml_magic import _render as render
 from baml_magic._redact import redact
-from baml_magic.calls._media import media_in, preview
-from baml_magic.calls._request_view import media_html
-from baml_magic.calls._run import Run
+from baml_magic.calls import Run, media_html, media_in, preview
 
 STATUS_COLORS = {"pending": "#777", "streaming": "#1565c0", "done": "#2e7d32", "cancelled": "#ef6c00",
                  "error": "#c62828"}

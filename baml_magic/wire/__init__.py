@@ -15,11 +15,13 @@ from typing import Any
 
 from baml_magic._types import Usage
 from baml_magic.wire import anthropic, bedrock, google, openai_chat, openai_responses
+from baml_magic.wire._facts import Facts
+from baml_magic.wire._providers import SHORTHAND_KEYS, Media, Message, messages_of
 from baml_magic.wire._reply import CUT_AT_LIMIT, FILTERED, Reply
 from baml_magic.wire.ratelimits import retry_after
 
-__all__ = ["CUT_AT_LIMIT", "FILTERED", "Reply", "family", "parse_events", "read_body", "read_stream", "retry_after",
-           "total"]
+__all__ = ["CUT_AT_LIMIT", "FILTERED", "SHORTHAND_KEYS", "Facts", "Media", "Message", "Reply", "family", "messages_of",
+           "parse_events", "read_body", "read_stream", "retry_after", "total"]
 
 FAMILIES: dict[str, ModuleType] = {
     "openai-responses": openai_responses,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from baml_magic._types import Usage
-from baml_magic.wire import Reply
+from baml_magic.wire._reply import Reply
 
 
 @dataclass(frozen=True)

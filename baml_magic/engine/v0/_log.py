@@ -8,8 +8,7 @@ import re
 from typing import Any
 
 from baml_magic._types import Usage, prompt_tokens, text_tokens
-from baml_magic.wire import Reply, parse_events, read_body, read_stream, retry_after, total
-from baml_magic.wire._facts import Facts
+from baml_magic.wire import Facts, Reply, parse_events, read_body, read_stream, retry_after, total
 
 EDGE_EVENTS = 8  # a stream's usage and end marker are among its first two and last events
 INCLUDE_USAGE_HINT = ("add `stream_options {{ include_usage true }}` to client {client}'s options for real token "

@@ -28,8 +28,8 @@ import typing_extensions
 
 from baml_magic._errors import BamlMagicError, clean_message
 from baml_magic.engine._baml_cli import BamlCli
-from baml_magic.engine._seam import TypeModules
-from baml_magic.sources._aliases import Aliases
+from baml_magic.engine._seam import NoSpaceError, TypeModules, no_space, writable_cache_dir
+from baml_magic.sources import Aliases
 
 
 def baml_version() -> str:
@@ -70,7 +70,10 @@ class Generation:
         self.work: Path | None = None
         if (self.client_dir / "types.py").exists():
             return
-        self.cache_dir = writable_cache_dir(cache_dir)
+        try:
+            self.cache_dir = writable_cache_dir(cache_dir)
+        except NoSpaceError as exc:
+            raise GeneratorError(str(exc)) from None
         self.out = self.cache_dir / "generated" / key
         self.client_dir = self.out / "baml_client"
         if (self.client_dir / "types.py").exists():
@@ -129,35 +132,9 @@ def _disk_errors(cache_dir: Path) -> Iterator[None]:
         yield
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
-            raise GeneratorError(_no_space(cache_dir)) from None
+            raise GeneratorError(no_space(cache_dir)) from None
         raise GeneratorError(f"could not write BAML's generated code under {cache_dir}: {exc.strerror or exc}") \
             from None
-
-
-_fallback_dir: Path | None = None
-
-
-def writable_cache_dir(cache_dir: Path) -> Path:
-    """The cache folder, or (when it can't be written) a private temporary one, said in one line."""
-    global _fallback_dir
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        os.rmdir(tempfile.mkdtemp(prefix="probe-", dir=cache_dir))
-        return cache_dir
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise GeneratorError(_no_space(cache_dir)) from None
-        if _fallback_dir is None:
-            _fallback_dir = Path(tempfile.mkdtemp(prefix="baml_magic_cache_"))
-            print(f"baml_magic: cannot write the cache at {cache_dir} ({exc.strerror or exc}); using "
-                  f"{_fallback_dir} for this session (set BAML_MAGIC_CACHE to choose another folder)",
-                  file=sys.stderr)
-        return _fallback_dir
-
-
-def _no_space(cache_dir: Path) -> str:
-    return (f"no space left on the disk for BAML's generated code at {cache_dir}: free some space, or set "
-            "BAML_MAGIC_CACHE to a folder on another disk")
 
 
 def discard(client_dir: Path) -> None:

@@ -27,9 +27,9 @@ from baml_py.errors import (
 )
 
 from baml_magic._errors import ShortError
-from baml_magic.engine._v1_bridge import bridge, one_line
-from baml_magic.engine._v1_log import read_events
-from baml_magic.wire._facts import Facts
+from baml_magic.engine.v1._bridge import bridge, one_line
+from baml_magic.engine.v1._log import read_events
+from baml_magic.wire import Facts
 
 NAME = "v1"
 UNSUPPORTED = {

@@ -19,21 +19,24 @@ from baml_magic._errors import (
     parse_diagnostics,
 )
 from baml_magic._redact import remember, watch
-from baml_magic.engine import _codegen as codegen
 from baml_magic.engine._seam import Compiled, FunctionSpec, Project
-from baml_magic.engine.v0 import COMPILE_SCRIPT, V0Engine
-from baml_magic.sources import _lexer as sources
-from baml_magic.sources._blocks import (
+from baml_magic.engine.v0 import _codegen as codegen
+from baml_magic.engine.v0._engine import COMPILE_SCRIPT, V0Engine
+from baml_magic.sources import (
+    MADE_MARK,
+    SOURCE_ROOT,
+    Block,
     FunctionFacts,
+    Source,
     aliases,
+    effective_files,
     function_facts,
     literal_secrets,
     one_line_options,
+    split_blocks,
     url_references,
 )
-from baml_magic.sources._source import SOURCE_ROOT, Source, effective_files
-from baml_magic.sources._test_blocks import MADE_MARK
-from baml_magic.wire._providers import SHORTHAND_KEYS
+from baml_magic.wire import SHORTHAND_KEYS
 
 
 class V0Project(Project):
@@ -50,7 +53,7 @@ class V0Project(Project):
         return compile_sources(ordered, self.cache_dir)
 
 
-def generator_files(ordered: list[Source], live: dict[str, list[sources.Block]], files: dict[str, str],
+def generator_files(ordered: list[Source], live: dict[str, list[Block]], files: dict[str, str],
                     facts: dict[tuple[str, str], FunctionFacts]) -> dict[str, str]:
     """The project as BAML's generator needs to see it: types and signatures, not prompts.
 
@@ -174,7 +177,7 @@ def version_notes(ordered: list[Source]) -> list[str]:
     installed = codegen.baml_version()
     notes = []
     for s in ordered:
-        for block in sources.split_blocks(s.text):
+        for block in split_blocks(s.text):
             found = _VERSION.search(s.text[block.start:block.end]) if block.kind == "generator" else None
             if found is not None and found.group(1) != installed:
                 notes.append(f"{s.label}: generator {block.name} names BAML {found.group(1)}; running with the "
@@ -193,7 +196,7 @@ def _find_function(name: str, ordered: list[Source]) -> tuple[Source, FunctionFa
     return None
 
 
-def _check_client_options(ordered: list[Source], live: dict[str, list[sources.Block]]) -> None:
+def _check_client_options(ordered: list[Source], live: dict[str, list[Block]]) -> None:
     """Catch a mistake BAML accepts but cannot call: several client options on one line."""
     diagnostics = []
     for s in ordered:

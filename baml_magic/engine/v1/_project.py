@@ -16,13 +16,12 @@ from typing import Any, Optional
 
 from baml_magic._errors import BamlCompileError, Diagnostic, interrupted
 from baml_magic._redact import remember, watch
-from baml_magic.engine import _v1_bridge as v1bridge
-from baml_magic.engine import _v1_types as v1types
 from baml_magic.engine._seam import Compiled, FunctionSpec, Project, TypeModules
-from baml_magic.engine._v1_blocks import declarations, newest_wins
-from baml_magic.engine.v1 import V1Engine
-from baml_magic.sources._blocks import literal_secrets, url_references
-from baml_magic.sources._source import Source
+from baml_magic.engine.v1 import _bridge as v1bridge
+from baml_magic.engine.v1 import _types as v1types
+from baml_magic.engine.v1._blocks import declarations, newest_wins
+from baml_magic.engine.v1._engine import V1Engine
+from baml_magic.sources import Source, literal_secrets, url_references
 
 _DIAGNOSTIC = re.compile(r"(?P<path>[\w./-]+\.baml):(?P<line>\d+):\d+(?:-\d+:\d+)?\s+(?P<severity>error|warning)"
                          r"(?:\[\w+\])?:\s*(?P<text>.*?)(?=\s*[\w./-]+\.baml:\d+:\d+|$)", re.S)

@@ -1,7 +1,7 @@
 """BAML v1 types as Python types: pydantic models and enums built from the runtime's own reflection.
 
 No generator for v1 is installable from the registries, so the types are made here from what the
-compiled program says of itself (``engine/_v1_bridge.DESCRIBE_SOURCE``): each class's fields with their
+compiled program says of itself (``engine/v1/_bridge.DESCRIBE_SOURCE``): each class's fields with their
 types, each enum's values, each function's parameters and return type, as v1 writes types
 (``string[]``, ``map<string, int>``, ``Person | null``, ``"a" | "b"``). A type this reading does not know
 (a function type, a standard-library class) is ``Any``: the value still comes, untyped.

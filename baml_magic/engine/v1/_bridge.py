@@ -70,7 +70,7 @@ function __baml_magic_describe() -> string[] {
 # The editor's check as you type, in a child process (a compile takes about a second and 300 MB).
 COMPILE_SCRIPT = """
 import json, sys
-from baml_magic.engine import _v1_bridge as v1
+from baml_magic.engine.v1 import _bridge as v1
 files = json.load(sys.stdin)["files"]
 try:
     v1.compile_program(files)

@@ -13,8 +13,7 @@ import json
 from typing import Any
 
 from baml_magic._types import Usage, text_tokens
-from baml_magic.wire import Reply, parse_events, read_body, read_stream, total
-from baml_magic.wire._facts import Facts
+from baml_magic.wire import Facts, Reply, parse_events, read_body, read_stream, total
 
 
 def _kind(event: Any) -> str:

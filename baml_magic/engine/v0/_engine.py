@@ -18,9 +18,9 @@ import baml_py
 from baml_py.errors import BamlError
 
 from baml_magic.engine._seam import TypeModules
-from baml_magic.engine._v0_log import read_log, reply_of, selected_call
 from baml_magic.engine._worker import worker
-from baml_magic.wire._facts import Facts
+from baml_magic.engine.v0._log import read_log, reply_of, selected_call
+from baml_magic.wire import Facts
 
 # What a child process runs to compile files with only baml_py imported (the editor's check).
 COMPILE_SCRIPT = """
