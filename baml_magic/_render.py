@@ -151,7 +151,7 @@ class Table:
         return f"<table class='{self.css}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{notes}"
 
 
-class Bound:
+class BoundList:
     """What a %%baml cell or %baml load bound: one Python signature a line."""
 
     LIMIT = 12

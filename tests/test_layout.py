@@ -109,11 +109,17 @@ def test_no_driver_method_on_a_bound_function_s_public_surface() -> None:
     assert "open_run" not in public and {"stream", "start", "map", "with_options"} <= public
 
 
-def test_every_command_has_its_handler_bound_as_a_callable() -> None:
+def test_a_command_is_one_record_and_no_handler_is_the_magic_s() -> None:
+    """Each ``%baml`` command is its parser and its handler, a function beside its feature (not a method of the
+    magic), and nothing outside the magic's own module imports the magic."""
     from baml_magic.notebook._commands import COMMANDS
-    from baml_magic.notebook._magics import HANDLERS
+    from baml_magic.notebook._magics import BamlMagic
 
-    assert set(HANDLERS) == set(COMMANDS) and all(callable(h) for h in HANDLERS.values())
+    assert COMMANDS and all(inspect.isfunction(c.handler) and "_magics" not in c.handler.__module__
+                            and c.parser.prog == f"%baml {name}" for name, c in COMMANDS.items())
+    assert not [n for n in vars(BamlMagic) if n in {f"_{name}" for name in COMMANDS}]
+    importing = [name for name, targets in _graph().items() if "baml_magic.notebook._magics" in targets]
+    assert importing == ["baml_magic.notebook"], importing
 
 
 def test_no_module_over_320_lines() -> None:
@@ -172,3 +178,16 @@ def test_two_engines_in_two_rooms() -> None:
             if other in ("v0", "v1") and other != room:
                 crossing.append(f"{name} -> {target}")
     assert not crossing, crossing
+
+
+def test_a_run_s_insides_stay_inside_it() -> None:
+    """Drivers, views, maps and the session use a ``Run`` through its public methods; its private state is its own."""
+    source = (PACKAGE / "calls" / "_run.py").read_text()
+    private = {n for n in re.findall(r"(?:self\.|def )(_[a-z]\w*)", source)}
+    reaching = [f"{path.relative_to(PACKAGE)}: .{node.attr}" for path in PACKAGE.rglob("*.py")
+                if path.name != "_run.py" for node in ast.walk(ast.parse(path.read_text()))
+                if isinstance(node, ast.Attribute) and node.attr in private
+                and isinstance(node.value, (ast.Name, ast.Attribute))
+                and (node.value.attr if isinstance(node.value, ast.Attribute) else node.value.id)
+                in ("run", "previous")]
+    assert private and not reaching, reaching

@@ -40,7 +40,7 @@ def can_run_here(run: Run) -> bool:
 
 def begin(run: Run) -> Run:
     """Start the call on the worker's loop and return at once."""
-    run._started()
+    run.mark_streaming()
     worker().submit(drive(run))
     return run
 
@@ -52,7 +52,7 @@ def run_here(run: Run) -> None:
     released while it waits, and a SIGINT aborts the request at once (see ``_interrupt``);
     the KeyboardInterrupt is raised once the call's outcome is recorded.
     """
-    run._started()
+    run.mark_streaming()
     try:
         with abort_on_interrupt(run.cancel):
             if run.cancel_reason is not None:  # the blocking call ignores a controller aborted before it starts
@@ -65,7 +65,7 @@ def run_here(run: Run) -> None:
     except BaseException as exc:  # noqa: BLE001 - every outcome is recorded and reaches the caller as the error
         fail(run, exc)
     else:
-        run._finish(Status.DONE, value=value)
+        run.finish(Status.DONE, value=value)
 
 
 async def drive(run: Run) -> None:
@@ -82,16 +82,16 @@ async def drive(run: Run) -> None:
         if key is not None:
             replayed = await replay.lookup(run, key)
             if replayed is not replay.MISSING:
-                run._finish(Status.DONE, value=replayed)
+                run.finish(Status.DONE, value=replayed)
                 return
-        result = await (run.call.stream(run._take_partial) if run.stream else run.call.call(plain=run.plain))
+        result = await (run.call.stream(run.take_partial) if run.stream else run.call.call(plain=run.plain))
         value = checked_value(run, result)
         if key is not None and run.cancel_reason is None and run.incomplete is None:  # a cut answer is not kept
             await replay.record(run, key)
     except BaseException as exc:  # noqa: BLE001 - every outcome is recorded, then re-raised to the caller
         fail(run, exc)
     else:
-        run._finish(Status.DONE, value=value)
+        run.finish(Status.DONE, value=value)
     finally:
         if deadline is not None:
             deadline.cancel()
@@ -132,7 +132,7 @@ def checked_value(run: Run, value: object) -> object:
     run.incomplete = facts.reply.incomplete
     if not cut and not empty:
         if run.incomplete is not None and not run.allow_incomplete:
-            run._keep_partial(value)
+            run.keep_partial(value)
             raise IncompleteAnswerError(run.function, run.incomplete, value, facts.raw or "", facts.reply.finish)
         return value
     problem = run.call.problem() if empty else None
@@ -140,7 +140,7 @@ def checked_value(run: Run, value: object) -> object:
         problem = "the model's answer was empty; BAML's parser would make a value of nothing"
     if not cut and problem is None:
         return value
-    run._keep_partial(value)
+    run.keep_partial(value)
     if problem is not None:
         raise BamlValidationError("", f"{run.function}: {problem}", facts.raw or "", "")
     raise _cut(run, facts.reply)
@@ -168,8 +168,8 @@ def fail(run: Run, exc: BaseException) -> None:
     facts = run.call.facts(exc)
     if not run.stream and run.partial is None and run.cancel_reason is None and facts.raw:
         with contextlib.suppress(Exception):  # nothing of it parses: no partial
-            run._keep_partial(run.call.parse(facts.raw, True))
-    run._finish(Status.ERROR, error=scrub(in_words(run, translate(run, exc))))
+            run.keep_partial(run.call.parse(facts.raw, True))
+    run.finish(Status.ERROR, error=scrub(in_words(run, translate(run, exc))))
 
 
 def in_words(run: Run, exc: BaseException) -> BaseException:

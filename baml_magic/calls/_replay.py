@@ -70,7 +70,7 @@ async def _replay(run: Run, answer: Answer) -> Any:
         for i, end in enumerate(cuts):
             await _until(run, run.start + first + (span - first) * i / max(1, len(cuts) - 1))
             try:
-                run._take_partial(run.call.parse(answer.raw[:end], True))
+                run.take_partial(run.call.parse(answer.raw[:end], True))
             except Exception:  # noqa: BLE001 - a prefix that does not parse yet is skipped, as in a stream
                 continue
     elif run.cache.pace:  # in one piece, when the recorded call ended

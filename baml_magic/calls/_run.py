@@ -81,10 +81,10 @@ class Run(RunFacts):
         self.priced_by: Callable[[Run], float | None] | None = None  # the session's prices (BamlMagic.prices)
         self.test_maker: Callable[[Run, str | None, Any], Any] | None = None  # the bound function's (to_test)
 
-    # -- state -------------------------------------------------------------------
+    # -- what its driver tells it (calls/_drive, a replay): nothing a user needs to call ------------
 
-    def _started(self) -> None:
-        """Mark the call as streaming (its driver calls this)."""
+    def mark_streaming(self) -> None:
+        """The request is out: the call is streaming."""
         self.status = Status.STREAMING
         self._emit("start")
 
@@ -97,8 +97,8 @@ class Run(RunFacts):
             time_to_first_token=self.time_to_first_token,
         ))
 
-    def _take_partial(self, partial: Any) -> None:
-        """A new partial value (from the stream, or a replay)."""
+    def take_partial(self, partial: Any) -> None:
+        """A new partial value (from the stream, or a replay); watchers are woken."""
         self.last_token = time.monotonic()
         with self._cond:
             if self.end is not None:
@@ -110,12 +110,12 @@ class Run(RunFacts):
             self._bump()
         self._emit("partial")
 
-    def _keep_partial(self, partial: Any) -> None:
+    def keep_partial(self, partial: Any) -> None:
         """What parsed of an answer that ends as an error."""
         with self._cond:
             self.partial = partial
 
-    def _finish(self, status: Status, value: Any = None, error: BaseException | None = None) -> None:
+    def finish(self, status: Status, value: Any = None, error: BaseException | None = None) -> None:
         """The end: a value, or an error (a cancelled call's error is a cancellation); listeners are told."""
         with self._cond:
             if self.end is not None:
@@ -140,9 +140,9 @@ class Run(RunFacts):
             self._settled = True
             wanted = self._compact_wanted
         if wanted:
-            self._compact()
+            self.compact()
 
-    def _compact(self) -> None:
+    def compact(self) -> None:
         """Keep what the session's history needs (usage, client) and let go of the call's log and raw stream.
 
         The session does this to a function's previous run when a new one starts: ``Fn.last`` keeps
@@ -171,11 +171,11 @@ class Run(RunFacts):
                 self.cancel_reason = reason
         self.call.abort()
 
-    def _settle(self) -> None:
-        """After cancel(): give the worker a moment to record the outcome."""
+    def settle(self) -> None:
+        """After cancel(): give the worker a moment to record the outcome, else record the cancel here."""
         self.wait(CANCEL_GRACE_SECONDS)
         if self.end is None:
-            self._finish(Status.CANCELLED, error=BamlAbortError("cancelled"))
+            self.finish(Status.CANCELLED, error=BamlAbortError("cancelled"))
 
     # -- news ----------------------------------------------------------------------
 
@@ -198,7 +198,7 @@ class Run(RunFacts):
             self._ended.wait(left)  # short waits, so a KeyboardInterrupt lands between them
         return True
 
-    def _wait_news(self, seen: int, timeout: float | None = None) -> int:
+    def wait_news(self, seen: int, timeout: float | None = None) -> int:
         """Wait (interruptibly) for a version newer than ``seen`` or the end; the version now.
 
         With a timeout, it gives up after that many seconds and returns the version as it is.
@@ -249,8 +249,8 @@ class Run(RunFacts):
         """Seconds from the start to the first partial (None before one came, or in one piece)."""
         return None if self.first_partial is None else self.first_partial - self.start
 
-    def _kept(self) -> str:
-        """Where what arrived before a cancel is, in words (there may be nothing)."""
+    def kept_note(self) -> str:
+        """Where what arrived before a cancel is, in words (there may be nothing), for an interrupt's line."""
         if self.partial is not None:
             return f"the partial is in {self.function}.last.partial"
         if not self.stream:

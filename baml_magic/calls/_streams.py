@@ -26,7 +26,7 @@ class PartialStream(Iterator[Any]):
     def __next__(self) -> Any:
         try:
             while True:
-                self._seen = self.run._wait_news(self._seen)
+                self._seen = self.run.wait_news(self._seen)
                 if self.run.partial is not None and self.run.partial is not self._last:
                     self._last = self.run.partial
                     return self._last
@@ -36,7 +36,7 @@ class PartialStream(Iterator[Any]):
                     raise StopIteration
         except KeyboardInterrupt:
             self.close()
-            raise interrupted(f"{self.run.function} stream", self.run._kept()) \
+            raise interrupted(f"{self.run.function} stream", self.run.kept_note()) \
                 from None
 
     @property
@@ -49,7 +49,7 @@ class PartialStream(Iterator[Any]):
         """Abort the request if it is still running; the partial stays in ``Fn.last``."""
         if not self.run.done:
             self.run.cancel()
-            self.run._settle()
+            self.run.settle()
 
     def __enter__(self) -> PartialStream:
         return self
@@ -97,7 +97,7 @@ class AsyncPartialStream(AsyncIterator[Any]):
         """Stop the stream: the request is closed at once and the partial kept in ``Fn.last``."""
         if not self.run.done:
             self.run.cancel()
-            self.run._settle()
+            self.run.settle()
         await self._news.aclose()  # type: ignore[attr-defined]  # an async generator
 
     async def __aenter__(self) -> AsyncPartialStream:

@@ -265,7 +265,7 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
         for run in in_flight.values():
             run.cancel()
         for index, run in in_flight.items():
-            run._settle()
+            run.settle()
             state.ended_call(run)
             state.states[index] = Status.CANCELLED
             state.results[index] = run.error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from baml_magic._errors import interrupted
 from baml_magic.engine import Compiled
 from baml_magic.notebook._function import BamlFunction
 from baml_magic.notebook._session import Session
@@ -19,6 +20,14 @@ class Binder:
 
     def get(self, name: str) -> BamlFunction | None:
         return self.bound.get(name)
+
+    def bind(self, compiled: Compiled) -> list[str]:
+        """``bind_all``, and an interrupt while binding is one line (run the cell again to finish)."""
+        try:
+            return self.bind_all(compiled)
+        except KeyboardInterrupt:
+            raise interrupted("binding the functions", "the project compiled; run the cell again to bind them") \
+                from None
 
     def bind_all(self, compiled: Compiled) -> list[str]:
         """Bind every bindable function (new objects, so edits take effect) and drop the vanished.

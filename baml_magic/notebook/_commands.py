@@ -1,5 +1,5 @@
-"""The ``%baml`` commands: one table of each command's parser; help is generated from it (the handlers are
-``BamlMagic``'s methods, in the magic's own table beside them).
+"""The ``%baml`` commands: one table of records, each a command's parser and its handler (a function of the
+``Host`` protocol and the parsed options, beside its feature); help is generated from it.
 
 ``%baml help`` lists every command with its usage and what it does; ``%baml help COMMAND`` prints
 that command's parser help (every option with its own help text). ``%baml?`` shows the same.
@@ -7,6 +7,7 @@ that command's parser help (every option with its own help text). ``%baml?`` sho
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,17 @@ from IPython.core.magic_arguments import MagicArgumentParser
 
 from baml_magic.calls import MODES
 from baml_magic.engine import kinds
+from baml_magic.notebook._cache_command import cache_command
+from baml_magic.notebook._client_commands import client_command, clients_command
+from baml_magic.notebook._host import Host
+from baml_magic.notebook._list_command import list_command
+from baml_magic.notebook._loading import load_command
+from baml_magic.notebook._optimize_command import optimize_command
+from baml_magic.notebook._playground_command import playground_command
+from baml_magic.notebook._runs_command import diff_command, runs_command
+from baml_magic.notebook._test_command import baml_test_command
+from baml_magic.notebook._trace_command import trace_command
+from baml_magic.notebook._usage_command import usage_command
 
 
 def without_comment(line: str) -> str:
@@ -116,18 +128,27 @@ _TRACE.add_argument("--content", action="store_true", default=None,
 
 @dataclass(frozen=True)
 class Command:
-    """A ``%baml`` command: its parser (its handler is ``BamlMagic``'s, in ``_magics.HANDLERS``)."""
+    """A ``%baml`` command: its parser (usage, options, help) and its handler."""
 
     parser: MagicArgumentParser
+    handler: Callable[[Host, argparse.Namespace], Any]
+
+    def run(self, host: Host, args: list[str]) -> Any:
+        """Parse the command's own arguments (a bad one is a ``UsageError``) and handle them."""
+        return self.handler(host, self.parser.parse_args(args))
 
 
 COMMANDS: dict[str, Command] = {
-    "load": Command(_LOAD), "list": Command(_LIST), "client": Command(_CLIENT), "clients": Command(_CLIENTS),
-    "usage": Command(_USAGE), "test": Command(_TEST), "playground": Command(_PLAYGROUND), "cache": Command(_CACHE),
-    "trace": Command(_TRACE), "runs": Command(_RUNS), "diff": Command(_DIFF), "optimize": Command(_OPTIMIZE),
+    "load": Command(_LOAD, load_command), "list": Command(_LIST, list_command),
+    "client": Command(_CLIENT, client_command), "clients": Command(_CLIENTS, clients_command),
+    "usage": Command(_USAGE, usage_command), "test": Command(_TEST, baml_test_command),
+    "playground": Command(_PLAYGROUND, playground_command), "cache": Command(_CACHE, cache_command),
+    "trace": Command(_TRACE, trace_command), "runs": Command(_RUNS, runs_command), "diff": Command(_DIFF, diff_command),
+    "optimize": Command(_OPTIMIZE, optimize_command),
 }
 _HELP = _parser("help", "this help, or one command's: every option with what it does")
 _HELP.add_argument("topic", nargs="?", metavar="COMMAND", help="a command (none: every command)")
+_HELP_COMMAND = Command(_HELP, lambda host, options: None)  # the magic answers help itself (it prints)
 
 
 def _unescaped(text: str) -> str:
@@ -141,7 +162,7 @@ def usage_line(parser: MagicArgumentParser) -> str:
 def overview() -> str:
     """Every command: its usage, then what it does."""
     lines = ["%%baml: compile the cell's BAML with the project and bind its functions.", ""]
-    for command in [*COMMANDS.values(), Command(_HELP)]:
+    for command in [*COMMANDS.values(), _HELP_COMMAND]:
         lines += [usage_line(command.parser), f"    {command.parser.description}"]
     lines += ["", "%baml help COMMAND shows every option of a command."]
     return "\n".join(lines)
@@ -151,7 +172,7 @@ def help_text(topic: str | None) -> str:
     """``%baml help [COMMAND]``."""
     if topic is None:
         return overview()
-    command = Command(_HELP) if topic == "help" else COMMANDS.get(topic)
+    command = _HELP_COMMAND if topic == "help" else COMMANDS.get(topic)
     if command is None:
         raise KeyError(topic)
     return _unescaped(command.parser.format_help().rstrip())

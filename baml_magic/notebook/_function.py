@@ -163,7 +163,7 @@ class BamlFunction(Evaluating, Batching):
             try:
                 run_here(run)
             except KeyboardInterrupt:
-                raise interrupted(f"{run.function} after {run.elapsed:.2f} s", run._kept()) from None
+                raise interrupted(f"{run.function} after {run.elapsed:.2f} s", run.kept_note()) from None
             return outcome(run.value, run.error)
         begin_run(run)
         live = self._follow(run)
@@ -171,10 +171,10 @@ class BamlFunction(Evaluating, Batching):
             run.wait()
         except KeyboardInterrupt:
             run.cancel()
-            run._settle()
+            run.settle()
             if live is not None:
                 live.stop()
-            raise interrupted(f"{run.function} after {run.elapsed:.2f} s", run._kept()) from None
+            raise interrupted(f"{run.function} after {run.elapsed:.2f} s", run.kept_note()) from None
         if live is not None:
             live.stop()
         return outcome(run.value, run.error)
@@ -199,12 +199,13 @@ class BamlFunction(Evaluating, Batching):
                 await asyncio.sleep(ASYNC_POLL_SECONDS)
         except BaseException as exc:
             run.cancel()
-            run._settle()
+            run.settle()
             if live is not None:
                 live.stop()
             if isinstance(exc, asyncio.CancelledError):  # ipykernel's interrupt of an await-cell
                 # One line, not asyncio's long traceback (which also took ipykernel 30-100 ms to format).
-                one_line_as(exc, "CancelledError", f"{run.function} after {run.elapsed:.2f} s cancelled; {run._kept()}")
+                one_line_as(exc, "CancelledError",
+                            f"{run.function} after {run.elapsed:.2f} s cancelled; {run.kept_note()}")
             raise
         if live is not None:
             live.stop()

@@ -11,7 +11,6 @@ import argparse
 import math
 import shlex
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,27 +20,21 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import TraitError, observe, validate
 
-from baml_magic import _render as render
-from baml_magic._errors import BamlFunctionNotFound, interrupted
-from baml_magic._render import Bound, Table
+from baml_magic._render import BoundList
 from baml_magic.calls import Limits as media_limits
-from baml_magic.calls import cache_file, python_signature
-from baml_magic.engine import Compiled, Project, default_cache_dir, kinds, writable_cache_dir
-from baml_magic.notebook import _clients as clients
+from baml_magic.calls import python_signature
+from baml_magic.engine import Project, kinds
 from baml_magic.notebook._binding import Binder, bound_note, notes_of
-from baml_magic.notebook._cache_command import cache_command
+from baml_magic.notebook._cache_command import cache_file_of
 from baml_magic.notebook._cell_number import running_cell_number
 from baml_magic.notebook._commands import COMMANDS, documented, help_text, without_comment
-from baml_magic.notebook._loading import load_folder
 from baml_magic.notebook._magic_options import MagicOptions
-from baml_magic.notebook._optimize_command import optimize, optimize_command
-from baml_magic.notebook._playground import Playground
+from baml_magic.notebook._optimize_command import optimize
+from baml_magic.notebook._playground_command import open_playground
 from baml_magic.notebook._rebind import restore
-from baml_magic.notebook._runs_command import diff_command, runs_command, use_runs_file
+from baml_magic.notebook._runs_command import use_runs_file
 from baml_magic.notebook._session import Session
-from baml_magic.notebook._test_command import baml_test_command
-from baml_magic.notebook._trace_command import trace_command
-from baml_magic.observe import USAGE_HEADERS, TracingUnavailable, checked_prices, usage_rows
+from baml_magic.observe import TracingUnavailable, checked_prices
 from baml_magic.sources import cell_source
 from baml_magic.views import finish_ended
 
@@ -57,7 +50,7 @@ class BamlMagic(Magics, MagicOptions):
         self.session = Session.create(self, Path(self.cache_dir) if self.cache_dir else None)
         self.binder = Binder(shell, self.session)
         self.bound = self.binder.bound
-        self.session.open_playground = self._open_playground
+        self.session.open_playground = lambda name: open_playground(self, name)
         self.session.optimize = lambda fn, budget, reflection, folder: optimize(
             fn, self.session, self, budget=budget, reflection=reflection, folder=folder)
         self.session.restore = lambda fn, version, write: restore(self, fn, version, write)
@@ -98,9 +91,6 @@ class BamlMagic(Magics, MagicOptions):
             # `%config` turns an error here into a logging line ("ERROR:root:..."): say it as IPython would.
             print(f"UsageError: {exc}", file=sys.stderr)
 
-    def _trace(self, options: argparse.Namespace) -> Table | str:
-        return trace_command(self, options)
-
     @observe("runs_kept")
     def _runs_kept_changed(self, change: Any = None) -> None:
         self.session.history.limit = max(0, self.runs_kept)
@@ -115,13 +105,7 @@ class BamlMagic(Magics, MagicOptions):
         cache = self.session.cache
         cache.mode, cache.pace = self.cache.lower(), self.cache_pace
         if cache.mode != "off":
-            cache.path = self._cache_file()
-
-    def _cache_file(self) -> Path:
-        if self.cache_path:
-            return cache_file(self.cache_path)
-        base = Path(self.cache_dir) if self.cache_dir else default_cache_dir()
-        return cache_file(writable_cache_dir(base))
+            cache.path = cache_file_of(self)
 
     def _pre_run_cell(self, info: Any) -> None:
         self._cell_id = getattr(info, "cell_id", None)
@@ -172,7 +156,7 @@ class BamlMagic(Magics, MagicOptions):
         if command is None:
             raise UsageError(f"unknown %baml command {options.command!r}; try one of: "
                              f"{', '.join(COMMANDS)}, help")
-        return HANDLERS[options.command](self, command.parser.parse_args(options.args))
+        return command.run(self, options.args)
 
     def _cell_engine(self, line: str) -> str:
         """The engine a ``%%baml`` line asks for (``--engine v1``), else the ``engine`` traitlet's."""
@@ -197,95 +181,8 @@ class BamlMagic(Magics, MagicOptions):
         key = source.key
         compiled = self.project_for(engine).update([source])
         names = [n for n, spec in compiled.functions.items() if spec.source_key == key]
-        taken = self._bind(compiled)
+        taken = self.binder.bind(compiled)
         note = "" if names else "no functions in this cell; the project compiled"
         shown = [n for n in names if n not in taken]
-        display(Bound([python_signature(compiled.functions[n]) for n in shown[:Bound.LIMIT + 1]],
+        display(BoundList([python_signature(compiled.functions[n]) for n in shown[:BoundList.LIMIT + 1]],
                       bound_note(note, taken, *notes_of(compiled, [source.label])), total=len(shown)))
-
-    def _load(self, options: argparse.Namespace) -> None:
-        try:
-            directory, new, compiled, here = load_folder(self.project_for(options.engine), options.targets)
-        except FileNotFoundError as exc:
-            raise UsageError(str(exc)) from None
-        root = str(directory.resolve())
-        was_bound = set(self.bound)
-        taken = self._bind(compiled)
-        names = [n for n, spec in compiled.functions.items()
-                 if spec.source_key.startswith(root + "/") and n in compiled.bindable and n not in taken]
-        dropped = sorted(n for n in here & was_bound if n not in self.bound)
-        note = f"loaded {len(new)} file{'s' if len(new) != 1 else ''} from {directory}"
-        if dropped:
-            note += f"; no longer bound (not named): {', '.join(dropped)}"
-        display(Bound([python_signature(compiled.functions[n]) for n in names[:Bound.LIMIT + 1]],
-                      bound_note(note, taken, *notes_of(compiled, [s.label for s in new])), total=len(names)))
-
-    def _bind(self, compiled: Compiled) -> list[str]:
-        """Bind a compile's functions; an interrupt while binding is one line (run the cell again to finish)."""
-        try:
-            return self.binder.bind_all(compiled)
-        except KeyboardInterrupt:
-            raise interrupted("binding the functions", "the project compiled; run the cell again to bind them") \
-                from None
-
-    def _list(self, options: argparse.Namespace) -> Table:
-        return render.bound_table({n: fn.spec for n, fn in self.bound.items()}, self.session.client_override)
-
-    def _compiled(self) -> Compiled:
-        """The project the commands work on: the default engine's, else the other's (only v1 cells run)."""
-        for project in (self.project_for(None), *self.session.projects.values()):
-            if project.compiled is not None:
-                return project.compiled
-        raise UsageError("no BAML yet: write a %%baml cell or %baml load a folder")
-
-    def _client(self, options: argparse.Namespace) -> str:
-        if options.reset and options.name:
-            raise UsageError("usage: %baml client [NAME | provider/model | --reset]")
-        if options.reset:
-            self.session.client_override = None
-        elif options.name:
-            self.session.client_override = clients.validate(options.name, self._compiled())
-        if self.session.client_override:
-            return f"every call uses client {self.session.client_override}"
-        own = ", ".join(f"{n}: {fn.spec.client}" for n, fn in sorted(self.bound.items()))
-        return f"each function uses its own client ({own or 'no functions bound'})"
-
-    def _clients(self, options: argparse.Namespace) -> Table:
-        return clients.table(self._compiled(), self.session.client_override)
-
-    def _usage(self, options: argparse.Namespace) -> Table:
-        rows = usage_rows(self.session.ledger, self.session.runs)
-        notes = [*(f"~ estimated: {hint}" for hint in self.session.ledger.hints), *self.session.ledger.price_notes()]
-        return Table(USAGE_HEADERS, rows, "baml-magic-usage", "no calls yet", notes)
-
-    def _test(self, options: argparse.Namespace) -> Any:
-        return baml_test_command(self, options)
-
-    def _runs(self, options: argparse.Namespace) -> Any:
-        return runs_command(self, options)
-
-    def _diff(self, options: argparse.Namespace) -> Any:
-        return diff_command(self, options)
-
-    def _optimize(self, options: argparse.Namespace) -> Any:
-        return optimize_command(self, options)
-
-    def _open_playground(self, name: str) -> Playground:
-        if name not in self.bound:
-            raise BamlFunctionNotFound(f"no bound function {name}; bound: {', '.join(sorted(self.bound)) or 'none'}")
-        return Playground(name, self.session, self.binder.get)
-
-    def _playground(self, options: argparse.Namespace) -> Playground:
-        return self._open_playground(options.function)
-
-    def _cache(self, options: argparse.Namespace) -> Table | str:
-        return cache_command(self, options)
-
-
-# Each %baml command's handler, by the name the command table gives it (a rename is seen by mypy).
-HANDLERS: dict[str, Callable[[BamlMagic, argparse.Namespace], Any]] = {
-    "load": BamlMagic._load, "list": BamlMagic._list, "client": BamlMagic._client, "clients": BamlMagic._clients,
-    "usage": BamlMagic._usage, "test": BamlMagic._test, "playground": BamlMagic._playground,
-    "cache": BamlMagic._cache, "trace": BamlMagic._trace, "runs": BamlMagic._runs, "diff": BamlMagic._diff,
-    "optimize": BamlMagic._optimize,
-}

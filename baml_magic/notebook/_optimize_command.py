@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from baml_magic._errors import interrupted
 from baml_magic.calls import checked_folder
@@ -28,6 +28,9 @@ from baml_magic.optimize import (
 )
 from baml_magic.sources import split_blocks, with_prompt
 
+if TYPE_CHECKING:
+    from baml_magic.notebook._host import Host
+
 
 def run_folder(base: str | Path | None, function: str) -> Path:
     """Where a run's artifacts go: ``base`` (the user's choice), else the session's cache folder."""
@@ -41,7 +44,7 @@ def run_folder(base: str | Path | None, function: str) -> Path:
     return folder
 
 
-def optimize(fn: BamlFunction, session: Session, magic: Any, *, budget: Budget,
+def optimize(fn: BamlFunction, session: Session, host: Host, *, budget: Budget,
              reflection: str | None = None, folder: str | Path | None = None) -> OptimizeResult:
     """Run BAML's optimizer on ``fn`` and its test blocks; the result is also ``fn.last_optimize``."""
     name = fn.spec.name
@@ -69,7 +72,7 @@ def optimize(fn: BamlFunction, session: Session, magic: Any, *, budget: Budget,
         reflection = clients.validate(reflection, compiled)
     where = run_folder(folder, name)
     result = OptimizeResult(where / "run", name, budget.objectives(), note=note)
-    result._apply = applier(magic)
+    result._apply = applier(host)
     session.last_optimize[name] = result
     try:
         src = prepare_folder(where, compiled, session.client_override, reflection)
@@ -117,7 +120,7 @@ def _int(value: float | None) -> int | None:
     return None if value is None else round(value)
 
 
-def applier(magic: Any) -> Any:
+def applier(host: Host) -> Any:
     """``result.apply(N)``: the candidate's prompt in the function's source, compiled and bound in the session."""
     def apply(result: OptimizeResult, candidate: Candidate, write: bool) -> BamlFunction:
         def change(text: str) -> str:
@@ -128,28 +131,28 @@ def applier(magic: Any) -> Any:
                 raise OptimizerError(f"can't find {result.function}'s prompt in its source to replace it")
             return text[:block.start] + new_block + text[block.end:]
 
-        return rebind(magic, result.function, change, write=write, what=f"candidate #{candidate.id}",
+        return rebind(host, result.function, change, write=write, what=f"candidate #{candidate.id}",
                       error=OptimizerError)
 
     return apply
 
 
-def open_run(magic: Any, folder: str) -> OptimizeResult:
+def open_run(host: Host, folder: str) -> OptimizeResult:
     """``%baml optimize FN --open FOLDER``: an earlier run's result (after a restart), ready to apply."""
     result = OptimizeResult.read(folder)
-    result._apply = applier(magic)
-    fn = magic.bound.get(result.function)
+    result._apply = applier(host)
+    fn = host.bound.get(result.function)
     if fn is not None:  # its candidates become versions of the function again, as when it ran
-        keep_candidates(fn, magic.session, result)
+        keep_candidates(fn, host.session, result)
     return result
 
 
-def optimize_command(magic: Any, options: Any) -> OptimizeResult:
+def optimize_command(host: Host, options: Any) -> OptimizeResult:
     """``%baml optimize FUNCTION [...]``."""
     if options.open:
-        return open_run(magic, options.open)
-    fn = magic.bound.get(options.function) if options.function else None
+        return open_run(host, options.open)
+    fn = host.bound.get(options.function) if options.function else None
     if fn is None:
-        raise OptimizerError(f"no bound function {options.function}; bound: {', '.join(sorted(magic.bound)) or 'none'}")
+        raise OptimizerError(f"no bound function {options.function}; bound: {', '.join(sorted(host.bound)) or 'none'}")
     budget = Budget(options.trials, options.max_evals, options.auto, options.weight, tuple(options.tests))
-    return optimize(fn, magic.session, magic, budget=budget, reflection=options.reflection, folder=options.folder)
+    return optimize(fn, host.session, host, budget=budget, reflection=options.reflection, folder=options.folder)

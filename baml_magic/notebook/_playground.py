@@ -272,7 +272,7 @@ class Playground:
         """What the Stop button does: abort the request in flight."""
         if self.run is not None and not self.run.done:
             self.run.cancel()
-            self.run._settle()
+            self.run.settle()
 
     def wait(self, timeout: float = 30.0) -> None:
         """Wait until the last run has finished and the widget shows it (tests, scripts)."""

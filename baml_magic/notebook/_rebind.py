@@ -18,6 +18,7 @@ from baml_magic.sources import split_blocks
 
 if TYPE_CHECKING:
     from baml_magic.notebook._function import BamlFunction
+    from baml_magic.notebook._host import Host
 
 
 class RestoreError(ShortError):
@@ -36,14 +37,14 @@ def replace_blocks(text: str, replacements: dict[tuple[str, str], str]) -> tuple
     return text, missing
 
 
-def rebind(magic: Any, function: str, change: Any, *, write: bool, what: str,
+def rebind(host: Host, function: str, change: Any, *, write: bool, what: str,
            error: type[ShortError] = RestoreError) -> BamlFunction:
     """Compile and bind ``change(source_text)`` (the function's source with its new text) in place of the
     function's source; ``what``: what it now runs, in the printed line."""
-    fn = magic.bound.get(function)
+    fn = host.bound.get(function)
     if fn is None:
         raise error(f"{function} is not bound in this session: run its cell or load its folder")
-    project = magic.project_for(fn.compiled.engine_name)
+    project = host.project_for(fn.compiled.engine_name)
     source = project.sources.get(fn.spec.source_key)
     if source is None:
         raise error(f"can't find the source {function} comes from")
@@ -58,21 +59,21 @@ def rebind(magic: Any, function: str, change: Any, *, write: bool, what: str,
             project.update([source])
             raise error(f"can't write {source.key} ({exc.strerror or exc}): nothing was bound or changed; "
                         "make it writable, or bind it in this session only (write=False)") from None
-    magic._bind(compiled)
+    host.binder.bind(compiled)
     if source.is_cell:
         print(f"{function} now runs {what}; the cell's new source, to paste:\n\n%%baml{text}")
     elif write:
         print(f"{function} now runs {what}, written to {source.key}")
     else:
         print(f"{function} now runs {what} in this session ({source.label} is unchanged; write=True writes it)")
-    bound: BamlFunction = magic.bound[function]
+    bound: BamlFunction = host.bound[function]
     return bound
 
 
-def restore(magic: Any, fn: BamlFunction, ref: str | int, write: bool) -> BamlFunction:
+def restore(host: Host, fn: BamlFunction, ref: str | int, write: bool) -> BamlFunction:
     """``Fn.restore(VERSION)``: the kept version's BAML bound again (its client's too, unless its kept copy had
     secrets scrubbed out)."""
-    history = magic.session.history
+    history = host.session.history
     text = str(ref)
     version = history.resolve(fn.spec.name, text, fn.version)
     if version is None:
@@ -99,7 +100,7 @@ def restore(magic: Any, fn: BamlFunction, ref: str | int, write: bool) -> BamlFu
         return new
 
     label = history.label(fn.spec.name, version.hash)
-    bound = rebind(magic, fn.spec.name, change, write=write, what=f"version {label}")
+    bound = rebind(host, fn.spec.name, change, write=write, what=f"version {label}")
     if elsewhere:
         print(f"(client {client}, which that version ran with another text, is defined in another source: "
               "it is left as it is)")

@@ -7,7 +7,7 @@ import re
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
@@ -17,6 +17,9 @@ from baml_magic._shared_db import ForeignFileError
 from baml_magic.evaluation import MadeTests
 from baml_magic.history import RunHistory, Runs, RunStore, VersionDiff, runs_file, version_diff
 from baml_magic.notebook import _tests_made as made
+
+if TYPE_CHECKING:
+    from baml_magic.notebook._host import Host
 
 VERSION_REF = re.compile(r"^(v?\d{1,3}|[0-9a-f]{4,16})$", re.I)  # a version number or a hash prefix
 
@@ -80,16 +83,16 @@ def load_file(history: RunHistory, where: str) -> str:
     return f"read {added} run{'s' if added != 1 else ''} from {path}"
 
 
-def runs_command(magic: Any, options: argparse.Namespace) -> Runs | Table | MadeTests | str:
-    """``magic``: the ``BamlMagic`` whose ``runs_file`` traitlet ``save`` sets."""
-    history: RunHistory = magic.session.history
+def runs_command(host: Host, options: argparse.Namespace) -> Runs | Table | MadeTests | str:
+    """``host``: the ``BamlMagic`` whose ``runs_file`` traitlet ``save`` sets."""
+    history: RunHistory = host.session.history
     targets = options.targets
     if options.action in ("save", "load") and len(targets) > 1:
         raise UsageError(f"%baml runs {options.action} takes one file or folder")
     if options.action == "save":
-        where = targets[0] if targets else (magic.runs_file or "runs.sqlite3")
+        where = targets[0] if targets else (host.runs_file or "runs.sqlite3")
         path, added = open_file(history, where)
-        magic.runs_file = where
+        host.runs_file = where
         read = f"; read {added} earlier run{'s' if added != 1 else ''} from it" if added else ""
         return f"runs kept in {path} from now on ({len(history.of())} so far){read}"
     if options.action == "load":
@@ -111,13 +114,13 @@ def runs_command(magic: Any, options: argparse.Namespace) -> Runs | Table | Made
         if len(targets) != 2:
             raise UsageError("%baml runs restore FUNCTION VERSION: a bound function and its version (2, v2 or a "
                              "hash prefix)")
-        fn = magic.bound.get(targets[0])
+        fn = host.bound.get(targets[0])
         if fn is None:
-            raise UsageError(f"no bound function {targets[0]}; bound: {', '.join(sorted(magic.bound)) or 'none'}")
+            raise UsageError(f"no bound function {targets[0]}; bound: {', '.join(sorted(host.bound)) or 'none'}")
         fn.restore(targets[1], write=options.write)
         return ""
     if options.action == "test":
-        return _test_of_run(magic, targets, options.expect)
+        return _test_of_run(host, targets, options.expect)
     if options.action == "info":
         store = history.store if isinstance(history.store, RunStore) else None
         functions = sorted({r.function for r in history.of()})
@@ -134,16 +137,16 @@ def runs_command(magic: Any, options: argparse.Namespace) -> Runs | Table | Made
 _FIELDS = re.compile(r"^\w+(\.\w+)*(,\s*\w+(\.\w+)*)*$")
 
 
-def _test_of_run(magic: Any, targets: list[str], expect: str | None) -> MadeTests:
+def _test_of_run(host: Host, targets: list[str], expect: str | None) -> MadeTests:
     """``%baml runs test FUNCTION RUN [NAME]``: a kept run's inputs and answer as a BAML test."""
     if len(targets) not in (2, 3):
         raise UsageError("%baml runs test FUNCTION RUN [NAME]: a bound function, its run (1: the newest, as %baml "
                          "runs FUNCTION lists them, or the run's id) and the test's name")
-    fn = magic.bound.get(targets[0])
+    fn = host.bound.get(targets[0])
     if fn is None:
-        raise UsageError(f"no bound function {targets[0]}; bound: {', '.join(sorted(magic.bound)) or 'none'}")
-    magic.session.history.settle()  # the runs of this cell's calls too
-    records = magic.session.history.of(fn.spec.name)
+        raise UsageError(f"no bound function {targets[0]}; bound: {', '.join(sorted(host.bound)) or 'none'}")
+    host.session.history.settle()  # the runs of this cell's calls too
+    records = host.session.history.of(fn.spec.name)
     ref = targets[1]
     if ref.isdigit() and 1 <= int(ref) <= len(records):
         record = records[int(ref) - 1]
@@ -155,17 +158,17 @@ def _test_of_run(magic: Any, targets: list[str], expect: str | None) -> MadeTest
                              f"{fn.spec.name} has no kept runs yet: call it first")
         record = found[0]
     wanted: Any = [f.strip() for f in expect.split(",")] if expect and _FIELDS.match(expect) else expect
-    maker = made.Maker(fn.spec, fn.compiled, magic.session.made_tests)
+    maker = made.Maker(fn.spec, fn.compiled, host.session.made_tests)
     return made.from_record(maker, record, targets[2] if len(targets) == 3 else None, wanted)
 
 
-def diff_command(magic: Any, options: argparse.Namespace) -> VersionDiff:
-    fn = magic.bound.get(options.function)
+def diff_command(host: Host, options: argparse.Namespace) -> VersionDiff:
+    fn = host.bound.get(options.function)
     if fn is None:
-        raise UsageError(f"no bound function {options.function}; bound: {', '.join(sorted(magic.bound)) or 'none'}")
+        raise UsageError(f"no bound function {options.function}; bound: {', '.join(sorted(host.bound)) or 'none'}")
     if len(options.versions) > 2:
         raise UsageError("%baml diff FUNCTION [VERSION] [VERSION]: at most two versions")
-    history: RunHistory = magic.session.history
+    history: RunHistory = host.session.history
     current = fn.version
     refs = [*options.versions, None, None][:2]
     new = history.resolve(fn.spec.name, refs[1], current) if refs[1] is not None else \

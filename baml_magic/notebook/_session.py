@@ -96,9 +96,9 @@ class Session:
             self.runs.popleft()
         previous = self.last.get(run.function)
         if previous is not None and previous.done:  # only Fn.last keeps its whole log
-            previous._compact()
+            previous.compact()
         elif previous is not None:
-            previous.listeners.append(Run._compact)
+            previous.listeners.append(Run.compact)
         self.last[run.function] = run
         if self.tracing.enabled:
             self.tracing.follow(run, self.cost_of)
@@ -119,5 +119,5 @@ class Session:
         """Abort calls the cell left running when it was interrupted (e.g. inside an await)."""
         for run in list(self.foreground):
             run.cancel()
-            run._settle()
+            run.settle()
         self.foreground.clear()

@@ -4,7 +4,7 @@ version of each function with ``--diff``, and a gate that fails the cell on a re
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.display import display
@@ -13,7 +13,11 @@ from baml_magic._errors import RegressionError
 from baml_magic.evaluation import run_cli_tests
 from baml_magic.notebook import _evaluate as evaluate
 from baml_magic.notebook._function import BamlFunction
+from baml_magic.notebook._host import any_compiled
 from baml_magic.notebook._runs_command import VERSION_REF
+
+if TYPE_CHECKING:
+    from baml_magic.notebook._host import Host
 
 
 def _names_a_test(compiled: Any, text: str) -> bool:
@@ -24,19 +28,19 @@ def _names_a_test(compiled: Any, text: str) -> bool:
         return False
 
 
-def baml_test_command(magic: Any, options: argparse.Namespace) -> Any:
-    """``magic``: the ``BamlMagic`` whose session and project the tests run in."""
-    session = magic.session
+def baml_test_command(host: Host, options: argparse.Namespace) -> Any:
+    """``host``: the ``BamlMagic`` whose session and project the tests run in."""
+    session = host.session
     if options.last:
         if session.last_grid is None:
             raise UsageError("no %baml test has run in this session yet")
         return session.last_grid
-    compiled = session.made_tests.joined(magic._compiled())  # the tests made in the notebook run as written ones
+    compiled = session.made_tests.joined(any_compiled(host))  # the tests made in the notebook run as written ones
     if options.cli:
         if options.diff is not None or options.fail_on_regression:
             raise UsageError("--diff and --fail-on-regression compare the grid's runs; BAML's runner (--cli) keeps "
                              "none")
-        return run_cli_tests(compiled, options.patterns, session.client_override, magic.display)
+        return run_cli_tests(compiled, options.patterns, session.client_override, host.display)
     patterns, ref = list(options.patterns), options.diff
     named = ref is not None and (ref in compiled.functions or _names_a_test(compiled, ref))
     if ref not in (None, "previous") and (named or not VERSION_REF.match(ref)):

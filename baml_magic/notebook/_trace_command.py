@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 
 from baml_magic._render import Table
 from baml_magic.observe import TracingUnavailable
 
+if TYPE_CHECKING:
+    from baml_magic.notebook._host import Host
 
-def trace_command(magic: Any, options: argparse.Namespace) -> Table | str:
-    """``magic``: the ``BamlMagic`` whose ``trace`` traitlet the command sets."""
-    tracing = magic.session.tracing
+
+def trace_command(host: Host, options: argparse.Namespace) -> Table | str:
+    """``host``: the ``BamlMagic`` whose ``trace`` traitlet the command sets."""
+    tracing = host.session.tracing
     if options.action in ("on", "off"):
         if options.content is not None:
             tracing.content = options.content
@@ -22,7 +25,7 @@ def trace_command(magic: Any, options: argparse.Namespace) -> Table | str:
                 tracing.start()
             except TracingUnavailable as exc:
                 raise UsageError(str(exc)) from None
-        magic.trace = options.action == "on"
+        host.trace = options.action == "on"
     elif options.action == "flush":
         flushed: str = tracing.flush()
         return flushed

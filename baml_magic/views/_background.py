@@ -26,7 +26,7 @@ class Background:
     def cancel(self) -> None:
         """Abort the request now (the HTTP connection closes); the partial is kept."""
         self.run.cancel()
-        self.run._settle()
+        self.run.settle()
 
     @argument_errors
     def result(self, timeout: float | None = None) -> Any:

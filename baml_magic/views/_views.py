@@ -236,7 +236,7 @@ def wants_widgets(mode: str) -> bool:
 def _stopper(run: Run) -> Callable[[], None]:
     def stop() -> None:
         run.cancel()
-        run._settle()
+        run.settle()
     return stop
 
 
