@@ -31,6 +31,7 @@ from baml_magic._errors import (
     RequestBuildError,
     RetryWaitTooLong,
 )
+from baml_magic._render import Table
 from baml_magic._types import Status, Timing, Usage, Verdict
 from baml_magic.calls import (
     AsyncPartialStream,
@@ -42,10 +43,10 @@ from baml_magic.calls import (
     RequestView,
     Run,
 )
-from baml_magic.engine import V1Unavailable, V1Unsupported, quiet_logs
-from baml_magic.evaluation import GridResult, MadeTestError, MadeTests, Outcome
+from baml_magic.engine import Compiled, Project, V1Unavailable, V1Unsupported, quiet_logs
+from baml_magic.evaluation import GridResult, MadeTestError, MadeTests, Outcome, Stats
 from baml_magic.history import CellChange, GridDiff, RunRecord, Runs, VersionDiff
-from baml_magic.many import BatchError, BatchItemError, BatchJob, MapResult
+from baml_magic.many import BatchError, BatchItemError, BatchJob, MapResult, Progress
 from baml_magic.notebook import (
     BamlFunction,
     BamlMagic,
@@ -83,6 +84,7 @@ __all__ = [
     "CallOptions",
     "Candidate",
     "CellChange",
+    "Compiled",
     "Facts",
     "GridDiff",
     "GridResult",
@@ -99,6 +101,8 @@ __all__ = [
     "PartialStream",
     "Pdf",
     "Playground",
+    "Progress",
+    "Project",
     "PromptView",
     "RegressionError",
     "Reply",
@@ -108,7 +112,9 @@ __all__ = [
     "Run",
     "RunRecord",
     "Runs",
+    "Stats",
     "Status",
+    "Table",
     "Timing",
     "TracingUnavailable",
     "UnknownClientError",
@@ -146,3 +152,15 @@ def unload_ipython_extension(ipython: Any) -> None:
         magics.close()
         ipython.magics_manager.magics["line"].pop("baml", None)
         ipython.magics_manager.magics["cell"].pop("baml", None)
+
+
+def _report_as_the_package() -> None:
+    """Exported names say ``baml_magic.X`` (in tracebacks, reprs, ``help()`` and pickles), not the private
+    module they live in; baml-py's re-exported names keep their own."""
+    for name in __all__:
+        exported = globals()[name]
+        if getattr(exported, "__module__", "").startswith("baml_magic."):
+            exported.__module__ = __name__
+
+
+_report_as_the_package()

@@ -8,10 +8,11 @@ no return type is worked out and no call takes a detour (the main-thread fast pa
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from baml_magic._listeners import Listeners
 
 
 @dataclass(frozen=True)
@@ -25,21 +26,16 @@ class Expected:
 
 
 Listener = Callable[[list[Expected]], None]
-_listeners: list[Listener] = []
-_lock = threading.Lock()
+_listeners: Listeners[list[Expected]] = Listeners()
 
 
 def listen(listener: Listener) -> None:
     """Hear every request whose prompt writes its format by hand, before it is sent (once per listener)."""
-    with _lock:
-        if listener not in _listeners:
-            _listeners.append(listener)
+    _listeners.add(listener)
 
 
 def forget(listener: Listener) -> None:
-    with _lock:
-        if listener in _listeners:
-            _listeners.remove(listener)
+    _listeners.remove(listener)
 
 
 def listening() -> bool:
@@ -49,8 +45,4 @@ def listening() -> bool:
 
 def tell(expected: list[Expected]) -> None:
     """Tell every listener; one that fails never fails the call."""
-    for listener in list(_listeners):
-        try:
-            listener(expected)
-        except Exception:  # noqa: BLE001 - a listener's trouble is its own
-            continue
+    _listeners.tell(expected)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
@@ -30,7 +31,25 @@ class ShortError(BamlMagicError):
     """An error IPython shows as its message alone (IPython calls ``_render_traceback_``)."""
 
     def _render_traceback_(self) -> list[str]:
-        return [f"{_red(type(self).__name__)}: {self}"]
+        return lines(type(self).__name__, str(self))
+
+
+def lines(name: str, message: str) -> list[str]:
+    """The one way an error is shown: ``Name: message`` (the name in red), secrets scrubbed as it is drawn."""
+    return [f"{_red(name)}: {redact(message)}"]
+
+
+def show_as(error: BaseException, name: str, message: str) -> BaseException:
+    """Have IPython show an exception of any type (baml-py's, Python's) as ``lines(name, message)``."""
+    with contextlib.suppress(AttributeError):
+        error._render_traceback_ = lambda: lines(name, message)  # type: ignore[attr-defined]
+    return error
+
+
+def refused_setting(error: BaseException) -> None:
+    """A ``%config`` value that can't be applied, said as IPython says a usage error: an observer can't raise
+    (IPython would turn it into a logging line)."""
+    print(f"UsageError: {redact(str(error))}", file=sys.stderr)
 
 
 def _red(name: str) -> str:
@@ -47,17 +66,12 @@ def _red(name: str) -> str:
 
 def one_line_as(error: BaseException, name: str, message: str) -> None:
     """Have IPython show an exception as one line of our own words."""
-    line = f"{_red(name)}: {message}"
-    with contextlib.suppress(AttributeError):
-        error._render_traceback_ = lambda: [line]  # type: ignore[attr-defined]
+    show_as(error, name, message)
 
 
 def one_line(error: BaseException) -> BaseException:
     """The same exception, shown by IPython as one line (its type and message), secrets scrubbed."""
-    message = f"{_red(type(error).__name__)}: {redact(str(error))}"
-    with contextlib.suppress(AttributeError):
-        error._render_traceback_ = lambda: [message]  # type: ignore[attr-defined]
-    return error
+    return show_as(error, type(error).__name__, str(error))
 
 
 @dataclass(frozen=True)
@@ -147,21 +161,23 @@ def argument_errors(method: Callable[P, R]) -> Callable[P, R]:
 
 def shown(error: BaseException) -> BaseException:
     """A call's error as IPython shows it: its short message (no traceback, no backtrace, secrets redacted)."""
-    message = redact(short_error(error))
-    with contextlib.suppress(AttributeError):
-        error._render_traceback_ = lambda: [message]  # type: ignore[attr-defined]
-    return error
+    name, text = _short_parts(error)
+    return show_as(error, name, text)
 
 
 def interrupted(what: str, where: str) -> KeyboardInterrupt:
     """A KeyboardInterrupt that IPython shows as one line: what was cancelled and where its result is."""
     error = KeyboardInterrupt(f"{what} cancelled; {where}")
-    error._render_traceback_ = lambda: [f"{_red('KeyboardInterrupt')}: {error}"]  # type: ignore[attr-defined]
+    show_as(error, "KeyboardInterrupt", str(error))
     return error
 
 
 def short_error(exc: BaseException) -> str:
     """A BAML exception as a short message: its type and its own message, no backtrace."""
+    return "{}: {}".format(*_short_parts(exc))
+
+
+def _short_parts(exc: BaseException) -> tuple[str, str]:
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     message = clean_message(str(message))
     lines = [line for line in message.splitlines() if line.strip()]
@@ -170,8 +186,7 @@ def short_error(exc: BaseException) -> str:
     # BAML gives transport failures small codes of its own (2: a malformed or broken stream), and a 503 to a
     # connection no server answered: neither is an HTTP status.
     http = isinstance(status, int) and 100 <= status <= 599 and not hasattr(exc, "http_answered")  # else: said
-    prefix = f"{type(exc).__name__}" + (f" (HTTP {status})" if http else "")
-    return f"{prefix}: {text}"
+    return type(exc).__name__ + (f" (HTTP {status})" if http else ""), text
 
 
 def outcome(value: Any, error: BaseException | None) -> Any:
@@ -222,7 +237,7 @@ class IncompleteAnswerError(BamlMagicError, BamlClientFinishReasonError):
         return str(self.message)
 
     def _render_traceback_(self) -> list[str]:
-        return [f"{_red(type(self).__name__)}: {redact(self.message)}"]
+        return lines(type(self).__name__, str(self.message))
 
 
 class RegressionError(ShortError):

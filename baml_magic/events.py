@@ -13,12 +13,12 @@ A hook that raises is reported once as a warning and does not stop the call.
 
 from __future__ import annotations
 
-import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from baml_magic._listeners import Listeners
 from baml_magic._types import Status, Usage
 
 KINDS = ("start", "partial", "finish", "error")
@@ -42,23 +42,26 @@ class Event:
 
 
 Hook = Callable[[Event], None]
-_hooks: list[Hook] = []
-_lock = threading.Lock()
 _warned: set[int] = set()
+
+
+def _warn_once(hook: Hook, exc: Exception) -> None:
+    if id(hook) not in _warned:
+        _warned.add(id(hook))
+        warnings.warn(f"baml_magic event hook {hook!r} raised {exc!r}", RuntimeWarning, stacklevel=3)
+
+
+_hooks: Listeners[Event] = Listeners(_warn_once)
 
 
 def register(hook: Hook) -> Hook:
     """Call ``hook(event)`` for every call of this process; returns the hook (usable as a decorator)."""
-    with _lock:
-        if hook not in _hooks:
-            _hooks.append(hook)
+    _hooks.add(hook)
     return hook
 
 
 def unregister(hook: Hook) -> None:
-    with _lock:
-        if hook in _hooks:
-            _hooks.remove(hook)
+    _hooks.remove(hook)
 
 
 def active() -> bool:
@@ -67,12 +70,5 @@ def active() -> bool:
 
 
 def emit(event: Event) -> None:
-    with _lock:
-        hooks = list(_hooks)
-    for hook in hooks:
-        try:
-            hook(event)
-        except Exception as exc:  # noqa: BLE001 - a broken hook must not break the call
-            if id(hook) not in _warned:
-                _warned.add(id(hook))
-                warnings.warn(f"baml_magic event hook {hook!r} raised {exc!r}", RuntimeWarning, stacklevel=2)
+    """Tell every hook (a hook that raises is warned about once and does not stop the call)."""
+    _hooks.tell(event)

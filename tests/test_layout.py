@@ -191,3 +191,25 @@ def test_a_run_s_insides_stay_inside_it() -> None:
                 and (node.value.attr if isinstance(node.value, ast.Attribute) else node.value.id)
                 in ("run", "previous")]
     assert private and not reaching, reaching
+
+
+def test_every_type_a_public_method_returns_is_exported_and_says_the_package() -> None:
+    """What ``baml_magic`` exports reports ``baml_magic`` as its module, and a type that a public method or property
+    of an exported class returns is exported too (a user can name it, find it in the reference)."""
+    unexported: dict[str, set[str]] = {}
+    for name in baml_magic.__all__:
+        cls = getattr(baml_magic, name)
+        if not isinstance(cls, type) or not cls.__module__.startswith("baml_magic"):
+            continue
+        assert cls.__module__ == "baml_magic", (name, cls.__module__)
+        for attr, member in vars(cls).items():
+            function = member.fget if isinstance(member, property) else getattr(member, "__func__", member)
+            returns = getattr(function, "__annotations__", {}).get("return") if inspect.isfunction(function) else None
+            if (attr.startswith("_") and attr != "__call__") or not isinstance(returns, str):
+                continue
+            for word in re.findall(r"\b[A-Z]\w*", returns):
+                target = function.__globals__.get(word)
+                if isinstance(target, type) and target.__module__.startswith("baml_magic") \
+                        and word not in baml_magic.__all__:
+                    unexported.setdefault(word, set()).add(f"{name}.{attr}")
+    assert not unexported, unexported

@@ -6,6 +6,7 @@ import _thread
 import gc
 import io
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -150,7 +151,7 @@ def test_provider_faults_raise_bamls_error_and_keep_the_kernel_usable(fns, name,
     assert last.status == "error" and last.error is info.value
     assert words in last.error_message
     assert "Stack backtrace" not in last.error_message
-    assert info.value._render_traceback_()[0].startswith(type(info.value).__name__)
+    assert re.sub(r"\x1b\[[0-9;]*m", "", info.value._render_traceback_()[0]).startswith(type(info.value).__name__)
     assert fns["GenerateStory"]("after the fault").title
 
 

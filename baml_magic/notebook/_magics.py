@@ -20,6 +20,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 from traitlets import TraitError, observe, validate
 
+from baml_magic._errors import refused_setting
 from baml_magic._render import BoundList
 from baml_magic.calls import Limits as media_limits
 from baml_magic.calls import python_signature
@@ -88,8 +89,7 @@ class BamlMagic(Magics, MagicOptions):
             tracing.start() if self.trace else tracing.stop() if tracing.enabled else None
         except TracingUnavailable as exc:
             self.trace = False
-            # `%config` turns an error here into a logging line ("ERROR:root:..."): say it as IPython would.
-            print(f"UsageError: {exc}", file=sys.stderr)
+            refused_setting(exc)
 
     @observe("runs_kept")
     def _runs_kept_changed(self, change: Any = None) -> None:

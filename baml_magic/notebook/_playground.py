@@ -211,7 +211,7 @@ class Playground:
 
     # -- running -------------------------------------------------------------------
 
-    def current(self) -> Bound | None:
+    def _current(self) -> Bound | None:
         """The function as bound now; None (with a message) when it is gone or its parameters changed."""
         fn = self.lookup(self.name)
         if fn is None:
@@ -228,7 +228,7 @@ class Playground:
         if self.run is not None and not self.run.done:
             self._say("a run is in progress; Stop it first")
             return None
-        fn = self.current()
+        fn = self._current()
         if fn is None:
             return None
         try:

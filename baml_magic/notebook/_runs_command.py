@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import re
 import sqlite3
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
-from baml_magic._errors import interrupted
+from baml_magic._errors import interrupted, refused_setting
 from baml_magic._render import Table
 from baml_magic._shared_db import ForeignFileError
 from baml_magic.evaluation import MadeTests
@@ -63,8 +62,7 @@ def use_runs_file(history: RunHistory, where: str) -> bool:
     try:
         open_file(history, where)
     except UsageError as exc:
-        # `%config` turns an error here into a logging line ("ERROR:root:..."): say it as IPython would.
-        print(f"UsageError: {exc}", file=sys.stderr)
+        refused_setting(exc)
         return False
     return True
 
