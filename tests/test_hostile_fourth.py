@@ -245,6 +245,7 @@ def test_an_edited_candidate_file_is_one_line_naming_it(shell, llm, tmp_path) ->
 @pytest.mark.slow  # seconds in process (measured)
 def test_an_interrupted_set_up_is_one_line_and_a_silent_reflection_model_is_capped(shell, llm, silent,
                                                                                   monkeypatch, tmp_path) -> None:
+    from baml_magic.notebook import _optimize_command as optimize_command
     from baml_magic.optimize import _runner
 
     failing = CLASSIFY.replace('this == "BILLING"', 'this == "TECHNICAL"')  # so the optimizer must reflect
@@ -263,7 +264,7 @@ client<llm> Silent {{
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patched:
-        patched.setattr(_runner, "prepare", interrupted)
+        patched.setattr(optimize_command, "prepare_folder", interrupted)  # the optimizer's setting-up step
         line = _one_line(lambda: fn.optimize(trials=1, max_evals=2, folder=str(tmp_path / "a")))
     assert "KeyboardInterrupt" in line and "setting up" in line, line
     monkeypatch.setattr(_runner, "STALL_SECONDS", 3.0)

@@ -62,7 +62,9 @@ def test_view_updates_reach_the_frontend_while_the_cell_runs(story_kernel: Kerne
     reply_at = execution.idle_at
     before_reply = [t for t, _ in updates if t < reply_at - 0.1]
     assert len(before_reply) >= 10, f"only {len(before_reply)} live updates"
-    assert before_reply[-1] - before_reply[0] > 1.5, "updates must be spread over the stream, not a burst"
+    elapsed = float(story_kernel.ok("print(SlowStory.last.elapsed)").printed.split()[-1])
+    spread = before_reply[-1] - before_reply[0]  # against the call's own time, so a busy machine reads the same
+    assert spread > 0.5 * elapsed, f"updates spread over {spread:.2f} s of a {elapsed:.2f} s stream, not a burst"
     final = _final_view(execution)
     assert 'data-status="done"' in final and "baml-class" in final
     assert llm.requests()[-1]["outcome"] == "completed"
