@@ -97,6 +97,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/runs_kept.py
 	$(BIN)/python benchmarks/real_server.py
 	$(BIN)/python benchmarks/made_tests.py
+	$(BIN)/python benchmarks/stop_when.py
 
 # The editor extension (js/) is shipped prebuilt in baml_magic/labextension: users need no Node.
 # Rebuild it after changing js/src (needs Node 20 and npm); then reinstall (make test does).

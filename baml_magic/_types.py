@@ -19,6 +19,7 @@ class Status(str, enum.Enum):
     DONE = "done"
     CANCELLED = "cancelled"
     ERROR = "error"
+    STOPPED = "stopped"  # ended by its own stop_when: the partial is its value
 
     def __str__(self) -> str:
         return self.value

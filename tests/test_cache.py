@@ -74,7 +74,7 @@ def first_tokens(story, shell) -> int:
 
 
 def test_the_view_says_cached(ns, llm) -> None:
-    from baml_magic.views._views import status_text
+    from baml_magic.views import status_text
 
     ns["GenerateStory"]("bees")
     ns["GenerateStory"]("bees")

@@ -56,7 +56,7 @@ def test_cost_is_where_people_look(shell, llm) -> None:
     fn("owls")
     usage = fn.last.usage
     assert fn.last.cost == (usage.input_tokens * 1.0 + usage.output_tokens * 2.0) / 1e6
-    from baml_magic.views._views import status_text
+    from baml_magic.views import status_text
 
     assert status_text(fn.last).endswith(" · $" + f"{fn.last.cost:.6f}"), status_text(fn.last)
     assert fn.last.cost in [row["cost"] for row in fn.history.rows()], "its run record carries the cost"

@@ -5,6 +5,7 @@ names an engine, a handful of modules at the top, one exported base under every 
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import inspect
 import re
@@ -17,6 +18,13 @@ PACKAGE = Path(baml_magic.__file__).parent
 ORDER = ("top", *WINGS)
 
 
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    """A module's syntax tree, parsed once for all the tests here."""
+    return ast.parse(path.read_text())
+
+
+@functools.cache
 def _modules() -> dict[str, Path]:
     out = {}
     for path in PACKAGE.rglob("*.py"):
@@ -32,7 +40,7 @@ def _wing(module: str) -> str:
 
 def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(_tree(path)):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("baml_magic"):
             for alias in node.names:
                 full = f"{node.module}.{alias.name}"
@@ -42,6 +50,7 @@ def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
     return found
 
 
+@functools.cache
 def _graph() -> dict[str, set[str]]:
     modules = _modules()
     return {name: _imports(path, modules) for name, path in modules.items()}
@@ -143,7 +152,7 @@ def test_wings_meet_at_their_faces() -> None:
     modules, wings = _modules(), (*WINGS, *OUTSIDE)
     reaching = []
     for name, path in modules.items():
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(_tree(path)):
             if not (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
                     and node.module.startswith("baml_magic.")):
                 continue
@@ -185,7 +194,7 @@ def test_a_run_s_insides_stay_inside_it() -> None:
     source = (PACKAGE / "calls" / "_run.py").read_text()
     private = {n for n in re.findall(r"(?:self\.|def )(_[a-z]\w*)", source)}
     reaching = [f"{path.relative_to(PACKAGE)}: .{node.attr}" for path in PACKAGE.rglob("*.py")
-                if path.name != "_run.py" for node in ast.walk(ast.parse(path.read_text()))
+                if path.name != "_run.py" for node in ast.walk(_tree(path))
                 if isinstance(node, ast.Attribute) and node.attr in private
                 and isinstance(node.value, (ast.Name, ast.Attribute))
                 and (node.value.attr if isinstance(node.value, ast.Attribute) else node.value.id)

@@ -70,9 +70,10 @@ def test_a_map_at_600_rpm_keeps_the_limit_and_the_ideal_pace(llm, tmp_path, kern
     records = llm.requests()
     times = [r["started"] for r in records]
     assert len(records) == 200
-    # The limit holds in every rolling minute; the pace in every two seconds (a busy machine delays some
-    # requests on their way, so two may land close together, but a burst of the map's 16 lanes would show).
-    assert _most_in_any_window(times, 60.0) <= 600 and _most_in_any_window(times, 2.0) <= 21, \
+    # The limit holds in every rolling minute; the pace in every five seconds: a busy machine delays some
+    # requests on their way (measured next to a CPU hog: 22 in two seconds), but the map's 16 lanes sent at
+    # once and then held would put up to 64 in five.
+    assert _most_in_any_window(times, 60.0) <= 600 and _most_in_any_window(times, 5.0) <= 52, \
         "never above 600 a minute, nor in a burst"
     latency = statistics.median(r["ended"] - r["started"] for r in records)
     ideal = 199 * 60 / 600 + latency

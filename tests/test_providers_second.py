@@ -13,7 +13,7 @@ import pytest
 
 from baml_magic import IncompleteAnswerError
 from baml_magic.observe._trace import _attributes
-from baml_magic.views._views import status_text
+from baml_magic.views import status_text
 from baml_magic.wire import read_body, read_stream, retry_after
 from tests.conftest import CLIENT, STORY, baml_cell
 

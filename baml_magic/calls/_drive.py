@@ -192,6 +192,8 @@ def translate(run: Run, exc: BaseException) -> BaseException:
     if run.cancel_reason == "stall":
         return BamlTimeoutError(run.client or "", f"{run.function}: no token for {run.options.idle_timeout:g} s "
                                                   "(idle_timeout); the partial is kept")
+    if run.cancel_reason == "stop_when raised" and run.stop_error is not None:
+        return run.stop_error  # the user's predicate failed: its own error, as if called directly
     if run.cancel_reason == "timeout":
         return BamlTimeoutError(run.client or "", f"{run.function} did not finish within {run.options.timeout:g} s")
     if run.cancel_reason is not None or isinstance(exc, (BamlAbortError, asyncio.CancelledError)):

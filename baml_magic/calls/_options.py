@@ -1,4 +1,5 @@
-"""A call's own options: another client, deadlines, a TypeBuilder, streaming, accepting an answer not whole.
+"""A call's own options: another client, deadlines, a TypeBuilder, streaming, accepting an answer not whole,
+and when to stop.
 
 Checked when made (``Fn.with_options(...)``), before any work starts: a bad deadline is a ``TypeError`` or
 ``ValueError`` at once.
@@ -6,6 +7,7 @@ Checked when made (``Fn.with_options(...)``), before any work starts: a bad dead
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,7 @@ class CallOptions:
     tb: Any = None  # the generated TypeBuilder (for @@dynamic types), or None
     stream: bool | None = None  # whether Fn() streams; None: as the session says (BamlMagic.stream)
     allow_incomplete: bool | None = None  # accept a cut, filtered or refused answer; None: BamlMagic's setting
+    stop_when: Callable[[Any], Any] | None = None  # sees each typed partial; true: the request is closed there
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "timeout", checked_timeout(self.timeout))
@@ -30,3 +33,5 @@ class CallOptions:
             value = getattr(self, name)
             if value is not None and not isinstance(value, bool):
                 raise TypeError(f"{name} must be True or False, got {value!r:.40}")
+        if self.stop_when is not None and not callable(self.stop_when):
+            raise TypeError(f"stop_when must be a function of the partial (lambda p: ...), got {self.stop_when!r:.40}")

@@ -70,6 +70,8 @@ class Run(RunFacts):
         self.allow_incomplete = allow_incomplete
         self.incomplete: str | None = None  # why the answer is not whole (cut, filtered, refused), when it is not
         self.cancel_reason: str | None = None
+        self.stopped_with: Any = None  # the partial its stop_when accepted (the value of a stopped call)
+        self.stop_error: Exception | None = None  # what its stop_when raised, if it did
         self.last_token: float | None = None  # when the last partial came (idle_timeout watches it)
         self._released = False
         self._settled = False  # every listener has been told of the end
@@ -101,7 +103,7 @@ class Run(RunFacts):
         """A new partial value (from the stream, or a replay); watchers are woken."""
         self.last_token = time.monotonic()
         with self._cond:
-            if self.end is not None:
+            if self.end is not None or self.cancel_reason == "stopped":  # the stopping partial is the answer
                 return
             if self.first_partial is None:
                 self.first_partial = time.monotonic()
@@ -109,6 +111,22 @@ class Run(RunFacts):
             self.partials += 1
             self._bump()
         self._emit("partial")
+        if self.options.stop_when is not None and self.cancel_reason is None:
+            self._stop_if_asked(partial)
+
+    def _stop_if_asked(self, partial: Any) -> None:
+        """``stop_when(partial)`` true: the request is closed now and this partial is the call's value; the
+        predicate's own error ends the call with that error."""
+        try:
+            wanted = self.options.stop_when(partial)  # type: ignore[misc]
+        except Exception as exc:  # noqa: BLE001 - the user's predicate: its error is the call's
+            self.stop_error = exc
+            self.cancel("stop_when raised")
+            return
+        if wanted:
+            with self._cond:
+                self.stopped_with = partial
+            self.cancel("stopped")
 
     def keep_partial(self, partial: Any) -> None:
         """What parsed of an answer that ends as an error."""
@@ -123,10 +141,12 @@ class Run(RunFacts):
             self.end = time.monotonic()
             if status is Status.ERROR and self.cancel_reason == "cancelled":
                 status = Status.CANCELLED
+            elif status is Status.ERROR and self.cancel_reason == "stopped":
+                status, value, error = Status.STOPPED, self.stopped_with, None
             self.status = status
             self.value = value
             self.error = error
-            if status is Status.DONE:
+            if status in (Status.DONE, Status.STOPPED):
                 self.partial = value
             self._bump()
             self._ended.set()

@@ -51,13 +51,13 @@ class RunFacts:
     def usage(self) -> Usage:
         """Tokens this call spent (none when it replayed a recorded answer: see ``saved``).
 
-        A call cancelled or failed mid-stream counts what arrived: the provider's own count where it sent one,
+        A call cancelled, stopped or failed mid-stream counts what arrived: the provider's own count where it sent one,
         else an estimate from the partial, marked so.
         """
         if self.cached is not None:
             return Usage(0, 0)
         usage = self.facts.usage
-        if self.status in (Status.CANCELLED, Status.ERROR) and self.partial is not None:
+        if self.status in (Status.CANCELLED, Status.ERROR, Status.STOPPED) and self.partial is not None:
             arrived = value_tokens(self.partial)
             if (usage.estimated or usage.output_tokens is None) and arrived > (usage.output_tokens or 0):
                 return dataclasses.replace(usage, output_tokens=arrived, estimated=True)

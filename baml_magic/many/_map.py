@@ -83,11 +83,11 @@ class MapResult:
     @property
     def finished(self) -> int:
         """Whether the map has ended (every input answered, failed or cancelled)."""
-        return self.count("done") + self.count("error")
+        return self.count("done") + self.count("stopped") + self.count("error")
 
     def summary(self) -> str:
         """One line: done, failed and in flight, rate, tokens, cost, time."""
-        done, failed, running = self.count("done"), self.count("error"), self.count("running")
+        done, failed, running = self.count("done") + self.count("stopped"), self.count("error"), self.count("running")
         total = f"/{self.total}" if self.total is not None else ""
         rate = done / self.elapsed if self.elapsed > 0 else 0.0
         tokens = f"{'~' if self.estimated else ''}{self.tokens_out} tokens out"
@@ -230,7 +230,7 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
                 if run.error is None:
                     lanes.succeeded()
                     state.results[index] = run.value
-                    state.states[index] = Status.DONE
+                    state.states[index] = Status.STOPPED if run.status == "stopped" else Status.DONE
                     continue
                 asked = run.retry_after
                 status = getattr(run.error, "status_code", None)

@@ -43,7 +43,8 @@ from baml_magic.wire import messages_of
 if TYPE_CHECKING:  # the playground module builds on this one
     from baml_magic.notebook._playground import Playground
 
-_CALL_OPTIONS = ("timeout", "idle_timeout", "tb")  # keywords a call takes besides the function's own parameters
+# Keywords a call takes besides the function's own parameters.
+_CALL_OPTIONS = ("timeout", "idle_timeout", "tb", "stop_when")
 
 
 _PLAIN_FORMAT = re.compile(r"ctx\.output_format\s*(\(\s*\))?\s*\}\}")  # BAML's format, as BAML writes it
@@ -110,6 +111,7 @@ class BamlFunction(Evaluating, Batching):
         if stream is None:
             chosen = options.stream if options.stream is not None else self._session.settings.stream
             stream = chosen or options.idle_timeout is not None
+        stream = stream or options.stop_when is not None  # it reads the partials
         cache = self._session.cache
         if cache.mode != "off":
             self.compiled.engine.require("cache")
@@ -218,18 +220,17 @@ class BamlFunction(Evaluating, Batching):
     @argument_errors
     def map(self, inputs: Iterable[Any], concurrency: int = 8, *, on_error: Literal["raise", "return"] = "raise",
             timeout: float | None = None, idle_timeout: float | None = None, rpm: float | None = None,
-            tpm: float | None = None) -> list[Any]:
+            tpm: float | None = None, stop_when: Any = None) -> list[Any]:
         """Call the function on every input, ``concurrency`` at a time; results in input order.
 
         An input is a dict of keyword arguments, a tuple of positional ones, or the value of the
         only parameter. ``on_error="return"`` puts each failure's exception in its slot instead of
         raising the first one. ``rpm`` / ``tpm`` keep to a provider's requests and tokens per minute
         (tokens estimated from each rendered request, corrected by the usage reported); a 429 halves
-        the concurrency, which grows back as calls succeed. Whatever finished stays in
-        ``Fn.last_map``, even after an interrupt.
+        the concurrency, which grows back as calls succeed. ``stop_when`` ends each call early, as ``Fn(...)``'s
+        does. Whatever finished stays in ``Fn.last_map``, even after an interrupt.
         """
-        fn = self.with_options(timeout=timeout, idle_timeout=idle_timeout) \
-            if timeout is not None or idle_timeout is not None else self
+        fn = self.with_options(timeout=timeout, idle_timeout=idle_timeout, stop_when=stop_when)
         pace = Pace(rpm, tpm)
         total = len(inputs) if isinstance(inputs, Sized) else None
         state = MapResult(self.spec.name, total, cost_of=self._session.cost_of)
@@ -280,12 +281,13 @@ class BamlFunction(Evaluating, Batching):
 
     def with_options(self, *, client: str | None = None, timeout: float | None = None,
                      idle_timeout: float | None = None, tb: Any = None, stream: bool | None = None,
-                     allow_incomplete: bool | None = None) -> BamlFunction:
+                     allow_incomplete: bool | None = None, stop_when: Any = None) -> BamlFunction:
         """A copy of this function bound to another client, a deadline in seconds, a longest wait
         for the next token (``idle_timeout``), a TypeBuilder, whether its calls stream
         (``stream=False``: the answer in one piece, cheaper, with no partials; see ``BamlMagic.stream``),
-        and/or whether an answer cut at the token limit, filtered or refused is accepted (``allow_incomplete``;
-        by default it raises ``IncompleteAnswerError``)."""
+        whether an answer cut at the token limit, filtered or refused is accepted (``allow_incomplete``;
+        by default it raises ``IncompleteAnswerError``), and/or ``stop_when(partial)``, which ends a call early
+        (the request closed, the partial its value, ``status == "stopped"``)."""
         try:
             options = dataclasses.replace(
                 self.options,
@@ -295,6 +297,7 @@ class BamlFunction(Evaluating, Batching):
                 tb=tb if tb is not None else self.options.tb,
                 stream=stream if stream is not None else self.options.stream,
                 allow_incomplete=allow_incomplete if allow_incomplete is not None else self.options.allow_incomplete,
+                stop_when=stop_when if stop_when is not None else self.options.stop_when,
             )
         except (TypeError, ValueError) as exc:
             raise one_line(exc) from None

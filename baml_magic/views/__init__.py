@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from baml_magic.views._background import Background
 from baml_magic.views._live import Live, finish_ended
+from baml_magic.views._status import status_text
 from baml_magic.views._views import (
     LiveFields,
     NullView,
@@ -16,4 +17,4 @@ from baml_magic.views._views import (
 )
 
 __all__ = ["Background", "Live", "LiveFields", "NullView", "ProgressView", "StatusLine", "View", "close_widgets",
-           "finish_ended", "make_view", "wants_widgets"]
+           "finish_ended", "make_view", "status_text", "wants_widgets"]

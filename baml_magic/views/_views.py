@@ -15,41 +15,12 @@ from IPython.display import DisplayHandle, display
 from baml_magic import _render as render
 from baml_magic._redact import redact
 from baml_magic.calls import Run, media_html, media_in, preview
-
-STATUS_COLORS = {"pending": "#777", "streaming": "#1565c0", "done": "#2e7d32", "cancelled": "#ef6c00",
-                 "error": "#c62828"}
+from baml_magic.views._status import status_html, status_text
 
 
 class View(Protocol):
     def update(self, run: Run) -> None: ...
     def finish(self, run: Run) -> None: ...
-
-
-def status_text(run: Run) -> str:
-    """``GenerateStory · streaming · 1.24 s · first token 0.20 s · 69 tokens out``."""
-    parts = [run.function, run.status, *(["cached"] if run.cached is not None else []),
-             *([run.incomplete] if run.incomplete else []), f"{run.elapsed:.2f} s"]
-    if run.time_to_first_token is not None:
-        parts.append(f"first token {run.time_to_first_token:.2f} s")
-    if run.done:
-        usage = run.usage
-        if usage.output_tokens is not None:
-            mark, note = ("~", " (estimated)") if usage.estimated else ("", "")
-            parts.append(f"{mark}{usage.output_tokens} token{'s' if usage.output_tokens != 1 else ''} out{note}")
-        if run.cost:
-            parts.append(render.money(run.cost))
-    return " · ".join(parts)
-
-
-def status_html(run: Run) -> str:
-    color = STATUS_COLORS.get(run.status, "#777")
-    text = html.escape(status_text(run))
-    error = ""
-    if run.error is not None and run.status == "error":
-        error = (f'<pre class="baml-magic-error" style="color:{color};white-space:pre-wrap;margin:.3em 0">'
-                 f"{html.escape(run.error_message or '')}</pre>")
-    return (f'<div class="baml-magic-status baml-status-{run.status}" data-status="{run.status}" '
-            f'style="font-family:monospace;font-size:90%;color:{color}">{text}</div>{error}')
 
 
 LIVE_TAIL = 2000  # characters of a long string a live frame shows, about a screen (the final frame shows it whole)
