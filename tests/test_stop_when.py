@@ -47,7 +47,7 @@ def _closed_early(llm: local_llm.LocalLLM, enough: Enough) -> dict[str, Any]:
     return request
 
 
-@pytest.mark.slow  # five calls of a streamed answer (measured: about 3 s)
+@pytest.mark.slow  # six calls of a streamed answer (measured: about 3 s)
 def test_every_calling_style_stops_at_the_partial_that_satisfies_it_and_closes_the_request(
         shell: testing.TestingShell, llm: local_llm.LocalLLM, long_story: Any) -> None:
     enough = Enough()
@@ -71,6 +71,16 @@ def test_every_calling_style_stops_at_the_partial_that_satisfies_it_and_closes_t
     enough = Enough()
     value = asyncio.run(long_story.aio("owls", stop_when=enough))
     assert enough(value) and long_story.last.status == "stopped"
+    _closed_early(llm, enough)
+
+    enough = Enough()
+
+    async def read() -> tuple[list[Any], Any]:
+        stream = long_story.astream("owls", stop_when=enough)
+        return [partial async for partial in stream], stream.final
+
+    partials, final = asyncio.run(read())
+    assert partials and enough(final) and long_story.last.status == "stopped"
     _closed_early(llm, enough)
 
     enough = Enough()
