@@ -112,13 +112,13 @@ class Run(RunFacts):
             self._bump()
         self._emit("partial")
         if self.options.stop_when is not None and self.cancel_reason is None:
-            self._stop_if_asked(partial)
+            self._stop_if_asked(self.options.stop_when, partial)
 
-    def _stop_if_asked(self, partial: Any) -> None:
+    def _stop_if_asked(self, stop_when: Callable[[Any], Any], partial: Any) -> None:
         """``stop_when(partial)`` true: the request is closed now and this partial is the call's value; the
         predicate's own error ends the call with that error."""
         try:
-            wanted = self.options.stop_when(partial)  # type: ignore[misc]
+            wanted = stop_when(partial)
         except Exception as exc:  # noqa: BLE001 - the user's predicate: its error is the call's
             self.stop_error = exc
             self.cancel("stop_when raised")
