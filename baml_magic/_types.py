@@ -45,12 +45,15 @@ class Usage:
 
     ``input_tokens`` includes input read from the provider's prompt cache (``cached_input_tokens``,
     None when none was). ``estimated``: the provider sent no counts, these are counted from the text.
+    ``reasoning_tokens``: of ``output_tokens``, the model's thinking, where the provider counts it apart
+    (OpenAI's ``reasoning_tokens``, Gemini's ``thoughtsTokenCount``); None where it does not (Anthropic).
     """
 
     input_tokens: int | None = None
     output_tokens: int | None = None
     cached_input_tokens: int | None = None
     estimated: bool = False
+    reasoning_tokens: int | None = None
 
 
 @dataclass(frozen=True)

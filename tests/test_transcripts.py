@@ -117,6 +117,9 @@ def test_transcript(shell: Any, replay: ReplayServer, path: Path, style: str) ->
         assert [usage.input_tokens, usage.output_tokens] == expected and not usage.estimated
     if "cached" in expect and expected is not None:
         assert usage.cached_input_tokens == expect["cached"]
+    if "reasoning" in expect:  # the thinking, apart from the answer, and its own count where the provider sends one
+        assert _last(fn, style).reasoning == expect["reasoning"], _last(fn, style).reasoning
+        assert usage.reasoning_tokens == expect["reasoning_tokens"], usage
     if expect.get("stream_estimated") and streamed:
         assert usage.estimated and usage.input_tokens and usage.output_tokens, usage
         assert expect["hint"] in (_last(fn, style).facts.hint or "")
@@ -167,3 +170,15 @@ def test_every_transcript_names_its_source() -> None:
     for path in TRANSCRIPTS:
         transcript = json.loads(path.read_text())
         assert len(transcript["source"]) > 40, path.name
+
+
+@pytest.mark.parametrize("path", [p for p in TRANSCRIPTS if "reasoning" in json.loads(p.read_text())["expect"]],
+                         ids=lambda p: p.stem)
+def test_a_whole_answer_s_thinking_is_read_apart_from_its_text(path: Path) -> None:
+    """The thinking in a whole body (a plain request's answer), read by the provider's family as a stream's is."""
+    from baml_magic.wire import read_body
+
+    transcript = json.loads(path.read_text())
+    reply = read_body(transcript["body"]["json"], transcript["client"]["provider"])
+    assert reply.reasoning == transcript["expect"]["reasoning"]
+    assert reply.usage is not None and reply.usage.reasoning_tokens == transcript["expect"]["reasoning_tokens"]

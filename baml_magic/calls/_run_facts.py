@@ -64,6 +64,13 @@ class RunFacts:
         return usage
 
     @property
+    def reasoning(self) -> str | None:
+        """The model's thinking before its answer, as the provider sent it (Anthropic's thinking blocks, the
+        Responses API's reasoning summaries, Gemini's thought parts, ``reasoning_content``); None when it sent
+        none (or the answer was replayed)."""
+        return self.facts.reasoning if self.cached is None else None
+
+    @property
     def saved(self) -> Usage:
         """Tokens a replayed answer did not spend again (zero for a real call)."""
         return self.cached.usage if self.cached is not None else Usage(0, 0)

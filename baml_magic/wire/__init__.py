@@ -21,7 +21,7 @@ from baml_magic.wire._reply import CUT_AT_LIMIT, FILTERED, Reply
 from baml_magic.wire.ratelimits import retry_after
 
 __all__ = ["CUT_AT_LIMIT", "FILTERED", "SHORTHAND_KEYS", "Facts", "Media", "Message", "Reply", "family", "messages_of",
-           "parse_events", "read_body", "read_stream", "retry_after", "total"]
+           "parse_events", "read_body", "read_reasoning", "read_stream", "retry_after", "total"]
 
 FAMILIES: dict[str, ModuleType] = {
     "openai-responses": openai_responses,
@@ -71,6 +71,18 @@ def read_stream(events: Iterable[Any], provider: str | None = None) -> Reply:
     return read(events) if read is not None else Reply()
 
 
+REASONING_MARKERS = ("reasoning", "thinking", "thought")  # a stream event without one of these holds no thinking
+
+
+def read_reasoning(texts: Iterable[str], provider: str | None = None) -> str | None:
+    """The thinking of a streamed answer, from every event's text (only the events that may hold some are
+    parsed), read by its provider's family; None when it sent none."""
+    events = parse_events(t for t in texts if any(marker in t for marker in REASONING_MARKERS))
+    reader = family(provider) or next((r for r in map(_by_shape, events) if r is not None), None)
+    read: Callable[[list[Any]], str] | None = getattr(reader, "reasoning", None)
+    return (read(events) or None) if read is not None and events else None
+
+
 def parse_events(texts: Iterable[str]) -> list[Any]:
     """Stream events' data as JSON values where they parse, else as their text (``[DONE]``)."""
     out: list[Any] = []
@@ -93,4 +105,5 @@ def total(usages: Iterable[Usage | None]) -> Usage | None:
         return sum(present) if present else None
 
     return Usage(add([u.input_tokens for u in known]), add([u.output_tokens for u in known]),
-                 add([u.cached_input_tokens for u in known]) or None)
+                 add([u.cached_input_tokens for u in known]) or None,
+                 reasoning_tokens=add([u.reasoning_tokens for u in known]))

@@ -30,3 +30,4 @@ class Facts:
     params: dict[str, Any] = field(default_factory=dict)  # the request's sampling settings (temperature, ...)
     request: str | None = None  # the answering request's body (for traces that record content; dropped early)
     attempts: tuple[tuple[str, str, int | None], ...] = ()  # (client, provider, HTTP status) of each attempt
+    reasoning: str | None = None  # the model's thinking, as the provider sent it apart from the answer

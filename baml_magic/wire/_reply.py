@@ -31,6 +31,7 @@ class Reply:
     ended: bool = False  # the provider's end marker (or a stop reason) was seen
     blocked: str | None = None
     cut_how: str | None = None  # how a stream that is not whole ended, in words (None: it just stopped)
+    reasoning: str | None = None  # the model's thinking, as the answer sent it apart from the text
 
     @property
     def cut_short(self) -> bool:

@@ -5,7 +5,8 @@ and ``cache_creation_input_tokens``), ``message_delta.usage`` the cumulative ``o
 the input counts, or carry only ``output_tokens``); ``stop_reason`` (``end_turn``, ``max_tokens``,
 ``tool_use``, ``refusal``, which may come after partial text, ``model_context_window_exceeded``);
 ``message_stop`` at the end; an ``error`` event mid-stream. Input counts here include cached input, as
-OpenTelemetry's ``gen_ai.usage.input_tokens`` does.
+OpenTelemetry's ``gen_ai.usage.input_tokens`` does. Extended thinking is a ``thinking`` content block before
+the text (``thinking_delta`` events in a stream, then a ``signature_delta``), counted in ``output_tokens``.
 """
 
 from __future__ import annotations
@@ -34,12 +35,28 @@ def usage(counts: dict[str, Any], before: Usage | None = None) -> Usage:
     return Usage(total_in, output, cached)
 
 
+def reasoning(events: list[Any]) -> str:
+    """The thinking of a message's ``thinking`` blocks, or of a stream's ``thinking_delta`` events."""
+    parts: list[str] = []
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        delta = event.get("delta") if event.get("type") == "content_block_delta" else None
+        if isinstance(delta, dict) and delta.get("type") == "thinking_delta":
+            parts.append(str(delta.get("thinking") or ""))
+        for block in event.get("content") or [] if event.get("type") == "message" else []:
+            if isinstance(block, dict) and block.get("type") == "thinking":
+                parts.append(str(block.get("thinking") or ""))
+    return "".join(parts)
+
+
 def body(answer: dict[str, Any]) -> Reply:
     counts = usage(answer["usage"]) if isinstance(answer.get("usage"), dict) else None
     if answer.get("type") == "error":
         detail = answer.get("error") or {}
         return Reply(None, None, None, None, f"{detail.get('type', 'error')}: {detail.get('message', '')}", True)
-    return Reply(counts, answer.get("stop_reason"), None, model_of(answer), styled=True, ended=True)
+    return Reply(counts, answer.get("stop_reason"), None, model_of(answer), styled=True, ended=True,
+                 reasoning=reasoning([answer]) or None)
 
 
 def stream(events: list[Any]) -> Reply:

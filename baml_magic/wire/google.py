@@ -8,6 +8,7 @@ is a sequence of such objects. Vertex AI serves Anthropic's models in Anthropic'
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from baml_magic._types import Usage
@@ -18,7 +19,19 @@ from baml_magic.wire._shared import integer, model_of
 
 def usage(meta: dict[str, Any]) -> Usage:
     output = integer(meta.get("candidatesTokenCount")) + integer(meta.get("thoughtsTokenCount"))
-    return Usage(integer(meta.get("promptTokenCount")), output, integer(meta.get("cachedContentTokenCount")) or None)
+    thoughts = meta.get("thoughtsTokenCount")
+    return Usage(integer(meta.get("promptTokenCount")), output, integer(meta.get("cachedContentTokenCount")) or None,
+                 reasoning_tokens=integer(thoughts) if isinstance(thoughts, int) else None)
+
+
+def reasoning(events: list[Any]) -> str:
+    """The thinking of an answer's (or a stream's) thought parts (``thought: true``), in order."""
+    if any(_anthropic_shaped(e) for e in events):
+        return anthropic.reasoning(events)
+    return "".join(str(part.get("text") or "") for event in events if isinstance(event, dict)
+                   for candidate in (event.get("candidates") or [])[:1] if isinstance(candidate, dict)
+                   for part in (candidate.get("content") or {}).get("parts") or []
+                   if isinstance(part, dict) and part.get("thought") is True)
 
 
 def _anthropic_shaped(event: Any) -> bool:
@@ -28,7 +41,7 @@ def _anthropic_shaped(event: Any) -> bool:
 def body(answer: dict[str, Any]) -> Reply:
     if _anthropic_shaped(answer):
         return anthropic.body(answer)
-    return stream([answer])
+    return dataclasses.replace(stream([answer]), reasoning=reasoning([answer]) or None)
 
 
 def stream(events: list[Any]) -> Reply:

@@ -8,7 +8,9 @@ with ``prompt_tokens`` (cached ones included, ``prompt_tokens_details.cached_tok
 end (some compatible servers omit it); an ``error`` object in place of a chunk. A stream is whole only when a
 choice said why it finished: llama-cpp-python's server ends a stream it preempts with the role chunk and
 ``[DONE]``, and no ``finish_reason``. Groq puts a stream's counts in
-``x_groq.usage``; DeepSeek's older usage names cached input ``prompt_cache_hit_tokens``.
+``x_groq.usage``; DeepSeek's older usage names cached input ``prompt_cache_hit_tokens``. A reasoning model's
+thinking comes apart from the text: ``reasoning_content`` in a message or a delta (DeepSeek's reasoner, vLLM,
+llama.cpp's server), or ``reasoning`` (OpenRouter, Ollama); its count is ``completion_tokens_details.reasoning_tokens``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,21 @@ from baml_magic.wire._shared import integer, model_of
 def usage(counts: dict[str, Any]) -> Usage:
     details = counts.get("prompt_tokens_details") or {}
     cached = integer(details.get("cached_tokens")) or integer(counts.get("prompt_cache_hit_tokens"))
-    return Usage(integer(counts.get("prompt_tokens")), integer(counts.get("completion_tokens")), cached or None)
+    thinking = (counts.get("completion_tokens_details") or {}).get("reasoning_tokens")
+    return Usage(integer(counts.get("prompt_tokens")), integer(counts.get("completion_tokens")), cached or None,
+                 reasoning_tokens=integer(thinking) if isinstance(thinking, int) else None)
+
+
+def _thinking(part: dict[str, Any]) -> str:
+    found = part.get("reasoning_content") or part.get("reasoning")
+    return found if isinstance(found, str) else ""
+
+
+def reasoning(events: list[Any]) -> str:
+    """The thinking of a body or of a stream's chunks, in order."""
+    return "".join(_thinking(choice.get("delta") or choice.get("message") or {}) for event in events
+                   if isinstance(event, dict) for choice in (event.get("choices") or [])[:1]
+                   if isinstance(choice, dict))
 
 
 def _error(detail: Any) -> str:
@@ -39,7 +55,7 @@ def body(answer: dict[str, Any]) -> Reply:
     counts = usage(answer["usage"]) if isinstance(answer.get("usage"), dict) else None
     error = _error(answer["error"]) if answer.get("error") else None
     return Reply(counts, first.get("finish_reason"), message.get("refusal") or None, model_of(answer), error,
-                 styled=True, ended=error is None)
+                 styled=True, ended=error is None, reasoning=reasoning([answer]) or None)
 
 
 def stream(events: list[Any]) -> Reply:

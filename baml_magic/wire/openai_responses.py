@@ -20,9 +20,37 @@ from baml_magic.wire._shared import integer, model_of
 ENDINGS = ("response.completed", "response.incomplete", "response.failed")
 
 
+THINKING_DELTAS = ("response.reasoning_summary_text.delta", "response.reasoning_text.delta")
+
+
 def usage(counts: dict[str, Any]) -> Usage:
     cached = integer((counts.get("input_tokens_details") or {}).get("cached_tokens"))
-    return Usage(integer(counts.get("input_tokens")), integer(counts.get("output_tokens")), cached or None)
+    thinking = (counts.get("output_tokens_details") or {}).get("reasoning_tokens")
+    return Usage(integer(counts.get("input_tokens")), integer(counts.get("output_tokens")), cached or None,
+                 reasoning_tokens=integer(thinking) if isinstance(thinking, int) else None)
+
+
+def _summary(response: dict[str, Any]) -> str:
+    """A response's reasoning items: their summaries (what OpenAI shows of its models' thinking), else their text."""
+    parts = [part.get("text") for item in response.get("output") or [] if isinstance(item, dict)
+             and item.get("type") == "reasoning" for part in (item.get("summary") or item.get("content") or [])
+             if isinstance(part, dict)]
+    return "\n\n".join(p for p in parts if isinstance(p, str) and p)
+
+
+def reasoning(events: list[Any]) -> str:
+    """The thinking of a response (its reasoning items) or of a stream (its reasoning deltas, else its final
+    response's items)."""
+    deltas = "".join(e["delta"] for e in events if isinstance(e, dict) and e.get("type") in THINKING_DELTAS
+                     and isinstance(e.get("delta"), str))
+    if deltas:
+        return deltas
+    for event in reversed(events):
+        response = event.get("response") if isinstance(event, dict) and isinstance(event.get("response"), dict) \
+            else event if isinstance(event, dict) and event.get("object") == "response" else None
+        if response is not None:
+            return _summary(response)
+    return ""
 
 
 def _error(detail: Any) -> str:
@@ -49,7 +77,8 @@ def _facts(response: dict[str, Any]) -> tuple[str | None, str | None, str | None
 def body(answer: dict[str, Any]) -> Reply:
     finish, refusal, error = _facts(answer)
     counts = usage(answer["usage"]) if isinstance(answer.get("usage"), dict) else None
-    return Reply(counts, finish, refusal, model_of(answer), error, styled=True, ended=error is None)
+    return Reply(counts, finish, refusal, model_of(answer), error, styled=True, ended=error is None,
+                 reasoning=_summary(answer) or None)
 
 
 def stream(events: list[Any]) -> Reply:

@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from baml_magic._types import Usage, prompt_tokens, text_tokens
-from baml_magic.wire import Facts, Reply, parse_events, read_body, read_stream, retry_after, total
+from baml_magic.wire import Facts, Reply, parse_events, read_body, read_reasoning, read_stream, retry_after, total
 
 EDGE_EVENTS = 8  # a stream's usage and end marker are among its first two and last events
 INCLUDE_USAGE_HINT = ("add `stream_options {{ include_usage true }}` to client {client}'s options for real token "
@@ -87,7 +87,18 @@ def read_log(log: Any, *, status_code: int | None = None) -> Facts:
     model, params, body = _request_facts(request)
     return Facts(usage, getattr(chosen, "provider", None), getattr(chosen, "client_name", None),
                  model or reply.model, raw, reply, wait, hint, tuple(headers), params, body,
-                 tuple(a[1:] for a in sorted(attempts, key=lambda a: a[0])))  # in the order they were made
+                 tuple(a[1:] for a in sorted(attempts, key=lambda a: a[0])),  # in the order they were made
+                 reasoning=_reasoning(chosen, reply))
+
+
+def _reasoning(call: Any, reply: Reply) -> str | None:
+    """The answering attempt's thinking: from all its stream's events (a stream's edges hold none of it), else
+    from its whole body."""
+    with contextlib.suppress(Exception):  # an attempt that never got an answer thought nothing
+        sse = call.sse_responses() if call is not None and hasattr(call, "sse_responses") else None
+        if sse:
+            return read_reasoning((r.text for r in sse), str(getattr(call, "provider", "") or "") or None)
+    return reply.reasoning
 
 
 def _no_answer(response: Any) -> bool:
