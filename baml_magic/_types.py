@@ -101,6 +101,21 @@ def prompt_tokens(body: Any) -> int:
     return text_tokens(read) + PER_MESSAGE * count + REPLY_PRIMING
 
 
+def has_content(value: Any) -> bool:
+    """Whether a partial holds any of the answer yet: a model whose every field is still None (what BAML streams
+    while a reasoning model thinks) holds none."""
+    if value is None or value == "" or value == [] or value == {}:
+        return False
+    fields = getattr(type(value), "model_fields", None)
+    if isinstance(fields, dict):
+        return any(has_content(getattr(value, name, None)) for name in fields)
+    if isinstance(value, (list, tuple)):
+        return any(has_content(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_content(v) for v in value.values())
+    return True
+
+
 def value_tokens(value: Any) -> int:
     """An estimate of the tokens a model wrote to produce ``value`` (a typed value or partial), as JSON."""
     if isinstance(value, str):

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from baml_magic import local_llm, testing
+from baml_magic.testing import wait_until
 from tests.conftest import CLIENT, STORY, baml_cell
 
 # A long answer: 300 words at 100 tokens/s, three seconds if nothing stops it.
@@ -40,6 +41,7 @@ def long_story(shell: testing.TestingShell) -> Any:
 
 
 def _closed_early(llm: local_llm.LocalLLM, enough: Enough) -> dict[str, Any]:
+    wait_until(lambda: llm.requests()[-1]["outcome"] != "running", what="the server to see the close")
     request = llm.requests()[-1]
     assert request["outcome"] == "client_closed", request["outcome"]
     assert request["tokens_sent"] < request["tokens_planned"] / 3, (request["tokens_sent"], request["tokens_planned"])
@@ -86,6 +88,7 @@ def test_every_calling_style_stops_at_the_partial_that_satisfies_it_and_closes_t
     enough = Enough()
     values = long_story.map(["owls", "tides"], concurrency=2, stop_when=enough)
     assert all(enough(v) for v in values) and long_story.last_map.count("stopped") == 2
+    wait_until(lambda: all(r["outcome"] != "running" for r in llm.requests()[-2:]), what="both closes")
     assert all(r["outcome"] == "client_closed" for r in llm.requests()[-2:])
 
 
@@ -97,7 +100,9 @@ def test_a_predicate_that_fails_ends_the_call_with_its_own_error_and_a_bad_one_i
 
     with pytest.raises(AttributeError):
         long_story("owls", stop_when=broken)
-    assert long_story.last.status == "error" and llm.requests()[-1]["outcome"] == "client_closed"
+    assert long_story.last.status == "error"
+    assert wait_until(lambda: llm.requests()[-1]["outcome"] != "running", what="the close") and \
+        llm.requests()[-1]["outcome"] == "client_closed"
     with pytest.raises(TypeError) as raised:
         long_story("owls", stop_when="the body is long")
     assert "stop_when must be a function of the partial" in str(raised.value)
@@ -116,6 +121,7 @@ def test_a_stopped_call_in_a_notebook_says_so_and_why(kernel: testing.Kernel, ll
     assert "stopped early by stop_when after" in final["text/plain"] and "tokens" in final["text/plain"]
     printed = kernel.ok("print(LongStory.last.status, len(story.body.split()) < 60)").printed.split()
     assert printed[-2:] == ["stopped", "True"]
+    wait_until(lambda: llm.requests()[-1]["outcome"] != "running", what="the server to see the close")
     assert llm.requests()[-1]["outcome"] == "client_closed"
 
 

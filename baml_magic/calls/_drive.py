@@ -84,7 +84,8 @@ async def drive(run: Run) -> None:
             if replayed is not replay.MISSING:
                 run.finish(Status.DONE, value=replayed)
                 return
-        result = await (run.call.stream(run.take_partial) if run.stream else run.call.call(plain=run.plain))
+        result = await (run.call.stream(run.take_partial, run.take_reasoning) if run.stream
+                        else run.call.call(plain=run.plain))
         value = checked_value(run, result)
         if key is not None and run.cancel_reason is None and run.incomplete is None:  # a cut answer is not kept
             await replay.record(run, key)

@@ -20,7 +20,7 @@ from baml_py.errors import BamlAbortError
 from baml_magic import events
 from baml_magic._errors import short_error
 from baml_magic._redact import redact, remember_headers
-from baml_magic._types import Status
+from baml_magic._types import Status, has_content
 from baml_magic.calls import _env as environment
 from baml_magic.calls._cache import Answer, ResponseCache
 from baml_magic.calls._checks import checked_wait
@@ -73,6 +73,8 @@ class Run(RunFacts):
         self.stopped_with: Any = None  # the partial its stop_when accepted (the value of a stopped call)
         self.stop_error: Exception | None = None  # what its stop_when raised, if it did
         self.last_token: float | None = None  # when the last partial came (idle_timeout watches it)
+        self.thoughts: list[str] = []
+        self.first_thought: float | None = None
         self._released = False
         self._settled = False  # every listener has been told of the end
         self._compact_wanted = False
@@ -105,6 +107,8 @@ class Run(RunFacts):
         with self._cond:
             if self.end is not None or self.cancel_reason == "stopped":  # the stopping partial is the answer
                 return
+            if self.partial is None and not has_content(partial):  # nothing of the answer yet (a model thinking)
+                return
             if self.first_partial is None:
                 self.first_partial = time.monotonic()
             self.partial = partial
@@ -127,6 +131,16 @@ class Run(RunFacts):
             with self._cond:
                 self.stopped_with = partial
             self.cancel("stopped")
+
+    def take_reasoning(self, piece: str) -> None:
+        """A piece of the model's thinking, read from the stream before the answer; watchers are woken."""
+        self.last_token = time.monotonic()
+        with self._cond:
+            if self.end is not None:
+                return
+            self.first_thought = self.first_thought or time.monotonic()
+            self.thoughts.append(piece)
+            self._bump()
 
     def keep_partial(self, partial: Any) -> None:
         """What parsed of an answer that ends as an error."""

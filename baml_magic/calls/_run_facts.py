@@ -24,6 +24,9 @@ class RunFacts:
     priced_by: Callable[[Any], float | None] | None
     started_at: float
     status: Status
+    start: float
+    thoughts: list[str]  # the model's thinking as it streamed, piece by piece
+    first_thought: float | None  # when its first piece came (monotonic)
 
     @property
     def done(self) -> bool:
@@ -66,9 +69,17 @@ class RunFacts:
     @property
     def reasoning(self) -> str | None:
         """The model's thinking before its answer, as the provider sent it (Anthropic's thinking blocks, the
-        Responses API's reasoning summaries, Gemini's thought parts, ``reasoning_content``); None when it sent
-        none (or the answer was replayed)."""
-        return self.facts.reasoning if self.cached is None else None
+        Responses API's reasoning summaries, Gemini's thought parts, ``reasoning_content``): so far while the call
+        streams, all of it once it has ended; None when it sent none (or the answer was replayed)."""
+        if self.cached is not None:
+            return None
+        ended = self.facts.reasoning if self.end is not None else None
+        return ended or "".join(self.thoughts) or None
+
+    @property
+    def time_to_first_thought(self) -> float | None:
+        """Seconds from the start to the first piece of the model's thinking (None: none came while it streamed)."""
+        return None if self.first_thought is None else self.first_thought - self.start
 
     @property
     def saved(self) -> Usage:

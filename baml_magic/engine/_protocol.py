@@ -20,8 +20,10 @@ class EngineCall(Protocol):
     """Whether the answer came over a stream (set once the call has started): its end marker then says whether
     it is whole."""
 
-    async def stream(self, on_partial: Callable[[Any], None]) -> Any:
-        """The typed value, calling ``on_partial`` with each typed partial as it arrives."""
+    async def stream(self, on_partial: Callable[[Any], None],
+                     on_reasoning: Callable[[str], None] | None = None) -> Any:
+        """The typed value, calling ``on_partial`` with each typed partial as it arrives and ``on_reasoning``
+        with each piece of the model's thinking (where the engine can read it while the answer streams)."""
 
     async def call(self, *, plain: bool = False) -> Any:
         """The typed value in one piece, asked for so that an abort also stops the provider's generation (a

@@ -3,19 +3,15 @@ faults, and a request log."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import select
-import socket
 import time
-from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 from typing import Any
 
 from baml_magic.local_llm._answers import answer_for
-from baml_magic.local_llm._batch_routes import BatchRoutes
 from baml_magic.local_llm._batches import Batches, anthropic_error, openai_error
 from baml_magic.local_llm._state import RequestRecord, ServerState
+from baml_magic.local_llm._streaming import ClientClosed, StreamWriting, thinking_tokens
 from baml_magic.local_llm._wire import (
     chat_messages,
     completion_body,
@@ -25,9 +21,7 @@ from baml_magic.local_llm._wire import (
     received,
     split_model,
     split_tokens,
-    stop_reason,
     token_limit,
-    usage_body,
 )
 
 DEFAULT_TPS = 40.0
@@ -36,15 +30,9 @@ UNPARSABLE_ANSWER = "I'm sorry, I can only answer in plain words today."
 FAULTS = ("http_500", "http_529", "http_429", "http_401_echo", "stall", "malformed", "disconnect", "unparsable")
 
 
-class ClientClosed(Exception):
-    """The client closed the connection before the answer was complete."""
-
-
-class Handler(BatchRoutes):
+class Handler(StreamWriting):
     server_version = "local_llm/1.0"
     state: ServerState  # set on the subclass made by make_server
-    anthropic = False  # this request came to /messages: answer as Anthropic does
-    cut = False  # this answer stops at the request's max_tokens
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -64,34 +52,6 @@ class Handler(BatchRoutes):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)
-
-    def _wait(self, seconds: float) -> None:
-        """Sleep, but notice at once when the client hangs up."""
-        deadline = time.monotonic() + seconds
-        sock = self.connection
-        while True:
-            left = deadline - time.monotonic()
-            readable, _, _ = select.select([sock], [], [], max(0.0, left))
-            if readable:
-                try:
-                    data = sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-                except (BlockingIOError, InterruptedError):
-                    data = b"?"
-                except OSError:
-                    data = b""
-                if not data:
-                    raise ClientClosed
-                # Unexpected extra bytes: read them so select does not spin.
-                sock.recv(4096)
-            if left <= 0:
-                return
-
-    def _write(self, data: bytes) -> None:
-        try:
-            self.wfile.write(data)
-            self.wfile.flush()
-        except (BrokenPipeError, ConnectionResetError) as exc:
-            raise ClientClosed from exc
 
     # -- routes ---------------------------------------------------------------
 
@@ -162,6 +122,8 @@ class Handler(BatchRoutes):
         limit = token_limit(request)
         self.cut = limit is not None and limit < len(tokens)  # as the real APIs: stop at max_tokens, and say so
         tokens = tokens[:limit] if self.cut else tokens
+        thinking = thinking_tokens(params)  # think=N: N words of thinking before the answer
+        self.thinking, tokens = len(thinking), thinking + tokens
         record.tokens_planned = len(tokens)
         if "seconds" in params:  # a fixed duration for the whole answer
             tps = len(tokens) / max(float(params["seconds"]), 1e-3)
@@ -213,9 +175,6 @@ class Handler(BatchRoutes):
                 headers["Retry-After"] = after
             self._error(429, "rate_limit_error", "local_llm: simulated rate limit", headers)
 
-    def _usage(self, record: RequestRecord) -> dict[str, int]:
-        return usage_body(self.anthropic, record.prompt_tokens, record.tokens_sent)
-
     def _plain(self, model: str, tokens: list[str], tps: float, record: RequestRecord,
                fault: str | None, params: dict[str, str]) -> None:
         if fault == "stall":
@@ -224,81 +183,9 @@ class Handler(BatchRoutes):
         self._wait(len(tokens) / tps)
         record.first_token = time.time()
         record.tokens_sent = len(tokens)
-        self._send_json(200, completion_body(self.anthropic, record.id, model, "".join(tokens), record.prompt_tokens,
-                                             record.tokens_sent, cut=self.cut))
-
-    def _stream(self, model: str, tokens: list[str], tps: float, record: RequestRecord,
-                fault: str | None, params: dict[str, str], include_usage: bool) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self._write(b"")
-        base = {"id": f"chatcmpl-local-{record.id}", "object": "chat.completion.chunk",
-                "created": int(time.time()), "model": model}
-
-        def event(payload: dict[str, Any]) -> bytes:
-            return b"data: " + json.dumps({**base, **payload}).encode() + b"\n\n"
-
-        if self.anthropic:
-            self._stream_anthropic(model, tokens, tps, record, fault, params)
-            return
-
-        for i, token in self._paced(tokens, tps, record, fault, params):
-            delta: dict[str, str] = {"content": token, **({"role": "assistant"} if i == 0 else {})}
-            self._write(event({"choices": [{"index": 0, "delta": delta, "finish_reason": None}]}))
-        if record.tokens_sent < len(tokens):  # a fault cut it short
-            return
-        self._write(event({"choices": [{"index": 0, "delta": {}, "finish_reason": stop_reason(False, self.cut)}]}))
-        if include_usage:  # as the real API: a usage chunk only when the request asked for one
-            self._write(event({"choices": [], "usage": self._usage(record)}))
-        self._write(b"data: [DONE]\n\n")
-
-    def _stream_anthropic(self, model: str, tokens: list[str], tps: float, record: RequestRecord,
-                          fault: str | None, params: dict[str, str]) -> None:
-        """Anthropic's event stream: message_start, text deltas in one content block, message_stop."""
-        def event(kind: str, payload: dict[str, Any]) -> bytes:
-            return f"event: {kind}\ndata: ".encode() + json.dumps({"type": kind, **payload}).encode() + b"\n\n"
-
-        message: dict[str, Any] = {"id": f"msg_local_{record.id}", "type": "message", "role": "assistant",
-                                   "model": model, "content": [], "stop_reason": None, "usage": self._usage(record)}
-        self._write(event("message_start", {"message": message}))
-        self._write(event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}))
-        for _, token in self._paced(tokens, tps, record, fault, params):
-            self._write(event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": token}}))
-        if record.tokens_sent < len(tokens):  # a fault cut it short
-            return
-        self._write(event("content_block_stop", {"index": 0}))
-        self._write(event("message_delta", {"delta": {"stop_reason": stop_reason(True, self.cut),
-                                                      "stop_sequence": None},
-                                            "usage": self._usage(record)}))
-        self._write(event("message_stop", {}))
-
-    def _paced(self, tokens: list[str], tps: float, record: RequestRecord, fault: str | None,
-               params: dict[str, str]) -> Iterator[tuple[int, str]]:
-        """Each token when its time comes (the caller writes it); a mid-stream fault ends the stream early."""
-        stop_after = int(params.get("after", 5)) if fault in ("disconnect", "malformed", "stall") else None
-        for i, token in enumerate(tokens):
-            if stop_after is not None and i == stop_after:
-                self._fault_mid_stream(fault, params)
-                return
-            self._wait(1.0 / tps)
-            if i == 0:
-                record.first_token = time.time()
-            yield i, token
-            record.tokens_sent += 1
-            record.sent_at.append(time.time())
-
-    def _fault_mid_stream(self, fault: str | None, params: dict[str, str]) -> None:
-        if fault == "malformed":
-            self._write(b"data: {\"choices\": [{\"delta\": {\"content\": \n\n")
-            self._write(b"data: [DONE]\n\n")
-        elif fault == "stall":
-            self._wait(float(params.get("stall", 30)))
-        elif fault == "disconnect":
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
+        self._send_json(200, completion_body(self.anthropic, record.id, model, "".join(tokens[self.thinking:]),
+                                             record.prompt_tokens, record.tokens_sent, cut=self.cut,
+                                             thinking="".join(tokens[:self.thinking])))
 
 
 class Server(ThreadingHTTPServer):

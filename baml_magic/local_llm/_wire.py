@@ -40,17 +40,21 @@ def token_limit(request: dict[str, Any]) -> int | None:
 
 
 def completion_body(anthropic: bool, ident: object, model: str, text: str, tokens_in: int,
-                    tokens_out: int, *, cut: bool = False) -> dict[str, Any]:
-    """A whole answer as the provider's response body: an Anthropic message or an OpenAI chat.completion."""
-    usage = usage_body(anthropic, tokens_in, tokens_out)
+                    tokens_out: int, *, cut: bool = False, thinking: str = "") -> dict[str, Any]:
+    """A whole answer as the provider's response body: an Anthropic message (its thinking block first) or an
+    OpenAI chat.completion (its thinking as ``reasoning_content``)."""
+    usage: dict[str, Any] = usage_body(anthropic, tokens_in, tokens_out)
     if anthropic:
+        blocks = [{"type": "thinking", "thinking": thinking, "signature": "local-thinking-signature"}] if thinking \
+            else []
         return {"id": f"msg_local_{ident}", "type": "message", "role": "assistant", "model": model,
-                "content": [{"type": "text", "text": text}], "stop_reason": stop_reason(True, cut),
+                "content": [*blocks, {"type": "text", "text": text}], "stop_reason": stop_reason(True, cut),
                 "stop_sequence": None, "usage": usage}
+    message = {"role": "assistant", "content": text, **({"reasoning_content": thinking} if thinking else {})}
+    if thinking:
+        usage["completion_tokens_details"] = {"reasoning_tokens": len(split_tokens(thinking))}
     return {"id": f"chatcmpl-local-{ident}", "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "finish_reason": stop_reason(False, cut)}],
-            "usage": usage}
+            "choices": [{"index": 0, "message": message, "finish_reason": stop_reason(False, cut)}], "usage": usage}
 
 
 def answer_body(request: dict[str, Any], anthropic: bool, default_words: int,

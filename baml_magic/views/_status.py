@@ -15,13 +15,17 @@ def status_text(run: Run) -> str:
     """``GenerateStory · streaming · 1.24 s · first token 0.20 s · 69 tokens out``."""
     parts = [run.function, _status_words(run), *(["cached"] if run.cached is not None else []),
              *([run.incomplete] if run.incomplete else []), f"{run.elapsed:.2f} s"]
+    if run.time_to_first_thought is not None:
+        parts.append(f"first thought {run.time_to_first_thought:.2f} s")
     if run.time_to_first_token is not None:
         parts.append(f"first token {run.time_to_first_token:.2f} s")
     if run.done:
         usage = run.usage
         if usage.output_tokens is not None and run.status != "stopped":  # a stopped call says them already
             mark, note = ("~", " (estimated)") if usage.estimated else ("", "")
-            parts.append(f"{mark}{usage.output_tokens} token{'s' if usage.output_tokens != 1 else ''} out{note}")
+            thinking = f", {usage.reasoning_tokens} thinking" if usage.reasoning_tokens else ""
+            parts.append(f"{mark}{usage.output_tokens} token{'s' if usage.output_tokens != 1 else ''} out{note}"
+                         f"{thinking}")
         if run.cost:
             parts.append(render.money(run.cost))
     return " · ".join(parts)

@@ -27,9 +27,23 @@ LIVE_TAIL = 2000  # characters of a long string a live frame shows, about a scre
 TEXT_TAIL = 20_000  # ... and the final frame's plain text (its HTML shows it whole; the value has it all)
 
 
+def reasoning_html(run: Run, *, live: bool = False) -> str:
+    """The model's thinking above the fields: open while it thinks, folded once the answer starts ("" when it
+    sent none)."""
+    thought = run.reasoning
+    if not thought:
+        return ""
+    shown = thought[-LIVE_TAIL:] if live else thought
+    first = f" · first thought {run.time_to_first_thought:.2f} s" if run.time_to_first_thought is not None else ""
+    return (f'<details class="baml-magic-reasoning"{" open" if run.partial is None else ""}>'
+            f"<summary>thinking · {len(thought.split())} words{first}</summary>"
+            f'<pre style="white-space:pre-wrap;opacity:.75;margin:.2em 0">{html.escape(redact(shown))}</pre></details>')
+
+
 def body_html(run: Run, *, live: bool = False) -> str:
-    """The fields so far (``live``: while the call runs, a long string's tail), secrets scrubbed."""
-    return f'<div class="baml-magic-body">{redact(render.to_html(run.partial, tail=LIVE_TAIL if live else None))}</div>'
+    """The thinking and the fields so far (``live``: while the call runs, a long text's tail), secrets scrubbed."""
+    fields = redact(render.to_html(run.partial, tail=LIVE_TAIL if live else None))
+    return f'<div class="baml-magic-body">{reasoning_html(run, live=live)}{fields}</div>'
 
 
 def inputs_html(run: Run) -> str:
@@ -51,6 +65,9 @@ def static_bundle(run: Run, inputs: str | None = None) -> dict[str, str]:
     text = status_text(run)
     if run.error is not None and run.status == "error":
         text += "\n" + (run.error_message or "")
+    if run.reasoning:
+        thought = " ".join(run.reasoning.split())
+        text += "\n(thinking) " + redact(thought if len(thought) <= 300 else thought[:299] + "…")
     if run.partial is not None:
         text += "\n" + redact(render.to_text(run.partial, tail=TEXT_TAIL))
     return {"text/plain": text, "text/html": view_html(run, inputs_html(run) if inputs is None else inputs)}
@@ -156,12 +173,20 @@ class TextView:
     def __init__(self, run: Run, stream: Any = None) -> None:
         self.out = stream or sys.stdout
         self.printed = ""
+        self.thought = 0  # characters of the thinking printed
         self.out.write(f"{run.function} …\n")
         self.out.flush()
 
     def update(self, run: Run) -> None:
+        thought = run.reasoning or ""
+        if run.partial is None and len(thought) > self.thought:  # the thinking, as it comes, before the answer
+            self.out.write(("(thinking) " if not self.thought else "") + redact(thought[self.thought:]))
+            self.thought = len(thought)
+            self.out.flush()
         if run.partial is None:
             return
+        if self.thought and not self.printed:
+            self.out.write("\n")
         text = redact(render.to_text(run.partial, growing=True))
         if text == self.printed:
             return

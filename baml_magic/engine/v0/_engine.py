@@ -7,9 +7,11 @@ a loop of our own with an ``AbortController`` kept referenced for as long as the
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import sys
+import time
 import types as pytypes
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +22,9 @@ from baml_py.errors import BamlError
 from baml_magic.engine._seam import TypeModules
 from baml_magic.engine._worker import worker
 from baml_magic.engine.v0._log import read_log, reply_of, selected_call
-from baml_magic.wire import Facts
+from baml_magic.wire import Facts, read_reasoning
+
+THINKING_EVERY = 0.05  # seconds between reads of a stream's events for the model's thinking
 
 # What a child process runs to compile files with only baml_py imported (the editor's check).
 COMPILE_SCRIPT = """
@@ -156,9 +160,12 @@ class V0Call:
         return (runtime.create_context_manager(), _tb(self.tb), registry(self.client),
                 [self._collector] if self._collector is not None else [])
 
-    async def stream(self, on_partial: Callable[[Any], None] | None) -> Any:
-        """The typed value over a stream; ``on_partial`` (None: nobody reads them) gets each typed partial."""
+    async def stream(self, on_partial: Callable[[Any], None] | None,
+                     on_reasoning: Callable[[str], None] | None = None) -> Any:
+        """The typed value over a stream; ``on_partial`` (None: nobody reads them) gets each typed partial,
+        ``on_reasoning`` each piece of the model's thinking (read from the stream's events as they come)."""
         engine = self._engine
+        answering = [False]
 
         def on_event(result: Any) -> None:
             # Exceptions raised here would be swallowed by the runtime: keep this total.
@@ -169,14 +176,42 @@ class V0Call:
             except Exception:  # noqa: BLE001 - a partial that does not cast yet is simply skipped
                 return
             assert on_partial is not None
+            answering[0] = True
             on_partial(partial)
 
         ctx, tb, reg, collectors = self._parts()
         self.wire_streamed = True
         stream = engine.runtime.stream_function(  # type: ignore[call-arg]  # the stub lacks abort_controller
             self.function, self.args, on_event if on_partial is not None else None, ctx, tb, reg, collectors,
-            self.env, tags={}, on_tick=None, abort_controller=self._abort)
+            self.env, tags={}, on_tick=self._thinking_reader(on_reasoning, answering) if on_reasoning else None,
+            abort_controller=self._abort)
         return engine.cast(await stream.done(ctx), False)
+
+    def _thinking_reader(self, on_reasoning: Callable[[str], None], answering: list[bool]) -> Callable[[], None]:
+        """What the runtime calls on each tick of a stream: the thinking in the events that came since the last
+        read (at most every ``THINKING_EVERY`` seconds), until the answer has started and the thinking stopped."""
+        seen, last, thinking = 0, 0.0, [True]
+
+        def read() -> None:
+            nonlocal seen, last
+            now = time.monotonic()
+            if not thinking[0] or now - last < THINKING_EVERY or self._collector is None:
+                return
+            last = now
+            with contextlib.suppress(Exception):  # the runtime swallows what a tick raises: keep this total
+                log = self._collector.last
+                call = log.calls[-1] if log is not None and log.calls else None
+                sse = getattr(call, "sse_responses", None)  # a stream's attempt (a plain one has none)
+                events = sse() if sse is not None else None
+                if not events or len(events) <= seen:
+                    return
+                fresh, seen = events[seen:], len(events)
+                text = read_reasoning((e.text for e in fresh), str(getattr(call, "provider", "") or "") or None)
+                if text:
+                    on_reasoning(text)
+                elif answering[0]:
+                    thinking[0] = False  # reasoning precedes the answer: stop reading the stream's events
+        return read
 
     async def call(self, *, plain: bool = False) -> Any:
         """In one piece to the caller, streamed on the wire unless ``plain`` (measured against llama.cpp's server:

@@ -205,7 +205,9 @@ class V1Call:
         """The call's ``on_event`` listener (v1 runs it on the calling loop; what it raises, v1 swallows)."""
         self._events.append(event)
 
-    async def stream(self, on_partial: Callable[[Any], None]) -> Any:
+    async def stream(self, on_partial: Callable[[Any], None],
+                     on_reasoning: Callable[[str], None] | None = None) -> Any:
+        """Its partials (the bridge's events say nothing of a model's thinking: ``on_reasoning`` is not called)."""
         if self.function not in self._engine.streaming:
             return await self.call()
         bb = self._begin()
