@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from baml_py.errors import BamlClientFinishReasonError
+from baml_py.errors import BamlClientFinishReasonError, BamlValidationError
 
 from baml_magic._redact import redact, strip_noise
 
@@ -232,6 +232,22 @@ class IncompleteAnswerError(BamlMagicError, BamlClientFinishReasonError):
         super().__init__("", f"{function}: the answer was {reason}; {advice}what parsed is on the error's .value "
                              f"and in {function}.last.partial (with_options(allow_incomplete=True) accepts it)",
                          raw, finish, "")
+
+    def __str__(self) -> str:
+        return str(self.message)
+
+    def _render_traceback_(self) -> list[str]:
+        return lines(type(self).__name__, str(self.message))
+
+
+class ChecksFailed(BamlMagicError, BamlValidationError):
+    """A call made with ``stop_when="checks"`` ended where a ``@check`` failed on a field the model had finished
+    (BAML's own check result, read from the partial); ``value`` holds the partial, also in ``Fn.last.partial``."""
+
+    def __init__(self, failed: str, value: Any, function: str = "") -> None:
+        self.failed, self.value = failed, value
+        named = f"{function}: {failed}" if function else failed
+        super().__init__("", f"{named}; stopped there by stop_when='checks' (the partial is on .value)", "", "")
 
     def __str__(self) -> str:
         return str(self.message)

@@ -33,6 +33,8 @@ WHAT_TO_DO = {
     "BatchError": "Use `Fn.map` for a provider without a batch API; otherwise fix what the message names.",
     "BatchItemError": "Read the item's reason; run the item again with `Fn(...)` or `Fn.map([...])`.",
     "CacheMiss": "Run once with `%baml cache on` (or `record`) to record the answer, or switch replay off.",
+    "ChecksFailed": "A `@check` failed on a finished field of a call made with `stop_when=\"checks\"`; `.value` "
+                    "and `Fn.last.partial` hold the partial. Fix the prompt, or call without `stop_when`.",
     "IncompleteAnswerError": "Raise the client's `max_tokens` or ask for less; `.value` holds what parsed; "
                              "`with_options(allow_incomplete=True)` (or `BamlMagic.allow_incomplete`) accepts it.",
     "MediaError": "Give a path, a URL, bytes or a media object; raise `BamlMagic.max_media_mb` for larger files.",

@@ -103,9 +103,9 @@ def test_a_predicate_that_fails_ends_the_call_with_its_own_error_and_a_bad_one_i
     assert long_story.last.status == "error"
     assert wait_until(lambda: llm.requests()[-1]["outcome"] != "running", what="the close") and \
         llm.requests()[-1]["outcome"] == "client_closed"
-    with pytest.raises(TypeError) as raised:
+    with pytest.raises(ValueError) as raised:
         long_story("owls", stop_when="the body is long")
-    assert "stop_when must be a function of the partial" in str(raised.value)
+    assert "stop_when takes a function of the partial or 'checks'" in str(raised.value)
     with pytest.raises(TypeError):
         long_story.with_options(stop_when=3)
     never = long_story("owls", stop_when=lambda p: False)  # a predicate never true: the call runs to its end

@@ -34,6 +34,7 @@ from baml_magic.calls._requests import build as build_request
 from baml_magic.calls._run import ASYNC_POLL_SECONDS, POLL_SECONDS, Run
 from baml_magic.calls._samples import sample_args, sample_value
 from baml_magic.calls._signature import Arguments, docstring, python_signature
+from baml_magic.calls._stop_checks import stops_on_checks
 from baml_magic.calls._streams import AsyncPartialStream, PartialStream
 
 __all__ = ["ASYNC_POLL_SECONDS", "MEDIA_TYPES", "MODES", "POLL_SECONDS", "Arguments", "AsyncPartialStream",
@@ -42,4 +43,4 @@ __all__ = ["ASYNC_POLL_SECONDS", "MEDIA_TYPES", "MODES", "POLL_SECONDS", "Argume
            "can_run_here", "check_env", "checked_count", "checked_folder", "checked_names", "checked_rate",
            "checked_timeout", "checked_version", "checked_wait", "describe", "docstring", "env_placeholders",
            "has_media", "is_shorthand", "media_html", "media_in", "preview", "python_signature", "request_key",
-           "required_env", "run_here", "sample_args", "sample_value", "summary", "to_media"]
+           "required_env", "run_here", "sample_args", "sample_value", "stops_on_checks", "summary", "to_media"]

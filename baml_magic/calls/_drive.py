@@ -21,12 +21,13 @@ from baml_py.errors import (
 )
 
 from baml_magic import _call_hooks as call_hooks
-from baml_magic._errors import IncompleteAnswerError
+from baml_magic._errors import ChecksFailed, IncompleteAnswerError
 from baml_magic._redact import scrub
 from baml_magic._types import Status
 from baml_magic.calls import _replay as replay
 from baml_magic.calls._readable import parse_failure, readable, transport_problem
 from baml_magic.calls._run import Run
+from baml_magic.calls._stop_checks import StopOnChecks
 from baml_magic.engine import abort_on_interrupt, can_watch, worker
 from baml_magic.wire import Reply
 
@@ -132,6 +133,9 @@ def checked_value(run: Run, value: object) -> object:
     cut = run.call.wire_streamed and facts.reply.cut_short
     run.incomplete = facts.reply.incomplete
     if not cut and not empty:
+        if isinstance(run.options.stop_when, StopOnChecks):
+            run.keep_partial(value)
+            run.options.stop_when.raise_if_failed(value, whole=True)
         if run.incomplete is not None and not run.allow_incomplete:
             run.keep_partial(value)
             raise IncompleteAnswerError(run.function, run.incomplete, value, facts.raw or "", facts.reply.finish)
@@ -178,6 +182,8 @@ def in_words(run: Run, exc: BaseException) -> BaseException:
     a client error with an HTTP status only when a server answered."""
     facts = run.call.facts(exc)
     answered = not facts.attempts or facts.attempts[-1][2] is not None
+    if isinstance(exc, ChecksFailed):  # BAML's own check result, not a parse failure
+        return ChecksFailed(exc.failed, exc.value, run.function)
     if isinstance(exc, BamlValidationError):
         said = parse_failure(run.function, _return_type(run), str(exc.message), exc.raw_output or facts.raw)
         return readable(exc, said)

@@ -75,6 +75,8 @@ _TEST.add_argument("--fail-on-regression", action="store_true",
                         "(compares against the previous version unless --diff names one)")
 _PLAYGROUND = _parser("playground", "the playground widget (same as FUNCTION.playground())")
 _PLAYGROUND.add_argument("function", help="a bound function")
+_PLAYGROUND.add_argument("--stop-when", choices=["checks"], default=None, dest="stop_when",
+                         help="end each run when a @check fails on a field the model has finished")
 _CACHE = _parser("cache", "the response cache: on (read and write), record (always call, write), replay (read "
                             "only; a miss is an error), off, clear, info (the default)")
 _CACHE.add_argument("action", nargs="?", default="info", choices=[*MODES, "clear", "info"])

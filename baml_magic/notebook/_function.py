@@ -269,9 +269,9 @@ class BamlFunction(Evaluating, Batching):
         """The client a call of this function uses: its own options', else the session's, else its own."""
         return self.options.client or self._session.client_override or self.spec.client
 
-    def playground(self) -> Playground:
-        """The interactive playground widget for this function."""
-        opened: Playground = self._session.open_playground(self.spec.name)
+    def playground(self, *, stop_when: Any = None) -> Playground:
+        """The interactive playground widget for this function (``stop_when`` as for a call)."""
+        opened: Playground = self._session.open_playground(self.spec.name, stop_when or self.options.stop_when)
         return opened
 
     @property
@@ -287,7 +287,8 @@ class BamlFunction(Evaluating, Batching):
         (``stream=False``: the answer in one piece, cheaper, with no partials; see ``BamlMagic.stream``),
         whether an answer cut at the token limit, filtered or refused is accepted (``allow_incomplete``;
         by default it raises ``IncompleteAnswerError``), and/or ``stop_when(partial)``, which ends a call early
-        (the request closed, the partial its value, ``status == "stopped"``)."""
+        (the request closed, the partial its value, ``status == "stopped"``); ``stop_when="checks"`` ends it
+        with ``ChecksFailed`` when a ``@check`` fails on a field the model has finished."""
         try:
             options = dataclasses.replace(
                 self.options,

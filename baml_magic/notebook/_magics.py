@@ -51,7 +51,7 @@ class BamlMagic(Magics, MagicOptions):
         self.session = Session.create(self, Path(self.cache_dir) if self.cache_dir else None)
         self.binder = Binder(shell, self.session)
         self.bound = self.binder.bound
-        self.session.open_playground = lambda name: open_playground(self, name)
+        self.session.open_playground = lambda name, stop_when: open_playground(self, name, stop_when)
         self.session.optimize = lambda fn, budget, reflection, folder: optimize(
             fn, self.session, self, budget=budget, reflection=reflection, folder=folder)
         self.session.restore = lambda fn, version, write: restore(self, fn, version, write)

@@ -22,7 +22,18 @@ from baml_magic import _render as render
 from baml_magic._errors import ShortError
 from baml_magic._render import short_type
 from baml_magic._types import Status
-from baml_magic.calls import MEDIA_TYPES, Run, describe, has_media, media_html, preview, summary, to_media
+from baml_magic.calls import (
+    MEDIA_TYPES,
+    CallOptions,
+    Run,
+    describe,
+    has_media,
+    media_html,
+    preview,
+    stops_on_checks,
+    summary,
+    to_media,
+)
 from baml_magic.notebook._bound import Bound
 from baml_magic.notebook._session import Session
 from baml_magic.views import Live, LiveFields
@@ -152,8 +163,10 @@ def _inputs_text(inputs: dict[str, Any]) -> str:
 class Playground:
     """``Fn.playground()`` / ``%baml playground Fn``."""
 
-    def __init__(self, name: str, session: Session, lookup: Callable[[str], Bound | None]) -> None:
+    def __init__(self, name: str, session: Session, lookup: Callable[[str], Bound | None], *,
+                 stop_when: Any = None) -> None:
         self.name = name
+        self.stop_when = CallOptions(stop_when=stop_when).stop_when  # checked now: a bad one is one line
         self.session = session
         self.lookup = lookup  # the function as bound now
         fn = lookup(name)
@@ -172,6 +185,9 @@ class Playground:
         self.run_button.add_class("baml-magic-run")
         self.stop_button = widgets.Button(description="Stop", icon="stop", button_style="warning", disabled=True)
         self.stop_button.add_class("baml-magic-stop")
+        self.stop_on_checks = widgets.Checkbox(description="stop when a @check fails", indent=False,
+                                               value=stops_on_checks(self.stop_when))
+        self.stop_on_checks.add_class("baml-magic-stop-on-checks")
         self.message = widgets.HTML("")
         self.message.add_class("baml-magic-message")
         self.live = LiveFields()
@@ -189,7 +205,7 @@ class Playground:
         title = widgets.HTML(f"<b>{html.escape(name)}</b> <code>{html.escape(fn.spec.baml_signature)}</code>")
         self.root = widgets.VBox([
             title, *[f.widget for f in self.fields], self.client,
-            widgets.HBox([self.run_button, self.stop_button]), self.message,
+            widgets.HBox([self.run_button, self.stop_button, self.stop_on_checks]), self.message,
             self.live.status, self.live.body, self.tabs, self.history_view,
         ])
         self.root.add_class("baml-magic-playground")
@@ -235,6 +251,10 @@ class Playground:
             kwargs = {f.name: f.read() for f in self.fields}
             if self.client.value and self.client.value != fn.spec.client:
                 fn = fn.with_options(client=self.client.value)
+            own = None if stops_on_checks(self.stop_when) else self.stop_when  # the box says whether "checks"
+            stop = "checks" if self.stop_on_checks.value else own
+            if stop is not None:
+                fn = fn.with_options(stop_when=stop)
             prompt = fn.prompt(**kwargs)
             request = fn.request(**kwargs)
             run = fn._open_run((), kwargs, foreground=False)

@@ -43,7 +43,7 @@ class DefaultSettings:
     prices: dict[str, Any] = field(default_factory=dict)
 
 
-def _no_playground(name: str) -> Any:
+def _no_playground(name: str, stop_when: Any = None) -> Any:
     raise RuntimeError("the playground needs the extension: %load_ext baml_magic")
 
 
@@ -63,7 +63,7 @@ class Session:
     last: dict[str, Run] = field(default_factory=dict)
     last_map: dict[str, MapResult] = field(default_factory=dict)
     foreground: set[Run] = field(default_factory=set)
-    open_playground: Callable[[str], Any] = _no_playground  # set by the extension (it knows the bound names)
+    open_playground: Callable[[str, Any], Any] = _no_playground  # set by the extension (it knows the bound names)
     optimize: Callable[..., Any] = _no_optimizer  # set by the extension (apply rebinds through it)
     restore: Callable[..., Any] = _no_optimizer  # set by the extension: Fn.restore rebinds a kept version
     last_optimize: dict[str, Any] = field(default_factory=dict)  # each function's last optimizer run
