@@ -85,6 +85,26 @@ def test_an_interrupt_while_the_model_thinks_closes_the_request(thinkers: dict[s
     assert run.status == "cancelled" and run.partial is None and run.reasoning
 
 
+@pytest.mark.slow  # a call that thinks, then its replay (measured: about 1.5 s)
+def test_a_recorded_answer_replays_its_thinking_and_the_kept_run_holds_it(
+        shell: testing.TestingShell, thinkers: dict[str, Any], llm: local_llm.LocalLLM, tmp_path: Any) -> None:
+    fn = thinkers["ChatStory"]
+    shell.run_line_magic("baml", f"cache on --path {tmp_path}")
+    fn("owls")
+    sent = len(llm.requests())
+    shell.run_line_magic("baml", "cache replay")
+    replayed = fn.stream("owls")
+    thoughts_before_answer = []
+    for _ in replayed:
+        thoughts_before_answer.append(fn.last.reasoning)
+    assert len(llm.requests()) == sent and fn.last.cached is not None, "answered from the cache"
+    assert thoughts_before_answer[0] == THINKING and fn.last.reasoning == THINKING
+    assert fn.last.saved.reasoning_tokens == WORDS and fn.last.usage.output_tokens == 0
+    replay, recorded = fn.history.records[:2]  # newest first, as the runs file keeps them
+    assert replay.reasoning == recorded.reasoning == THINKING and recorded.reasoning_tokens == WORDS
+    assert replay.replayed and not recorded.replayed
+
+
 def test_in_a_notebook_the_thinking_shows_open_above_the_fields_then_folds(kernel: testing.Kernel,
                                                                          llm: local_llm.LocalLLM) -> None:
     kernel.ok("%%baml\n" + _project(llm.base_url))

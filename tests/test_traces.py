@@ -177,6 +177,27 @@ def test_every_calling_style_is_one_span_with_the_conventions_attributes(traced:
     assert all(s["parent_id"] is None or s["parent_id"] in by_id for s in ours)
 
 
+def test_a_thinking_call_carries_its_reasoning_tokens_and_thought_and_a_stopped_one_says_so(
+        traced: Kernel, phoenix: Phoenix, llm) -> None:
+    thinker = CLIENT.replace("Fast", "Thinker").replace('model "local"', 'model "local?think=30&tps=200"')
+    traced.ok("%%baml\n" + thinker + STORY.replace("GenerateStory", "Ponder").replace("client Fast", "client Thinker"))
+    traced.ok("%baml trace on --content")
+    traced.ok("pondered = Ponder('owls')\n"
+              "cut = Ponder('bats', stop_when=lambda p: p.body is not None and len(p.body.split()) >= 3)")
+    assert "spans sent" in traced.ok("%baml trace flush").text
+    spans = wait_until(lambda: (found := _calls(phoenix.spans(), "Ponder")) and len(found) >= 2 and found,
+                       timeout=30, what="two Ponder spans in Phoenix")
+    by_status = {s["attributes"]["baml.status"]: s for s in spans}
+    done = by_status["done"]["attributes"]
+    assert done["gen_ai.usage.reasoning.output_tokens"] > 0  # the offline model counts them as the providers do
+    assert done["baml.reasoning.length"] > 0 and 0 < done["baml.time_to_first_thought_s"] < 30
+    events = [e["name"] for e in by_status["done"]["events"]]
+    assert events.index("baml.first_thought") < events.index("gen_ai.first_token"), events
+    (message,) = json.loads(done["gen_ai.output.messages"])  # the conventions' parts, the thinking first
+    assert [p["type"] for p in message["parts"]] == ["reasoning", "text"] and message["finish_reason"] == "stop"
+    assert "stopped" in by_status and by_status["stopped"]["status_code"] != "ERROR"
+
+
 def test_off_imports_nothing(llm, tmp_path: Path, kernel_factory) -> None:
     kernel = kernel_factory(tmp_path)
     kernel.ok("%load_ext baml_magic\n%config BamlMagic.display = 'none'")

@@ -46,10 +46,18 @@ class Answer:
     provider: str | None
     client: str | None
     model: str | None = None
+    reasoning: str | None = None  # the model's thinking before the answer, as the provider sent it
+    reasoning_tokens: int | None = None
 
     @property
     def usage(self) -> Usage:
-        return Usage(self.input_tokens, self.output_tokens)
+        return Usage(self.input_tokens, self.output_tokens, reasoning_tokens=self.reasoning_tokens)
+
+
+def _kept(answer: Answer) -> dict[str, Any]:
+    """An answer as stored: the thinking's keys only when it thought, so an older reader takes the entry."""
+    data = asdict(answer)
+    return {k: v for k, v in data.items() if v is not None or k not in ("reasoning", "reasoning_tokens")}
 
 
 def _answerer(parts: Any) -> str:
@@ -115,7 +123,7 @@ class ResponseStore(SharedDb):
         with self._lock:
             try:
                 self._open().execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)",
-                                     (key, function, time.time(), json.dumps(asdict(answer))))
+                                     (key, function, time.time(), json.dumps(_kept(answer))))
             except sqlite3.DatabaseError as error:  # busy, unwritable or damaged: this answer simply isn't kept
                 if damaged(error):
                     self._set_aside()

@@ -51,7 +51,8 @@ async def record(run: Run, key: str) -> None:
     if cache is None or not cache.writes or facts.raw is None:
         return
     answer = Answer(facts.raw, facts.usage.input_tokens, facts.usage.output_tokens, run.time_to_first_token,
-                    time.monotonic() - run.start, facts.provider, facts.client or run.client, facts.model)
+                    time.monotonic() - run.start, facts.provider, facts.client or run.client, facts.model,
+                    run.reasoning, facts.usage.reasoning_tokens)
     await asyncio.to_thread(cache.store().put, key, run.function, answer)
     cache.stored += 1
 
@@ -67,6 +68,8 @@ async def _replay(run: Run, answer: Answer) -> Any:
         # milliseconds, so a stream's reader and the live view still see the answer grow.
         first, span = (answer.first_token or 0.0, answer.duration) if run.cache.pace else \
             (0.0, min(REPLAY_SECONDS, REPLAY_SHARE * answer.duration))
+        if answer.reasoning:  # the thinking came before the answer's first token
+            run.take_reasoning(answer.reasoning)
         for i, end in enumerate(cuts):
             await _until(run, run.start + first + (span - first) * i / max(1, len(cuts) - 1))
             try:

@@ -70,9 +70,9 @@ class RunFacts:
     def reasoning(self) -> str | None:
         """The model's thinking before its answer, as the provider sent it (Anthropic's thinking blocks, the
         Responses API's reasoning summaries, Gemini's thought parts, ``reasoning_content``): so far while the call
-        streams, all of it once it has ended; None when it sent none (or the answer was replayed)."""
+        streams, all of it once it has ended (a replayed answer's as recorded); None when it sent none."""
         if self.cached is not None:
-            return None
+            return self.cached.reasoning
         ended = self.facts.reasoning if self.end is not None else None
         return ended or "".join(self.thoughts) or None
 

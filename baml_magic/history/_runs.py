@@ -72,10 +72,12 @@ class RunRecord:
     replayed: bool = False
     incomplete: str | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    reasoning: str | None = None  # the model's thinking before the answer (scrubbed)
+    reasoning_tokens: int | None = None
 
     @property
     def usage(self) -> Usage:
-        return Usage(self.tokens_in, self.tokens_out)
+        return Usage(self.tokens_in, self.tokens_out, reasoning_tokens=self.reasoning_tokens)
 
     @property
     def key(self) -> str:
@@ -137,7 +139,8 @@ def from_run(run: Run, version: str, kind: str, cost: float | None) -> RunRecord
         value=scrubbed(run.value if run.status is Status.DONE else run.partial, secrets), status=status,
         error="" if run.error is None else redact(short_error(run.error).splitlines()[0][:300], secrets),
         tokens_in=usage.input_tokens, tokens_out=usage.output_tokens, cost=cost, latency=run.elapsed,
-        at=run.started_at, replayed=run.cached is not None, incomplete=run.incomplete)
+        at=run.started_at, replayed=run.cached is not None, incomplete=run.incomplete,
+        reasoning=redact(run.reasoning, secrets) if run.reasoning else None, reasoning_tokens=usage.reasoning_tokens)
 
 
 def from_outcome(outcome: Outcome, run: Run | None, inputs: dict[str, Any], version: str, kind: str) -> RunRecord:

@@ -6,8 +6,9 @@ a grid's, a batch's, or the user's own). The span is written whole once the call
 35 µs, the OpenTelemetry SDK's share included) by a writer thread, in bursts, so neither the caller
 nor the worker waits for it. Attributes: ``gen_ai.operation.name``,
 ``gen_ai.provider.name``, ``gen_ai.request.model`` / ``gen_ai.response.model``, the request's
-sampling settings, ``gen_ai.usage.*``, ``gen_ai.response.finish_reasons``, ``error.type``; our own
-under ``baml.*`` (function, client, cost, cache, attempts). Time to first token is an event. Prompt
+sampling settings, ``gen_ai.usage.*`` (the thinking's tokens as ``gen_ai.usage.reasoning.output_tokens``),
+``gen_ai.response.finish_reasons``, ``error.type``; our own under ``baml.*`` (function, client, cost, cache,
+attempts, the thinking's length and time to first thought). First thought and first token are events. Prompt
 and answer content only when asked (``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`` or
 ``%baml trace on --content``), scrubbed of secrets like every other output.
 
@@ -238,6 +239,7 @@ def _attributes(run: Run, facts: Facts, cost: float | None) -> dict[str, Any]:
         "gen_ai.request.model": facts.model, "gen_ai.response.model": facts.reply.model,
         "gen_ai.usage.input_tokens": usage.input_tokens, "gen_ai.usage.output_tokens": usage.output_tokens,
         "gen_ai.usage.cache_read.input_tokens": usage.cached_input_tokens,
+        "gen_ai.usage.reasoning.output_tokens": usage.reasoning_tokens,
         "gen_ai.response.finish_reasons": [facts.reply.finish] if facts.reply.finish else
         ["error"] if run.status in (Status.CANCELLED, Status.ERROR) else None,
         "gen_ai.request.stream": run.stream, "gen_ai.prompt.name": run.function,
@@ -245,6 +247,8 @@ def _attributes(run: Run, facts: Facts, cost: float | None) -> dict[str, Any]:
         "baml.client": facts.client or run.client, "baml.status": run.status.value, "baml.cost_usd": cost,
         "baml.cached": run.cached is not None, "baml.usage.estimated": usage.estimated or None,
         "baml.stream": run.stream, "baml.incomplete": run.incomplete,
+        "baml.reasoning.length": len(run.reasoning) if run.reasoning else None,
+        "baml.time_to_first_thought_s": run.time_to_first_thought,
     }
     for key, value in facts.params.items():
         if isinstance(value, (int, float, str)):
@@ -256,6 +260,8 @@ def _attributes(run: Run, facts: Facts, cost: float | None) -> dict[str, Any]:
 
 
 def _end(span: Any, run: Run, facts: Facts, content: bool) -> None:
+    if run.first_thought is not None:
+        span.add_event("baml.first_thought", timestamp=_ns(run, run.first_thought))
     if run.first_partial is not None:
         span.add_event("gen_ai.first_token", timestamp=_ns(run, run.first_partial),
                        attributes={"baml.time_to_first_token_s": run.time_to_first_token or 0.0})
@@ -269,9 +275,11 @@ def _end(span: Any, run: Run, facts: Facts, content: bool) -> None:
         with contextlib.suppress(ValueError):
             messages = [{"role": m.role, "content": m.content} for m in messages_of(json.loads(facts.request))]
             span.set_attribute("gen_ai.input.messages", redact(json.dumps(messages), secrets))
-        if facts.raw:
-            span.set_attribute("gen_ai.output.messages", redact(json.dumps([{"role": "assistant",
-                                                                              "content": facts.raw}]), secrets))
+        if facts.raw or run.reasoning:  # the conventions' output message: its parts, the thinking first
+            parts = [{"type": kind, "content": text} for kind, text in (("reasoning", run.reasoning),
+                                                                          ("text", facts.raw)) if text]
+            message = {"role": "assistant", "parts": parts, "finish_reason": facts.reply.finish or "error"}
+            span.set_attribute("gen_ai.output.messages", redact(json.dumps([message]), secrets))
         if run.status is Status.DONE:  # the typed result, where Phoenix (OpenInference) shows it
             span.set_attributes({"output.value": redact(_as_json(run.value), secrets),
                                  "output.mime_type": "application/json"})
