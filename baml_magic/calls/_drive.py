@@ -27,7 +27,7 @@ from baml_magic._types import Status
 from baml_magic.calls import _replay as replay
 from baml_magic.calls._readable import parse_failure, readable, transport_problem
 from baml_magic.calls._run import Run
-from baml_magic.calls._stop_checks import StopOnChecks
+from baml_magic.calls._stop_checks import failed_check, stops_on_checks
 from baml_magic.engine import abort_on_interrupt, can_watch, worker
 from baml_magic.wire import Reply
 
@@ -133,9 +133,10 @@ def checked_value(run: Run, value: object) -> object:
     cut = run.call.wire_streamed and facts.reply.cut_short
     run.incomplete = facts.reply.incomplete
     if not cut and not empty:
-        if isinstance(run.options.stop_when, StopOnChecks):
+        failed = failed_check(value, whole=True) if stops_on_checks(run.options.stop_when) else None
+        if failed is not None:  # stop_when="checks" and the whole answer's last field failed its check
             run.keep_partial(value)
-            run.options.stop_when.raise_if_failed(value, whole=True)
+            raise ChecksFailed(failed, value, run.function)
         if run.incomplete is not None and not run.allow_incomplete:
             run.keep_partial(value)
             raise IncompleteAnswerError(run.function, run.incomplete, value, facts.raw or "", facts.reply.finish)

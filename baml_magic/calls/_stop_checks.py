@@ -41,8 +41,11 @@ def _children(value: object) -> Iterator[tuple[str, object, bool]]:
         items = [(f"[{key!r}]", item) for key, item in value.items()]
     else:
         return
-    for index, (piece, item) in enumerate(items):
-        yield piece, item, any(_begun(later) for _, later in items[index + 1:])
+    moved_on = [False] * len(items)  # read from the end once: a later sibling has begun
+    for index in range(len(items) - 2, -1, -1):
+        moved_on[index] = moved_on[index + 1] or _begun(items[index + 1][1])
+    for (piece, item), later in zip(items, moved_on, strict=True):
+        yield piece, item, later
 
 
 def failed_check(value: object, *, whole: bool) -> str | None:
