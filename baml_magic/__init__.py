@@ -28,7 +28,9 @@ from baml_magic._errors import (
     ChecksFailed,
     IncompleteAnswerError,
     MissingEnvVarError,
+    RayMissing,
     RegressionError,
+    RemoteCallError,
     RequestBuildError,
     RetryWaitTooLong,
 )
@@ -47,7 +49,7 @@ from baml_magic.calls import (
 from baml_magic.engine import Compiled, Project, V1Unavailable, V1Unsupported, quiet_logs
 from baml_magic.evaluation import GridResult, MadeTestError, MadeTests, Outcome, Stats
 from baml_magic.history import CellChange, GridDiff, RunRecord, Runs, VersionDiff
-from baml_magic.many import BatchError, BatchItemError, BatchJob, MapResult, Progress
+from baml_magic.many import BatchError, BatchItemError, BatchJob, MapResult, Progress, RemoteRun
 from baml_magic.notebook import (
     BamlFunction,
     BamlMagic,
@@ -106,7 +108,10 @@ __all__ = [
     "Progress",
     "Project",
     "PromptView",
+    "RayMissing",
     "RegressionError",
+    "RemoteCallError",
+    "RemoteRun",
     "Reply",
     "RequestBuildError",
     "RequestView",

@@ -220,6 +220,27 @@ class RetryWaitTooLong(ShortError):
                          f"more than max_retry_wait={limit:g} s; not retried ({cause})")
 
 
+class RayMissing(ShortError, ImportError):
+    """``engine="ray"`` without Ray installed."""
+
+    def __init__(self) -> None:
+        super().__init__("engine='ray' needs Ray, which is not installed here: pip install 'baml_magic[ray]'")
+
+
+class RemoteCallError(ShortError):
+    """A call that failed in a cluster's worker: the worker's error as one line (``kind``: its class there)."""
+
+    def __init__(self, kind: str, message: str, status_code: int | None = None) -> None:
+        self.kind, self.status_code = kind, status_code
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[type[RemoteCallError], tuple[str, str, int | None]]:
+        return RemoteCallError, (self.kind, str(self), self.status_code)
+
+    def _render_traceback_(self) -> list[str]:
+        return lines(self.kind, str(self))
+
+
 class IncompleteAnswerError(BamlMagicError, BamlClientFinishReasonError):
     """An answer that is not whole (cut at the token limit, filtered, refused) although BAML's lenient parser made
     a value of it, as the openai SDK's ``LengthFinishReasonError`` (and BAML's own finish-reason error, whose

@@ -46,6 +46,9 @@ WHAT_TO_DO = {
                        "the prompt, or run without `--fail-on-regression` to accept the change.",
     "MadeTestError": "Do what the message says: name a field the answer has, give the column a table lacks, or "
                      "another file name; nothing was made or written.",
+    "RayMissing": "Install Ray with `pip install 'baml_magic[ray]'`, or map without `engine=\"ray\"`.",
+    "RemoteCallError": "The call failed in a Ray worker: its class there and its message say why (a missing "
+                       "variable is that worker's environment); `last_map.runs[i].node` names the node.",
     "RequestBuildError": "Fix the prompt template, or the client option, the message names.",
     "RetryWaitTooLong": "Raise `BamlMagic.max_retry_wait`, or slow the map down with `rpm=` / `tpm=`.",
     "UnknownClientError": "`%baml clients` lists the project's clients; `provider/model` shorthands work too.",
@@ -154,7 +157,7 @@ def errors_page() -> str:
 
 
 WINGS = ("wire", "sources", "engine", "calls", "views", "observe", "many", "evaluation", "history", "optimize",
-         "notebook")
+         "cluster", "notebook")
 OUTSIDE = ("local_llm", "testing")  # a test double and test drivers: beside the product, never imported by it
 
 

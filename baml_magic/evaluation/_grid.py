@@ -26,9 +26,15 @@ from baml_magic.views import Live
 __all__ = ["Case", "GridResult", "Outcome", "run_grid"]
 
 
+def _local(state: MapResult, index: int) -> Run | None:
+    """A grid's call (a grid runs in this kernel: its slots hold local runs)."""
+    run = state.runs[index]
+    return run if isinstance(run, Run) else None
+
+
 def _outcome(kind: str, case: Case, client: str, repeat: int, state: MapResult, index: int,
              cost_of: Callable[[Run], float | None]) -> Outcome:
-    run = state.runs[index]
+    run = _local(state, index)
     status = state.states[index]
     result = state.results[index]
     out = Outcome(case.row, case.function, client, repeat, Verdict.ERROR)
@@ -74,7 +80,7 @@ def run_grid(grid: GridResult, cases: list[Case], start: Callable[[Case, str], R
                 outcome = _outcome(grid.kind, case, client, repeat, state, index, cost_of)
                 grid.outcomes.append(outcome)
                 if keep is not None:
-                    keep(case, outcome, state.runs[index])
+                    keep(case, outcome, _local(state, index))
         grid.elapsed = state.elapsed
 
     def begin(args: tuple[Any, ...], _: dict[str, Any]) -> Run:

@@ -17,19 +17,18 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from baml_magic._errors import RetryWaitTooLong, interrupted, one_line_as, short_error
+from baml_magic._errors import interrupted, one_line_as, short_error
 from baml_magic._redact import redact
 from baml_magic._render import money
 from baml_magic._types import Status
 from baml_magic.calls import POLL_SECONDS, Run, checked_count
 from baml_magic.many import _export as export
-from baml_magic.many._ratelimit import Concurrency, Pace, Start, backoff
+from baml_magic.many._ratelimit import Concurrency, Pace, Start
+from baml_magic.many._remote import RemoteRun
+from baml_magic.many._retries import Retries, rate_limited
 from baml_magic.views import Live, ProgressView
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
-
-TRANSIENT = {408, 409}  # and every 5xx (Anthropic's 529 overload among them): tried again, as the SDKs do
-SERVER_RETRIES = 2  # the official SDKs' default max_retries
 
 
 @dataclass
@@ -40,13 +39,13 @@ class MapResult:
     total: int | None
     results: list[Any] = field(default_factory=list)
     states: list[Status] = field(default_factory=list)
-    runs: list[Run | None] = field(default_factory=list)
+    runs: list[Run | RemoteRun | None] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
     status: Status = Status.RUNNING
     tokens_out: int = 0  # summed as each call ends, not recounted on every redraw
     estimated: bool = False  # some calls' counts are estimated from the text (the provider sent none)
-    cost_of: Callable[[Run], float | None] | None = field(default=None, repr=False)
+    cost_of: Callable[[Run | RemoteRun], float | None] | None = field(default=None, repr=False)
     cost: float | None = None  # US dollars, when the calls' model has a price
     note: str = ""  # how the map is paced now (concurrency backed off after 429s)
 
@@ -66,7 +65,7 @@ class MapResult:
         """Seconds since the map started (until it ended)."""
         return (self.ended or time.monotonic()) - self.started
 
-    def ended_call(self, run: Run) -> None:
+    def ended_call(self, run: Run | RemoteRun) -> None:
         """Add an ended call's tokens and cost to the totals."""
         usage = run.usage
         self.tokens_out += usage.output_tokens or 0
@@ -117,7 +116,8 @@ class MapResult:
         return f'<div class="baml-magic-map" data-status="{self.status}"><code>{text}</code></div>'
 
 
-def _progress(state: MapResult, display: str, refresh_hz: float) -> Live:
+def map_progress(state: MapResult, display: str, refresh_hz: float) -> Live:
+    """The progress view of a map (a bar and its summary line), redrawn by the live driver."""
     view = ProgressView(state.summary(), state.total, display)
 
     def draw() -> None:
@@ -154,8 +154,7 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
     held: list[tuple[int, Call]] = []  # taken from the inputs, waiting for the pace
     calls: dict[int, Call] = {}
     starts: dict[int, Start] = {}
-    rate_waits: dict[int, int] = {}
-    server_retries: dict[int, int] = {}
+    retries = Retries(state.function, max_retry_wait, max_rate_limit_waits)
     first_error: BaseException | None = None
     first_failed = 0  # the input it came from
     lanes = Concurrency(concurrency)
@@ -183,7 +182,7 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
         if first_error is None:
             first_error, first_failed = error, index
 
-    live = (progress(state) if progress is not None else _progress(state, display, refresh_hz)).start()
+    live = (progress(state) if progress is not None else map_progress(state, display, refresh_hz)).start()
     try:
         while True:
             finished.clear()  # before looking, so a run that ends while we look wakes the wait below
@@ -232,27 +231,14 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
                     state.results[index] = run.value
                     state.states[index] = Status.STOPPED if run.status == "stopped" else Status.DONE
                     continue
-                asked = run.retry_after
-                status = getattr(run.error, "status_code", None)
-                if status == 429:
+                if rate_limited(run.error):
                     lanes.rate_limited()
-                    if asked is None:  # the answer did not say how long: back off, as the official SDKs do
-                        asked = backoff(rate_waits.get(index, 0))
-                elif status in TRANSIENT or (isinstance(status, int) and 500 <= status <= 599):
-                    if server_retries.get(index, 0) >= SERVER_RETRIES:
-                        fail(index, run.error)
-                        continue
-                    server_retries[index] = server_retries.get(index, 0) + 1  # a 5xx or an overload, as the SDKs
-                    asked = asked if asked is not None else backoff(server_retries[index] - 1)
-                if asked is not None and asked > max_retry_wait:
-                    fail(index, RetryWaitTooLong(state.function, asked, max_retry_wait, run.error))
+                after = retries.after(index, run.error, run.retry_after)
+                if isinstance(after, BaseException):
+                    fail(index, after)
                     continue
-                if asked is not None and rate_waits.get(index, 0) < max_rate_limit_waits:
-                    rate_waits[index] = rate_waits.get(index, 0) + 1
-                    state.states[index] = Status.PENDING
-                    waiting[index] = (time.monotonic() + asked, calls[index])
-                    continue
-                fail(index, run.error)
+                state.states[index] = Status.PENDING
+                waiting[index] = (time.monotonic() + after, calls[index])
             state.note = lanes.describe()
             stop = first_error is not None and on_error == "raise"
             if stop or (exhausted and not in_flight and not waiting and not held):

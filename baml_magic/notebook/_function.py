@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-from collections.abc import Iterable, Sized
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from baml_magic import _call_hooks as call_hooks
 from baml_magic._errors import argument_errors, interrupted, one_line, one_line_as, outcome
-from baml_magic._types import prompt_tokens
 from baml_magic.calls import (
     ASYNC_POLL_SECONDS,
     Arguments,
@@ -22,20 +20,20 @@ from baml_magic.calls import (
     Run,
     begin_run,
     build_request,
-    call_environment,
     can_run_here,
     check_env,
     docstring,
     python_signature,
-    request_key,
     run_here,
 )
 from baml_magic.engine import Compiled, FunctionSpec
-from baml_magic.many import MapResult, Pace, run_map
+from baml_magic.many import MapResult
 from baml_magic.notebook import _clients as clients
 from baml_magic.notebook import _tests_made as made
 from baml_magic.notebook._batching import Batching
 from baml_magic.notebook._evaluating import Evaluating
+from baml_magic.notebook._mapping import Mapping
+from baml_magic.notebook._portable import Recipe, recipe_of, worker_parts
 from baml_magic.notebook._session import Session
 from baml_magic.views import Background, Live, NullView, View, make_view
 from baml_magic.wire import messages_of
@@ -50,7 +48,7 @@ _CALL_OPTIONS = ("timeout", "idle_timeout", "tb", "stop_when")
 _PLAIN_FORMAT = re.compile(r"ctx\.output_format\s*(\(\s*\))?\s*\}\}")  # BAML's format, as BAML writes it
 
 
-class BamlFunction(Evaluating, Batching):
+class BamlFunction(Evaluating, Batching, Mapping):
     """A BAML function bound into the notebook.
 
     ``Fn(...)`` streams into a live view and returns the typed value; ``Fn.stream(...)``
@@ -217,44 +215,6 @@ class BamlFunction(Evaluating, Batching):
         """An async iterator (and async context manager) of typed partials."""
         return AsyncPartialStream(self._open_run(args, kwargs))
 
-    @argument_errors
-    def map(self, inputs: Iterable[Any], concurrency: int = 8, *, on_error: Literal["raise", "return"] = "raise",
-            timeout: float | None = None, idle_timeout: float | None = None, rpm: float | None = None,
-            tpm: float | None = None, stop_when: Any = None) -> list[Any]:
-        """Call the function on every input, ``concurrency`` at a time; results in input order.
-
-        An input is a dict of keyword arguments, a tuple of positional ones, or the value of the
-        only parameter. ``on_error="return"`` puts each failure's exception in its slot instead of
-        raising the first one. ``rpm`` / ``tpm`` keep to a provider's requests and tokens per minute
-        (tokens estimated from each rendered request, corrected by the usage reported); a 429 halves
-        the concurrency, which grows back as calls succeed. ``stop_when`` ends each call early, as ``Fn(...)``'s
-        does. Whatever finished stays in ``Fn.last_map``, even after an interrupt.
-        """
-        fn = self.with_options(timeout=timeout, idle_timeout=idle_timeout, stop_when=stop_when)
-        pace = Pace(rpm, tpm)
-        total = len(inputs) if isinstance(inputs, Sized) else None
-        state = MapResult(self.spec.name, total, cost_of=self._session.cost_of)
-        self._session.last_map[self.spec.name] = state
-        streaming = fn.options.idle_timeout is not None  # only a stream shows when tokens stop coming
-
-        def estimate(call: tuple[tuple[Any, ...], dict[str, Any]]) -> int:
-            return prompt_tokens(self._http_request(call[0], dict(call[1]), stream=False).body.json())
-
-        cache = self._session.cache
-
-        def cached(call: tuple[tuple[Any, ...], dict[str, Any]]) -> bool:
-            if not cache.reads:
-                return False
-            request = fn._http_request(call[0], dict(call[1]), stream=False)
-            return cache.holds(request_key(self.spec.name, self.spec.baml_signature, request))
-
-        env, settings = call_environment(), self._session.settings  # one environment for every call of the map
-        with self._session.tracing.group(f"baml.map {self.spec.name}", **{"baml.map.inputs": total}):
-            return run_map(lambda a, k: fn._open_run(a, k, stream=streaming, env=env, kept="map"),
-                           list(self.__signature__.parameters), inputs, state, concurrency=concurrency,
-                           on_error=on_error, display=settings.display, refresh_hz=settings.refresh_hz,
-                           max_retry_wait=settings.max_retry_wait, pace=pace, estimate=estimate, cached=cached)
-
     @property
     def _returns_hint(self) -> tuple[Any, dict[str, dict[str, str]]] | None:
         """The return type to tell a listening stand-in model (``_call_hooks``), where the prompt does not carry
@@ -314,5 +274,17 @@ class BamlFunction(Evaluating, Batching):
         """The last run of this function in this session (status, value, partial, usage, timing)."""
         return self._session.last.get(self.spec.name)
 
+    def __reduce__(self) -> tuple[Any, tuple[Recipe]]:
+        """A function pickles as its recipe (project files, name, options; no key), for a Ray worker."""
+        return _travelled, (recipe_of(self),)
+
     def __repr__(self) -> str:
         return f"<BamlFunction {python_signature(self.spec)}>"
+
+
+def _travelled(recipe: Recipe) -> BamlFunction:
+    """The function a recipe describes, made in this process (its project compiled once here)."""
+    spec, compiled, session, options, version = worker_parts(recipe)
+    fn = BamlFunction(spec, compiled, session, options)
+    fn._version = version
+    return fn

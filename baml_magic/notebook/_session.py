@@ -12,7 +12,7 @@ from baml_magic.calls import ResponseCache, Run
 from baml_magic.engine import Project, kinds
 from baml_magic.evaluation import TestSet
 from baml_magic.history import RunHistory, from_run
-from baml_magic.many import MapResult
+from baml_magic.many import MapResult, RemoteRun
 from baml_magic.observe import Ledger, Tracing, cost, price_for
 
 
@@ -111,7 +111,7 @@ class Session:
             self.foreground.add(run)
             run.listeners.append(self.foreground.discard)
 
-    def cost_of(self, run: Run, *, saved: bool = False) -> float | None:
+    def cost_of(self, run: Run | RemoteRun, *, saved: bool = False) -> float | None:
         """What a call cost (or, with ``saved``, what its replay did not cost again), when its model has a price."""
         return cost(run.saved if saved else run.usage, price_for(run.model, self.settings.prices))
 
