@@ -3,7 +3,8 @@
 A real two-node Ray cluster (head and worker on 127.0.0.2 / 127.0.0.3) and the offline model answering each
 row's typed call in 50 ms. Figures: rows per second and the kernel's Python memory at its peak during the map
 (tracemalloc), ray / local. The local map stays the default (it needs no cluster); the cluster spreads the
-answers' parsing over its workers' processes and pays for moving each row between them. Run: ``python benchmarks/ray_map.py [ROWS]`` (10,000 by default).
+answers' parsing over its workers' processes and pays for moving each row between them.
+Run: ``python benchmarks/ray_map.py [ROWS]`` (10,000 by default).
 """
 
 from __future__ import annotations

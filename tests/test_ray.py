@@ -87,7 +87,8 @@ def test_a_thousand_typed_results_in_order_within_the_limit_across_both_nodes(ra
     facts = _facts(ray_kernel, "{'n': len(out), 'typed': all(isinstance(o, ITEM) for o in out), "
                                "'order': [r.args['text'] for r in Rate.last_map.runs] == texts, "
                                "'nodes': len({r.node for r in Rate.last_map.runs}), "
-                               "'status': str(Rate.last_map.status), 'tokens': Rate.last_map.tokens_out, 'kept': len(Rate.history.rows())}")
+                               "'status': str(Rate.last_map.status), 'tokens': Rate.last_map.tokens_out, "
+                               "'kept': len(Rate.history.rows())}")
     assert facts == {**facts, "n": 1000, "typed": True, "order": True, "nodes": 2, "status": "done"}, facts
     requests = llm.requests()
     assert len(requests) == 1000 and facts["tokens"] == sum(r["tokens_sent"] for r in requests)
