@@ -36,7 +36,7 @@ class _Quiet(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 def _serve(handler: type[http.server.BaseHTTPRequestHandler]) -> tuple[_Quiet, str]:
     server = _Quiet(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}"
 
 

@@ -32,6 +32,10 @@ function RateSlowly(text: string) -> Item {
   client Slow
   prompt #"Rate slowly: {{ text }} {{ ctx.output_format }}"#
 }
+function RateSteadily(text: string) -> Item {
+  client Steady
+  prompt #"Rate steadily: {{ text }} {{ ctx.output_format }}"#
+}
 function RateKeyed(text: string) -> Item {
   client Keyed
   prompt #"Rate with a key: {{ text }} {{ ctx.output_format }}"#
@@ -49,6 +53,7 @@ def _client(name: str, model: str, key: str = "") -> str:
 
 
 CELL = "%%baml\n" + "".join([_client("Quick", "local?seconds=0.05&words=3"), _client("Slow", "local?seconds=2"),
+                             _client("Steady", "local?seconds=0.5"),
                              _client("Keyed", "local?seconds=0.05", "RAY_ONLY_KEY"),
                              _client("Unkeyed", "local?seconds=0.05", "NOWHERE_KEY")]) + FUNCTIONS
 
@@ -131,7 +136,7 @@ def _callers() -> list[int]:
 @pytest.mark.slow
 def test_a_killed_worker_loses_no_row(ray_kernel: Kernel, llm) -> None:
     llm.reset()
-    msg_id, execution = ray_kernel.start("killed = RateSlowly.map([f'row {i}' for i in range(48)], concurrency=8, "
+    msg_id, execution = ray_kernel.start("killed = RateSteadily.map([f'row {i}' for i in range(48)], concurrency=8, "
                                          "engine='ray')")
     wait_until(lambda: sum(r["outcome"] == "completed" for r in llm.requests()) >= 8, 60, "a first round answered")
     victims = wait_until(_callers, 10, "the callers' processes")
@@ -139,8 +144,8 @@ def test_a_killed_worker_loses_no_row(ray_kernel: Kernel, llm) -> None:
     ray_kernel.collect(msg_id, execution, timeout=120)
     assert execution.status == "ok", execution.text
     facts = _facts(ray_kernel, "[len(killed), all(isinstance(o, ITEM) for o in killed), "
-                               "[r.args['text'] for r in RateSlowly.last_map.runs] == [f'row {i}' for i in range(48)],"
-                               " max(r.tries for r in RateSlowly.last_map.runs)]")
+                               "[r.args['text'] for r in RateSteadily.last_map.runs] == "
+                               "[f'row {i}' for i in range(48)], max(r.tries for r in RateSteadily.last_map.runs)]")
     assert facts[:3] == [48, True, True] and facts[3] >= 2, facts
 
 

@@ -64,7 +64,9 @@ class ReplayServer:
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._http.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._http.server_address[1]}"
-        self._thread = threading.Thread(target=self._http.serve_forever, name="replay-server", daemon=True)
+        self._thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="replay-server",
+                                        daemon=True)
 
     def use(self, transcript: dict[str, Any] | Path) -> dict[str, Any]:
         """Answer with this transcript from now on (a dict, or a path to its JSON file)."""
