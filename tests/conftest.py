@@ -97,21 +97,8 @@ def _names(code: types.CodeType) -> set[str]:
     return names
 
 
-# The files that take longest (pytest --durations, summed per file), run first: spread over the two workers while
-# the short files fill the gaps, instead of one long file left alone at the end.
-LONGEST_FIRST = ("test_browser", "test_ray", "test_docs_code", "test_docs", "test_editor", "test_notebooks",
-                 "test_traces", "test_browser_iterate", "test_v1", "test_long_session")
-
-
-def _order(item: pytest.Item) -> int:
-    name = item.path.stem
-    return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Markers follow from what a test uses: its body and every fixture it reaches, read for what they start;
-    the longest files first."""
-    items.sort(key=_order)  # stable: the order inside a file, and of the other files, stays
+    """Markers follow from what a test uses: its body and every fixture it reaches, read for what they start."""
     for item in items:
         functions = [getattr(item, "function", None)]
         info = getattr(item, "_fixtureinfo", None)
