@@ -15,15 +15,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal
 
-from baml_magic._errors import RemoteCallError, interrupted, one_line_as, short_error
-from baml_magic._redact import redact
+from baml_magic._errors import RemoteCallError, interrupted
 from baml_magic._types import Status
 from baml_magic.calls import POLL_SECONDS, checked_count
 from baml_magic.cluster._caller import Caller, Row
 from baml_magic.cluster._limiter import SharedPace
 from baml_magic.cluster._ray import alive_nodes, connected
 from baml_magic.history import RunRecord
-from baml_magic.many import MapResult, RemoteRun, as_call, map_progress
+from baml_magic.many import MapResult, RemoteRun, as_call, checked_map, first_failure, map_progress
 
 TRIES = 3  # workers a call is sent to before its slot holds the last one's death
 CANCEL_WAIT = 2.0  # seconds the callers get to close their requests after an interrupt
@@ -34,9 +33,7 @@ def ray_map(fn: Any, params: list[str], inputs: Iterable[Any], state: MapResult,
             rpm: float | None, tpm: float | None, stream: bool, typed: Callable[[Any], Any],
             keep: Callable[[RunRecord, RemoteRun], None], workers: int | None = None) -> list[Any]:
     """Run ``fn`` (a bound function; it pickles as its recipe) on every input over the connected cluster."""
-    checked_count(concurrency, "concurrency")
-    if on_error not in ("raise", "return"):
-        raise ValueError(f"on_error must be 'raise' or 'return', got {on_error!r:.40}")
+    checked_map(concurrency, on_error)
     ray = connected()
     pinned = importlib.import_module("ray.util.scheduling_strategies").NodeAffinitySchedulingStrategy
     nodes = alive_nodes(ray)
@@ -144,11 +141,7 @@ def ray_map(fn: Any, params: list[str], inputs: Iterable[Any], state: MapResult,
             state.status = Status.ERROR if first_error is not None else Status.DONE
         live.stop()
     if first_error is not None and on_error == "raise":
-        name, _, line = redact(short_error(first_error)).splitlines()[0].partition(": ")
-        one_line_as(first_error, getattr(first_error, "kind", name),
-                    f"{line} (input {first_failed}; every row's result or error is in "
-                    f"{state.function}.last_map, and on_error='return' keeps going)")
-        raise first_error
+        raise first_failure(first_error, first_failed, state.function)
     return list(state.results)
 
 

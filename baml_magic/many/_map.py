@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from baml_magic._errors import interrupted, one_line_as, short_error
+from baml_magic._errors import RemoteCallError, interrupted, one_line_as, short_error
 from baml_magic._redact import redact
 from baml_magic._render import money
 from baml_magic._types import Status
@@ -143,9 +143,7 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
     ``cached(call)`` says the response cache answers sends nothing, so it is neither paced nor counted.
     Concurrency halves on a 429 answer and grows back as calls succeed.
     """
-    checked_count(concurrency, "concurrency")
-    if on_error not in ("raise", "return"):
-        raise ValueError(f"on_error must be 'raise' or 'return', got {on_error!r:.40}")
+    checked_map(concurrency, on_error)
     items: Iterator[Any] = iter(inputs)
     exhausted = False
     finished = threading.Event()
@@ -262,11 +260,25 @@ def run_map(start: Callable[[tuple[Any, ...], dict[str, Any]], Run], params: lis
             state.status = Status.ERROR if first_error is not None else Status.DONE
         live.stop()
     if first_error is not None and on_error == "raise":
-        name, _, line = redact(short_error(first_error)).splitlines()[0].partition(": ")
-        one_line_as(first_error, name, f"{line} (input {first_failed}; every row's result or error is in "
-                                       f"{state.function}.last_map, and on_error='return' keeps going)")
-        raise first_error
+        raise first_failure(first_error, first_failed, state.function)
     return list(state.results)
+
+
+def checked_map(concurrency: int, on_error: str) -> None:
+    """A map's own options, checked before anything is sent."""
+    checked_count(concurrency, "concurrency")
+    if on_error not in ("raise", "return"):
+        raise ValueError(f"on_error must be 'raise' or 'return', got {on_error!r:.40}")
+
+
+def first_failure(error: BaseException, index: int, function: str) -> BaseException:
+    """The error a map raises (``on_error="raise"``): one line naming the input it came from (a worker's error under
+    its class there)."""
+    name, _, line = redact(short_error(error)).splitlines()[0].partition(": ")
+    one_line_as(error, error.kind if isinstance(error, RemoteCallError) else name,
+                f"{line} (input {index}; every row's result or error is in {function}.last_map, and "
+                f"on_error='return' keeps going)")
+    return error
 
 
 def as_call(item: Any, params: list[str], index: int, function: str) -> Call:
